@@ -1,0 +1,290 @@
+"""``AraftChatModel``: a LangChain chat model around a transformers causal LM.
+
+Optionally 4-bit NF4 (bitsandbytes, CUDA only) and with LoRA adapters (peft), switchable by name.
+torch, transformers and peft are imported when a model is loaded, not when this module is.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterator, Optional, Sequence
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from araft_lc.llama2_format import llama2_prompt
+
+__all__ = ["AraftChatModel", "ModelLoadError", "cut_at_stop_strings"]
+
+_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+class ModelLoadError(ValueError):
+    """A model or adapter that cannot be loaded; the message says what to do."""
+
+
+def cut_at_stop_strings(text: str, stop: Optional[Sequence[str]]) -> tuple[str, bool]:
+    """``text`` up to the first stop string, and whether one was found."""
+    cut = len(text)
+    for s in stop or ():
+        i = text.find(s)
+        if i != -1:
+            cut = min(cut, i)
+    return text[:cut], cut < len(text)
+
+
+class AraftChatModel(BaseChatModel):
+    """A local Hugging Face model as a LangChain chat model.
+
+    Args:
+        model_id: a Hub id (from the local cache when offline) or a local folder.
+        adapters: LoRA adapters to load, ``{name: path_or_hub_id}``.
+        adapter: the active adapter's name; None runs the base model. Per call, ``adapter=``
+            (e.g. ``model.bind(adapter="sft")``) overrides it.
+        load_in_4bit: NF4 with double quantisation and bf16 compute (CUDA only).
+        max_new_tokens: the cap on generated tokens per call.
+        temperature: 0 decodes greedily; above 0 samples, seeded by ``seed``.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_id: str
+    adapters: dict[str, str] = Field(default_factory=dict)
+    adapter: Optional[str] = None
+    load_in_4bit: bool = False
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: Optional[int] = None
+    device: Optional[str] = None
+    trust_remote_code: bool = False
+
+    _model: Any = PrivateAttr(default=None)
+    _tokenizer: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def model_post_init(self, context: Any) -> None:
+        self._load()
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> "AraftChatModel":
+        """Build a preset (``araft-dpo``, ``araft-sft``, ``smollm2-135m``); ``overrides`` win."""
+        from araft_lc.presets import preset_fields
+
+        try:
+            fields = preset_fields(name)
+        except ValueError as e:
+            raise ModelLoadError(str(e)) from None
+        return cls(**{**fields, **overrides})
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        cuda = torch.cuda.is_available()
+        device = self.device or ("cuda" if cuda else "cpu")
+        kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
+        if self.load_in_4bit:
+            if not cuda:
+                raise ModelLoadError(
+                    f"4-bit loading of {self.model_id} needs a CUDA GPU (bitsandbytes NF4); "
+                    "on a CPU load it unquantised (load_in_4bit=False, or --no-4bit)"
+                )
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16,
+            )
+            kwargs["device_map"] = {"": 0}
+        else:
+            kwargs["dtype"] = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self.model_id, trust_remote_code=self.trust_remote_code)
+            model = AutoModelForCausalLM.from_pretrained(self.model_id, **kwargs)
+        except (OSError, ValueError) as e:
+            raise ModelLoadError(
+                f"cannot load model {self.model_id!r} ({str(e).splitlines()[0]}): pass a local folder, "
+                "a preset (smollm2-135m, araft-sft, araft-dpo), or download it first while online "
+                f"(`hf download {self.model_id}`)"
+            ) from None
+        if not self.load_in_4bit:
+            model.to(device)
+        model.eval()
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        for i, (name, path) in enumerate(self.adapters.items()):
+            try:
+                if i == 0:
+                    from peft import PeftModel
+
+                    model = PeftModel.from_pretrained(model, path, adapter_name=name)
+                else:
+                    model.load_adapter(path, adapter_name=name)
+            except (OSError, ValueError) as e:
+                raise ModelLoadError(
+                    f"cannot load adapter {name!r} from {path!r} ({str(e).splitlines()[0]}): pass a "
+                    "folder holding adapter_config.json, or download it first while online"
+                ) from None
+        if self.adapter is not None and self.adapter not in self.adapters:
+            raise ModelLoadError(f"adapter {self.adapter!r} is not loaded: loaded are {list(self.adapters)}")
+        self._model, self._tokenizer = model, tokenizer
+
+    # -- LangChain interface ------------------------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "araft-transformers"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "adapter": self.adapter,
+            "adapters": self.adapters,
+            "quantization": "nf4" if self.load_in_4bit else None,
+            "temperature": self.temperature,
+            "max_new_tokens": self.max_new_tokens,
+        }
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    def prompt_text(self, messages: Sequence[BaseMessage]) -> str:
+        """The exact text the model sees: the tokenizer's chat template, else Llama-2 chat."""
+        turns = []
+        for m in messages:
+            if m.type not in _ROLES:
+                raise ValueError(f"AraftChatModel takes system, human and ai messages, not {m.type!r}")
+            turns.append({"role": _ROLES[m.type], "content": m.text})
+        if getattr(self._tokenizer, "chat_template", None):
+            return self._tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        return llama2_prompt(turns, self._tokenizer.bos_token or "<s>", self._tokenizer.eos_token or "</s>")
+
+    def _generation_kwargs(self, stop: Optional[Sequence[str]]) -> dict[str, Any]:
+        from transformers import GenerationConfig
+
+        sample = self.temperature > 0
+        config = GenerationConfig(
+            max_new_tokens=self.max_new_tokens,
+            do_sample=sample,
+            temperature=self.temperature if sample else None,
+            top_p=self.top_p if sample else None,
+            pad_token_id=self._tokenizer.pad_token_id,
+            eos_token_id=self._tokenizer.eos_token_id,
+            stop_strings=list(stop) if stop else None,
+        )
+        return {"generation_config": config, "tokenizer": self._tokenizer}
+
+    def _inputs(self, messages: Sequence[BaseMessage]) -> Any:
+        # The text carries its own special tokens (template or Llama-2 format): add none.
+        return self._tokenizer(
+            self.prompt_text(messages), return_tensors="pt", add_special_tokens=False
+        ).to(self._model.device)
+
+    def _adapter_context(self, adapter: Optional[str]) -> Any:
+        import contextlib
+
+        if not self.adapters:
+            if adapter is not None:
+                raise ValueError(f"adapter {adapter!r} asked for, but the model has no adapters")
+            return contextlib.nullcontext()
+        if adapter is None:
+            return self._model.disable_adapter()
+        if adapter not in self.adapters:
+            raise ValueError(f"unknown adapter {adapter!r}: loaded are {list(self.adapters)}")
+        self._model.set_adapter(adapter)
+        return contextlib.nullcontext()
+
+    def _seed(self) -> None:
+        if self.temperature > 0 and self.seed is not None:
+            import torch
+
+            torch.manual_seed(self.seed)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: Optional[list[str]] = None,
+        run_manager: Optional[CallbackManagerForLLMRun] = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        import torch
+
+        adapter = kwargs.get("adapter", self.adapter)
+        inputs = self._inputs(messages)
+        prompt_len = inputs["input_ids"].shape[1]
+        with self._lock, torch.inference_mode(), self._adapter_context(adapter):
+            self._seed()
+            output = self._model.generate(**inputs, **self._generation_kwargs(stop))
+        new_tokens = output[0, prompt_len:]
+        text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
+        text, stopped = cut_at_stop_strings(text, stop)
+        message = AIMessage(
+            text,
+            usage_metadata={
+                "input_tokens": prompt_len,
+                "output_tokens": int(new_tokens.shape[0]),
+                "total_tokens": prompt_len + int(new_tokens.shape[0]),
+            },
+            response_metadata={"model_name": self.model_id, "adapter": adapter, "stopped": stopped},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: Optional[list[str]] = None,
+        run_manager: Optional[CallbackManagerForLLMRun] = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        import torch
+        from transformers import TextIteratorStreamer
+
+        adapter = kwargs.get("adapter", self.adapter)
+        inputs = self._inputs(messages)
+        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with torch.inference_mode(), self._adapter_context(adapter):
+                    self._seed()
+                    self._model.generate(**inputs, **self._generation_kwargs(stop), streamer=streamer)
+            except BaseException as e:  # re-raised in the caller's thread
+                errors.append(e)
+                streamer.end()
+
+        # Hold back the tail that could be the start of a stop string until it is decided.
+        hold = max((len(s) for s in stop or ()), default=1) - 1
+        pending, stopped = "", False
+        with self._lock:
+            thread = threading.Thread(target=work, daemon=True)
+            thread.start()
+            for piece in streamer:
+                if stopped:
+                    continue
+                pending += piece
+                text, stopped = cut_at_stop_strings(pending, stop)
+                emit = text if stopped else text[: max(0, len(text) - hold)]
+                pending = "" if stopped else text[len(emit):]
+                if emit:
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(emit))
+                    if run_manager:
+                        run_manager.on_llm_new_token(emit, chunk=chunk)
+                    yield chunk
+            thread.join()
+        if errors:
+            raise errors[0]
+        if pending and not stopped:
+            text, _ = cut_at_stop_strings(pending, stop)
+            chunk = ChatGenerationChunk(message=AIMessageChunk(text))
+            if run_manager:
+                run_manager.on_llm_new_token(text, chunk=chunk)
+            yield chunk

@@ -1,0 +1,204 @@
+"""The ``araft`` command line: ``ask``, ``corpus build``, ``corpus search``.
+
+User errors end in one line on stderr (``araft: error: ...``) and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+__all__ = ["main"]
+
+DEFAULT_MODEL = "smollm2-135m"
+EXAMPLE_QUESTION = "Which magazine was started first, Arthur's Magazine or First for Women?"
+
+
+class UserError(Exception):
+    """A problem with what the user asked for; printed as one line."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from araft_lc.corpus import CorpusError
+    from araft_lc.index import IndexOpenError
+    from araft_lc.tools.live_wikipedia import WikipediaUnavailable
+
+    return (UserError, ValueError, FileNotFoundError, CorpusError, IndexOpenError, WikipediaUnavailable)
+
+
+def _print_step(step: Any, out: Any) -> None:
+    if step.action is None:
+        print(f"(unparsed output) {step.raw.strip()}", file=out)
+    else:
+        from araft_lc.parser import format_action
+
+        print(f"Thought: {step.thought}", file=out)
+        print(f"Action: {format_action(step.action, step.action_input or '')}", file=out)
+    if step.observation is not None:
+        print(f"Observation: {step.observation}", file=out)
+    out.flush()
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from araft_lc.graph import create_araft_agent
+    from araft_lc.models import load_chat_model
+    from araft_lc.prompt import load_prompt
+    from araft_lc.tools.select import wikipedia_tool
+    from araft_lc.trajectory import TrajectoryRecord
+
+    question = " ".join(args.question.split())
+    if not question:
+        raise UserError("the question is empty: araft ask \"Which magazine was started first, ...?\"")
+    style = load_prompt(args.prompt)
+    # The tool first: it is cheap to check, and a missing corpus should not wait for a model load.
+    tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True,
+                          max_chars=args.observation_chars)
+    model = load_chat_model(
+        args.model, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
+    )
+    agent = create_araft_agent(model, [tool], prompt=style, max_steps=args.max_steps,
+                               repetition_guard=args.repetition_guard)
+    callbacks = []
+    tracer = None
+    if args.trace:
+        from araft_lc.tracing import JsonlTraceHandler
+
+        tracer = JsonlTraceHandler(args.trace)
+        callbacks.append(tracer)
+    # With --json, stdout holds the record alone and the live trace goes to stderr.
+    live = sys.stderr if args.json else sys.stdout
+    print(f"Question: {question}", file=live, flush=True)
+    state: dict[str, Any] = {}
+    printed = 0
+    start = time.perf_counter()
+    try:
+        for update in agent.stream({"question": question}, {"callbacks": callbacks},
+                                   stream_mode="updates"):
+            for node_update in update.values():
+                if not node_update:
+                    continue
+                state.update(node_update)
+                steps = node_update.get("steps") or []
+                for step in steps[printed:]:
+                    _print_step(step, live)
+                printed = max(printed, len(steps))
+    finally:
+        if tracer:
+            tracer.close()
+    seconds = time.perf_counter() - start
+    status, answer = state.get("status"), state.get("answer")
+    print(f"Answer: {answer}" if answer is not None else "No answer.", file=live)
+    print(f"(status: {status}, {len(state.get('steps', []))} steps, {seconds:.1f} s)", file=live, flush=True)
+    if args.json:
+        record = TrajectoryRecord(
+            question_id="ask-" + hashlib.sha1(question.encode()).hexdigest()[:12],
+            question=question, status=status, prediction=answer, steps=state.get("steps", []),
+            producer={
+                "model": args.model, "adapter": args.adapter, "prompt_version": style.version,
+                "tool_backend": tool.backend.name, "seed": args.seed, "temperature": args.temperature,
+                "max_steps": args.max_steps, "repetition_guard": args.repetition_guard,
+            },
+        )
+        print(json.dumps(record.to_dict(), ensure_ascii=False))
+    return 0
+
+
+def cmd_corpus_build(args: argparse.Namespace) -> int:
+    from araft_lc.index import build_index
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists: pass --force to rebuild it, or choose another --out")
+
+    def progress(n: int) -> None:
+        print(f"\r{n:,} paragraphs read", end="", file=sys.stderr, flush=True)
+
+    meta = build_index(args.sources, out, progress=progress)
+    print(file=sys.stderr)
+    print(f"{out}: {int(meta['pages']):,} pages from {int(meta['paragraphs_read']):,} paragraphs "
+          f"in {meta['build_seconds']} s")
+    return 0
+
+
+def cmd_corpus_search(args: argparse.Namespace) -> int:
+    from araft_lc.index import WikiIndex
+    from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+
+    index = WikiIndex(args.index)
+    tool = WikipediaTool(backend=LocalWikipedia(index), max_chars=args.observation_chars)
+    print(tool.invoke(args.query))
+    if args.top:
+        for hit in index.lookup(args.query, k=args.top):
+            score = "exact title" if hit.score == float("-inf") else f"bm25 {hit.score:.3f}"
+            print(f"  {hit.title}\t{score}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="araft", description="A small ReAct agent over Wikipedia.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="answer one question, printing each Thought/Action/Observation")
+    ask.add_argument("question", nargs="?", default=EXAMPLE_QUESTION)
+    ask.add_argument("--model", default=os.environ.get("ARAFT_MODEL", DEFAULT_MODEL),
+                     help="a preset (smollm2-135m, araft-sft, araft-dpo), hf:PATH_OR_ID[+ADAPTER], "
+                          "a local folder, or openai:MODEL@BASE_URL (default: %(default)s)")
+    ask.add_argument("--adapter", help="a LoRA adapter folder to apply")
+    ask.add_argument("--no-4bit", action="store_true", help="load presets unquantised (CPU)")
+    ask.add_argument("--corpus", default=os.environ.get("ARAFT_CORPUS"),
+                     help="a local index, or a source file indexed once into the cache "
+                          "(default: $ARAFT_CORPUS, else live Wikipedia)")
+    ask.add_argument("--live-api", help="the MediaWiki api.php URL for live Wikipedia")
+    ask.add_argument("--prompt", default="fewshot", help="prompt style or YAML file (default: %(default)s)")
+    ask.add_argument("--max-steps", type=int, default=5)
+    ask.add_argument("--repetition-guard", action="store_true",
+                     help="answer a repeated action with a note instead of running it again")
+    ask.add_argument("--max-new-tokens", type=int, default=256)
+    ask.add_argument("--temperature", type=float, default=0.0)
+    ask.add_argument("--seed", type=int)
+    ask.add_argument("--observation-chars", type=int, default=600)
+    ask.add_argument("--json", action="store_true", help="print the trajectory record as JSON on stdout")
+    ask.add_argument("--trace", help="append a structured trace of every node, model and tool call (JSONL)")
+    ask.set_defaults(func=cmd_ask)
+
+    corpus = sub.add_parser("corpus", help="build or inspect a local Wikipedia index")
+    corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)
+    build = corpus_sub.add_parser("build", help="index HotpotQA files or {title, sentences|text} lines")
+    build.add_argument("sources", nargs="+", help="HotpotQA .json/.jsonl, corpus .jsonl[.gz|.bz2]")
+    build.add_argument("--out", required=True, help="the index file to write (FILE.sqlite)")
+    build.add_argument("--force", action="store_true", help="replace an existing index")
+    build.set_defaults(func=cmd_corpus_build)
+    search = corpus_sub.add_parser("search", help="print what the tool would observe for QUERY")
+    search.add_argument("index")
+    search.add_argument("query")
+    search.add_argument("--top", type=int, default=0, help="also list the top K titles with scores")
+    search.add_argument("--observation-chars", type=int, default=600)
+    search.set_defaults(func=cmd_corpus_search)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "max_steps", 1) < 1:
+        print("araft: error: --max-steps must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except _user_errors() as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"araft: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("araft: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Readers of Wikipedia paragraphs: HotpotQA question files (both formats) and corpus files.
+
+Every reader streams (one line at a time; the official HotpotQA JSON list is the one format that
+must be read whole), and every malformed input raises :class:`CorpusError` naming ``file:line``.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+__all__ = ["CorpusError", "Paragraph", "open_text", "read_paragraphs", "paragraphs_of_record"]
+
+
+class CorpusError(ValueError):
+    """A source file that cannot be read as a corpus; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    title: str
+    text: str
+
+
+def open_text(path: Path) -> IO[str]:
+    """Open plain, gzip or bz2 text by the file's suffix."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    if path.suffix == ".bz2":
+        return bz2.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _join(sentences: Any) -> str:
+    # HotpotQA keeps each sentence's leading space; the abstracts dump nests lists of sentences.
+    if isinstance(sentences, str):
+        return " ".join(sentences.split())
+    parts: list[str] = []
+    for s in sentences:
+        parts.append(_join(s) if isinstance(s, list) else str(s))
+    return " ".join(" ".join(parts).split())
+
+
+def paragraphs_of_record(record: Any, where: str) -> Iterator[Paragraph]:
+    """The paragraphs of one JSON object of any supported shape."""
+    if not isinstance(record, dict):
+        raise CorpusError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    context = record.get("context")
+    if isinstance(context, list):  # official HotpotQA: [[title, [sentences]], ...]
+        for item in context:
+            if not (isinstance(item, list) and len(item) == 2):
+                raise CorpusError(f"{where}: context items must be [title, [sentences]]")
+            yield Paragraph(str(item[0]), _join(item[1]))
+    elif isinstance(context, dict):  # Hugging Face hotpot_qa: {title: [...], sentences: [[...]]}
+        titles, sentences = context.get("title"), context.get("sentences")
+        if not isinstance(titles, list) or not isinstance(sentences, list) or len(titles) != len(sentences):
+            raise CorpusError(f"{where}: context must hold equal-length 'title' and 'sentences' lists")
+        for title, sents in zip(titles, sentences):
+            yield Paragraph(str(title), _join(sents))
+    elif "title" in record and ("sentences" in record or "text" in record):
+        body = record.get("sentences", record.get("text"))
+        yield Paragraph(str(record["title"]), _join(body))
+    else:
+        raise CorpusError(
+            f"{where}: neither a HotpotQA question (with 'context') nor a corpus line "
+            "(with 'title' and 'sentences' or 'text')"
+        )
+
+
+def read_paragraphs(path: str | Path) -> Iterator[Paragraph]:
+    """Every paragraph of a source file, duplicates included (the index keeps the first).
+
+    Raises:
+        CorpusError: the file is missing, empty, or holds a line that is not a supported record.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"{path}: no such file")
+    try:
+        with open_text(path) as f:
+            head = ""
+            while not head:
+                chunk = f.read(1)
+                if not chunk:
+                    raise CorpusError(f"{path}: the file is empty")
+                head = chunk.strip()
+            f.seek(0)
+            if head == "[":
+                try:
+                    records = json.load(f)
+                except json.JSONDecodeError as e:
+                    raise CorpusError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+                for i, record in enumerate(records):
+                    yield from paragraphs_of_record(record, f"{path}: item {i}")
+                return
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise CorpusError(
+                        f"{path}:{lineno}: not valid JSON ({e.msg}); each line must be one JSON object"
+                    ) from None
+                yield from paragraphs_of_record(record, f"{path}:{lineno}")
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise CorpusError(f"{path}: cannot read ({e})") from None

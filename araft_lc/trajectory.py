@@ -1,0 +1,69 @@
+"""The trajectory record: one question run by the agent, as plain JSON.
+
+Evals write it, finetune reads it, and nothing else is needed to rebuild an SFT or DPO record
+from it (see ARCHITECTURE.md). ``Step`` is also the unit of the graph's state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, Optional
+
+__all__ = ["Status", "StepError", "Step", "TrajectoryRecord", "RECORD_VERSION"]
+
+RECORD_VERSION = 1
+
+Status = Literal["running", "answered", "step_limit", "parse_error", "tool_error"]
+# Why a step did not yield a normal observation; None for a normal step.
+StepError = Literal["parse_error", "unknown_tool", "tool_error", "repeated_action"]
+
+
+@dataclass
+class Step:
+    """One model call and what followed it.
+
+    ``action`` is the tool name, ``"Answer"`` for the final step, or None when the output did not
+    parse. ``observation`` is what the model is shown next (None after an answer).
+    """
+
+    thought: str
+    action: Optional[str]
+    action_input: Optional[str]
+    observation: Optional[str]
+    raw: str
+    error: Optional[StepError] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Step":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class TrajectoryRecord:
+    """A whole run: the question, what came out, every step, and what produced it."""
+
+    question_id: str
+    question: str
+    status: Status
+    prediction: Optional[str]
+    steps: list[Step]
+    gold_answer: Optional[str] = None
+    scores: dict[str, float] = field(default_factory=dict)
+    producer: dict[str, Any] = field(default_factory=dict)
+    version: int = RECORD_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["steps"] = [s.to_dict() for s in self.steps]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrajectoryRecord":
+        names = {f.name for f in fields(cls)}
+        kept = {k: v for k, v in data.items() if k in names}
+        kept["steps"] = [Step.from_dict(s) for s in data.get("steps", [])]
+        return cls(**kept)

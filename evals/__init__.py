@@ -1,0 +1,1 @@
+"""The HotpotQA evaluator."""

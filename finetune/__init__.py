@@ -1,0 +1,1 @@
+"""Fine-tuning of Araft adapters with TRL (SFT, then DPO)."""
