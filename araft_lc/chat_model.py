@@ -66,7 +66,9 @@ class AraftChatModel(BaseChatModel):
     _tokenizer: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
-    def model_post_init(self, context: Any) -> None:
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # After validation, so a load failure surfaces as ModelLoadError, not a ValidationError.
         self._load()
 
     @classmethod
@@ -263,7 +265,7 @@ class AraftChatModel(BaseChatModel):
 
         # Hold back the tail that could be the start of a stop string until it is decided.
         hold = max((len(s) for s in stop or ()), default=1) - 1
-        pending, stopped = "", False
+        pending, stopped, emitted = "", False, False
         with self._lock:
             thread = threading.Thread(target=work, daemon=True)
             thread.start()
@@ -275,6 +277,7 @@ class AraftChatModel(BaseChatModel):
                 emit = text if stopped else text[: max(0, len(text) - hold)]
                 pending = "" if stopped else text[len(emit):]
                 if emit:
+                    emitted = True
                     chunk = ChatGenerationChunk(message=AIMessageChunk(emit))
                     if run_manager:
                         run_manager.on_llm_new_token(emit, chunk=chunk)
@@ -282,9 +285,9 @@ class AraftChatModel(BaseChatModel):
             thread.join()
         if errors:
             raise errors[0]
-        if pending and not stopped:
-            text, _ = cut_at_stop_strings(pending, stop)
-            chunk = ChatGenerationChunk(message=AIMessageChunk(text))
+        if (pending and not stopped) or not emitted:
+            # The held-back tail; or an empty chunk for an empty output, which is still an output.
+            chunk = ChatGenerationChunk(message=AIMessageChunk(pending))
             if run_manager:
-                run_manager.on_llm_new_token(text, chunk=chunk)
+                run_manager.on_llm_new_token(pending, chunk=chunk)
             yield chunk

@@ -1,4 +1,4 @@
-"""The Araft agent: the ReAct loop (Thought, Action, Observation) as a LangGraph state machine.
+r"""The Araft agent: the ReAct loop (Thought, Action, Observation) as a LangGraph state machine.
 
 ::
 

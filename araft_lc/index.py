@@ -54,8 +54,18 @@ def is_index(path: Path) -> bool:
         return False
 
 
+# Words in most pages: they add nothing to the ranking and make an OR query touch every page.
+_STOPWORDS = frozenset(
+    "a an and are as at be by did do does for from had has have he her his how in is it its of on "
+    "or she that the their they this to was were what when where which who whom whose why with".split()
+)
+
+
 def _fts_query(text: str, op: str) -> Optional[str]:
     words = _WORD.findall(text)
+    content = [w for w in words if w.casefold() not in _STOPWORDS]
+    # A query of stopwords alone ("The Who") still searches for them.
+    words = content or words
     if not words:
         return None
     # Each word is quoted: FTS5 then reads it as a plain string, never as syntax.

@@ -1,0 +1,118 @@
+"""AraftChatModel on a tiny random Llama: formatting, stop strings, streaming, adapters."""
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from araft_lc.chat_model import AraftChatModel, ModelLoadError
+from araft_lc.models import load_chat_model
+
+MESSAGES = [SystemMessage("Answer with a Thought and an Action."), HumanMessage("Question: Where is Lucca?")]
+
+
+@pytest.fixture(scope="module")
+def chat(tiny_llama):
+    return AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24)
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny_llama, tmp_path_factory):
+    """Two LoRA adapters with random (non-zero) weights, saved as peft writes them."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    paths = {}
+    for name, seed in (("a", 1), ("b", 2)):
+        torch.manual_seed(seed)
+        base = AutoModelForCausalLM.from_pretrained(tiny_llama)
+        peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"],
+                                                     init_lora_weights=False))
+        paths[name] = tmp_path_factory.mktemp(f"adapter-{name}")
+        peft_model.save_pretrained(paths[name])
+    return paths
+
+
+def test_prompt_is_llama2_chat_with_one_bos(chat):
+    text = chat.prompt_text(MESSAGES)
+    assert text == ("<s>[INST] <<SYS>>\nAnswer with a Thought and an Action.\n<</SYS>>\n\n"
+                    "Question: Where is Lucca? [/INST]")
+    ids = chat._inputs(MESSAGES)["input_ids"][0].tolist()
+    assert ids.count(chat.tokenizer.bos_token_id) == 1 and ids[0] == chat.tokenizer.bos_token_id
+
+
+def test_generation_is_greedy_and_reports_usage(chat):
+    first, second = chat.invoke(MESSAGES), chat.invoke(MESSAGES)
+    assert first.content == second.content
+    assert first.usage_metadata["output_tokens"] == 24
+    assert first.usage_metadata["input_tokens"] == len(chat._inputs(MESSAGES)["input_ids"][0])
+
+
+def stop_from(free: str) -> str:
+    """A stop string from the middle of an output (its first occurrence is where it stops)."""
+    return free[len(free) // 2: len(free) // 2 + 6]
+
+
+def test_multi_token_stop_string_cuts_the_output(chat):
+    free = chat.invoke(MESSAGES).content
+    stop = stop_from(free)
+    assert free.index(stop) > 0
+    assert len(chat.tokenizer.encode(stop, add_special_tokens=False)) > 1
+    stopped = chat.invoke(MESSAGES, stop=[stop])
+    assert stopped.content == free[: free.index(stop)]
+    assert stopped.usage_metadata["output_tokens"] < 24
+    assert stopped.response_metadata["stopped"] is True
+
+
+def test_stream_equals_invoke(chat):
+    free = chat.invoke(MESSAGES).content
+    stop = stop_from(free)
+    chunks = [c.content for c in chat.stream(MESSAGES, stop=[stop])]
+    assert len(chunks) > 1
+    assert "".join(chunks) == chat.invoke(MESSAGES, stop=[stop]).content
+    assert "".join(c.content for c in chat.stream(MESSAGES)) == free
+    # A stop string at the very start: an empty output streams as empty, not as an error.
+    assert "".join(c.content for c in chat.stream(MESSAGES, stop=[free[:2]])) == ""
+
+
+def test_sampling_is_seeded(tiny_llama):
+    a = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=16, temperature=1.0, seed=7)
+    b = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=16, temperature=1.0, seed=7)
+    assert a.invoke(MESSAGES).content == b.invoke(MESSAGES).content
+
+
+def test_adapters_switch_by_name(tiny_llama, adapters, chat):
+    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24,
+                           adapters={"a": str(adapters["a"]), "b": str(adapters["b"])}, adapter="a")
+    out_a = model.invoke(MESSAGES).content
+    out_b = model.bind(adapter="b").invoke(MESSAGES).content
+    out_base = model.bind(adapter=None).invoke(MESSAGES).content
+    assert out_base == chat.invoke(MESSAGES).content  # disabling the adapter gives the base model
+    assert len({out_a, out_b, out_base}) == 3
+    assert model.invoke(MESSAGES).content == out_a  # the per-call choice did not stick
+    assert model._identifying_params["adapter"] == "a"
+    with pytest.raises(ValueError, match="unknown adapter 'c'"):
+        model.bind(adapter="c").invoke(MESSAGES)
+
+
+def test_spec_with_adapter(tiny_llama, adapters):
+    model = load_chat_model(f"hf:{tiny_llama}+{adapters['a']}", max_new_tokens=4)
+    assert model.adapter == "adapter" and model.adapters == {"adapter": str(adapters["a"])}
+
+
+def test_load_errors_are_one_line(tmp_path, tiny_llama):
+    with pytest.raises(ModelLoadError, match="cannot load model 'nobody/no-such-model'"):
+        AraftChatModel(model_id="nobody/no-such-model")
+    with pytest.raises(ModelLoadError, match="cannot load adapter 'x'"):
+        AraftChatModel(model_id=str(tiny_llama), adapters={"x": str(tmp_path)})
+    with pytest.raises(ModelLoadError, match="needs a CUDA GPU"):
+        AraftChatModel(model_id=str(tiny_llama), load_in_4bit=True)
+    with pytest.raises(ValueError, match="unknown model spec 'gpt-nope'"):
+        load_chat_model("gpt-nope")
+    with pytest.raises(ValueError, match="openai:MODEL@BASE_URL"):
+        load_chat_model("openai:model-without-url")
+
+
+def test_openai_spec_builds_chat_openai():
+    model = load_chat_model("openai:araft-dpo@http://127.0.0.1:8000/v1")
+    assert type(model).__name__ == "ChatOpenAI"
+    assert model.model_name == "araft-dpo"

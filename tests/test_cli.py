@@ -1,0 +1,81 @@
+"""The `araft` command line, end to end on a tiny real model and a real local index."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from araft_lc.cli import main
+from conftest import MINI_CORPUS, ROOT
+
+
+def test_ask_end_to_end_with_json_and_trace(tiny_llama, tmp_path, capsys):
+    trace = tmp_path / "trace.jsonl"
+    code = main(["ask", "Which magazine was started first, Arthur's Magazine or First for Women?",
+                 "--model", str(tiny_llama), "--corpus", str(MINI_CORPUS), "--max-steps", "3",
+                 "--max-new-tokens", "12", "--json", "--trace", str(trace)])
+    out, err = capsys.readouterr()
+    assert code == 0
+    record = json.loads(out)
+    assert record["question"].startswith("Which magazine")
+    assert record["status"] in {"answered", "step_limit", "parse_error", "tool_error"}
+    assert 1 <= len(record["steps"]) <= 3
+    assert record["producer"]["tool_backend"] == "local"
+    assert record["producer"]["prompt_version"] == "araft-fewshot-v1"
+    # The live trace went to stderr, step by step.
+    assert err.count("Observation:") + err.count("Answer:") >= len(record["steps"])
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    kinds = {e["event"] for e in events}
+    assert {"chain_start", "chain_end", "model_start", "model_end"} <= kinds
+    model_starts = [e for e in events if e["event"] == "model_start"]
+    assert len(model_starts) == len(record["steps"])
+    assert model_starts[0]["stop"] == ["Observation:"]
+    assert model_starts[0]["messages"][1]["content"].startswith("Question: Which magazine")
+    nodes = {e["node"] for e in events if e["event"] == "chain_start"}
+    assert {"start", "reason"} <= nodes
+
+
+def test_corpus_build_and_search(tmp_path, capsys):
+    out = tmp_path / "mini.sqlite"
+    assert main(["corpus", "build", str(MINI_CORPUS), "--out", str(out)]) == 0
+    assert "8 pages from 8 paragraphs" in capsys.readouterr().out
+    assert main(["corpus", "search", str(out), "periodical Philadelphia", "--top", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Arthur's Magazine was a literary periodical")
+    assert lines[1].startswith("  Arthur's Magazine\tbm25 ")
+    assert len(lines) == 2  # only one page holds both words
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["ask", "   ", "--corpus", str(MINI_CORPUS)], "the question is empty"),
+        (["ask", "q?", "--corpus", "/nonexistent/corpus.jsonl"], "corpus /nonexistent/corpus.jsonl does not exist"),
+        (["ask", "q?", "--corpus", str(MINI_CORPUS), "--model", "no-such-model"], "unknown model spec"),
+        (["ask", "q?", "--corpus", str(MINI_CORPUS), "--prompt", "nope"], "unknown prompt style"),
+        (["corpus", "search", "/nonexistent.sqlite", "x"], "does not exist: build one with"),
+        (["corpus", "build", str(MINI_CORPUS), "--out", str(MINI_CORPUS)], "exists: pass --force"),
+        (["ask", "q?", "--max-steps", "0"], "--max-steps must be at least 1"),
+    ],
+)
+def test_user_errors_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("araft: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_corpus_line_names_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"title": "A", "text": "x"}\n{oops\n')
+    assert main(["corpus", "build", str(bad), "--out", str(tmp_path / "i.sqlite")]) == 2
+    assert "bad.jsonl:2: not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "i.sqlite").exists()
+
+
+def test_console_script_runs():
+    result = subprocess.run([sys.executable, "-m", "araft_lc.cli", "corpus", "search", "/nope.sqlite", "x"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
