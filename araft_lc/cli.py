@@ -1,4 +1,4 @@
-"""The ``araft`` command line: ``ask``, ``corpus build``, ``corpus search``.
+"""The ``araft`` command line: ``ask``, ``generate``, ``convert``, ``corpus build|search``.
 
 User errors end in one line on stderr (``araft: error: ...``) and exit code 2, never a traceback.
 """
@@ -141,6 +141,86 @@ def cmd_corpus_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from araft_lc.generate import check_teacher_url, generate, rejects_path
+    from araft_lc.graph import create_araft_agent
+    from araft_lc.models import load_chat_model
+    from araft_lc.oracle import OracleChatModel
+    from araft_lc.prompt import load_prompt
+    from araft_lc.tools.select import wikipedia_tool
+    from evals.hotpotqa import load_questions
+
+    questions = []
+    for path in args.questions:
+        questions.extend(load_questions(path))
+    if args.limit is not None:
+        questions = questions[: args.limit]
+    style = load_prompt(args.prompt)
+    tool = wikipedia_tool(args.corpus, check_live=True, max_chars=args.observation_chars)
+    if args.teacher == "oracle":
+        teacher: Any = OracleChatModel(questions)
+    else:
+        if args.teacher.startswith("openai:"):
+            check_teacher_url(args.teacher.partition("@")[2])
+        spec = args.teacher[len("hf:"):] if args.teacher.startswith("hf:") else args.teacher
+        teacher = load_chat_model(spec if spec != args.teacher else args.teacher)
+    agent = create_araft_agent(teacher, [tool], prompt=style, max_steps=args.max_steps)
+    producer = {"model": args.teacher, "prompt_version": style.version, "tool_backend": tool.backend.name,
+                "max_steps": args.max_steps}
+    out = Path(args.out)
+    summary = generate(agent, questions, out, min_f1=args.min_f1, concurrency=args.concurrency,
+                       producer=producer)
+    print(f"tried {summary.tried}, kept {summary.kept} ({summary.rate:.1%}), errors {summary.errors}, "
+          f"skipped {summary.skipped} already done, {summary.seconds:.1f} s -> {out}, {rejects_path(out)}")
+    return 0
+
+
+def _read_trajectories(path: str, skip_bad: bool) -> Any:
+    from araft_lc.trajectory import TrajectoryRecord
+
+    bad = 0
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield TrajectoryRecord.from_dict(json.loads(line))
+            except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as e:
+                if not skip_bad:
+                    raise UserError(f"{path}:{lineno}: not a trajectory record ({type(e).__name__}: {e}); "
+                                    "pass --skip-bad to skip such lines") from None
+                bad += 1
+    if bad:
+        print(f"skipped {bad} bad lines", file=sys.stderr)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from finetune.records import dpo_records, sft_records
+
+    if not Path(args.trajectories).is_file():
+        raise UserError(f"{args.trajectories} does not exist: run `araft generate` first")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists: pass --force to replace it")
+    tmp = out.with_name(out.name + ".tmp")
+    counts: dict[str, int] = {}
+    trajectories = 0
+    with open(tmp, "w", encoding="utf-8") as f:
+        for record in _read_trajectories(args.trajectories, args.skip_bad):
+            trajectories += 1
+            if args.kind == "sft":
+                rows = sft_records(record, prompt_style=args.prompt_style, fmt=args.format)
+            else:
+                rows = dpo_records(record, prompt_style=args.prompt_style)
+            for row in rows:
+                counts[row.get("kind", "sft")] = counts.get(row.get("kind", "sft"), 0) + 1
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, out)
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    print(f"{sum(counts.values())} {args.kind} records ({detail}) from {trajectories} trajectories -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="araft", description="A small ReAct agent over Wikipedia.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +247,30 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the trajectory record as JSON on stdout")
     ask.add_argument("--trace", help="append a structured trace of every node, model and tool call (JSONL)")
     ask.set_defaults(func=cmd_ask)
+
+    gen = sub.add_parser("generate", help="run a teacher over questions and keep correct trajectories")
+    gen.add_argument("--questions", nargs="+", required=True, help="HotpotQA files (either format)")
+    gen.add_argument("--teacher", required=True, help="oracle, a preset, hf:PATH_OR_ID[+ADAPTER], openai:MODEL@URL")
+    gen.add_argument("--corpus", default=os.environ.get("ARAFT_CORPUS"), help="an index or source file")
+    gen.add_argument("--out", required=True, help="kept trajectories (JSONL); the rest go to *.rejects.jsonl")
+    gen.add_argument("--limit", type=int, help="the first N questions only")
+    gen.add_argument("--min-f1", type=float, help="keep runs with F1 >= this (default: exact match)")
+    gen.add_argument("--concurrency", type=int, default=1)
+    gen.add_argument("--max-steps", type=int, default=5)
+    gen.add_argument("--prompt", default="fewshot")
+    gen.add_argument("--observation-chars", type=int, default=600)
+    gen.set_defaults(func=cmd_generate)
+
+    convert = sub.add_parser("convert", help="trajectories -> SFT or DPO training records")
+    convert.add_argument("kind", choices=["sft", "dpo"])
+    convert.add_argument("trajectories")
+    convert.add_argument("--out", required=True)
+    convert.add_argument("--prompt-style", default="fewshot", help="fewshot or zeroshot")
+    convert.add_argument("--format", default="prompt_completion", choices=["prompt_completion", "text"],
+                         help="SFT only: TRL prompt/completion, or the original's Llama-2 text column")
+    convert.add_argument("--skip-bad", action="store_true", help="skip (and count) malformed lines")
+    convert.add_argument("--force", action="store_true", help="replace an existing --out")
+    convert.set_defaults(func=cmd_convert)
 
     corpus = sub.add_parser("corpus", help="build or inspect a local Wikipedia index")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)

@@ -13,7 +13,8 @@ __all__ = ["Status", "StepError", "Step", "TrajectoryRecord", "RECORD_VERSION"]
 
 RECORD_VERSION = 1
 
-Status = Literal["running", "answered", "step_limit", "parse_error", "tool_error"]
+# "error": the run itself failed (the model server kept failing); no steps may follow.
+Status = Literal["running", "answered", "step_limit", "parse_error", "tool_error", "error"]
 # Why a step did not yield a normal observation; None for a normal step.
 StepError = Literal["parse_error", "unknown_tool", "tool_error", "repeated_action"]
 
@@ -54,6 +55,10 @@ class TrajectoryRecord:
     gold_answer: Optional[str] = None
     scores: dict[str, float] = field(default_factory=dict)
     producer: dict[str, Any] = field(default_factory=dict)
+    # Every model call: {"messages": [{"role", "content"}], "output": raw text, "usage": {...}}.
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    error: Optional[str] = None
+    seconds: Optional[float] = None
     version: int = RECORD_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,124 @@
+"""Teacher generation: run a teacher over questions, keep the correct trajectories.
+
+Resumable: the question ids already in the output or rejects file are skipped, a torn last line
+from a killed run is repaired, and each record is appended and fsynced as its run finishes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from araft_lc.jsonl_sink import JsonlSink, read_ids
+from araft_lc.recorder import TrajectoryRecorder
+from araft_lc.trajectory import TrajectoryRecord
+from evals.hotpotqa import Question
+
+__all__ = ["GenerationSummary", "generate", "check_teacher_url", "rejects_path"]
+
+
+@dataclass
+class GenerationSummary:
+    skipped: int  # already done by an earlier run
+    tried: int
+    kept: int
+    errors: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.kept / self.tried if self.tried else 0.0
+
+
+def rejects_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".rejects" + out.suffix)
+
+
+def check_teacher_url(base_url: str, timeout: float = 5.0) -> None:
+    """Fail fast, before any work, when an OpenAI-compatible server does not answer."""
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        return  # it answered (auth or routing aside): the server is there
+    except (urllib.error.URLError, OSError) as e:
+        raise ValueError(f"teacher server {base_url} is unreachable ({e}): start it or fix the URL") from None
+
+
+def generate(
+    agent: Any,
+    questions: Sequence[Question],
+    out: str | Path,
+    *,
+    min_f1: Optional[float] = None,
+    concurrency: int = 1,
+    retries: int = 2,
+    producer: Optional[dict[str, Any]] = None,
+    progress: bool = True,
+) -> GenerationSummary:
+    """Run ``agent`` over ``questions``; kept records go to ``out``, the rest to ``*.rejects.jsonl``.
+
+    A run is kept when it answered with exact match (``min_f1`` None) or with F1 >= ``min_f1``.
+    A run that raises is retried ``retries`` times, then written to the rejects as an error.
+    """
+    out = Path(out)
+    rejects = rejects_path(out)
+    done = read_ids(out) | read_ids(rejects)
+    todo = [q for q in questions if q.id not in done]
+    producer = dict(producer or {})
+    start = time.perf_counter()
+    counts = {"kept": 0, "tried": 0, "errors": 0}
+    lock = threading.Lock()
+    with JsonlSink(out) as kept_sink, JsonlSink(rejects) as reject_sink:
+
+        def route(record: TrajectoryRecord) -> None:
+            good = record.status == "answered" and (
+                record.scores.get("em", 0.0) == 1.0 if min_f1 is None else record.scores.get("f1", 0.0) >= min_f1
+            )
+            (kept_sink if good else reject_sink).write(record)
+            with lock:
+                counts["tried"] += 1
+                counts["kept"] += good
+
+        recorder = TrajectoryRecorder(on_record=route, keep=False)
+
+        def run(q: Question) -> None:
+            config = {"callbacks": [recorder], "metadata": {
+                "question_id": q.id, "gold_answer": q.answer, "producer": {**producer, "level": q.level, "type": q.type}}}
+            last: Optional[BaseException] = None
+            for _ in range(retries + 1):
+                try:
+                    agent.invoke({"question": q.question}, config)
+                    return
+                except Exception as e:  # noqa: BLE001 - recorded as an error after the retries
+                    last = e
+            with lock:
+                counts["tried"] += 1
+                counts["errors"] += 1
+            reject_sink.write(TrajectoryRecord(
+                question_id=q.id, question=q.question, status="error", prediction=None, steps=[],
+                gold_answer=q.answer, producer=producer, error=f"{type(last).__name__}: {last}"))
+
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(todo), desc="generate", unit="q")
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            for future in as_completed([pool.submit(run, q) for q in todo]):
+                future.result()
+                if bar is not None:
+                    with lock:
+                        rate = counts["kept"] / max(1, counts["tried"])
+                    bar.update(1)
+                    bar.set_postfix(kept=f"{rate:.0%}", refresh=False)
+        if bar is not None:
+            bar.close()
+    return GenerationSummary(len(questions) - len(todo), counts["tried"], counts["kept"], counts["errors"],
+                             round(time.perf_counter() - start, 2))
