@@ -162,8 +162,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     else:
         if args.teacher.startswith("openai:"):
             check_teacher_url(args.teacher.partition("@")[2])
-        spec = args.teacher[len("hf:"):] if args.teacher.startswith("hf:") else args.teacher
-        teacher = load_chat_model(spec if spec != args.teacher else args.teacher)
+        teacher = load_chat_model(args.teacher)
     agent = create_araft_agent(teacher, [tool], prompt=style, max_steps=args.max_steps)
     producer = {"model": args.teacher, "prompt_version": style.version, "tool_backend": tool.backend.name,
                 "max_steps": args.max_steps}
