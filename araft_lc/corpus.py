@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-__all__ = ["CorpusError", "Paragraph", "open_text", "read_paragraphs", "paragraphs_of_record"]
+__all__ = ["CorpusError", "Paragraph", "open_text", "iter_json_records", "read_paragraphs", "paragraphs_of_record"]
 
 
 class CorpusError(ValueError):
@@ -71,11 +71,11 @@ def paragraphs_of_record(record: Any, where: str) -> Iterator[Paragraph]:
         )
 
 
-def read_paragraphs(path: str | Path) -> Iterator[Paragraph]:
-    """Every paragraph of a source file, duplicates included (the index keeps the first).
+def iter_json_records(path: str | Path) -> Iterator[tuple[str, Any]]:
+    """``(where, record)`` for each record of a JSON list or JSON-lines file (plain, gz or bz2).
 
     Raises:
-        CorpusError: the file is missing, empty, or holds a line that is not a supported record.
+        CorpusError: the file is missing, empty, unreadable, or holds invalid JSON (file:line).
     """
     path = Path(path)
     if not path.is_file():
@@ -95,7 +95,7 @@ def read_paragraphs(path: str | Path) -> Iterator[Paragraph]:
                 except json.JSONDecodeError as e:
                     raise CorpusError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
                 for i, record in enumerate(records):
-                    yield from paragraphs_of_record(record, f"{path}: item {i}")
+                    yield f"{path}: item {i}", record
                 return
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
@@ -106,6 +106,16 @@ def read_paragraphs(path: str | Path) -> Iterator[Paragraph]:
                     raise CorpusError(
                         f"{path}:{lineno}: not valid JSON ({e.msg}); each line must be one JSON object"
                     ) from None
-                yield from paragraphs_of_record(record, f"{path}:{lineno}")
+                yield f"{path}:{lineno}", record
     except (OSError, EOFError, UnicodeDecodeError) as e:
         raise CorpusError(f"{path}: cannot read ({e})") from None
+
+
+def read_paragraphs(path: str | Path) -> Iterator[Paragraph]:
+    """Every paragraph of a source file, duplicates included (the index keeps the first).
+
+    Raises:
+        CorpusError: the file is missing, empty, or holds a line that is not a supported record.
+    """
+    for where, record in iter_json_records(path):
+        yield from paragraphs_of_record(record, where)

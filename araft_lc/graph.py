@@ -27,6 +27,7 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from typing_extensions import TypedDict
 
+from araft_lc.chat_model import cut_at_stop_strings
 from araft_lc.parser import Action, Answer, format_action, parse
 from araft_lc.prompt import STOP, PromptStyle, load_prompt, render_messages
 from araft_lc.trajectory import Status, Step
@@ -61,12 +62,7 @@ def message_text(message: Any) -> str:
 
 def cut_at_stop(text: str, stop: Sequence[str] = STOP) -> str:
     """Cut ``text`` at the first stop string, for models that do not honour ``stop`` themselves."""
-    cut = len(text)
-    for s in stop:
-        i = text.find(s)
-        if i != -1:
-            cut = min(cut, i)
-    return text[:cut]
+    return cut_at_stop_strings(text, stop)[0]
 
 
 def _end_status(step: Step) -> Status:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from araft_lc.corpus import CorpusError, open_text, paragraphs_of_record
+from araft_lc.corpus import CorpusError, iter_json_records, paragraphs_of_record
 
 __all__ = ["Question", "load_questions"]
 
@@ -45,24 +44,5 @@ def load_questions(path: str | Path) -> Iterator[Question]:
     Raises:
         CorpusError: the file is missing, or a record is not a HotpotQA question (with file:line).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CorpusError(f"{path}: no such file")
-    with open_text(path) as f:
-        head = f.read(1).strip() or f.read(64).strip()[:1]
-        f.seek(0)
-        if head == "[":
-            try:
-                records = json.load(f)
-            except json.JSONDecodeError as e:
-                raise CorpusError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
-            for i, record in enumerate(records):
-                yield _question(record, f"{path}: item {i}")
-            return
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise CorpusError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-                yield _question(record, f"{path}:{lineno}")
+    for where, record in iter_json_records(path):
+        yield _question(record, where)
