@@ -65,6 +65,11 @@ def cut_at_stop(text: str, stop: Sequence[str] = STOP) -> str:
     return cut_at_stop_strings(text, stop)[0]
 
 
+def _action_key(step: Step) -> tuple[str, str]:
+    """An action compared case- and whitespace-insensitively (for the repetition guard)."""
+    return ((step.action or "").casefold(), " ".join((step.action_input or "").casefold().split()))
+
+
 def _end_status(step: Step) -> Status:
     if step.error == "parse_error":
         return "parse_error"
@@ -168,14 +173,9 @@ def create_araft_agent(
         steps = list(state.get("steps") or [])
         call = state["pending"]
         assert call is not None and call.action is not None and call.action_input is not None
-        key = (call.action.casefold(), " ".join(call.action_input.casefold().split()))
-        done = {
-            (s.action.casefold(), " ".join((s.action_input or "").casefold().split()))
-            for s in steps if s.action and s.error is None
-        }
         tool = by_name.get(call.action.casefold())
         error = None
-        if repetition_guard and key in done:
+        if repetition_guard and _action_key(call) in {_action_key(s) for s in steps if s.action and s.error is None}:
             error = "repeated_action"
             observation = (
                 f"You already did {format_action(call.action, call.action_input)}; its observation "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
@@ -25,7 +25,7 @@ class LookupResult:
     title: Optional[str] = None
     text: Optional[str] = None
     may_refer_to: tuple[str, ...] = ()
-    similar: tuple[str, ...] = field(default=())
+    similar: tuple[str, ...] = ()
 
 
 class WikipediaBackend(Protocol):
