@@ -15,11 +15,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from araft_lc.llama2_format import llama2_prompt
+from araft_lc.chat_format import render_chat, to_turns
 
 __all__ = ["AraftChatModel", "ModelLoadError", "cut_at_stop_strings"]
-
-_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
 
 class ModelLoadError(ValueError):
@@ -160,14 +158,7 @@ class AraftChatModel(BaseChatModel):
 
     def prompt_text(self, messages: Sequence[BaseMessage]) -> str:
         """The exact text the model sees: the tokenizer's chat template, else Llama-2 chat."""
-        turns = []
-        for m in messages:
-            if m.type not in _ROLES:
-                raise ValueError(f"AraftChatModel takes system, human and ai messages, not {m.type!r}")
-            turns.append({"role": _ROLES[m.type], "content": m.text})
-        if getattr(self._tokenizer, "chat_template", None):
-            return self._tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
-        return llama2_prompt(turns, self._tokenizer.bos_token or "<s>", self._tokenizer.eos_token or "</s>")
+        return render_chat(self._tokenizer, to_turns(messages), add_generation_prompt=True)
 
     def _generation_kwargs(self, stop: Optional[Sequence[str]]) -> dict[str, Any]:
         from transformers import GenerationConfig

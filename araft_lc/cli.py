@@ -194,29 +194,61 @@ def _read_trajectories(path: str, skip_bad: bool) -> Any:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from finetune.records import dpo_records, sft_records
+    from finetune.records import dpo_records, failed_steps, sft_records
 
-    if not Path(args.trajectories).is_file():
-        raise UserError(f"{args.trajectories} does not exist: run `araft generate` first")
+    for path in filter(None, [args.trajectories, args.rejects]):
+        if not Path(path).is_file():
+            raise UserError(f"{path} does not exist: run `araft generate` first")
+    if args.max_tokens is not None and not args.tokenizer:
+        raise UserError("--max-tokens counts tokens: pass --tokenizer MODEL (a preset, hf:PATH or a folder)")
     out = Path(args.out)
     if out.exists() and not args.force:
         raise UserError(f"{out} exists: pass --force to replace it")
+    tokenizer = None
+    if args.tokenizer:
+        from finetune.tokens import load_tokenizer, record_length
+
+        try:
+            tokenizer = load_tokenizer(args.tokenizer)
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot load tokenizer {args.tokenizer!r}: {e}") from None
+    kinds = args.kinds.split(",") if args.kinds else None
+    failed = failed_steps(_read_trajectories(args.rejects, args.skip_bad)) if args.rejects else None
     tmp = out.with_name(out.name + ".tmp")
     counts: dict[str, int] = {}
-    trajectories = 0
-    with open(tmp, "w", encoding="utf-8") as f:
-        for record in _read_trajectories(args.trajectories, args.skip_bad):
-            trajectories += 1
-            if args.kind == "sft":
-                rows = sft_records(record, prompt_style=args.prompt_style, fmt=args.format)
-            else:
-                rows = dpo_records(record, prompt_style=args.prompt_style)
-            for row in rows:
-                counts[row.get("kind", "sft")] = counts.get(row.get("kind", "sft"), 0) + 1
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    trajectories = dropped = longest = total = 0
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for record in _read_trajectories(args.trajectories, args.skip_bad):
+                trajectories += 1
+                if args.kind == "sft":
+                    rows = sft_records(record, prompt_style=args.prompt_style, fmt=args.format,
+                                       granularity=args.granularity)
+                else:
+                    rows = dpo_records(record, prompt_style=args.prompt_style, failed=failed,
+                                       **({"kinds": kinds} if kinds else {}))
+                for row in rows:
+                    if tokenizer is not None:
+                        n = record_length(tokenizer, row)
+                        longest = max(longest, n)
+                        total += n
+                        if args.max_tokens is not None and n > args.max_tokens:
+                            dropped += 1
+                            continue
+                    kind = row.get("kind", args.granularity)
+                    counts[kind] = counts.get(kind, 0) + 1
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, ValueError):
+            raise UserError(str(e)) from None
+        raise
     os.replace(tmp, out)
     detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     print(f"{sum(counts.values())} {args.kind} records ({detail}) from {trajectories} trajectories -> {out}")
+    if tokenizer is not None:
+        over = f"; dropped {dropped} over --max-tokens {args.max_tokens}" if args.max_tokens is not None else ""
+        print(f"tokens: {total} in all, longest record {longest}{over}")
     return 0
 
 
@@ -264,7 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("kind", choices=["sft", "dpo"])
     convert.add_argument("trajectories")
     convert.add_argument("--out", required=True)
-    convert.add_argument("--prompt-style", default="fewshot", help="fewshot or zeroshot")
+    convert.add_argument("--prompt-style", default="fewshot",
+                         help="fewshot, zeroshot, zeroshot_turns or a YAML file (default: %(default)s)")
+    convert.add_argument("--granularity", default="step", choices=["step", "trajectory"],
+                         help="sft: one record per step (the original) or per trajectory "
+                              "(needs a layout: turns prompt style, e.g. zeroshot_turns)")
+    convert.add_argument("--kinds", help="dpo: comma-separated rejection kinds (default: repeat_previous,"
+                                         "answer_before_search,failed_run; also malformed_action)")
+    convert.add_argument("--rejects", help="dpo: failed teacher runs (the *.rejects.jsonl of generate), "
+                                           "for the failed_run kind")
+    convert.add_argument("--tokenizer", help="count tokens with this model's tokenizer (preset, hf:PATH, folder)")
+    convert.add_argument("--max-tokens", type=int, help="drop (and count) records longer than this")
     convert.add_argument("--format", default="prompt_completion", choices=["prompt_completion", "text"],
                          help="SFT only: TRL prompt/completion, or the original's Llama-2 text column")
     convert.add_argument("--skip-bad", action="store_true", help="skip (and count) malformed lines")

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from langchain_core.language_models import BaseChatModel
 
-__all__ = ["load_chat_model"]
+__all__ = ["load_chat_model", "local_model_id"]
 
 
 def load_chat_model(
@@ -74,3 +74,16 @@ def load_chat_model(
     adapters = {"adapter": adapter} if adapter else {}
     return AraftChatModel(model_id=model_id, adapters=adapters, adapter="adapter" if adapter else None,
                           **overrides)
+
+
+def local_model_id(spec: str) -> str:
+    """The Hugging Face folder or Hub id behind a local model spec (a preset, hf:PATH, a folder);
+    an adapter after ``+`` is left out. Raises ValueError for ``openai:`` specs."""
+    from araft_lc.presets import PRESETS, preset_fields
+
+    spec = spec.strip()
+    if spec.startswith("openai:"):
+        raise ValueError(f"{spec!r} is a server, not local weights: name a preset, hf:PATH or a folder")
+    if spec in PRESETS:
+        return str(preset_fields(spec)["model_id"])
+    return (spec[len("hf:"):] if spec.startswith("hf:") else spec).partition("+")[0]

@@ -1,8 +1,13 @@
 """Prompt styles (YAML files beside this module) and the rendering of a run into chat messages.
 
-The system turn holds the instructions, the tool list and (few-shot style) the examples; the user
-turn is ``Question: ...`` followed by the scratchpad of the steps so far. This is the contract of
-the published Araft adapters (ARCHITECTURE.md).
+The system turn holds the instructions, the tool list and (few-shot style) the examples. Two
+layouts of the run after it:
+
+- ``scratchpad`` (the contract of the published Araft adapters, ARCHITECTURE.md): one user turn,
+  ``Question: ...`` followed by every step so far as text;
+- ``turns``: ``Question: ...`` as a user turn, then each step as an assistant turn and its
+  ``Observation: ...`` as a user turn. A run is then one conversation that only grows, so a
+  whole trajectory is one training record (``araft convert sft --granularity trajectory``).
 """
 
 from __future__ import annotations
@@ -13,28 +18,31 @@ from pathlib import Path
 from typing import Sequence
 
 import yaml
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 
 from araft_lc.parser import format_action
 from araft_lc.trajectory import Step
 
-__all__ = ["PromptStyle", "PROMPT_STYLES", "STOP", "load_prompt", "render_step", "render_messages"]
+__all__ = ["PromptStyle", "PROMPT_STYLES", "STOP", "LAYOUTS", "load_prompt", "step_body", "render_step",
+           "render_messages"]
 
 _DIR = Path(__file__).parent / "prompts"
 PROMPT_STYLES = tuple(sorted(p.stem for p in _DIR.glob("*.yaml")))
 # The model writes one Thought and one Action; the observation is ours to write.
 STOP = ("Observation:",)
+LAYOUTS = ("scratchpad", "turns")
 
 
 @dataclass(frozen=True)
 class PromptStyle:
-    """A prompt style: ``system`` has ``{tools}`` and ``{examples}`` slots."""
+    """A prompt style: ``system`` has ``{tools}`` and ``{examples}`` slots; ``layout`` in LAYOUTS."""
 
     name: str
     version: str
     system: str
     examples: tuple[str, ...]
+    layout: str = "scratchpad"
 
     def render_system(self, tools: Sequence[BaseTool]) -> str:
         tool_lines = "\n".join(
@@ -45,29 +53,44 @@ class PromptStyle:
 
 @lru_cache(maxsize=None)
 def load_prompt(name: str = "fewshot") -> PromptStyle:
-    """Load a prompt style by name (see ``PROMPT_STYLES``) or from a YAML file path."""
+    """Load a prompt style by name (see ``PROMPT_STYLES``) or from a YAML file path.
+
+    A file may name a ``base`` style and set only the fields that differ from it.
+    """
     path = Path(name) if name.endswith((".yaml", ".yml")) else _DIR / f"{name}.yaml"
     if not path.is_file():
         raise ValueError(
             f"unknown prompt style {name!r}: use one of {', '.join(PROMPT_STYLES)} or a YAML file path"
         )
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    missing = {"name", "version", "system"} - set(data or {})
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"prompt file {path} is not a YAML mapping of name, version, system, ...")
+    if "base" in data:  # inherit every field the file does not set
+        base = load_prompt(data.pop("base"))
+        data = {"system": base.system, "examples": list(base.examples), "layout": base.layout, **data}
+    missing = {"name", "version", "system"} - set(data)
     if missing:
         raise ValueError(f"prompt file {path} lacks {', '.join(sorted(missing))}")
-    return PromptStyle(data["name"], data["version"], data["system"], tuple(data.get("examples") or ()))
+    layout = data.get("layout", "scratchpad")
+    if layout not in LAYOUTS:
+        raise ValueError(f"prompt file {path}: layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+    return PromptStyle(data["name"], data["version"], data["system"],
+                       tuple(data.get("examples") or ()), layout)
+
+
+def step_body(step: Step) -> str:
+    """What the model wrote in a step, normalised: its Thought and Action (or, if it did not
+    parse, its output as is, so the model can see what to fix)."""
+    if step.action is None:
+        return step.raw.strip()
+    return f"Thought: {step.thought}\nAction: {format_action(step.action, step.action_input or '')}"
 
 
 def render_step(step: Step) -> str:
     """One step of the scratchpad, as the model sees it on its next turn."""
-    if step.action is None:
-        # Show the malformed output itself, so the model can see what to fix.
-        body = step.raw.strip()
-    else:
-        body = f"Thought: {step.thought}\nAction: {format_action(step.action, step.action_input or '')}"
     if step.observation is None:
-        return body
-    return f"{body}\nObservation: {step.observation}"
+        return step_body(step)
+    return f"{step_body(step)}\nObservation: {step.observation}"
 
 
 def render_user(question: str, steps: Sequence[Step]) -> str:
@@ -78,7 +101,12 @@ def render_messages(
     style: PromptStyle, tools: Sequence[BaseTool], question: str, steps: Sequence[Step]
 ) -> list[BaseMessage]:
     """The chat messages for the next model call."""
-    return [
-        SystemMessage(style.render_system(tools)),
-        HumanMessage(render_user(question, steps)),
-    ]
+    system = SystemMessage(style.render_system(tools))
+    if style.layout == "scratchpad":
+        return [system, HumanMessage(render_user(question, steps))]
+    messages: list[BaseMessage] = [system, HumanMessage(f"Question: {question}")]
+    for step in steps:
+        messages.append(AIMessage(step_body(step)))
+        if step.observation is not None:
+            messages.append(HumanMessage(f"Observation: {step.observation}"))
+    return messages

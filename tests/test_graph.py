@@ -36,6 +36,24 @@ def test_answer_after_searches(scripted, wiki):
     assert result["messages"][-1].content == "Arthur's Magazine"
 
 
+def test_turns_layout_runs_on_a_real_model(tiny_llama, wiki):
+    from araft_lc.chat_model import AraftChatModel
+
+    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=8)
+    result = create_araft_agent(model, [wiki], prompt="zeroshot_turns", max_steps=2).invoke({"question": "q?"})
+    assert len(result["steps"]) == 2  # random weights: two unparsed steps, each a turn of its own
+
+
+def test_turns_layout_prompts_grow_by_turns(scripted, wiki):
+    model = scripted(script=[search("Philadelphia"), answer("William Penn")])
+    result = create_araft_agent(model, [wiki], prompt="zeroshot_turns").invoke({"question": "Who founded it?"})
+    assert result["answer"] == "William Penn"
+    first, second = model.prompts
+    assert second[: len(first)] == first
+    assert [m.type for m in second[len(first):]] == ["ai", "human"]
+    assert second[-1].content.startswith("Observation: Philadelphia is the largest city")
+
+
 def test_step_limit(scripted, wiki):
     model = scripted(script=[search("Philadelphia")])
     result = create_araft_agent(model, [wiki], max_steps=3).invoke({"question": "q?"})

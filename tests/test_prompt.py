@@ -50,6 +50,30 @@ def test_user_turn_is_question_then_scratchpad():
     assert render_step(Step("t", "Answer", "x", None, "r")) == "Thought: t\nAction: [action: Answer, action_input: x]"
 
 
+def test_turns_layout_is_one_growing_conversation():
+    style = load_prompt("zeroshot_turns")
+    assert style.layout == "turns" and style.system == load_prompt("zeroshot").system  # base: zeroshot
+    steps = [Step("t1", "Wikipedia", "A", "about A", raw=""), Step("", None, None, "bad format", raw=" oops ")]
+    messages = render_messages(style, [Calculator], "Q?", steps)
+    assert [(m.type, m.text) for m in messages[1:]] == [
+        ("human", "Question: Q?"),
+        ("ai", "Thought: t1\nAction: [action: Wikipedia, action_input: A]"), ("human", "Observation: about A"),
+        ("ai", "oops"), ("human", "Observation: bad format"),
+    ]
+    shorter = render_messages(style, [Calculator], "Q?", steps[:1])
+    assert messages[: len(shorter)] == shorter
+
+
+def test_bad_prompt_files_say_what_is_wrong(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nversion: v\nsystem: s\nlayout: sideways\n")
+    with pytest.raises(ValueError, match="layout 'sideways' is not one of scratchpad, turns"):
+        load_prompt(str(bad))
+    bad.write_text("- a list\n")
+    with pytest.raises(ValueError, match="not a YAML mapping"):
+        load_prompt(str(bad))
+
+
 def test_unknown_style_names_the_choices():
     with pytest.raises(ValueError, match="fewshot"):
         load_prompt("nope")

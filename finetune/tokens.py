@@ -1,0 +1,83 @@
+"""Training records as token ids, exactly as the model meets them at inference.
+
+One tokenisation for the token budget of ``araft convert`` and for the trainers: the chat text
+comes from ``araft_lc.chat_format`` (the tokenizer's chat template, else Llama-2 chat) and is
+tokenised piece by piece, so a prompt is tokenised as the agent tokenises it and the loss mask
+falls exactly on what the model writes. No BOS is added twice: the text carries its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from araft_lc.chat_format import segments
+
+__all__ = ["RecordFormat", "record_format", "load_tokenizer", "sft_tokens", "record_length"]
+
+RecordFormat = str  # "prompt_completion" | "messages" | "text" | "dpo"
+_FORMATS = {
+    ("prompt", "completion"): "prompt_completion",
+    ("messages",): "messages",
+    ("text",): "text",
+    ("prompt", "chosen", "rejected"): "dpo",
+}
+
+
+def record_format(row: Mapping[str, Any]) -> RecordFormat:
+    """Which training record ``row`` is; raises ValueError for none of them."""
+    for keys, name in sorted(_FORMATS.items(), key=lambda kv: -len(kv[0])):
+        if all(k in row for k in keys):
+            return name
+    raise ValueError(f"not a training record: has {', '.join(sorted(row)) or 'no fields'}, expected "
+                     "prompt+completion or messages or text (SFT), or prompt+chosen+rejected (DPO)")
+
+
+def load_tokenizer(spec: str) -> Any:
+    """The tokenizer of a local model spec (a preset, hf:PATH, a folder)."""
+    from transformers import AutoTokenizer
+
+    from araft_lc.models import local_model_id
+
+    tokenizer = AutoTokenizer.from_pretrained(local_model_id(spec))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _ids(tokenizer: Any, pieces: list[tuple[str, bool]]) -> dict[str, list[int]]:
+    input_ids: list[int] = []
+    mask: list[int] = []
+    for text, trained in pieces:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        input_ids += ids
+        mask += [int(trained)] * len(ids)
+    return {"input_ids": input_ids, "assistant_masks": mask}
+
+
+def sft_tokens(tokenizer: Any, row: Mapping[str, Any]) -> dict[str, list[int]]:
+    """``input_ids`` and ``assistant_masks`` (1 where the loss falls) of an SFT record.
+
+    prompt/completion and messages: the loss is on the assistant turns (their end-of-turn token
+    included); text (the original's format): on every token, as the original trained.
+    """
+    fmt = record_format(row)
+    if fmt == "prompt_completion":
+        pieces = segments(tokenizer, [*row["prompt"], *row["completion"]])
+        # earlier assistant turns in the prompt (turns layout) are context, not targets
+        n = sum(1 for t in row["completion"] if t["role"] == "assistant")
+        marked = [i for i, (_, trained) in enumerate(pieces) if trained][:-n or None]
+        return _ids(tokenizer, [(text, trained and i not in marked) for i, (text, trained) in enumerate(pieces)])
+    if fmt == "messages":
+        return _ids(tokenizer, segments(tokenizer, row["messages"]))
+    if fmt == "text":
+        return _ids(tokenizer, [(row["text"], True)])
+    raise ValueError("a DPO record (prompt/chosen/rejected) where SFT records were expected: "
+                     "run `araft convert sft`")
+
+
+def record_length(tokenizer: Any, row: Mapping[str, Any]) -> int:
+    """Tokens of a record: the whole sequence (SFT), or the prompt and the longer answer (DPO)."""
+    if record_format(row) == "dpo":
+        return max(len(_ids(tokenizer, segments(tokenizer, [*row["prompt"], *row[side]]))["input_ids"])
+                   for side in ("chosen", "rejected"))
+    return len(sft_tokens(tokenizer, row)["input_ids"])

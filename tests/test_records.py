@@ -1,0 +1,179 @@
+"""finetune.records and finetune.tokens: golden files byte for byte, re-parsing, token budgets."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from araft_lc.cli import main
+from araft_lc.parser import Action, Answer, parse
+from araft_lc.trajectory import Step, TrajectoryRecord
+from conftest import ROOT
+from finetune.records import DPO_KINDS, dpo_records, failed_steps, sft_records
+from finetune.tokens import record_format, record_length, sft_tokens
+
+GOLDEN = ROOT / "tests" / "data" / "golden"
+# name -> the convert arguments that make it (UPDATE_GOLDEN=1 rewrites the expected files)
+CASES = {
+    "sft_step": ["sft", "--prompt-style", "zeroshot"],
+    "sft_text": ["sft", "--prompt-style", "zeroshot", "--format", "text"],
+    "sft_trajectory": ["sft", "--prompt-style", "zeroshot_turns", "--granularity", "trajectory"],
+    "dpo": ["dpo", "--prompt-style", "zeroshot", "--rejects", str(GOLDEN / "rejects.jsonl"),
+            "--kinds", ",".join(DPO_KINDS)],
+}
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def _records(name: str) -> list[TrajectoryRecord]:
+    return [TrajectoryRecord.from_dict(json.loads(l)) for l in (GOLDEN / name).read_text().splitlines()]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden_records_byte_for_byte(case, tmp_path, capsys):
+    kind, *options = CASES[case]
+    out = tmp_path / f"{case}.jsonl"
+    assert main(["convert", kind, str(GOLDEN / "trajectories.jsonl"), "--out", str(out), *options]) == 0
+    expected = GOLDEN / f"expected_{case}.jsonl"
+    if os.environ.get("UPDATE_GOLDEN"):
+        expected.write_bytes(out.read_bytes())
+    assert out.read_bytes() == expected.read_bytes()
+
+
+def test_golden_counts_and_kinds():
+    kept, rejects = _records("trajectories.jsonl"), _records("rejects.jsonl")
+    assert [len(list(sft_records(r, prompt_style="zeroshot"))) for r in kept] == [3, 2, 0]  # g3 is malformed
+    pairs = [d for r in kept for d in dpo_records(r, prompt_style="zeroshot", kinds=DPO_KINDS,
+                                                  failed=failed_steps(rejects))]
+    by_kind = {k: [(d["question_id"], d["step"]) for d in pairs if d["kind"] == k] for k in DPO_KINDS}
+    assert by_kind == {
+        "repeat_previous": [("g1", 1), ("g1", 2), ("g2", 1)],
+        "answer_before_search": [("g1", 0), ("g2", 0)],
+        "malformed_action": [("g1", 0), ("g1", 1), ("g1", 2), ("g2", 0), ("g2", 1)],
+        # g1's failed run took the same first step, then searched again; g2's answered at once
+        "failed_run": [("g1", 1), ("g2", 0)],
+    }
+    for d in pairs:
+        assert d["chosen"] != d["rejected"]
+        if d["kind"] == "malformed_action":
+            assert isinstance(parse(d["rejected"][0]["content"], ["Wikipedia"]), Action) is False
+
+
+def test_trajectory_granularity_needs_the_turns_layout():
+    record = _records("trajectories.jsonl")[0]
+    with pytest.raises(ValueError, match="zeroshot_turns"):
+        list(sft_records(record, prompt_style="zeroshot", granularity="trajectory"))
+
+
+# what the parser keeps of a field (steps are parsed model output): printable text with single
+# spaces, no brackets, no surrounding quotes
+_text = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="[]"),
+                min_size=1, max_size=30).map(lambda s: " ".join(s.split()).strip('"').strip()).filter(bool)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_text, _text, _text), min_size=0, max_size=4), _text, _text)
+def test_every_record_reparses_to_its_step(searches, answer, thought):
+    steps = [Step(t, "Wikipedia", q, obs, raw="") for t, q, obs in searches]
+    steps.append(Step(thought, "Answer", answer, None, raw=""))
+    record = TrajectoryRecord("q", "a question?", "answered", answer, steps, gold_answer=answer)
+
+    def expected(step):
+        if step.action == "Answer":
+            return Answer(step.action_input, step.thought)
+        return Action(step.action, step.action_input, step.thought)
+
+    for row in sft_records(record, prompt_style="zeroshot"):
+        assert parse(row["completion"][0]["content"], ["Wikipedia"]) == expected(steps[row["step"]])
+    for row in dpo_records(record, prompt_style="zeroshot"):
+        assert parse(row["chosen"][0]["content"], ["Wikipedia"]) == expected(steps[row["step"]])
+    (whole,) = sft_records(record, prompt_style="zeroshot_turns", granularity="trajectory")
+    assistant = [m["content"] for m in whole["messages"] if m["role"] == "assistant"]
+    assert [parse(a, ["Wikipedia"]) for a in assistant] == [expected(s) for s in steps]
+
+
+@pytest.fixture(scope="module")
+def tokenizers(tiny_llama):
+    from transformers import AutoTokenizer
+
+    plain = AutoTokenizer.from_pretrained(tiny_llama)
+    chatml = AutoTokenizer.from_pretrained(tiny_llama)
+    chatml.chat_template = CHATML
+    return {"llama2": plain, "chatml": chatml}
+
+
+@pytest.mark.parametrize("fmt", ["llama2", "chatml"])
+def test_loss_mask_covers_exactly_the_steps(tokenizers, fmt):
+    tokenizer = tokenizers[fmt]
+    record = _records("trajectories.jsonl")[0]
+    step_rows = list(sft_records(record, prompt_style="zeroshot_turns"))
+    (whole,) = sft_records(record, prompt_style="zeroshot_turns", granularity="trajectory")
+
+    def trained(row):
+        tokens = sft_tokens(tokenizer, row)
+        return [i for i, m in zip(tokens["input_ids"], tokens["assistant_masks"]) if m]
+
+    per_step = [trained(r) for r in step_rows]
+    # the same supervision: the trajectory record trains exactly the steps' completions ...
+    assert trained(whole) == [i for ids in per_step for i in ids]
+    end = "</s>" if fmt == "llama2" else "<|im_end|>"
+    for row, ids in zip(step_rows, per_step):
+        text = tokenizer.decode(ids)
+        # ... each the step's text and the end of the turn, and nothing of the prompt
+        assert text.strip().startswith(row["completion"][0]["content"]) and text.rstrip().endswith(end)
+    # ... for far fewer tokens than the step records together
+    assert len(sft_tokens(tokenizer, whole)["input_ids"]) < sum(len(sft_tokens(tokenizer, r)["input_ids"])
+                                                                 for r in step_rows)
+
+
+def test_prompt_tokens_are_what_inference_sees(tokenizers, tiny_llama):
+    from araft_lc.chat_model import AraftChatModel
+    from araft_lc.prompt import load_prompt, render_messages
+    from araft_lc.tools.wikipedia import WikipediaTool
+
+    record = _records("trajectories.jsonl")[0]
+    row = list(sft_records(record, prompt_style="zeroshot"))[2]
+    model = AraftChatModel(model_id=str(tiny_llama))
+    messages = render_messages(load_prompt("zeroshot"), [WikipediaTool(backend=None)], record.question,
+                               record.steps[:2])
+    prompt_ids = model.tokenizer(model.prompt_text(messages), add_special_tokens=False)["input_ids"]
+    tokens = sft_tokens(model.tokenizer, row)
+    n = tokens["assistant_masks"].index(1)
+    assert tokens["input_ids"][:n] == prompt_ids
+    assert tokens["input_ids"].count(model.tokenizer.bos_token_id) == 1
+
+
+def test_record_format_names_what_it_sees():
+    assert record_format({"prompt": [], "chosen": [], "rejected": []}) == "dpo"
+    assert record_format({"prompt": [], "completion": []}) == "prompt_completion"
+    with pytest.raises(ValueError, match="not a training record: has question"):
+        record_format({"question": "?"})
+
+
+def test_convert_drops_records_over_the_token_budget(tiny_llama, tokenizers, tmp_path, capsys):
+    source = GOLDEN / "trajectories.jsonl"
+    lengths = sorted(record_length(tokenizers["llama2"], r)
+                     for t in _records("trajectories.jsonl") for r in sft_records(t, prompt_style="zeroshot"))
+    budget = lengths[2]
+    out = tmp_path / "sft.jsonl"
+    assert main(["convert", "sft", str(source), "--out", str(out), "--prompt-style", "zeroshot",
+                 "--tokenizer", str(tiny_llama), "--max-tokens", str(budget)]) == 0
+    kept = sum(1 for n in lengths if n <= budget)
+    assert len(out.read_text().splitlines()) == kept
+    printed = capsys.readouterr().out
+    assert f"tokens: {sum(lengths)} in all, longest record {lengths[-1]}" in printed
+    assert f"dropped {len(lengths) - kept} over --max-tokens {budget}" in printed
+
+
+def test_convert_errors_are_one_line(tmp_path, capsys):
+    source = GOLDEN / "trajectories.jsonl"
+    out = tmp_path / "x.jsonl"
+    assert main(["convert", "sft", str(source), "--out", str(out), "--max-tokens", "9"]) == 2
+    assert "--tokenizer" in capsys.readouterr().err
+    assert main(["convert", "sft", str(source), "--out", str(out), "--granularity", "trajectory"]) == 2
+    assert "zeroshot_turns" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "x.jsonl.tmp").exists()
+    assert main(["convert", "dpo", str(source), "--out", str(out), "--kinds", "nope"]) == 2
+    assert "unknown DPO kind 'nope'" in capsys.readouterr().err
