@@ -1,4 +1,5 @@
-"""The ``araft`` command line: ``ask``, ``generate``, ``convert``, ``corpus build|search``.
+"""The ``araft`` command line: ``ask``, ``generate``, ``convert``, ``train``, ``export``,
+``corpus build|search``.
 
 User errors end in one line on stderr (``araft: error: ...``) and exit code 2, never a traceback.
 """
@@ -252,6 +253,19 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from finetune.launch import run
+
+    return run(args.stage, args, args.overrides)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from finetune.export import merge_adapter
+
+    merge_adapter(args.model, args.adapter, args.out, force=args.force)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="araft", description="A small ReAct agent over Wikipedia.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -313,6 +327,23 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--force", action="store_true", help="replace an existing --out")
     convert.set_defaults(func=cmd_convert)
 
+    from finetune.launch import add_train_arguments
+
+    train = sub.add_parser("train", help="train LoRA adapters: sft, then dpo")
+    train_sub = train.add_subparsers(dest="stage", required=True)
+    for stage, what in (("sft", "SFT of a new adapter"), ("dpo", "DPO from the SFT adapter")):
+        add_train_arguments(train_sub.add_parser(stage, help=what), stage)
+    train.set_defaults(func=cmd_train)
+
+    export = sub.add_parser("export", help="write a merged model for serving")
+    export_sub = export.add_subparsers(dest="what", required=True)
+    merge = export_sub.add_parser("merge", help="base weights + a LoRA adapter, merged (safetensors)")
+    merge.add_argument("--model", required=True, help="the base: a preset, hf:PATH_OR_ID or a folder")
+    merge.add_argument("--adapter", required=True, help="the adapter folder")
+    merge.add_argument("--out", required=True, help="the folder to write")
+    merge.add_argument("--force", action="store_true", help="replace an existing --out")
+    export.set_defaults(func=cmd_export)
+
     corpus = sub.add_parser("corpus", help="build or inspect a local Wikipedia index")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)
     build = corpus_sub.add_parser("build", help="index HotpotQA files or {title, sentences|text} lines")
@@ -330,7 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
     if getattr(args, "max_steps", 1) < 1:
         print("araft: error: --max-steps must be at least 1", file=sys.stderr)
         return 2

@@ -1,0 +1,195 @@
+"""Training configs: dataclasses whose fields carry their help, one YAML file per run.
+
+``load_config(cls, path, overrides)`` reads the YAML file, applies ``--key value`` overrides from
+the command line (values parsed as YAML: ``--lora_r 8``, ``--target_modules all-linear``,
+``--loss_type '[sigmoid, sft]'``) and checks every key: an unknown one is named with the nearest
+valid key. ``to_yaml`` writes the exact config a run used, beside its adapter.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional, Sequence, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+__all__ = ["ConfigError", "TrainConfig", "SFTRunConfig", "DPORunConfig", "load_config", "to_yaml", "config_help"]
+
+LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the key and the fix."""
+
+
+def _f(default: Any, help: str) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class TrainConfig:
+    """What both stages share: the model, the data, LoRA, the optimiser, logging."""
+
+    data: str = _f("", "the training records (JSONL from `araft convert`)")
+    output_dir: str = _f("", "where the adapter, tokenizer, config, data hash and loss logs go")
+    model: str = _f(LLAMA2_CHAT, "the base model: a preset (smollm2-135m), a Hub id or a local folder")
+    load_in_4bit: bool = _f(True, "QLoRA: load the base in 4-bit NF4 with double quantisation and bf16 "
+                                  "compute (bitsandbytes, CUDA only)")
+    lora_r: int = _f(16, "LoRA rank")
+    lora_alpha: int = _f(32, "LoRA alpha (scale alpha/r)")
+    lora_dropout: float = _f(0.05, "LoRA dropout")
+    target_modules: Union[str, list[str]] = _f(
+        ["q_proj", "v_proj"], "the modules LoRA adapts: a list, or all-linear (the original: PEFT's "
+                              "Llama default q_proj, v_proj)")
+    learning_rate: float = _f(2e-4, "peak learning rate")
+    num_train_epochs: float = _f(1.0, "epochs over the records")
+    max_steps: int = _f(-1, "stop after this many optimiser steps (-1: run the epochs)")
+    per_device_train_batch_size: int = _f(1, "records per device per forward pass")
+    gradient_accumulation_steps: int = _f(4, "forward passes per optimiser step")
+    lr_scheduler_type: str = _f("linear", "learning-rate schedule (transformers SchedulerType)")
+    warmup_ratio: float = _f(0.1, "share of the steps spent warming up (below 1)")
+    weight_decay: float = _f(0.01, "AdamW weight decay")
+    max_length: Optional[int] = _f(None, "longest sequence in tokens (null: the longest record)")
+    too_long: str = _f("drop", "records longer than max_length: drop (and count them) or fail; never cut")
+    gradient_checkpointing: bool = _f(False, "recompute activations (GPU only: slower on CPU and breaks "
+                                             "trl 1.16 there)")
+    bf16: Optional[bool] = _f(None, "bf16 mixed precision (null: on where CUDA supports it, off on CPU)")
+    use_cpu: bool = _f(False, "train on the CPU even when CUDA is present")
+    seed: int = _f(42, "random seed")
+    logging_steps: int = _f(1, "log the loss every N optimiser steps")
+    save_steps: int = _f(50, "checkpoint every N optimiser steps (resume with --resume)")
+    save_total_limit: int = _f(2, "checkpoints kept")
+    trl: dict[str, Any] = _f({}, "further TRL config arguments, passed as they are")
+
+
+@dataclass
+class SFTRunConfig(TrainConfig):
+    """SFT of a fresh LoRA adapter on prompt/completion, messages or text records."""
+
+
+@dataclass
+class DPORunConfig(TrainConfig):
+    """DPO from a trained SFT adapter: the policy starts from it and the frozen reference is it."""
+
+    adapter: str = _f("", "the SFT adapter folder to start from (and to use as the frozen reference)")
+    beta: float = _f(0.1, "DPO beta: how far the policy may move from the reference")
+    loss_type: list[str] = _f(["sigmoid"], "TRL DPO loss types, e.g. [sigmoid, sft]: sft adds the chosen "
+                                           "step's NLL, which keeps a small model's action format")
+    loss_weights: Optional[list[float]] = _f(None, "a weight per loss_type (null: all 1)")
+    precompute_ref_log_probs: bool = _f(False, "compute the reference log-probs once before training")
+    validation_size: int = _f(0, "hold out this many DPO prompts to check the action format on")
+    max_parse_error_share: Optional[float] = _f(
+        None, "stop early when greedy steps on the held-out prompts fail to parse more often than this")
+    check_every: int = _f(10, "optimiser steps between format checks")
+
+
+C = TypeVar("C", bound=TrainConfig)
+
+
+def _check(cls: type, key: str, value: Any) -> Any:
+    """``value`` for field ``key`` of ``cls``, or ConfigError naming the key and the fix."""
+    hint = get_type_hints(cls)[key]
+    origin, args = get_origin(hint), get_args(hint)
+    optional = type(None) in args
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{key} may not be null")
+    accepted = [a for a in args if a is not type(None)] if origin is Union else [hint]
+    for kind in accepted:
+        base = get_origin(kind) or kind
+        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if base is list and isinstance(value, list):
+            item = (get_args(kind) or (Any,))[0]
+            if item is float and all(isinstance(v, (int, float)) for v in value):
+                return [float(v) for v in value]
+            if item is Any or all(isinstance(v, item) for v in value):
+                return value
+        elif isinstance(value, base) and not (base is int and isinstance(value, bool)):
+            return value
+    raise ConfigError(f"{key}: {value!r} is not a {hint if origin is None else hint!s}")
+
+
+def _unknown(cls: type, key: str) -> ConfigError:
+    names = [f.name for f in fields(cls)]
+    near = difflib.get_close_matches(key, names, n=1)
+    hint = f"; did you mean {near[0]}?" if near else f"; valid keys: {', '.join(names)}"
+    return ConfigError(f"unknown config key {key!r} for {cls.__name__}{hint}")
+
+
+def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
+    """``["--lora_r", "8", "--use_cpu"]`` -> ``{"lora_r": 8, "use_cpu": True}`` (values as YAML)."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) == 2:
+            raise ConfigError(f"expected --key value, got {arg!r}")
+        key, eq, text = arg[2:].partition("=")
+        key = key.replace("-", "_")
+        if not eq:
+            if i + 1 < len(args) and not args[i + 1].startswith("--"):
+                text, i = args[i + 1], i + 1
+            else:
+                text = "true"
+        try:
+            out[key] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            out[key] = text
+        i += 1
+    return out
+
+
+def load_config(cls: type[C], path: Optional[str], overrides: Optional[dict[str, Any]] = None) -> C:
+    """The config of ``cls`` from a YAML file (or none) and overrides.
+
+    Raises:
+        ConfigError: an unreadable file, an unknown key, a value of the wrong type, a missing
+            required value (``data``, ``output_dir``; ``adapter`` for DPO).
+    """
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not YAML ({str(e).splitlines()[0]})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: a config is a mapping of key: value")
+        data = dict(loaded or {})
+    data.update(overrides or {})
+    names = {f.name for f in fields(cls)}
+    values = {}
+    for key, value in data.items():
+        if key not in names:
+            raise _unknown(cls, key)
+        values[key] = _check(cls, key, value)
+    config = cls(**values)
+    required = ["data", "output_dir"] + (["adapter"] if cls is DPORunConfig else [])
+    for key in required:
+        if not getattr(config, key):
+            raise ConfigError(f"{key} is not set: put it in the config file or pass --{key} VALUE")
+    if not 0 <= config.warmup_ratio < 1:
+        raise ConfigError(f"warmup_ratio: {config.warmup_ratio} is not a share of the steps in [0, 1)")
+    if config.too_long not in ("drop", "fail"):
+        raise ConfigError(f"too_long: {config.too_long!r} is not drop or fail")
+    return config
+
+
+def to_yaml(config: TrainConfig) -> str:
+    return yaml.safe_dump(asdict(config), sort_keys=False)
+
+
+def config_help(cls: type[TrainConfig]) -> str:
+    """Every key of ``cls`` with its default and help, for ``araft train ... --help``."""
+    lines = []
+    for f in fields(cls):
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        lines.append(f"  --{f.name} (default: {default!r})\n      {f.metadata['help']}")
+    return "\n".join(lines)

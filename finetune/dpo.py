@@ -1,0 +1,90 @@
+"""DPO of the SFT adapter with TRL's ``DPOTrainer``.
+
+The policy is the SFT adapter loaded trainable; the frozen reference is that same adapter (TRL
+copies a pretrained PeftModel's adapter to ``ref`` when ``ref_model`` is None). ``max_length``
+covers the whole prompt: the original kept only its last 128 tokens and so lost every question.
+Records are tokenised by us (``finetune.dataset.dpo_tokens``) into the ``prompt_ids`` /
+``chosen_ids`` / ``rejected_ids`` TRL's collator takes.
+
+    araft train dpo --config finetune/configs/dpo-smollm2.yaml [--key value ...]
+    accelerate launch -m finetune.dpo --config finetune/configs/dpo.yaml
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from finetune.config import ConfigError, DPORunConfig
+from finetune.training import prepare, train_and_save, trl_args
+
+__all__ = ["train_dpo", "main"]
+
+
+def _tokenized_trainer() -> type:
+    from trl import DPOTrainer
+
+    class TokenizedDPOTrainer(DPOTrainer):
+        """DPOTrainer on rows already tokenised the agent's way (any chat format, one BOS)."""
+
+        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:
+            return dataset
+
+    return TokenizedDPOTrainer
+
+
+def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = False) -> Path:
+    """Train the DPO adapter ``config`` describes; the output folder.
+
+    Raises:
+        ConfigError, DataError: a bad config, adapter or records, before the model is loaded.
+    """
+    adapter = Path(config.adapter)
+    if not (adapter / "adapter_config.json").is_file():
+        raise ConfigError(f"adapter {adapter} has no adapter_config.json: train it with `araft train sft`")
+    saved = adapter / "araft_train.yaml"
+    if saved.is_file():
+        import yaml
+
+        base = (yaml.safe_load(saved.read_text(encoding="utf-8")) or {}).get("model")
+        if base and base != config.model:
+            raise ConfigError(f"adapter {adapter} was trained on {base!r}, but model is {config.model!r}: "
+                              f"pass --model {base}")
+    if config.max_parse_error_share is not None and not config.validation_size:
+        raise ConfigError("max_parse_error_share needs held-out prompts: set validation_size (e.g. 20)")
+    tokenizer_from = str(adapter) if (adapter / "tokenizer_config.json").is_file() else config.model
+    p, held = prepare(config, "dpo", tokenizer_from=tokenizer_from, overwrite=overwrite, resume=resume,
+                      hold_out=config.validation_size)
+    from datasets import Dataset
+    from peft import PeftModel
+    from trl import DPOConfig
+
+    from finetune.dataset import dpo_tokens
+    from finetune.format_check import FormatCheck
+    from finetune.logs import LossLog
+    from finetune.model import load_base
+
+    model = PeftModel.from_pretrained(load_base(config, p.device), str(adapter), is_trainable=True)
+    callbacks: list[Any] = [LossLog(config.output_dir)]
+    if held:
+        prompts = {tuple(dpo_tokens(p.tokenizer, row)["prompt_ids"]) for row in held}
+        callbacks.append(FormatCheck(p.tokenizer, [list(x) for x in sorted(prompts)], config.output_dir,
+                                     config.check_every, config.max_parse_error_share))
+    args = DPOConfig(**trl_args(p), beta=config.beta, loss_type=config.loss_type,
+                     loss_weights=config.loss_weights, precompute_ref_log_probs=config.precompute_ref_log_probs)
+    trainer = _tokenized_trainer()(
+        model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(p.data.rows),
+        processing_class=p.tokenizer, callbacks=callbacks,
+    )
+    return train_and_save(trainer, p)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from finetune.launch import launch
+
+    return launch("dpo", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The training command line, shared by ``araft train sft|dpo`` and ``python -m finetune.sft|dpo``
+(so ``accelerate launch -m finetune.sft`` runs the same thing on several GPUs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from finetune.config import ConfigError, DPORunConfig, SFTRunConfig, config_help, load_config, parse_overrides
+
+__all__ = ["launch", "add_train_arguments"]
+
+CONFIGS = {"sft": SFTRunConfig, "dpo": DPORunConfig}
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
+    parser.add_argument("--config", help="a YAML config (finetune/configs/*.yaml); --key value overrides it")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in output_dir")
+    parser.add_argument("--resume", action="store_true", help="continue from output_dir's last checkpoint")
+    parser.epilog = "config keys (all may be overridden as --key value):\n" + config_help(CONFIGS[stage])
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def run(stage: str, args: argparse.Namespace, overrides: Sequence[str]) -> int:
+    """Train; config and data errors raise ConfigError/DataError (ValueError) for the caller."""
+    config = load_config(CONFIGS[stage], args.config, parse_overrides(overrides))
+    if stage == "sft":
+        from finetune.sft import train_sft
+
+        train_sft(config, overwrite=args.overwrite, resume=args.resume)
+    else:
+        from finetune.dpo import train_dpo
+
+        train_dpo(config, overwrite=args.overwrite, resume=args.resume)
+    return 0
+
+
+def launch(stage: str, argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m finetune.{stage}")
+    add_train_arguments(parser, stage)
+    args, overrides = parser.parse_known_args(argv)
+    try:
+        return run(stage, args, overrides)
+    except ValueError as e:
+        print(f"finetune.{stage}: error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,73 @@
+"""The base model and LoRA for training: QLoRA on CUDA, plain LoRA on a CPU.
+
+CPU facts measured with trl 1.16: bf16 must be off and gradient checkpointing off (both fail or
+crawl there), so the CPU path sets them; a CUDA-only option asked on a CPU is an error up front.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from finetune.config import ConfigError, TrainConfig
+
+__all__ = ["Device", "resolve_device", "load_base", "lora_config"]
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where a run trains and with what precision."""
+
+    cuda: bool
+    bf16: bool
+
+
+def resolve_device(config: TrainConfig) -> Device:
+    """Check the config against the machine. Raises ConfigError for CUDA-only options on a CPU."""
+    import torch
+
+    cuda = torch.cuda.is_available() and not config.use_cpu
+    if not cuda:
+        asked = [name for name, on in (("load_in_4bit", config.load_in_4bit), ("bf16", config.bf16),
+                                      ("gradient_checkpointing", config.gradient_checkpointing)) if on]
+        if asked:
+            raise ConfigError(f"{', '.join(asked)} need{'s' if len(asked) == 1 else ''} CUDA and this run is on "
+                              f"the CPU: pass {' '.join(f'--{a} false' for a in asked)} (or use a *-smollm2.yaml config)")
+        return Device(False, False)
+    bf16 = torch.cuda.is_bf16_supported() if config.bf16 is None else config.bf16
+    return Device(True, bf16)
+
+
+def load_base(config: TrainConfig, device: Device) -> Any:
+    """The base causal LM: 4-bit NF4 (double quant, bf16 compute) when asked, else full precision."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from araft_lc.models import local_model_id
+
+    kwargs: dict[str, Any] = {"use_safetensors": True}
+    if config.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    elif device.cuda:
+        kwargs["dtype"] = torch.bfloat16 if device.bf16 else torch.float32
+    else:
+        kwargs["dtype"] = torch.float32
+    try:
+        model = AutoModelForCausalLM.from_pretrained(local_model_id(config.model), **kwargs)
+    except OSError as e:
+        raise ConfigError(f"cannot load model {config.model!r}: {str(e).splitlines()[0]}") from None
+    model.config.use_cache = False
+    return model
+
+
+def lora_config(config: TrainConfig) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=config.target_modules, bias="none", task_type="CAUSAL_LM")

@@ -1,0 +1,78 @@
+"""A run's output folder: what may be written there, resuming, and what is saved at the end.
+
+A finished run leaves the adapter (``adapter_model.safetensors``, ``adapter_config.json``), the
+tokenizer, ``araft_train.yaml`` (the exact config), ``data.json`` (the records' sha256 and
+counts), ``summary.json`` (wall time, samples/s), ``log.jsonl`` and ``loss.png``. An earlier
+adapter is never overwritten without ``--overwrite``; ``--resume`` continues from the last
+checkpoint of a run with the same records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
+from finetune.config import ConfigError, TrainConfig, to_yaml
+
+__all__ = ["prepare_output_dir", "last_checkpoint", "write_json", "save_run"]
+
+CONFIG_NAME, DATA_NAME, SUMMARY_NAME = "araft_train.yaml", "data.json", "summary.json"
+
+
+def last_checkpoint(output_dir: Path) -> Optional[Path]:
+    checkpoints = [p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Whole or absent: written to a temporary file, then renamed."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def prepare_output_dir(config: TrainConfig, data_sha256: str, *, overwrite: bool, resume: bool) -> Optional[Path]:
+    """Make ``config.output_dir`` ready; the checkpoint to resume from, if any.
+
+    Raises:
+        ConfigError: the folder holds an earlier run and neither flag says what to do with it,
+            ``--resume`` finds no checkpoint, or resumes with other records.
+    """
+    if overwrite and resume:
+        raise ConfigError("--overwrite and --resume contradict each other: pass one")
+    out = Path(config.output_dir)
+    earlier = out.is_dir() and any(out.iterdir())
+    if resume:
+        checkpoint = last_checkpoint(out) if earlier else None
+        if checkpoint is None:
+            raise ConfigError(f"--resume: {out} has no checkpoint-* folder to resume from; run without --resume")
+        saved = out / DATA_NAME
+        if saved.is_file() and json.loads(saved.read_text())["sha256"] != data_sha256:
+            raise ConfigError(f"--resume: {out} was trained on other records than {config.data}; "
+                              "use another output_dir or --overwrite")
+        return checkpoint
+    if earlier:
+        if not overwrite:
+            raise ConfigError(f"{out} holds an earlier run: pass --overwrite to replace it, or --resume to "
+                              "continue from its last checkpoint")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return None
+
+
+def save_run(trainer: Any, tokenizer: Any, config: TrainConfig, data_summary: dict[str, Any],
+             summary: dict[str, Any]) -> Path:
+    """Save the adapter, the tokenizer, the config, the data hash, the summary and the plot."""
+    from finetune.logs import plot_log
+
+    out = Path(config.output_dir)
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    (out / CONFIG_NAME).write_text(to_yaml(config), encoding="utf-8")
+    write_json(out / DATA_NAME, data_summary)
+    write_json(out / SUMMARY_NAME, summary)
+    plot_log(str(out))
+    return out

@@ -1,0 +1,83 @@
+"""What SFT and DPO runs share: checking the config against the machine, reading and tokenising
+the records, the TRL arguments both stages take, and training with progress, resume and saving."""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from finetune.config import ConfigError, TrainConfig
+from finetune.dataset import TokenizedData, read_records, tokenize_records
+from finetune.model import Device, resolve_device
+from finetune.outputs import DATA_NAME, prepare_output_dir, save_run, write_json
+from finetune.tokens import load_tokenizer
+
+__all__ = ["Prepared", "prepare", "trl_args", "train_and_save"]
+
+
+@dataclass
+class Prepared:
+    """A run ready to train: where, with what tokenizer and which rows."""
+
+    config: TrainConfig
+    device: Device
+    tokenizer: Any
+    data: TokenizedData
+    resume_from: Optional[Path]
+
+
+def prepare(config: TrainConfig, stage: str, *, tokenizer_from: str, overwrite: bool, resume: bool,
+            hold_out: int = 0) -> tuple[Prepared, list[dict[str, Any]]]:
+    """Check everything that can fail before a model is loaded; the held-out records beside."""
+    device = resolve_device(config)
+    rows, sha = read_records(config.data, stage)
+    if hold_out >= len(rows):
+        raise ConfigError(f"validation_size {hold_out} leaves no records to train on (there are {len(rows)})")
+    picked = set(random.Random(config.seed).sample(range(len(rows)), hold_out))
+    held = [r for i, r in enumerate(rows) if i in picked]
+    rows = [r for i, r in enumerate(rows) if i not in picked]
+    tokenizer = load_tokenizer(tokenizer_from)
+    data = tokenize_records(tokenizer, rows, sha, stage, config.max_length, config.too_long)
+    resume_from = prepare_output_dir(config, sha, overwrite=overwrite, resume=resume)
+    write_json(Path(config.output_dir) / DATA_NAME, data.summary())
+    where = "CUDA" + (" bf16" if device.bf16 else "") if device.cuda else "CPU"
+    print(f"{stage}: {len(data.rows)} records ({data.dropped} dropped as longer than {data.max_length} "
+          f"tokens, longest {data.longest}) on {where}" + (f", resuming from {resume_from}" if resume_from else ""),
+          file=sys.stderr, flush=True)
+    return Prepared(config, device, tokenizer, data, resume_from), held
+
+
+def trl_args(p: Prepared) -> dict[str, Any]:
+    """The TRL config arguments SFT and DPO share."""
+    c = p.config
+    return {
+        "output_dir": c.output_dir, "learning_rate": c.learning_rate, "num_train_epochs": c.num_train_epochs,
+        "max_steps": c.max_steps, "per_device_train_batch_size": c.per_device_train_batch_size,
+        "gradient_accumulation_steps": c.gradient_accumulation_steps, "lr_scheduler_type": c.lr_scheduler_type,
+        # transformers 5 takes a ratio of the steps as a float below 1 in warmup_steps
+        "warmup_steps": c.warmup_ratio, "weight_decay": c.weight_decay, "seed": c.seed,
+        "logging_steps": c.logging_steps, "save_steps": c.save_steps, "save_total_limit": c.save_total_limit,
+        "gradient_checkpointing": c.gradient_checkpointing, "bf16": p.device.bf16,
+        "use_cpu": not p.device.cuda, "max_length": p.data.max_length, "report_to": "none",
+        "disable_tqdm": False, **c.trl,
+    }
+
+
+def train_and_save(trainer: Any, p: Prepared) -> Path:
+    """Train (from the checkpoint when resuming) and save everything beside the adapter."""
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(p.resume_from) if p.resume_from else None)
+    seconds = time.perf_counter() - start
+    metrics = dict(result.metrics)
+    summary = {"seconds": round(seconds, 1), "records": len(p.data.rows),
+               "samples_per_second": metrics.get("train_samples_per_second"),
+               "steps": trainer.state.global_step, "final_loss": metrics.get("train_loss"),
+               "device": "cuda" if p.device.cuda else "cpu", "resumed_from": str(p.resume_from or "") or None}
+    out = save_run(trainer, p.tokenizer, p.config, p.data.summary(), summary)
+    print(f"saved {out}: {summary['steps']} steps in {seconds:.0f} s "
+          f"({summary['samples_per_second']} samples/s), train loss {summary['final_loss']}", file=sys.stderr)
+    return out

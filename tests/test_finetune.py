@@ -1,0 +1,183 @@
+"""finetune: configs, SFT then DPO on a tiny real Llama, resume, adapters round-trip, export."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from araft_lc.cli import main
+from conftest import ROOT
+from finetune.config import ConfigError, DPORunConfig, SFTRunConfig, load_config, parse_overrides
+
+pytest.importorskip("trl")
+GOLDEN = ROOT / "tests" / "data" / "golden"
+CPU = {"model": None, "load_in_4bit": False, "use_cpu": True, "bf16": False, "target_modules": "all-linear",
+       "learning_rate": 5e-3, "gradient_accumulation_steps": 1, "warmup_ratio": 0.0, "logging_steps": 1,
+       "save_steps": 1000}
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    out = tmp_path_factory.mktemp("records")
+    trajectories = str(GOLDEN / "trajectories.jsonl")
+    assert main(["convert", "sft", trajectories, "--out", str(out / "sft.jsonl"), "--prompt-style", "zeroshot_turns",
+                 "--granularity", "trajectory"]) == 0
+    assert main(["convert", "dpo", trajectories, "--out", str(out / "dpo.jsonl"), "--prompt-style",
+                 "zeroshot_turns"]) == 0
+    return out
+
+
+def _config(cls, tiny_llama, **values):
+    return load_config(cls, None, {**CPU, "model": str(tiny_llama), **values})
+
+
+def _lora_weights(folder: Path):
+    from safetensors.torch import load_file
+
+    return load_file(folder / "adapter_model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def sft_adapter(tiny_llama, records, tmp_path_factory):
+    from finetune.sft import train_sft
+
+    out = tmp_path_factory.mktemp("sft") / "adapter"
+    config = _config(SFTRunConfig, tiny_llama, data=str(records / "sft.jsonl"), output_dir=str(out),
+                     num_train_epochs=3)
+    return train_sft(config)
+
+
+def test_sft_trains_and_saves_everything(sft_adapter):
+    weights = _lora_weights(sft_adapter)
+    # LoRA B starts at zero: a trained adapter has moved it
+    assert any(v.abs().sum() > 0 for k, v in weights.items() if "lora_B" in k)
+    for name in ("adapter_config.json", "tokenizer.json", "araft_train.yaml", "data.json", "summary.json",
+                 "log.jsonl", "loss.png"):
+        assert (sft_adapter / name).is_file(), name
+    data = json.loads((sft_adapter / "data.json").read_text())
+    assert data["records"] == data["kept"] == 2 and data["dropped_too_long"] == 0
+    losses = [json.loads(l)["loss"] for l in (sft_adapter / "log.jsonl").read_text().splitlines()
+              if "loss" in json.loads(l)]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    assert json.loads((sft_adapter / "summary.json").read_text())["steps"] == 6
+
+
+def test_adapter_loads_into_the_agent_model(tiny_llama, sft_adapter):
+    import torch
+
+    from araft_lc.models import load_chat_model
+
+    base = load_chat_model(f"hf:{tiny_llama}")
+    tuned = load_chat_model(f"hf:{tiny_llama}+{sft_adapter}")
+    ids = base.tokenizer("Question: which magazine", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert not torch.allclose(base._model(ids).logits, tuned._model(ids).logits)
+    assert isinstance(tuned.invoke("Question: q?").content, str)
+
+
+def test_export_merge_gives_the_same_logits(tiny_llama, sft_adapter, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from araft_lc.models import load_chat_model
+
+    out = tmp_path / "merged"
+    assert main(["export", "merge", "--model", str(tiny_llama), "--adapter", str(sft_adapter), "--out", str(out)]) == 0
+    merged = AutoModelForCausalLM.from_pretrained(out)
+    tuned = load_chat_model(f"hf:{tiny_llama}+{sft_adapter}")
+    ids = tuned.tokenizer("Question: which magazine", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert torch.allclose(merged(ids).logits, tuned._model(ids).logits, atol=1e-4)
+    assert main(["export", "merge", "--model", str(tiny_llama), "--adapter", str(sft_adapter), "--out", str(out)]) == 2
+
+
+def test_dpo_trains_from_the_sft_adapter(tiny_llama, records, sft_adapter, tmp_path):
+    from finetune.dpo import train_dpo
+
+    out = tmp_path / "dpo"
+    config = _config(DPORunConfig, tiny_llama, data=str(records / "dpo.jsonl"), output_dir=str(out),
+                     adapter=str(sft_adapter), loss_type=["sigmoid", "sft"], loss_weights=[1.0, 0.5])
+    train_dpo(config)
+    before, after = _lora_weights(sft_adapter), _lora_weights(out)
+    assert before.keys() == after.keys()
+    assert any(not (before[k] == after[k]).all() for k in before)  # it started from SFT and moved
+    logged = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines()]
+    assert any("rewards/margins" in e and "logps/chosen" in e for e in logged)
+
+
+def test_dpo_stops_when_the_format_breaks(tiny_llama, records, sft_adapter, tmp_path):
+    from finetune.dpo import train_dpo
+
+    out = tmp_path / "dpo"
+    # random weights write no parsable step, so a 0% limit stops the run at the first check
+    config = _config(DPORunConfig, tiny_llama, data=str(records / "dpo.jsonl"), output_dir=str(out),
+                     adapter=str(sft_adapter), validation_size=2, max_parse_error_share=0.0, check_every=1)
+    train_dpo(config)
+    assert json.loads((out / "summary.json").read_text())["steps"] == 1
+    shares = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines() if "format/" in l]
+    assert [s["format/parse_error_share"] for s in shares] == [1.0, 1.0]
+
+
+def test_resume_continues_from_the_last_checkpoint(tiny_llama, records, tmp_path, capsys):
+    out = tmp_path / "sft"
+    common = ["train", "sft", "--data", str(records / "sft.jsonl"), "--output_dir", str(out),
+              *[f"--{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in CPU.items() if v is not None],
+              "--model", str(tiny_llama), "--save_steps", "1"]
+    assert main([*common, "--max_steps", "2"]) == 0
+    assert (out / "checkpoint-2").is_dir()
+    assert main([*common, "--max_steps", "3"]) == 2
+    assert "holds an earlier run: pass --overwrite" in capsys.readouterr().err
+    assert main([*common, "--max_steps", "3", "--resume"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 3 and summary["resumed_from"].endswith("checkpoint-2")
+
+
+def test_config_errors_name_the_key_and_the_fix(tiny_llama, records, tmp_path):
+    with pytest.raises(ConfigError, match="unknown config key 'lora_rank' for SFTRunConfig; did you mean lora_r"):
+        load_config(SFTRunConfig, None, {"lora_rank": 8})
+    with pytest.raises(ConfigError, match="unknown config key 'beta' for SFTRunConfig"):
+        load_config(SFTRunConfig, None, {"beta": 0.1})
+    with pytest.raises(ConfigError, match="lora_r: 'eight' is not a"):
+        load_config(SFTRunConfig, None, {"lora_r": "eight"})
+    with pytest.raises(ConfigError, match="adapter is not set"):
+        load_config(DPORunConfig, None, {"data": "d", "output_dir": "o"})
+    bad = tmp_path / "c.yaml"
+    bad.write_text("- not a mapping\n")
+    with pytest.raises(ConfigError, match="a config is a mapping"):
+        load_config(SFTRunConfig, str(bad))
+    assert parse_overrides(["--lora_r", "8", "--use-cpu", "--loss_type", "[sigmoid, sft]", "--model=a/b"]) == \
+        {"lora_r": 8, "use_cpu": True, "loss_type": ["sigmoid", "sft"], "model": "a/b"}
+
+
+def test_shipped_configs_load_and_keep_the_original_numbers():
+    configs = ROOT / "finetune" / "configs"
+    sft = load_config(SFTRunConfig, str(configs / "sft.yaml"))
+    assert (sft.model, sft.load_in_4bit, sft.lora_r, sft.lora_alpha, sft.lora_dropout) == \
+        ("meta-llama/Llama-2-7b-chat-hf", True, 16, 32, 0.05)
+    assert (sft.learning_rate, sft.num_train_epochs, sft.gradient_accumulation_steps, sft.lr_scheduler_type,
+            sft.weight_decay) == (2e-4, 1.0, 4, "linear", 0.01)
+    dpo = load_config(DPORunConfig, str(configs / "dpo.yaml"))
+    assert (dpo.beta, dpo.learning_rate, dpo.lr_scheduler_type, dpo.adapter) == \
+        (0.1, 5e-5, "cosine", sft.output_dir)
+    small_sft = load_config(SFTRunConfig, str(configs / "sft-smollm2.yaml"))
+    small_dpo = load_config(DPORunConfig, str(configs / "dpo-smollm2.yaml"))
+    assert small_dpo.adapter == small_sft.output_dir and small_sft.use_cpu and not small_sft.bf16
+
+
+def test_bad_inputs_fail_before_any_model_loads(tiny_llama, records, tmp_path, capsys):
+    base = ["--model", str(tiny_llama), "--load_in_4bit", "false", "--use_cpu", "--output_dir", str(tmp_path / "o")]
+    assert main(["train", "dpo", "--data", str(records / "sft.jsonl"), "--adapter", str(tmp_path), *base]) == 2
+    assert "has no adapter_config.json" in capsys.readouterr().err
+    assert main(["train", "sft", "--data", str(records / "dpo.jsonl"), *base]) == 2
+    assert "dpo.jsonl:1: a dpo record, but sft trains on" in capsys.readouterr().err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["train", "sft", "--data", str(empty), *base]) == 2
+    assert "holds no records" in capsys.readouterr().err
+    assert main(["train", "sft", "--data", str(records / "sft.jsonl"), *base[:-2], "--load_in_4bit", "true",
+                 "--output_dir", str(tmp_path / "o")]) == 2
+    assert "load_in_4bit needs CUDA" in capsys.readouterr().err
+    assert main(["train", "sft", "--data", str(records / "sft.jsonl"), *base, "--max_length", "20",
+                 "--too_long", "fail"]) == 2
+    assert "longer than max_length 20" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing written before the checks passed
