@@ -1,5 +1,5 @@
-"""The ``araft`` command line: ``ask``, ``generate``, ``convert``, ``train``, ``export``,
-``corpus build|search``.
+"""The ``araft`` command line: ``ask``, ``generate``, ``convert``, ``train``, ``eval``, ``report``,
+``export``, ``corpus build|search``.
 
 User errors end in one line on stderr (``araft: error: ...``) and exit code 2, never a traceback.
 """
@@ -334,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     for stage, what in (("sft", "SFT of a new adapter"), ("dpo", "DPO from the SFT adapter")):
         add_train_arguments(train_sub.add_parser(stage, help=what), stage)
     train.set_defaults(func=cmd_train)
+
+    from evals.cli import add_eval_parsers
+
+    add_eval_parsers(sub)
 
     export = sub.add_parser("export", help="write a merged model for serving")
     export_sub = export.add_subparsers(dest="what", required=True)

@@ -10,13 +10,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from araft_lc.jsonl_sink import JsonlSink, read_ids
-from araft_lc.recorder import TrajectoryRecorder
+from araft_lc.run_pool import run_pool
 from araft_lc.trajectory import TrajectoryRecord
 from evals.hotpotqa import Question
 
@@ -71,9 +70,8 @@ def generate(
     rejects = rejects_path(out)
     done = read_ids(out) | read_ids(rejects)
     todo = [q for q in questions if q.id not in done]
-    producer = dict(producer or {})
     start = time.perf_counter()
-    counts = {"kept": 0, "tried": 0, "errors": 0}
+    counts = {"kept": 0, "tried": 0}
     lock = threading.Lock()
     with JsonlSink(out) as kept_sink, JsonlSink(rejects) as reject_sink:
 
@@ -86,39 +84,11 @@ def generate(
                 counts["tried"] += 1
                 counts["kept"] += good
 
-        recorder = TrajectoryRecorder(on_record=route, keep=False)
-
-        def run(q: Question) -> None:
-            config = {"callbacks": [recorder], "metadata": {
-                "question_id": q.id, "gold_answer": q.answer, "producer": {**producer, "level": q.level, "type": q.type}}}
-            last: Optional[BaseException] = None
-            for _ in range(retries + 1):
-                try:
-                    agent.invoke({"question": q.question}, config)
-                    return
-                except Exception as e:  # noqa: BLE001 - recorded as an error after the retries
-                    last = e
+        def postfix() -> dict[str, str]:
             with lock:
-                counts["tried"] += 1
-                counts["errors"] += 1
-            reject_sink.write(TrajectoryRecord(
-                question_id=q.id, question=q.question, status="error", prediction=None, steps=[],
-                gold_answer=q.answer, producer=producer, error=f"{type(last).__name__}: {last}"))
+                return {"kept": f"{counts['kept'] / max(1, counts['tried']):.0%}"}
 
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(todo), desc="generate", unit="q")
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            for future in as_completed([pool.submit(run, q) for q in todo]):
-                future.result()
-                if bar is not None:
-                    with lock:
-                        rate = counts["kept"] / max(1, counts["tried"])
-                    bar.update(1)
-                    bar.set_postfix(kept=f"{rate:.0%}", refresh=False)
-        if bar is not None:
-            bar.close()
-    return GenerationSummary(len(questions) - len(todo), counts["tried"], counts["kept"], counts["errors"],
+        errors = run_pool(agent, todo, route, producer=producer, concurrency=concurrency, retries=retries,
+                          desc="generate" if progress else None, postfix=postfix)
+    return GenerationSummary(len(questions) - len(todo), counts["tried"], counts["kept"], errors,
                              round(time.perf_counter() - start, 2))

@@ -30,7 +30,7 @@ from typing_extensions import TypedDict
 from araft_lc.chat_model import cut_at_stop_strings
 from araft_lc.parser import Action, Answer, format_action, parse
 from araft_lc.prompt import STOP, PromptStyle, load_prompt, render_messages
-from araft_lc.trajectory import Status, Step
+from araft_lc.trajectory import Status, Step, action_key
 
 __all__ = ["AgentState", "create_araft_agent", "cut_at_stop", "message_text"]
 
@@ -63,11 +63,6 @@ def message_text(message: Any) -> str:
 def cut_at_stop(text: str, stop: Sequence[str] = STOP) -> str:
     """Cut ``text`` at the first stop string, for models that do not honour ``stop`` themselves."""
     return cut_at_stop_strings(text, stop)[0]
-
-
-def _action_key(step: Step) -> tuple[str, str]:
-    """An action compared case- and whitespace-insensitively (for the repetition guard)."""
-    return ((step.action or "").casefold(), " ".join((step.action_input or "").casefold().split()))
 
 
 def _end_status(step: Step) -> Status:
@@ -175,7 +170,7 @@ def create_araft_agent(
         assert call is not None and call.action is not None and call.action_input is not None
         tool = by_name.get(call.action.casefold())
         error = None
-        if repetition_guard and _action_key(call) in {_action_key(s) for s in steps if s.action and s.error is None}:
+        if repetition_guard and action_key(call) in {action_key(s) for s in steps if s.action and s.error is None}:
             error = "repeated_action"
             observation = (
                 f"You already did {format_action(call.action, call.action_input)}; its observation "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Optional
 
-__all__ = ["Status", "StepError", "Step", "TrajectoryRecord", "RECORD_VERSION"]
+__all__ = ["Status", "StepError", "Step", "TrajectoryRecord", "RECORD_VERSION", "action_key"]
 
 RECORD_VERSION = 1
 
@@ -41,6 +41,11 @@ class Step:
     def from_dict(cls, data: dict[str, Any]) -> "Step":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def action_key(step: Step) -> tuple[str, str]:
+    """A step's action compared case- and whitespace-insensitively (repetition guard and metrics)."""
+    return ((step.action or "").casefold(), " ".join((step.action_input or "").casefold().split()))
 
 
 @dataclass

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional, Sequence
 
 from araft_lc.corpus import CorpusError, iter_json_records, paragraphs_of_record
 
-__all__ = ["Question", "load_questions"]
+__all__ = ["Question", "load_questions", "LEVELS", "parse_levels", "sample_questions", "ids_in", "check_leakage"]
+
+LEVELS = ("easy", "medium", "hard")
 
 
 @dataclass(frozen=True)
@@ -46,3 +50,74 @@ def load_questions(path: str | Path) -> Iterator[Question]:
     """
     for where, record in iter_json_records(path):
         yield _question(record, where)
+
+
+def parse_levels(text: str) -> dict[str, int]:
+    """``"easy=100,medium=100,hard=100"`` -> ``{"easy": 100, ...}``; ValueError naming the fix."""
+    levels: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, eq, count = part.partition("=")
+        if not eq or not count.strip().isdigit():
+            raise ValueError(f"bad --levels part {part!r}: write LEVEL=COUNT, e.g. easy=100,medium=100,hard=100")
+        levels[name.strip()] = int(count)
+    return levels
+
+
+def sample_questions(questions: Sequence[Question], *, levels: Optional[dict[str, int]] = None,
+                     limit: Optional[int] = None, seed: int = 0) -> list[Question]:
+    """A seeded sample: ``levels`` questions per level (the original's 100 each), else ``limit``
+    questions, else all; in a seeded random order, never "the first N rows".
+
+    Raises:
+        ValueError: a level has fewer questions than asked for, or none carry a level.
+    """
+    rng = random.Random(seed)
+    if levels:
+        picked: list[Question] = []
+        for level, count in levels.items():
+            pool = [q for q in questions if q.level == level]
+            if len(pool) < count:
+                raise ValueError(f"--levels asks for {count} {level} questions, the files hold {len(pool)}: "
+                                 "ask for fewer or add questions")
+            picked += rng.sample(pool, count)
+        return picked
+    if limit is not None and limit < len(questions):
+        return rng.sample(list(questions), limit)
+    shuffled = list(questions)
+    rng.shuffle(shuffled)
+    return shuffled
+
+
+def ids_in(path: str | Path) -> set[str]:
+    """The question ids a file holds: trajectories or training records (``question_id``), or
+    HotpotQA questions (``_id``/``id``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"--exclude {path}: no such file")
+    ids: set[str] = set()
+    if p.suffix == ".json":
+        return {q.id for q in load_questions(p)}
+    with open(p, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                ids.add(str(row.get("question_id", row.get("_id", row.get("id")))))
+            except (json.JSONDecodeError, AttributeError):
+                raise ValueError(f"{path}:{lineno}: not a JSON record with a question id") from None
+    ids.discard("None")
+    return ids
+
+
+def check_leakage(questions: Sequence[Question], exclude: Sequence[str | Path]) -> None:
+    """Refuse to evaluate on questions that a training or trajectories file holds.
+
+    Raises:
+        ValueError: naming the file, how many overlap, and one id.
+    """
+    for path in exclude:
+        leaked = sorted({q.id for q in questions} & ids_in(path))
+        if leaked:
+            raise ValueError(f"{len(leaked)} of the {len(questions)} evaluation questions are in {path} "
+                             f"(e.g. {leaked[0]}): evaluate on other questions (another file or seed)")

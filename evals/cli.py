@@ -1,0 +1,102 @@
+"""``araft eval`` and ``araft report``: the evaluator's command line (registered by araft_lc.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_eval_parsers"]
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from araft_lc.graph import create_araft_agent
+    from araft_lc.models import load_chat_model
+    from araft_lc.oracle import OracleChatModel
+    from araft_lc.prompt import load_prompt
+    from araft_lc.tools.select import wikipedia_tool
+    from evals.hotpotqa import check_leakage, load_questions, parse_levels, sample_questions
+    from evals.report import write_report
+    from evals.runner import evaluate
+
+    pool = [q for path in args.questions for q in load_questions(path)]
+    questions = sample_questions(pool, levels=parse_levels(args.levels) if args.levels else None,
+                                 limit=args.limit, seed=args.seed)
+    check_leakage(questions, args.exclude or [])
+    repeats = args.repeats
+    if repeats > 1 and args.temperature == 0:
+        print("--repeats: greedy decoding gives the same runs every time; running once "
+              "(set --temperature above 0 to sample)", file=sys.stderr)
+        repeats = 1
+    style = load_prompt(args.prompt)
+    tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
+    if args.model == "oracle":
+        model: Any = OracleChatModel(questions)
+    else:
+        model = load_chat_model(args.model, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
+                                max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+
+    def agent_for_repeat(repeat: int) -> Any:
+        seeded = model.model_copy(update={"seed": args.seed + repeat}) if "seed" in type(model).model_fields \
+            else model
+        return create_araft_agent(seeded, [tool], prompt=style, max_steps=args.max_steps,
+                                  repetition_guard=args.repetition_guard)
+
+    producer = {"label": args.label or Path(args.out).name, "model": args.model, "adapter": args.adapter,
+                "prompt_version": style.version, "tool_backend": tool.backend.name, "max_steps": args.max_steps,
+                "repetition_guard": args.repetition_guard, "temperature": args.temperature,
+                "sample_seed": args.seed}
+    print(f"evaluating {len(questions)} questions x {repeats} -> {args.out}", file=sys.stderr)
+    summary = evaluate(agent_for_repeat, questions, args.out, repeats=repeats, concurrency=args.concurrency,
+                       producer=producer)
+    report = write_report(args.out, seconds=summary.seconds)
+    stats = report["levels"]["all"]
+    print(f"tried {summary.tried}, skipped {summary.skipped} already done, errors {summary.errors}, "
+          f"{summary.seconds:.1f} s; F1 {stats['f1']['mean']:.1f}, EM {stats['em']['mean']:.1f} "
+          f"-> {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from evals.report import compare
+
+    table = compare(args.dirs, png=Path(args.out).with_suffix(".png") if args.out else None)
+    if args.out:
+        tmp = Path(args.out + ".tmp")
+        tmp.write_text(table, encoding="utf-8")
+        os.replace(tmp, args.out)
+    print(table, end="")
+    return 0
+
+
+def add_eval_parsers(sub: Any) -> None:
+    ev = sub.add_parser("eval", help="evaluate a model on HotpotQA questions; write trajectories and a report")
+    ev.add_argument("--questions", nargs="+", required=True, help="HotpotQA files (either format)")
+    ev.add_argument("--model", default="smollm2-135m",
+                    help="a preset, hf:PATH[+ADAPTER], openai:MODEL@URL or oracle (default: %(default)s)")
+    ev.add_argument("--adapter", help="a LoRA adapter folder (from araft train)")
+    ev.add_argument("--no-4bit", action="store_true", help="load presets unquantised")
+    ev.add_argument("--corpus", default=os.environ.get("ARAFT_CORPUS"), help="an index or source file")
+    ev.add_argument("--live-api", help="the MediaWiki api.php URL for live Wikipedia")
+    ev.add_argument("--levels", help="questions per level, e.g. easy=100,medium=100,hard=100")
+    ev.add_argument("--limit", type=int, help="a seeded sample of N questions (without --levels)")
+    ev.add_argument("--seed", type=int, default=0, help="sampling seed of the questions and the model")
+    ev.add_argument("--exclude", nargs="+", help="refuse questions found in these training/trajectory files")
+    ev.add_argument("--repeats", type=int, default=1, help="runs per question with seeds seed, seed+1, ...")
+    ev.add_argument("--temperature", type=float, default=0.0)
+    ev.add_argument("--concurrency", type=int, default=1)
+    ev.add_argument("--prompt", default="fewshot", help="prompt style or YAML file (default: %(default)s)")
+    ev.add_argument("--max-steps", type=int, default=5)
+    ev.add_argument("--repetition-guard", action="store_true", help="refuse an action already taken")
+    ev.add_argument("--max-new-tokens", type=int, default=128)
+    ev.add_argument("--observation-chars", type=int, default=600)
+    ev.add_argument("--label", help="the run's name in reports (default: the --out folder's name)")
+    ev.add_argument("--out", required=True, help="the run's folder (resumed if it exists)")
+    ev.set_defaults(func=cmd_eval)
+
+    rep = sub.add_parser("report", help="several evaluation runs side by side")
+    rep.add_argument("dirs", nargs="+", help="folders written by araft eval")
+    rep.add_argument("--out", help="also write the table to this .md file and a bar chart beside it (.png)")
+    rep.set_defaults(func=cmd_report)

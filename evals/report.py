@@ -1,0 +1,106 @@
+"""Reports of evaluation runs: one run (``DIR/report.md``, ``.json``, ``.png``) or several side by
+side (``araft report DIR ...``), in the shape of the original's table: levels by F1, plus the
+agent metrics. Files are whole or absent: written to a temporary name, then renamed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from evals.run_metrics import METRICS, summarize
+from evals.runner import read_records
+
+__all__ = ["write_report", "load_report", "compare"]
+
+_RUN_ONLY = ("repeat", "level", "type")
+
+
+def _cell(stat: dict[str, float], repeats: int) -> str:
+    return f"{stat['mean']:.1f} ± {stat['std']:.1f}" if repeats > 1 else f"{stat['mean']:.1f}"
+
+
+def _replace(path: Path, write: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp" + path.suffix)
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    repeats = report["repeats"]
+    head = ["level", "n", *[f"{label}{' ' + unit if unit else ''}" for label, unit in METRICS.values()]]
+    lines = [f"# Evaluation: {report['label']}", "",
+             f"{report['questions']} questions, {repeats} repeat{'s' if repeats > 1 else ''}"
+             + (" (mean ± std across repeats)" if repeats > 1 else "") + "; produced by "
+             + ", ".join(f"{k}={v}" for k, v in report["producer"].items()), "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for level, stats in report["levels"].items():
+        lines.append("| " + " | ".join([level, str(stats["f1"]["n"]), *[_cell(stats[m], repeats) for m in METRICS]])
+                     + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _bars(path: Path, runs: Sequence[dict[str, Any]], metric: str = "f1") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = list(dict.fromkeys(level for r in runs for level in r["levels"]))
+    width = 0.8 / len(runs)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(levels), 3.2))
+    for i, run in enumerate(runs):
+        means = [run["levels"].get(l, {}).get(metric, {}).get("mean", 0.0) for l in levels]
+        stds = [run["levels"].get(l, {}).get(metric, {}).get("std", 0.0) for l in levels]
+        ax.bar([x + i * width for x in range(len(levels))], means, width, yerr=stds, label=run["label"], capsize=2)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(levels))], levels)
+    ax.set_ylabel(f"{METRICS[metric][0]} {METRICS[metric][1]}")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    _replace(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+
+
+def write_report(out_dir: str | Path, *, label: str | None = None, seconds: float | None = None) -> dict[str, Any]:
+    """Summarise ``DIR/trajectories.jsonl`` into ``report.json``, ``report.md`` and ``report.png``."""
+    out = Path(out_dir)
+    records = read_records(out)
+    if not records:
+        raise ValueError(f"{out / 'trajectories.jsonl'} is empty: nothing to report")
+    producer = {k: v for k, v in records[0].producer.items() if k not in _RUN_ONLY}
+    report = {"label": label or producer.get("label") or out.name, "producer": producer, **summarize(records)}
+    if seconds is not None:
+        report["seconds"] = seconds
+    _replace(out / "report.json", lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8"))
+    _replace(out / "report.md", lambda tmp: tmp.write_text(_markdown(report), encoding="utf-8"))
+    _bars(out / "report.png", [report])
+    return report
+
+
+def load_report(out_dir: str | Path) -> dict[str, Any]:
+    """``DIR/report.json``, made from its trajectories if it is missing."""
+    path = Path(out_dir) / "report.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return write_report(out_dir)
+
+
+def compare(dirs: Sequence[str | Path], png: str | Path | None = None) -> str:
+    """A markdown comparison of several runs: F1 by level (the original's table), then the agent
+    metrics over all questions; and a bar chart of F1 by level to ``png``."""
+    runs = [load_report(d) for d in dirs]
+    levels = list(dict.fromkeys(level for r in runs for level in r["levels"]))
+    lines = ["| F1 % | " + " | ".join(levels) + " |", "|---|" + "---|" * len(levels)]
+    for r in runs:
+        lines.append(f"| {r['label']} | " + " | ".join(
+            _cell(r["levels"][l]["f1"], r["repeats"]) if l in r["levels"] else "" for l in levels) + " |")
+    head = [f"{label}{' ' + unit if unit else ''}" for label, unit in METRICS.values()]
+    lines += ["", "| all questions | n | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
+    for r in runs:
+        stats = r["levels"]["all"]
+        lines.append(f"| {r['label']} | {stats['f1']['n']} | "
+                     + " | ".join(_cell(stats[m], r["repeats"]) for m in METRICS) + " |")
+    if png is not None:
+        _bars(Path(png), runs)
+    return "\n".join(lines) + "\n"

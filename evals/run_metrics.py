@@ -1,0 +1,79 @@
+"""What a run did, beyond its answer: the agent metrics the original lacked, and their means.
+
+Per record (``record_metrics``): EM and F1 (%), steps, whether it hit the step limit, repeated
+an earlier action, had a parse error, how many tool errors, wall seconds and generated tokens.
+``summarize`` averages them per level and over all, for each repeat, then reports the mean and
+the standard deviation across repeats (what the original computed by hand over 5 runs).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any, Iterable
+
+from araft_lc.trajectory import TrajectoryRecord, action_key
+from evals.hotpotqa import LEVELS
+from evals.metrics import score
+
+__all__ = ["METRICS", "record_metrics", "summarize"]
+
+# name -> (label, unit) in the order reports show them
+METRICS = {
+    "f1": ("F1", "%"), "em": ("EM", "%"), "steps": ("steps", ""), "step_limit": ("at step limit", "%"),
+    "repeated": ("repeated action", "%"), "parse_error": ("parse error", "%"), "tool_errors": ("tool errors", ""),
+    "seconds": ("seconds", ""), "tokens": ("tokens generated", ""),
+}
+
+
+def record_metrics(record: TrajectoryRecord) -> dict[str, float]:
+    """The metrics of one run (percentages as 0 or 100, so their means are percentages)."""
+    answer = score(record.prediction, record.gold_answer or "") if record.status == "answered" else \
+        {"em": 0.0, "f1": 0.0}
+    seen: set[tuple[str, str]] = set()
+    repeated = False
+    for step in record.steps:
+        if step.action is None:
+            continue
+        key = action_key(step)
+        repeated |= key in seen or step.error == "repeated_action"
+        seen.add(key)
+    tokens = sum(((call.get("usage") or {}).get("output_tokens") or 0) for call in record.calls)
+    return {
+        "f1": 100 * answer["f1"], "em": 100 * answer["em"], "steps": float(len(record.steps)),
+        "step_limit": 100.0 * (record.status == "step_limit"), "repeated": 100.0 * repeated,
+        "parse_error": 100.0 * any(s.error == "parse_error" for s in record.steps),
+        "tool_errors": float(sum(s.error in ("tool_error", "unknown_tool") for s in record.steps)),
+        "seconds": float(record.seconds or 0.0), "tokens": float(tokens),
+    }
+
+
+def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {m: statistics.fmean(r[m] for r in rows) for m in METRICS}
+
+
+def summarize(records: Iterable[TrajectoryRecord]) -> dict[str, Any]:
+    """``{"levels": {level: {metric: {"mean", "std", "n"}}}, "repeats": R, "questions": N}``.
+
+    Levels are easy, medium, hard (those present) and ``all``; ``n`` counts runs per repeat.
+    """
+    by: dict[int, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
+    questions = set()
+    for record in records:
+        repeat = int(record.producer.get("repeat", 0))
+        metrics = record_metrics(record)
+        level = record.producer.get("level") or "unknown"
+        by[repeat][level].append(metrics)
+        by[repeat]["all"].append(metrics)
+        questions.add(record.question_id)
+    levels = [l for l in (*LEVELS, "unknown") if any(l in per for per in by.values())] + ["all"]
+    out: dict[str, Any] = {}
+    for level in levels:
+        means = [_mean(per[level]) for per in by.values() if per.get(level)]
+        out[level] = {
+            m: {"mean": statistics.fmean(x[m] for x in means),
+                "std": statistics.stdev(x[m] for x in means) if len(means) > 1 else 0.0,
+                "n": len(next(iter(by.values())).get(level, []))}
+            for m in METRICS
+        }
+    return {"levels": out, "repeats": len(by), "questions": len(questions)}

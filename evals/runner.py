@@ -1,0 +1,102 @@
+"""``araft eval``: the agent over a sample of HotpotQA questions, every run recorded.
+
+Writes ``DIR/trajectories.jsonl`` (the same records as distillation, one per question and
+repeat, appended and fsynced as each run ends), then ``DIR/report.md``, ``report.json`` and
+``report.png``. Resumable like ``araft generate``: started again with the same arguments, it
+skips the (question, repeat) runs already written. ``repeats`` runs the sample R times with
+seeds ``seed``, ``seed + 1``, ... (sampling only makes sense with temperature > 0).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from araft_lc.jsonl_sink import JsonlSink, repair_tail
+from araft_lc.run_pool import run_pool
+from araft_lc.trajectory import TrajectoryRecord
+from evals.hotpotqa import Question
+
+__all__ = ["EvalSummary", "evaluate", "run_key", "read_records", "TRAJECTORIES"]
+
+TRAJECTORIES = "trajectories.jsonl"
+
+
+@dataclass
+class EvalSummary:
+    skipped: int
+    tried: int
+    errors: int
+    seconds: float
+
+
+def run_key(record: dict[str, Any]) -> str:
+    return f"{record['question_id']}#{(record.get('producer') or {}).get('repeat', 0)}"
+
+
+def read_records(out_dir: str | Path) -> list[TrajectoryRecord]:
+    """Every whole record of ``DIR/trajectories.jsonl`` (a torn last line is repaired first)."""
+    path = Path(out_dir) / TRAJECTORIES
+    if not path.is_file():
+        raise ValueError(f"{out_dir} holds no {TRAJECTORIES}: run `araft eval --out {out_dir}` first")
+    repair_tail(path)
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    records.append(TrajectoryRecord.from_dict(json.loads(line)))
+                except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as e:
+                    raise ValueError(f"{path}:{lineno}: not a trajectory record ({e})") from None
+    return records
+
+
+def evaluate(
+    agent_for_repeat: Callable[[int], Any],
+    questions: Sequence[Question],
+    out_dir: str | Path,
+    *,
+    repeats: int = 1,
+    concurrency: int = 1,
+    retries: int = 2,
+    producer: Optional[dict[str, Any]] = None,
+    progress: bool = True,
+) -> EvalSummary:
+    """Run the agent ``agent_for_repeat(r)`` builds on every question, for each repeat r."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / TRAJECTORIES
+    done = {run_key(r.to_dict()) for r in read_records(out)} if path.is_file() else set()
+    start = time.perf_counter()
+    counts = {"tried": 0, "f1": 0.0, "errors": 0, "skipped": 0}
+    lock = threading.Lock()
+    with JsonlSink(path) as sink:
+
+        def write(record: TrajectoryRecord) -> None:
+            sink.write(record)
+            with lock:
+                counts["tried"] += 1
+                counts["f1"] += record.scores.get("f1", 0.0)
+
+        def postfix() -> dict[str, str]:
+            with lock:
+                return {"F1": f"{100 * counts['f1'] / max(1, counts['tried']):.1f}"}
+
+        for repeat in range(repeats):
+            todo = [q for q in questions if f"{q.id}#{repeat}" not in done]
+            counts["skipped"] += len(questions) - len(todo)
+            if not todo:
+                continue
+            desc = f"eval {repeat + 1}/{repeats}" if progress else None
+            counts["errors"] += run_pool(agent_for_repeat(repeat), todo, write,
+                                         producer={**(producer or {}), "repeat": repeat}, concurrency=concurrency,
+                                         retries=retries, desc=desc, postfix=postfix)
+    summary = EvalSummary(counts["skipped"], counts["tried"], counts["errors"], round(time.perf_counter() - start, 2))
+    if summary.errors:
+        print(f"{summary.errors} runs ended as errors (status error in {path})", file=sys.stderr)
+    return summary
