@@ -45,6 +45,8 @@ class AraftChatModel(BaseChatModel):
         load_in_4bit: NF4 with double quantisation and bf16 compute (CUDA only).
         max_new_tokens: the cap on generated tokens per call.
         temperature: 0 decodes greedily; above 0 samples, seeded by ``seed``.
+        prefix_cache: reuse the key/values of the longest token prefix already read (the shared
+            system prompt, the run so far); see ``araft_lc.prefix_cache``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -59,10 +61,13 @@ class AraftChatModel(BaseChatModel):
     seed: Optional[int] = None
     device: Optional[str] = None
     trust_remote_code: bool = False
+    prefix_cache: bool = True
+    prefix_cache_entries: int = 4
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _cache: Any = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
@@ -134,6 +139,10 @@ class AraftChatModel(BaseChatModel):
         if self.adapter is not None and self.adapter not in self.adapters:
             raise ModelLoadError(f"adapter {self.adapter!r} is not loaded: loaded are {list(self.adapters)}")
         self._model, self._tokenizer = model, tokenizer
+        if self.prefix_cache:
+            from araft_lc.prefix_cache import PrefixCache
+
+            self._cache = PrefixCache(self.prefix_cache_entries)
 
     # -- LangChain interface ------------------------------------------------------------------
 
@@ -172,6 +181,7 @@ class AraftChatModel(BaseChatModel):
             pad_token_id=self._tokenizer.pad_token_id,
             eos_token_id=self._tokenizer.eos_token_id,
             stop_strings=list(stop) if stop else None,
+            return_dict_in_generate=True,
         )
         return {"generation_config": config, "tokenizer": self._tokenizer}
 
@@ -195,6 +205,17 @@ class AraftChatModel(BaseChatModel):
         self._model.set_adapter(adapter)
         return contextlib.nullcontext()
 
+    def _cached(self, adapter: Optional[str], inputs: Any) -> dict[str, Any]:
+        """generate() arguments that reuse a cached prefix, and return the cache to keep."""
+        if self._cache is None:
+            return {}
+        past = self._cache.lookup(adapter, inputs["input_ids"][0].tolist())
+        return {"cache": past} if past is not None else {}
+
+    def _keep(self, adapter: Optional[str], out: Any) -> None:
+        if self._cache is not None:
+            self._cache.store(adapter, out.sequences[0].tolist(), out.cache)
+
     def _seed(self) -> None:
         if self.temperature > 0 and self.seed is not None:
             import torch
@@ -215,8 +236,9 @@ class AraftChatModel(BaseChatModel):
         prompt_len = inputs["input_ids"].shape[1]
         with self._lock, torch.inference_mode(), self._adapter_context(adapter):
             self._seed()
-            output = self._model.generate(**inputs, **self._generation_kwargs(stop))
-        new_tokens = output[0, prompt_len:]
+            out = self._model.generate(**inputs, **self._generation_kwargs(stop), **self._cached(adapter, inputs))
+            self._keep(adapter, out)
+        new_tokens = out.sequences[0, prompt_len:]
         text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
         text, stopped = cut_at_stop_strings(text, stop)
         message = AIMessage(
@@ -249,7 +271,9 @@ class AraftChatModel(BaseChatModel):
             try:
                 with torch.inference_mode(), self._adapter_context(adapter):
                     self._seed()
-                    self._model.generate(**inputs, **self._generation_kwargs(stop), streamer=streamer)
+                    out = self._model.generate(**inputs, **self._generation_kwargs(stop), streamer=streamer,
+                                               **self._cached(adapter, inputs))
+                    self._keep(adapter, out)
             except BaseException as e:  # re-raised in the caller's thread
                 errors.append(e)
                 streamer.end()

@@ -39,12 +39,12 @@ class TrainConfig:
     model: str = _f(LLAMA2_CHAT, "the base model: a preset (smollm2-135m), a Hub id or a local folder")
     load_in_4bit: bool = _f(True, "QLoRA: load the base in 4-bit NF4 with double quantisation and bf16 "
                                   "compute (bitsandbytes, CUDA only)")
-    lora_r: int = _f(16, "LoRA rank")
-    lora_alpha: int = _f(32, "LoRA alpha (scale alpha/r)")
-    lora_dropout: float = _f(0.05, "LoRA dropout")
+    lora_r: int = _f(16, "LoRA rank (SFT; DPO keeps the SFT adapter's shape)")
+    lora_alpha: int = _f(32, "LoRA alpha, the scale is alpha/r (SFT)")
+    lora_dropout: float = _f(0.05, "LoRA dropout (SFT)")
     target_modules: Union[str, list[str]] = _f(
-        ["q_proj", "v_proj"], "the modules LoRA adapts: a list, or all-linear (the original: PEFT's "
-                              "Llama default q_proj, v_proj)")
+        ["q_proj", "v_proj"], "the modules LoRA adapts (SFT): a list, or all-linear (the original: "
+                              "PEFT's Llama default q_proj, v_proj)")
     learning_rate: float = _f(2e-4, "peak learning rate")
     num_train_epochs: float = _f(1.0, "epochs over the records")
     max_steps: int = _f(-1, "stop after this many optimiser steps (-1: run the epochs)")

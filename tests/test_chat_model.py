@@ -116,3 +116,37 @@ def test_openai_spec_builds_chat_openai():
     model = load_chat_model("openai:araft-dpo@http://127.0.0.1:8000/v1")
     assert type(model).__name__ == "ChatOpenAI"
     assert model.model_name == "araft-dpo"
+
+
+def test_prefix_cache_gives_the_same_tokens_for_fewer_computed(tiny_llama, adapters, mini_index):
+    from araft_lc.graph import create_araft_agent
+    from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+
+    tool = WikipediaTool(backend=LocalWikipedia(mini_index))
+    runs = {}
+    for cached in (False, True):
+        model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=12, prefix_cache=cached,
+                               adapters={"a": str(adapters["a"])}, adapter="a")
+        agent = create_araft_agent(model, [tool], prompt="zeroshot_turns", max_steps=3)
+        outputs = [[s.raw for s in agent.invoke({"question": q})["steps"]]
+                   for q in ("Where is Lucca?", "Who founded Philadelphia?")]
+        # a switch of adapter never reuses the other adapter's cache
+        outputs.append(model.bind(adapter=None).invoke(MESSAGES).content)
+        outputs.append(model.invoke(MESSAGES).content)
+        runs[cached] = (outputs, model._cache)
+    assert runs[True][0] == runs[False][0]
+    assert runs[False][1] is None
+    cache = runs[True][1]
+    # the second question reuses the system prompt; later steps reuse the run so far
+    assert cache.reused_tokens > cache.prompt_tokens / 2
+
+
+def test_prefix_cache_refuses_a_changed_prefix(chat):
+    chat._cache.clear()
+    first = chat.invoke(MESSAGES).content
+    changed = [SystemMessage("Answer with a Thought and an Action!"), MESSAGES[1]]
+    reused = chat._cache.reused_tokens
+    uncached = AraftChatModel(model_id=chat.model_id, max_new_tokens=24, prefix_cache=False)
+    assert chat.invoke(changed).content == uncached.invoke(changed).content
+    assert chat.invoke(MESSAGES).content == first == uncached.invoke(MESSAGES).content
+    assert chat._cache.reused_tokens > reused
