@@ -81,7 +81,8 @@ class DPORunConfig(TrainConfig):
                                            "step's NLL, which keeps a small model's action format")
     loss_weights: Optional[list[float]] = _f(None, "a weight per loss_type (null: all 1)")
     precompute_ref_log_probs: bool = _f(False, "compute the reference log-probs once before training")
-    validation_size: int = _f(0, "hold out this many DPO prompts to check the action format on")
+    validation_size: int = _f(0, "hold out this many questions' DPO records; check the action format on "
+                                            "one prompt of each")
     max_parse_error_share: Optional[float] = _f(
         None, "stop early when greedy steps on the held-out prompts fail to parse more often than this")
     check_every: int = _f(10, "optimiser steps between format checks")

@@ -12,6 +12,7 @@ Records are tokenised by us (``finetune.dataset.dpo_tokens``) into the ``prompt_
 
 from __future__ import annotations
 
+import random
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -68,9 +69,14 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
     model = PeftModel.from_pretrained(load_base(config, p.device), str(adapter), is_trainable=True)
     callbacks: list[Any] = [LossLog(config.output_dir)]
     if held:
-        prompts = {tuple(dpo_tokens(p.tokenizer, row)["prompt_ids"]) for row in held}
-        callbacks.append(FormatCheck(p.tokenizer, [list(x) for x in sorted(prompts)], config.output_dir,
-                                     config.check_every, config.max_parse_error_share))
+        # one prompt per held-out question, at a step drawn with the seed
+        by_question: dict[str, list[dict[str, Any]]] = {}
+        for row in held:
+            by_question.setdefault(str(row.get("question_id")), []).append(row)
+        rng = random.Random(config.seed)
+        prompts = [dpo_tokens(p.tokenizer, rng.choice(rows))["prompt_ids"] for _, rows in sorted(by_question.items())]
+        callbacks.append(FormatCheck(p.tokenizer, prompts, config.output_dir, config.check_every,
+                                     config.max_parse_error_share))
     args = DPOConfig(**trl_args(p), beta=config.beta, loss_type=config.loss_type,
                      loss_weights=config.loss_weights, precompute_ref_log_probs=config.precompute_ref_log_probs)
     trainer = _tokenized_trainer()(

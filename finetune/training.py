@@ -32,14 +32,17 @@ class Prepared:
 
 def prepare(config: TrainConfig, stage: str, *, tokenizer_from: str, overwrite: bool, resume: bool,
             hold_out: int = 0) -> tuple[Prepared, list[dict[str, Any]]]:
-    """Check everything that can fail before a model is loaded; the held-out records beside."""
+    """Check everything that can fail before a model is loaded; beside it, the records of
+    ``hold_out`` questions drawn with the config's seed, kept out of training."""
     device = resolve_device(config)
     rows, sha = read_records(config.data, stage)
-    if hold_out >= len(rows):
-        raise ConfigError(f"validation_size {hold_out} leaves no records to train on (there are {len(rows)})")
-    picked = set(random.Random(config.seed).sample(range(len(rows)), hold_out))
-    held = [r for i, r in enumerate(rows) if i in picked]
-    rows = [r for i, r in enumerate(rows) if i not in picked]
+    # held out by question, so no held-out prompt is trained on, even for another step
+    questions = sorted({str(r.get("question_id", i)) for i, r in enumerate(rows)})
+    if hold_out >= len(questions):
+        raise ConfigError(f"validation_size {hold_out} leaves no questions to train on (there are {len(questions)})")
+    picked = set(random.Random(config.seed).sample(questions, hold_out))
+    held = [r for i, r in enumerate(rows) if str(r.get("question_id", i)) in picked]
+    rows = [r for i, r in enumerate(rows) if str(r.get("question_id", i)) not in picked]
     tokenizer = load_tokenizer(tokenizer_from)
     data = tokenize_records(tokenizer, rows, sha, stage, config.max_length, config.too_long)
     resume_from = prepare_output_dir(config, sha, overwrite=overwrite, resume=resume)

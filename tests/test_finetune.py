@@ -111,7 +111,7 @@ def test_dpo_stops_when_the_format_breaks(tiny_llama, records, sft_adapter, tmp_
     out = tmp_path / "dpo"
     # random weights write no parsable step, so a 0% limit stops the run at the first check
     config = _config(DPORunConfig, tiny_llama, data=str(records / "dpo.jsonl"), output_dir=str(out),
-                     adapter=str(sft_adapter), validation_size=2, max_parse_error_share=0.0, check_every=1)
+                     adapter=str(sft_adapter), validation_size=1, max_parse_error_share=0.0, check_every=1)
     train_dpo(config)
     assert json.loads((out / "summary.json").read_text())["steps"] == 1
     shares = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines() if "format/" in l]
