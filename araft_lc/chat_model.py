@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from araft_lc.batcher import Request
 from araft_lc.chat_format import render_chat, to_turns
 
 __all__ = ["AraftChatModel", "ModelLoadError", "cut_at_stop_strings"]
@@ -47,6 +48,10 @@ class AraftChatModel(BaseChatModel):
         temperature: 0 decodes greedily; above 0 samples, seeded by ``seed``.
         prefix_cache: reuse the key/values of the longest token prefix already read (the shared
             system prompt, the run so far); see ``araft_lc.prefix_cache``.
+        max_batch_size: greedy calls that arrive together (concurrent runs) are generated in one
+            padded batch of up to this many (``araft_lc.batcher``); 1 turns batching off. A
+            batch of one takes the prefix-cache path. Sampled calls run one by one, so a seed
+            reproduces them.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -63,11 +68,14 @@ class AraftChatModel(BaseChatModel):
     trust_remote_code: bool = False
     prefix_cache: bool = True
     prefix_cache_entries: int = 4
+    max_batch_size: int = 8
+    batch_wait_ms: float = 5.0
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _cache: Any = PrivateAttr(default=None)
+    _batcher: Any = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
@@ -143,6 +151,10 @@ class AraftChatModel(BaseChatModel):
             from araft_lc.prefix_cache import PrefixCache
 
             self._cache = PrefixCache(self.prefix_cache_entries)
+        if self.max_batch_size > 1:
+            from araft_lc.batcher import Batcher
+
+            self._batcher = Batcher(self._run_batch, self.max_batch_size, self.batch_wait_ms / 1000)
 
     # -- LangChain interface ------------------------------------------------------------------
 
@@ -194,16 +206,50 @@ class AraftChatModel(BaseChatModel):
     def _adapter_context(self, adapter: Optional[str]) -> Any:
         import contextlib
 
+        self._check_adapter(adapter)
         if not self.adapters:
-            if adapter is not None:
-                raise ValueError(f"adapter {adapter!r} asked for, but the model has no adapters")
             return contextlib.nullcontext()
         if adapter is None:
             return self._model.disable_adapter()
-        if adapter not in self.adapters:
-            raise ValueError(f"unknown adapter {adapter!r}: loaded are {list(self.adapters)}")
         self._model.set_adapter(adapter)
         return contextlib.nullcontext()
+
+    def _check_adapter(self, adapter: Optional[str]) -> None:
+        if adapter is not None and adapter not in self.adapters:
+            if not self.adapters:
+                raise ValueError(f"adapter {adapter!r} asked for, but the model has no adapters")
+            raise ValueError(f"unknown adapter {adapter!r}: loaded are {list(self.adapters)}")
+
+    def _run_batch(self, requests: list[Any]) -> list[list[int]]:
+        """Generate for requests of one key (adapter, stop strings): the new token ids of each.
+
+        One request reuses the prefix cache; several are left-padded into one ``generate``,
+        each row stopping on its own; trailing padding is cut from each row (so a row that
+        ended with EOS, when EOS is also the padding token, counts one token less).
+        """
+        import torch
+
+        adapter, stop = requests[0].key
+        device = self._model.device
+        with self._lock, torch.inference_mode(), self._adapter_context(adapter):
+            self._seed()
+            if len(requests) == 1:
+                input_ids = torch.tensor([requests[0].ids], device=device)
+                inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+                out = self._model.generate(**inputs, **self._generation_kwargs(stop), **self._cached(adapter, inputs))
+                self._keep(adapter, out)
+                return [out.sequences[0, input_ids.shape[1]:].tolist()]
+            pad = self._tokenizer.pad_token_id
+            width = max(len(r.ids) for r in requests)
+            input_ids = torch.tensor([[pad] * (width - len(r.ids)) + r.ids for r in requests], device=device)
+            mask = torch.tensor([[0] * (width - len(r.ids)) + [1] * len(r.ids) for r in requests], device=device)
+            out = self._model.generate(input_ids=input_ids, attention_mask=mask, **self._generation_kwargs(stop))
+        rows = []
+        for row in out.sequences[:, width:].tolist():
+            while row and row[-1] == pad:
+                row.pop()
+            rows.append(row)
+        return rows
 
     def _cached(self, adapter: Optional[str], inputs: Any) -> dict[str, Any]:
         """generate() arguments that reuse a cached prefix, and return the cache to keep."""
@@ -232,21 +278,22 @@ class AraftChatModel(BaseChatModel):
         import torch
 
         adapter = kwargs.get("adapter", self.adapter)
-        inputs = self._inputs(messages)
-        prompt_len = inputs["input_ids"].shape[1]
-        with self._lock, torch.inference_mode(), self._adapter_context(adapter):
-            self._seed()
-            out = self._model.generate(**inputs, **self._generation_kwargs(stop), **self._cached(adapter, inputs))
-            self._keep(adapter, out)
-        new_tokens = out.sequences[0, prompt_len:]
+        self._check_adapter(adapter)
+        ids = self._inputs(messages)["input_ids"][0].tolist()
+        prompt_len = len(ids)
+        key = (adapter, tuple(stop or ()))
+        if self._batcher is not None and self.temperature == 0:
+            new_tokens = self._batcher.submit(ids, key)
+        else:
+            new_tokens = self._run_batch([Request(ids, key)])[0]
         text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
         text, stopped = cut_at_stop_strings(text, stop)
         message = AIMessage(
             text,
             usage_metadata={
                 "input_tokens": prompt_len,
-                "output_tokens": int(new_tokens.shape[0]),
-                "total_tokens": prompt_len + int(new_tokens.shape[0]),
+                "output_tokens": len(new_tokens),
+                "total_tokens": prompt_len + len(new_tokens),
             },
             response_metadata={"model_name": self.model_id, "adapter": adapter, "stopped": stopped},
         )

@@ -150,3 +150,18 @@ def test_prefix_cache_refuses_a_changed_prefix(chat):
     assert chat.invoke(changed).content == uncached.invoke(changed).content
     assert chat.invoke(MESSAGES).content == first == uncached.invoke(MESSAGES).content
     assert chat._cache.reused_tokens > reused
+
+
+def test_concurrent_calls_batch_and_answer_as_alone(tiny_llama):
+    questions = [f"Question: {q}" for q in ("Where is Lucca?", "Who founded Philadelphia?", "When was it?",
+                                             "Which magazine was started first, Arthur's or First for Women?")]
+    prompts = [[MESSAGES[0], HumanMessage(q)] for q in questions]
+    alone = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=16, max_batch_size=1)
+    batched = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=16, batch_wait_ms=200)
+    expected = [alone.invoke(p, stop=["Observation:"]).content for p in prompts]
+    got = batched.batch(prompts, {"max_concurrency": 4}, stop=["Observation:"])
+    assert [m.content for m in got] == expected
+    assert max(batched._batcher.batches) > 1  # they really ran together
+    # different stop strings never share a batch
+    batched.batch([prompts[0], prompts[1]], stop=["Action:"])
+    assert batched.invoke(prompts[0], stop=["Observation:"]).content == expected[0]
