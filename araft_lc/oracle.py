@@ -94,7 +94,9 @@ class OracleChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: Optional[list[str]] = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        user = messages[-1].text
+        # the run as text, whatever the prompt's layout: one user turn holding the scratchpad, or
+        # the question, each step and each observation as turns of their own
+        user = "\n".join(m.text for m in messages if m.type != "system")
         first, _, scratchpad = user.partition("\n")
         question = first[len("Question:"):].strip() if first.startswith("Question:") else first
         text = self.next_step(question, scratchpad)

@@ -66,6 +66,15 @@ def test_oracle_search_order_and_honest_failure(dev, corpus_index):
     assert result["answer"] == "unknown"
 
 
+@pytest.mark.parametrize("prompt", ["fewshot", "zeroshot_turns"])
+def test_oracle_answers_in_either_layout(dev, corpus_index, prompt):
+    agent = create_araft_agent(OracleChatModel(dev[:5]), [WikipediaTool(backend=LocalWikipedia(corpus_index))],
+                               prompt=prompt)
+    for q in dev[:5]:
+        result = agent.invoke({"question": q.question})
+        assert result["answer"] == q.answer and len(result["steps"]) == len(search_order(q)) + 1
+
+
 def test_generate_keeps_correct_runs_and_resumes(dev, oracle_agent, tmp_path):
     out = tmp_path / "traj.jsonl"
     first = generate(oracle_agent, dev[:10], out, concurrency=4, progress=False)
