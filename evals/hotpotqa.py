@@ -66,26 +66,25 @@ def parse_levels(text: str) -> dict[str, int]:
 def sample_questions(questions: Sequence[Question], *, levels: Optional[dict[str, int]] = None,
                      limit: Optional[int] = None, seed: int = 0) -> list[Question]:
     """A seeded sample: ``levels`` questions per level (the original's 100 each), else ``limit``
-    questions, else all; in a seeded random order, never "the first N rows".
+    questions, else all; in a seeded random order, never "the first N rows" of the file. With
+    the same seed, a smaller sample is the start of a larger one.
 
     Raises:
         ValueError: a level has fewer questions than asked for, or none carry a level.
     """
-    rng = random.Random(seed)
+    # one seeded shuffle, then the first N: a smaller sample is part of a larger one (same seed)
+    shuffled = list(questions)
+    random.Random(seed).shuffle(shuffled)
     if levels:
         picked: list[Question] = []
         for level, count in levels.items():
-            pool = [q for q in questions if q.level == level]
+            pool = [q for q in shuffled if q.level == level]
             if len(pool) < count:
                 raise ValueError(f"--levels asks for {count} {level} questions, the files hold {len(pool)}: "
                                  "ask for fewer or add questions")
-            picked += rng.sample(pool, count)
+            picked += pool[:count]
         return picked
-    if limit is not None and limit < len(questions):
-        return rng.sample(list(questions), limit)
-    shuffled = list(questions)
-    rng.shuffle(shuffled)
-    return shuffled
+    return shuffled[:limit] if limit is not None else shuffled
 
 
 def ids_in(path: str | Path) -> set[str]:

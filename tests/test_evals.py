@@ -23,6 +23,7 @@ def test_sampling_is_seeded_per_level_and_not_the_first_rows():
     assert a == sample_questions(pool, levels={"easy": 3, "hard": 2}, seed=1)
     assert a != sample_questions(pool, levels={"easy": 3, "hard": 2}, seed=2)
     assert [q.id for q in sample_questions(pool, limit=5, seed=0)] != [q.id for q in pool[:5]]
+    assert sample_questions(pool, limit=5, seed=3) == sample_questions(pool, limit=20, seed=3)[:5]
     with pytest.raises(ValueError, match="asks for 30 easy questions, the files hold 20"):
         sample_questions(pool, levels={"easy": 30})
     assert parse_levels("easy=100, medium=100,hard=100") == {"easy": 100, "medium": 100, "hard": 100}
