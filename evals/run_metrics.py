@@ -41,7 +41,8 @@ def record_metrics(record: TrajectoryRecord) -> dict[str, float]:
     tokens = sum(((call.get("usage") or {}).get("output_tokens") or 0) for call in record.calls)
     return {
         "f1": 100 * answer["f1"], "em": 100 * answer["em"], "steps": float(len(record.steps)),
-        "step_limit": 100.0 * (record.status == "step_limit"), "repeated": 100.0 * repeated,
+        # a run that did not answer ran out of steps (its status says what the last step was)
+        "step_limit": 100.0 * (record.status not in ("answered", "error")), "repeated": 100.0 * repeated,
         "parse_error": 100.0 * any(s.error == "parse_error" for s in record.steps),
         "tool_errors": float(sum(s.error in ("tool_error", "unknown_tool") for s in record.steps)),
         "seconds": float(record.seconds or 0.0), "tokens": float(tokens),

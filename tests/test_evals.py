@@ -55,6 +55,8 @@ def test_record_metrics():
                                       "parse_error": 100.0, "tool_errors": 1.0, "seconds": 1.5, "tokens": 12.0}
     limit = TrajectoryRecord("q", "q?", "step_limit", None, [_step("Wikipedia", "a")], gold_answer="a")
     assert record_metrics(limit)["step_limit"] == 100.0 and record_metrics(limit)["f1"] == 0.0
+    unparsed = TrajectoryRecord("q", "q?", "parse_error", None, [_step(None, None, "parse_error")] * 5)
+    assert record_metrics(unparsed)["step_limit"] == 100.0 and record_metrics(unparsed)["parse_error"] == 100.0
 
 
 def test_summary_is_mean_and_std_across_repeats():
