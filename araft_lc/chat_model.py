@@ -275,7 +275,6 @@ class AraftChatModel(BaseChatModel):
         run_manager: Optional[CallbackManagerForLLMRun] = None,
         **kwargs: Any,
     ) -> ChatResult:
-        import torch
 
         adapter = kwargs.get("adapter", self.adapter)
         self._check_adapter(adapter)

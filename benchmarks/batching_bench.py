@@ -13,15 +13,11 @@ was the same.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from collections import Counter
-from datetime import date
-from pathlib import Path
 
+from benchmarks.common import DATA, emit, stamp
 from araft_lc.chat_model import AraftChatModel
 from araft_lc.graph import create_araft_agent
 from araft_lc.presets import smollm2_path
@@ -29,7 +25,6 @@ from araft_lc.recorder import TrajectoryRecorder
 from araft_lc.tools.select import wikipedia_tool
 from evals.hotpotqa import load_questions, sample_questions
 
-DATA = Path(os.environ.get("ARAFT_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "hotpotqa"))
 
 
 def run(agent, questions, concurrency: int) -> tuple[float, list, int]:
@@ -74,14 +69,11 @@ def main() -> int:
                           "batch_sizes": dict(Counter(model._batcher.batches)) if model._batcher else {}}
         print(f"{label}: {seconds:.1f} s, {results[label]['questions_per_minute']} q/min", file=sys.stderr, flush=True)
     same = results["sequential"].pop("steps") == results["batched"].pop("steps")
-    out = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    out = {**stamp("python -m benchmarks.batching_bench " + " ".join(sys.argv[1:])),
            "model": "SmolLM2-135M-Instruct fp32" + (f" + {args.adapter}" if args.adapter else ""),
            "prompt": args.prompt, "questions": len(questions), **results, "identical_outputs": same,
            "speedup": round(results["sequential"]["seconds"] / results["batched"]["seconds"], 2)}
-    print(json.dumps(out, indent=2))
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    return 0
+    return emit(out, args.out)
 
 
 if __name__ == "__main__":

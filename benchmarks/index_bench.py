@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
 import sys
@@ -20,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import DATA, emit, stamp
 from araft_lc.index import WikiIndex, build_index
 
-DATA = Path(os.environ.get("ARAFT_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "hotpotqa"))
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -67,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         free_queries = [questions[i % len(questions)] for i in range(args.queries)]
         time_queries(index, title_queries[:50])  # warm the page cache
         results = {
-            "command": "python -m benchmarks.index_bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "date": time.strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            **stamp("python -m benchmarks.index_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
             "pages": int(meta["pages"]),
             "build_s": round(build_s, 2),
             "size_mb": round(out.stat().st_size / 1e6, 1),
@@ -77,10 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             "free_text_queries": time_queries(index, free_queries),
         }
         index.close()
-    print(json.dumps(results, indent=2))
-    if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    return emit(results, args.out)
 
 
 if __name__ == "__main__":

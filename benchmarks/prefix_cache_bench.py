@@ -12,22 +12,17 @@ whether every step's output was token-for-token the same.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
-from datetime import date
-from pathlib import Path
 
+from benchmarks.common import DATA, emit, stamp
 from araft_lc.chat_model import AraftChatModel
 from araft_lc.graph import create_araft_agent
 from araft_lc.presets import smollm2_path
 from araft_lc.tools.select import wikipedia_tool
 from evals.hotpotqa import load_questions
 
-DATA = Path(os.environ.get("ARAFT_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "hotpotqa"))
 
 
 def main() -> int:
@@ -60,7 +55,7 @@ def main() -> int:
     computed_with = cache.prompt_tokens - cache.reused_tokens
     n = len(questions)
     result = {
-        "date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        **stamp("python -m benchmarks.prefix_cache_bench " + " ".join(sys.argv[1:])),
         "model": "SmolLM2-135M-Instruct fp32", "prompt": args.prompt, "runs": n,
         "prompt_tokens_per_run": cache.prompt_tokens / n,
         "computed_prompt_tokens_per_run": {"without": cache.prompt_tokens / n, "with": computed_with / n},
@@ -71,10 +66,7 @@ def main() -> int:
     }
     result["prompt_token_ratio"] = round(result["computed_prompt_tokens_per_run"]["without"] / max(1, computed_with / n), 2)
     result["speedup"] = round(result["seconds_per_run"]["without"] / result["seconds_per_run"]["with"], 2)
-    print(json.dumps(result, indent=2))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    return emit(result, args.out)
 
 
 if __name__ == "__main__":

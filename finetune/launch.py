@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from finetune.config import ConfigError, DPORunConfig, SFTRunConfig, config_help, load_config, parse_overrides
+from finetune.config import DPORunConfig, SFTRunConfig, config_help, load_config, parse_overrides
 
 __all__ = ["launch", "add_train_arguments"]
 
