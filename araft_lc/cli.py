@@ -176,22 +176,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _read_trajectories(path: str, skip_bad: bool) -> Any:
-    from araft_lc.trajectory import TrajectoryRecord
+    from araft_lc.trajectory import read_trajectories
 
-    bad = 0
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield TrajectoryRecord.from_dict(json.loads(line))
-            except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as e:
-                if not skip_bad:
-                    raise UserError(f"{path}:{lineno}: not a trajectory record ({type(e).__name__}: {e}); "
-                                    "pass --skip-bad to skip such lines") from None
-                bad += 1
+    bad: list[int] = []
+    try:
+        yield from read_trajectories(path, skip_bad=skip_bad, bad=bad)
+    except ValueError as e:
+        raise UserError(f"{e}; pass --skip-bad to skip such lines") from None
     if bad:
-        print(f"skipped {bad} bad lines", file=sys.stderr)
+        print(f"skipped {len(bad)} bad lines", file=sys.stderr)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

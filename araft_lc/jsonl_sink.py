@@ -13,7 +13,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 __all__ = ["JsonlSink", "repair_tail", "read_ids"]
 
@@ -47,8 +47,11 @@ def repair_tail(path: Path) -> int:
         return size - keep
 
 
-def read_ids(path: Path, key: str = "question_id") -> set[str]:
-    """The ``key`` of every whole line of ``path`` (after repairing a torn tail)."""
+def read_ids(path: Path, key: str | Callable[[dict[str, Any]], str] = "question_id") -> set[str]:
+    """The ``key`` of every whole line of ``path`` (after repairing a torn tail): a field name, or
+    a function of the line's record."""
+    get = key if callable(key) else (lambda row: row[key])
+    what = repr(key) if isinstance(key, str) else f"a {getattr(key, '__name__', 'key')}"
     if not path.exists():
         return set()
     repair_tail(path)
@@ -57,9 +60,9 @@ def read_ids(path: Path, key: str = "question_id") -> set[str]:
         for lineno, line in enumerate(f, 1):
             if line.strip():
                 try:
-                    ids.add(str(json.loads(line)[key]))
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    raise ValueError(f"{path}:{lineno}: not a record with {key!r}; move the file away or fix the line") from None
+                    ids.add(str(get(json.loads(line))))
+                except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                    raise ValueError(f"{path}:{lineno}: not a record with {what}; move the file away or fix the line") from None
     return ids
 
 

@@ -6,10 +6,12 @@ from it (see ARCHITECTURE.md). ``Step`` is also the unit of the graph's state.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, Optional
+from pathlib import Path
+from typing import Any, Iterator, Literal, Optional
 
-__all__ = ["Status", "StepError", "Step", "TrajectoryRecord", "RECORD_VERSION", "action_key"]
+__all__ = ["Status", "StepError", "Step", "TrajectoryRecord", "RECORD_VERSION", "action_key", "read_trajectories"]
 
 RECORD_VERSION = 1
 
@@ -77,3 +79,26 @@ class TrajectoryRecord:
         kept = {k: v for k, v in data.items() if k in names}
         kept["steps"] = [Step.from_dict(s) for s in data.get("steps", [])]
         return cls(**kept)
+
+
+def read_trajectories(path: str | Path, *, skip_bad: bool = False,
+                      bad: Optional[list[int]] = None) -> Iterator[TrajectoryRecord]:
+    """Each record of a trajectories JSONL file, in order.
+
+    Raises:
+        ValueError: ``file:line`` of a line that is not a trajectory record; with ``skip_bad``
+            such lines are passed over instead, their numbers appended to ``bad``.
+    """
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = TrajectoryRecord.from_dict(json.loads(line))
+            except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as e:
+                if not skip_bad:
+                    raise ValueError(f"{path}:{lineno}: not a trajectory record ({type(e).__name__}: {e})") from None
+                if bad is not None:
+                    bad.append(lineno)
+                continue
+            yield record

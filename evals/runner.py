@@ -9,7 +9,6 @@ seeds ``seed``, ``seed + 1``, ... (sampling only makes sense with temperature > 
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -17,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from araft_lc.jsonl_sink import JsonlSink, repair_tail
+from araft_lc.jsonl_sink import JsonlSink, read_ids, repair_tail
 from araft_lc.run_pool import run_pool
-from araft_lc.trajectory import TrajectoryRecord
+from araft_lc.trajectory import TrajectoryRecord, read_trajectories
 from evals.hotpotqa import Question
 
 __all__ = ["EvalSummary", "evaluate", "run_key", "read_records", "TRAJECTORIES"]
@@ -45,15 +44,7 @@ def read_records(out_dir: str | Path) -> list[TrajectoryRecord]:
     if not path.is_file():
         raise ValueError(f"{out_dir} holds no {TRAJECTORIES}: run `araft eval --out {out_dir}` first")
     repair_tail(path)
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    records.append(TrajectoryRecord.from_dict(json.loads(line)))
-                except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as e:
-                    raise ValueError(f"{path}:{lineno}: not a trajectory record ({e})") from None
-    return records
+    return list(read_trajectories(path))
 
 
 def evaluate(
@@ -71,7 +62,7 @@ def evaluate(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / TRAJECTORIES
-    done = {run_key(r.to_dict()) for r in read_records(out)} if path.is_file() else set()
+    done = read_ids(path, key=run_key)
     start = time.perf_counter()
     counts = {"tried": 0, "f1": 0.0, "errors": 0, "skipped": 0}
     lock = threading.Lock()
