@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from finetune.tokens import record_format, sft_tokens
+from finetune.tokens import record_format, record_tokens, token_count
 
-__all__ = ["DataError", "TokenizedData", "read_records", "tokenize_records", "dpo_tokens"]
+__all__ = ["DataError", "TokenizedData", "read_records", "tokenize_records"]
 
 
 class DataError(ValueError):
@@ -67,28 +67,10 @@ def read_records(path: str, stage: str) -> tuple[list[dict[str, Any]], str]:
     return rows, hashlib.sha256(raw).hexdigest()
 
 
-def dpo_tokens(tokenizer: Any, row: dict[str, Any]) -> dict[str, list[int]]:
-    """``prompt_ids``, ``chosen_ids``, ``rejected_ids`` of a DPO record (the shape TRL's collator takes)."""
-    out: dict[str, list[int]] = {}
-    for side in ("chosen", "rejected"):
-        tokens = sft_tokens(tokenizer, {"prompt": row["prompt"], "completion": row[side]})
-        n = tokens["assistant_masks"].index(1)
-        out["prompt_ids"], out[f"{side}_ids"] = tokens["input_ids"][:n], tokens["input_ids"][n:]
-    return out
-
-
-def tokenize_records(tokenizer: Any, rows: list[dict[str, Any]], sha256: str, stage: str,
+def tokenize_records(tokenizer: Any, rows: list[dict[str, Any]], sha256: str,
                      max_length: Optional[int], too_long: str) -> TokenizedData:
     """Tokenise ``rows``; drop (or fail on) those longer than ``max_length`` (None: no limit)."""
-    tokenized = []
-    for row in rows:
-        if stage == "dpo":
-            t = dpo_tokens(tokenizer, row)
-            n = len(t["prompt_ids"]) + max(len(t["chosen_ids"]), len(t["rejected_ids"]))
-        else:
-            t = sft_tokens(tokenizer, row)
-            n = len(t["input_ids"])
-        tokenized.append((n, t))
+    tokenized = [(token_count(t), t) for t in (record_tokens(tokenizer, row) for row in rows)]
     longest = max(n for n, _ in tokenized)
     limit = max_length or longest
     kept = [t for n, t in tokenized if n <= limit]

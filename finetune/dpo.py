@@ -3,7 +3,7 @@
 The policy is the SFT adapter loaded trainable; the frozen reference is that same adapter (TRL
 copies a pretrained PeftModel's adapter to ``ref`` when ``ref_model`` is None). ``max_length``
 covers the whole prompt: the original kept only its last 128 tokens and so lost every question.
-Records are tokenised by us (``finetune.dataset.dpo_tokens``) into the ``prompt_ids`` /
+Records are tokenised by us (``finetune.tokens.dpo_tokens``) into the ``prompt_ids`` /
 ``chosen_ids`` / ``rejected_ids`` TRL's collator takes.
 
     araft train dpo --config finetune/configs/dpo-smollm2.yaml [--key value ...]
@@ -61,7 +61,7 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
     from peft import PeftModel
     from trl import DPOConfig
 
-    from finetune.dataset import dpo_tokens
+    from finetune.tokens import dpo_tokens
     from finetune.format_check import FormatCheck
     from finetune.logs import LossLog
     from finetune.model import load_base

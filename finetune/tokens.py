@@ -12,7 +12,8 @@ from typing import Any, Mapping
 
 from araft_lc.chat_format import segments
 
-__all__ = ["RecordFormat", "record_format", "load_tokenizer", "sft_tokens", "record_length"]
+__all__ = ["RecordFormat", "record_format", "load_tokenizer", "sft_tokens", "dpo_tokens", "record_tokens",
+           "token_count", "record_length"]
 
 RecordFormat = str  # "prompt_completion" | "messages" | "text" | "dpo"
 _FORMATS = {
@@ -75,9 +76,28 @@ def sft_tokens(tokenizer: Any, row: Mapping[str, Any]) -> dict[str, list[int]]:
                      "run `araft convert sft`")
 
 
+def dpo_tokens(tokenizer: Any, row: Mapping[str, Any]) -> dict[str, list[int]]:
+    """``prompt_ids``, ``chosen_ids``, ``rejected_ids`` of a DPO record (the shape TRL's collator takes)."""
+    out: dict[str, list[int]] = {}
+    for side in ("chosen", "rejected"):
+        tokens = sft_tokens(tokenizer, {"prompt": row["prompt"], "completion": row[side]})
+        n = tokens["assistant_masks"].index(1)
+        out["prompt_ids"], out[f"{side}_ids"] = tokens["input_ids"][:n], tokens["input_ids"][n:]
+    return out
+
+
+def record_tokens(tokenizer: Any, row: Mapping[str, Any]) -> dict[str, list[int]]:
+    """The token ids of any training record: ``sft_tokens`` or ``dpo_tokens``."""
+    return dpo_tokens(tokenizer, row) if record_format(row) == "dpo" else sft_tokens(tokenizer, row)
+
+
+def token_count(tokens: Mapping[str, list[int]]) -> int:
+    """Tokens of a tokenised record: the whole sequence (SFT), or the prompt and the longer answer (DPO)."""
+    if "prompt_ids" in tokens:
+        return len(tokens["prompt_ids"]) + max(len(tokens["chosen_ids"]), len(tokens["rejected_ids"]))
+    return len(tokens["input_ids"])
+
+
 def record_length(tokenizer: Any, row: Mapping[str, Any]) -> int:
     """Tokens of a record: the whole sequence (SFT), or the prompt and the longer answer (DPO)."""
-    if record_format(row) == "dpo":
-        return max(len(_ids(tokenizer, segments(tokenizer, [*row["prompt"], *row[side]]))["input_ids"])
-                   for side in ("chosen", "rejected"))
-    return len(sft_tokens(tokenizer, row)["input_ids"])
+    return token_count(record_tokens(tokenizer, row))

@@ -44,7 +44,7 @@ def prepare(config: TrainConfig, stage: str, *, tokenizer_from: str, overwrite: 
     held = [r for i, r in enumerate(rows) if str(r.get("question_id", i)) in picked]
     rows = [r for i, r in enumerate(rows) if str(r.get("question_id", i)) not in picked]
     tokenizer = load_tokenizer(tokenizer_from)
-    data = tokenize_records(tokenizer, rows, sha, stage, config.max_length, config.too_long)
+    data = tokenize_records(tokenizer, rows, sha, config.max_length, config.too_long)
     resume_from = prepare_output_dir(config, sha, overwrite=overwrite, resume=resume)
     write_json(Path(config.output_dir) / DATA_NAME, data.summary())
     where = "CUDA" + (" bf16" if device.bf16 else "") if device.cuda else "CPU"
