@@ -34,8 +34,10 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def prepare_output_dir(config: TrainConfig, data_sha256: str, *, overwrite: bool, resume: bool) -> Optional[Path]:
-    """Make ``config.output_dir`` ready; the checkpoint to resume from, if any.
+def prepare_output_dir(config: TrainConfig, data_summary: dict[str, Any], *, overwrite: bool,
+                       resume: bool) -> Optional[Path]:
+    """Make ``config.output_dir`` ready and write ``data.json`` (the records' hash and counts)
+    there; the checkpoint to resume from, if any.
 
     Raises:
         ConfigError: the folder holds an earlier run and neither flag says what to do with it,
@@ -50,29 +52,30 @@ def prepare_output_dir(config: TrainConfig, data_sha256: str, *, overwrite: bool
         if checkpoint is None:
             raise ConfigError(f"--resume: {out} has no checkpoint-* folder to resume from; run without --resume")
         saved = out / DATA_NAME
-        if saved.is_file() and json.loads(saved.read_text())["sha256"] != data_sha256:
+        if saved.is_file() and json.loads(saved.read_text())["sha256"] != data_summary["sha256"]:
             raise ConfigError(f"--resume: {out} was trained on other records than {config.data}; "
                               "use another output_dir or --overwrite")
-        return checkpoint
-    if earlier:
-        if not overwrite:
-            raise ConfigError(f"{out} holds an earlier run: pass --overwrite to replace it, or --resume to "
-                              "continue from its last checkpoint")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return None
+    else:
+        checkpoint = None
+        if earlier:
+            if not overwrite:
+                raise ConfigError(f"{out} holds an earlier run: pass --overwrite to replace it, or --resume to "
+                                  "continue from its last checkpoint")
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+    write_json(out / DATA_NAME, data_summary)
+    return checkpoint
 
 
-def save_run(trainer: Any, tokenizer: Any, config: TrainConfig, data_summary: dict[str, Any],
-             summary: dict[str, Any]) -> Path:
-    """Save the adapter, the tokenizer, the config, the data hash, the summary and the plot."""
+def save_run(trainer: Any, tokenizer: Any, config: TrainConfig, summary: dict[str, Any]) -> Path:
+    """Save the adapter, the tokenizer, the config, the summary and the plot (``data.json`` is
+    written before training, by ``prepare_output_dir``)."""
     from finetune.logs import plot_log
 
     out = Path(config.output_dir)
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
     (out / CONFIG_NAME).write_text(to_yaml(config), encoding="utf-8")
-    write_json(out / DATA_NAME, data_summary)
     write_json(out / SUMMARY_NAME, summary)
     plot_log(str(out))
     return out

@@ -13,7 +13,7 @@ from typing import Any, Optional
 from finetune.config import ConfigError, TrainConfig
 from finetune.dataset import TokenizedData, read_records, tokenize_records
 from finetune.model import Device, resolve_device
-from finetune.outputs import DATA_NAME, prepare_output_dir, save_run, write_json
+from finetune.outputs import prepare_output_dir, save_run
 from finetune.tokens import load_tokenizer
 
 __all__ = ["Prepared", "prepare", "trl_args", "train_and_save"]
@@ -45,8 +45,7 @@ def prepare(config: TrainConfig, stage: str, *, tokenizer_from: str, overwrite: 
     rows = [r for i, r in enumerate(rows) if str(r.get("question_id", i)) not in picked]
     tokenizer = load_tokenizer(tokenizer_from)
     data = tokenize_records(tokenizer, rows, sha, config.max_length, config.too_long)
-    resume_from = prepare_output_dir(config, sha, overwrite=overwrite, resume=resume)
-    write_json(Path(config.output_dir) / DATA_NAME, data.summary())
+    resume_from = prepare_output_dir(config, data.summary(), overwrite=overwrite, resume=resume)
     where = "CUDA" + (" bf16" if device.bf16 else "") if device.cuda else "CPU"
     print(f"{stage}: {len(data.rows)} records ({data.dropped} dropped as longer than {data.max_length} "
           f"tokens, longest {data.longest}) on {where}" + (f", resuming from {resume_from}" if resume_from else ""),
@@ -80,7 +79,7 @@ def train_and_save(trainer: Any, p: Prepared) -> Path:
                "samples_per_second": metrics.get("train_samples_per_second"),
                "steps": trainer.state.global_step, "final_loss": metrics.get("train_loss"),
                "device": "cuda" if p.device.cuda else "cpu", "resumed_from": str(p.resume_from or "") or None}
-    out = save_run(trainer, p.tokenizer, p.config, p.data.summary(), summary)
+    out = save_run(trainer, p.tokenizer, p.config, summary)
     print(f"saved {out}: {summary['steps']} steps in {seconds:.0f} s "
           f"({summary['samples_per_second']} samples/s), train loss {summary['final_loss']}", file=sys.stderr)
     return out
