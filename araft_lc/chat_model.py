@@ -18,7 +18,17 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from araft_lc.batcher import Request
 from araft_lc.chat_format import render_chat, to_turns
 
-__all__ = ["AraftChatModel", "ModelLoadError", "cut_at_stop_strings"]
+__all__ = ["AraftChatModel", "ModelLoadError", "cut_at_stop_strings", "nf4_config"]
+
+
+def nf4_config() -> Any:
+    """The 4-bit quantisation of the Araft models, for inference and QLoRA training alike: NF4,
+    double quantisation, bf16 compute (bitsandbytes, CUDA only)."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
 
 
 class ModelLoadError(ValueError):
@@ -108,12 +118,7 @@ class AraftChatModel(BaseChatModel):
                     f"4-bit loading of {self.model_id} needs a CUDA GPU (bitsandbytes NF4); "
                     "on a CPU load it unquantised (load_in_4bit=False, or --no-4bit)"
                 )
-            from transformers import BitsAndBytesConfig
-
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=torch.bfloat16,
-            )
+            kwargs["quantization_config"] = nf4_config()
             kwargs["device_map"] = {"": 0}
         else:
             kwargs["dtype"] = torch.bfloat16 if device.startswith("cuda") else torch.float32

@@ -47,12 +47,9 @@ def load_base(config: TrainConfig, device: Device) -> Any:
 
     kwargs: dict[str, Any] = {"use_safetensors": True}
     if config.load_in_4bit:
-        from transformers import BitsAndBytesConfig
+        from araft_lc.chat_model import nf4_config
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
+        kwargs["quantization_config"] = nf4_config()
         kwargs["device_map"] = {"": torch.cuda.current_device()}
     elif device.cuda:
         kwargs["dtype"] = torch.bfloat16 if device.bf16 else torch.float32
