@@ -63,8 +63,7 @@ def load_chat_model(
         if adapter:
             fields.update(adapters={"adapter": adapter}, adapter="adapter")
         return AraftChatModel(**{**fields, **overrides})
-    model_id = spec[len("hf:"):] if spec.startswith("hf:") else spec
-    model_id, _, spec_adapter = model_id.partition("+")
+    model_id, spec_adapter = _hf_spec(spec)
     adapter = adapter or spec_adapter or None
     if not spec.startswith("hf:") and not Path(model_id).exists() and "/" not in model_id:
         raise ModelLoadError(
@@ -86,4 +85,10 @@ def local_model_id(spec: str) -> str:
         raise ValueError(f"{spec!r} is a server, not local weights: name a preset, hf:PATH or a folder")
     if spec in PRESETS:
         return str(preset_fields(spec)["model_id"])
-    return (spec[len("hf:"):] if spec.startswith("hf:") else spec).partition("+")[0]
+    return _hf_spec(spec)[0]
+
+
+def _hf_spec(spec: str) -> tuple[str, str]:
+    """``hf:PATH_OR_ID[+ADAPTER]`` or ``PATH[+ADAPTER]`` -> (path or id, adapter or "")."""
+    model_id, _, adapter = (spec[len("hf:"):] if spec.startswith("hf:") else spec).partition("+")
+    return model_id, adapter
