@@ -202,11 +202,15 @@ class AraftChatModel(BaseChatModel):
         )
         return {"generation_config": config, "tokenizer": self._tokenizer}
 
-    def _inputs(self, messages: Sequence[BaseMessage]) -> Any:
+    def _prompt_ids(self, messages: Sequence[BaseMessage]) -> list[int]:
         # The text carries its own special tokens (template or Llama-2 format): add none.
-        return self._tokenizer(
-            self.prompt_text(messages), return_tensors="pt", add_special_tokens=False
-        ).to(self._model.device)
+        return self._tokenizer(self.prompt_text(messages), add_special_tokens=False)["input_ids"]
+
+    def _one_input(self, ids: list[int]) -> dict[str, Any]:
+        import torch
+
+        input_ids = torch.tensor([ids], device=self._model.device)
+        return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
 
     def _adapter_context(self, adapter: Optional[str]) -> Any:
         import contextlib
@@ -239,11 +243,10 @@ class AraftChatModel(BaseChatModel):
         with self._lock, torch.inference_mode(), self._adapter_context(adapter):
             self._seed()
             if len(requests) == 1:
-                input_ids = torch.tensor([requests[0].ids], device=device)
-                inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+                inputs = self._one_input(requests[0].ids)
                 out = self._model.generate(**inputs, **self._generation_kwargs(stop), **self._cached(adapter, inputs))
                 self._keep(adapter, out)
-                return [out.sequences[0, input_ids.shape[1]:].tolist()]
+                return [out.sequences[0, len(requests[0].ids):].tolist()]
             pad = self._tokenizer.pad_token_id
             width = max(len(r.ids) for r in requests)
             input_ids = torch.tensor([[pad] * (width - len(r.ids)) + r.ids for r in requests], device=device)
@@ -283,7 +286,7 @@ class AraftChatModel(BaseChatModel):
 
         adapter = kwargs.get("adapter", self.adapter)
         self._check_adapter(adapter)
-        ids = self._inputs(messages)["input_ids"][0].tolist()
+        ids = self._prompt_ids(messages)
         prompt_len = len(ids)
         key = (adapter, tuple(stop or ()))
         if self._batcher is not None and self.temperature == 0:
@@ -314,7 +317,7 @@ class AraftChatModel(BaseChatModel):
         from transformers import TextIteratorStreamer
 
         adapter = kwargs.get("adapter", self.adapter)
-        inputs = self._inputs(messages)
+        inputs = self._one_input(self._prompt_ids(messages))
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
         errors: list[BaseException] = []
 

@@ -36,7 +36,7 @@ def test_prompt_is_llama2_chat_with_one_bos(chat):
     text = chat.prompt_text(MESSAGES)
     assert text == ("<s>[INST] <<SYS>>\nAnswer with a Thought and an Action.\n<</SYS>>\n\n"
                     "Question: Where is Lucca? [/INST]")
-    ids = chat._inputs(MESSAGES)["input_ids"][0].tolist()
+    ids = chat._prompt_ids(MESSAGES)
     assert ids.count(chat.tokenizer.bos_token_id) == 1 and ids[0] == chat.tokenizer.bos_token_id
 
 
