@@ -44,7 +44,7 @@ def test_generation_is_greedy_and_reports_usage(chat):
     first, second = chat.invoke(MESSAGES), chat.invoke(MESSAGES)
     assert first.content == second.content
     assert first.usage_metadata["output_tokens"] == 24
-    assert first.usage_metadata["input_tokens"] == len(chat._inputs(MESSAGES)["input_ids"][0])
+    assert first.usage_metadata["input_tokens"] == len(chat._prompt_ids(MESSAGES))
 
 
 def stop_from(free: str) -> str:
