@@ -60,13 +60,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from araft_lc.atomic_file import write_text_atomically
     from evals.report import compare
 
     table = compare(args.dirs, png=Path(args.out).with_suffix(".png") if args.out else None)
     if args.out:
-        tmp = Path(args.out + ".tmp")
-        tmp.write_text(table, encoding="utf-8")
-        os.replace(tmp, args.out)
+        write_text_atomically(args.out, table)
     print(table, end="")
     return 0
 

@@ -5,10 +5,10 @@ agent metrics. Files are whole or absent: written to a temporary name, then rena
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from araft_lc.atomic_file import replace_atomically, write_text_atomically
 from evals.run_metrics import METRICS, summarize
 from evals.runner import read_records
 
@@ -19,12 +19,6 @@ _RUN_ONLY = ("repeat", "level", "type")
 
 def _cell(stat: dict[str, float], repeats: int) -> str:
     return f"{stat['mean']:.1f} ± {stat['std']:.1f}" if repeats > 1 else f"{stat['mean']:.1f}"
-
-
-def _replace(path: Path, write: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp" + path.suffix)
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _markdown(report: dict[str, Any]) -> str:
@@ -58,7 +52,7 @@ def _bars(path: Path, runs: Sequence[dict[str, Any]], metric: str = "f1") -> Non
     ax.set_ylabel(f"{METRICS[metric][0]} {METRICS[metric][1]}")
     ax.legend(fontsize="small")
     fig.tight_layout()
-    _replace(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 
@@ -72,8 +66,8 @@ def write_report(out_dir: str | Path, *, label: str | None = None, seconds: floa
     report = {"label": label or producer.get("label") or out.name, "producer": producer, **summarize(records)}
     if seconds is not None:
         report["seconds"] = seconds
-    _replace(out / "report.json", lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8"))
-    _replace(out / "report.md", lambda tmp: tmp.write_text(_markdown(report), encoding="utf-8"))
+    write_text_atomically(out / "report.json", json.dumps(report, indent=2) + "\n")
+    write_text_atomically(out / "report.md", _markdown(report))
     _bars(out / "report.png", [report])
     return report
 

@@ -10,11 +10,11 @@ checkpoint of a run with the same records.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Optional
 
+from araft_lc.atomic_file import write_text_atomically
 from finetune.config import ConfigError, TrainConfig, to_yaml
 
 __all__ = ["prepare_output_dir", "last_checkpoint", "write_json", "save_run"]
@@ -28,10 +28,8 @@ def last_checkpoint(output_dir: Path) -> Optional[Path]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Whole or absent: written to a temporary file, then renamed."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Whole or absent (``araft_lc.atomic_file``)."""
+    write_text_atomically(path, json.dumps(data, indent=2) + "\n")
 
 
 def prepare_output_dir(config: TrainConfig, data_summary: dict[str, Any], *, overwrite: bool,
