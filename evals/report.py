@@ -15,6 +15,7 @@ from evals.runner import read_records
 __all__ = ["write_report", "load_report", "compare"]
 
 _RUN_ONLY = ("repeat", "level", "type")
+HEADERS = [f"{label}{' ' + unit if unit else ''}" for label, unit in METRICS.values()]
 
 
 def _cell(stat: dict[str, float], repeats: int) -> str:
@@ -23,7 +24,7 @@ def _cell(stat: dict[str, float], repeats: int) -> str:
 
 def _markdown(report: dict[str, Any]) -> str:
     repeats = report["repeats"]
-    head = ["level", "n", *[f"{label}{' ' + unit if unit else ''}" for label, unit in METRICS.values()]]
+    head = ["level", "n", *HEADERS]
     lines = [f"# Evaluation: {report['label']}", "",
              f"{report['questions']} questions, {repeats} repeat{'s' if repeats > 1 else ''}"
              + (" (mean ± std across repeats)" if repeats > 1 else "") + "; produced by "
@@ -89,7 +90,7 @@ def compare(dirs: Sequence[str | Path], png: str | Path | None = None) -> str:
     for r in runs:
         lines.append(f"| {r['label']} | " + " | ".join(
             _cell(r["levels"][l]["f1"], r["repeats"]) if l in r["levels"] else "" for l in levels) + " |")
-    head = [f"{label}{' ' + unit if unit else ''}" for label, unit in METRICS.values()]
+    head = HEADERS
     lines += ["", "| all questions | n | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
     for r in runs:
         stats = r["levels"]["all"]
