@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
@@ -34,9 +35,9 @@ class Batcher:
         self.run_batch, self.max_batch, self.wait_s = run_batch, max_batch, wait_s
         self._queue: "queue.Queue[Request]" = queue.Queue()
         self._held: list[Request] = []  # taken from the queue but of another key: first next time
+        self.batches: Counter[int] = Counter()  # batch size -> how many ran, for benchmarks and tests
         self._thread = threading.Thread(target=self._work, daemon=True, name="araft-batcher")
         self._thread.start()
-        self.batches: list[int] = []  # the size of every batch run, for benchmarks and tests
 
     def submit(self, ids: list[int], key: Hashable) -> Any:
         """Generate for ``ids``; blocks until the result (or the batch's exception)."""
@@ -65,7 +66,7 @@ class Batcher:
                     break
                 (batch if nxt.key == first.key else others).append(nxt)
             self._held = others + self._held
-            self.batches.append(len(batch))
+            self.batches[len(batch)] += 1
             try:
                 results = self.run_batch(batch)
             except BaseException as e:  # each caller gets the error in its own thread

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import Counter
 
 from benchmarks.common import DATA, emit, stamp
 from araft_lc.chat_model import AraftChatModel
@@ -66,7 +65,7 @@ def main() -> int:
         results[label] = {"concurrency": concurrency, "seconds": round(seconds, 1),
                           "questions_per_minute": round(60 * len(questions) / seconds, 2),
                           "generated_tokens_per_second": round(tokens / seconds, 1), "steps": steps,
-                          "batch_sizes": dict(Counter(model._batcher.batches)) if model._batcher else {}}
+                          "batch_sizes": dict(model._batcher.batches) if model._batcher else {}}
         print(f"{label}: {seconds:.1f} s, {results[label]['questions_per_minute']} q/min", file=sys.stderr, flush=True)
     same = results["sequential"].pop("steps") == results["batched"].pop("steps")
     out = {**stamp("python -m benchmarks.batching_bench " + " ".join(sys.argv[1:])),
