@@ -146,7 +146,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from araft_lc.generate import check_teacher_url, generate, rejects_path
     from araft_lc.graph import create_araft_agent
     from araft_lc.models import load_chat_model
-    from araft_lc.oracle import OracleChatModel
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from evals.hotpotqa import load_questions
@@ -158,12 +157,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         questions = questions[: args.limit]
     style = load_prompt(args.prompt)
     tool = wikipedia_tool(args.corpus, check_live=True, max_chars=args.observation_chars)
-    if args.teacher == "oracle":
-        teacher: Any = OracleChatModel(questions)
-    else:
-        if args.teacher.startswith("openai:"):
-            check_teacher_url(args.teacher.partition("@")[2])
-        teacher = load_chat_model(args.teacher)
+    if args.teacher.startswith("openai:"):
+        check_teacher_url(args.teacher.partition("@")[2])
+    teacher = load_chat_model(args.teacher, questions=questions)
     agent = create_araft_agent(teacher, [tool], prompt=style, max_steps=args.max_steps)
     producer = {"model": args.teacher, "prompt_version": style.version, "tool_backend": tool.backend.name,
                 "max_steps": args.max_steps}

@@ -4,15 +4,20 @@
 - ``hf:PATH_OR_ID[+ADAPTER]`` or a bare local folder: ``AraftChatModel``
 - ``openai:MODEL@BASE_URL``: ``ChatOpenAI`` on an OpenAI-compatible server (vLLM); the API key
   comes from ``OPENAI_API_KEY`` (any value for a local vLLM server).
+- ``oracle``: ``OracleChatModel``, which answers the given HotpotQA questions from their
+  supporting facts (the offline stand-in for a teacher).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from langchain_core.language_models import BaseChatModel
+
+if TYPE_CHECKING:
+    from evals.hotpotqa import Question
 
 __all__ = ["load_chat_model", "local_model_id"]
 
@@ -22,6 +27,7 @@ def load_chat_model(
     *,
     adapter: Optional[str] = None,
     load_in_4bit: Optional[bool] = None,
+    questions: Optional[Sequence[Question]] = None,
     **options: Any,
 ) -> BaseChatModel:
     """Build the chat model named by ``spec`` (see the module docstring).
@@ -30,6 +36,7 @@ def load_chat_model(
         spec: the model spec.
         adapter: a LoRA adapter folder to load on top (active), for local models.
         load_in_4bit: override the preset's quantisation (local models).
+        questions: what ``oracle`` answers (other specs ignore them and it ignores the rest).
         options: passed to the model class (``max_new_tokens``, ``temperature``, ``seed``).
 
     Raises:
@@ -39,6 +46,12 @@ def load_chat_model(
     from araft_lc.presets import PRESETS, preset_fields
 
     spec = spec.strip()
+    if spec == "oracle":
+        if questions is None:
+            raise ValueError("the oracle answers from given HotpotQA questions: use it with araft generate or araft eval")
+        from araft_lc.oracle import OracleChatModel
+
+        return OracleChatModel(questions)
     if spec.startswith("openai:"):
         body = spec[len("openai:"):]
         model, sep, base_url = body.partition("@")

@@ -14,7 +14,6 @@ __all__ = ["add_eval_parsers"]
 def cmd_eval(args: argparse.Namespace) -> int:
     from araft_lc.graph import create_araft_agent
     from araft_lc.models import load_chat_model
-    from araft_lc.oracle import OracleChatModel
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from evals.hotpotqa import check_leakage, load_questions, parse_levels, sample_questions
@@ -32,11 +31,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         repeats = 1
     style = load_prompt(args.prompt)
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
-    if args.model == "oracle":
-        model: Any = OracleChatModel(questions)
-    else:
-        model = load_chat_model(args.model, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
-                                max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+    model = load_chat_model(args.model, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
+                            questions=questions, max_new_tokens=args.max_new_tokens,
+                            temperature=args.temperature, seed=args.seed)
 
     def agent_for_repeat(repeat: int) -> Any:
         seeded = model.model_copy(update={"seed": args.seed + repeat}) if "seed" in type(model).model_fields \
