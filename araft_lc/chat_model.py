@@ -7,6 +7,7 @@ torch, transformers and peft are imported when a model is loaded, not when this 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -45,6 +46,19 @@ def cut_at_stop_strings(text: str, stop: Optional[Sequence[str]]) -> tuple[str, 
     return text[:cut], cut < len(text)
 
 
+def _check_adapter_weights(name: str, path: str, allow_pickle: bool) -> None:
+    """Refuse a local adapter folder whose weights are a pickle (``adapter_model.bin``): loading
+    one runs code from the file. ``allow_pickle`` lets it through."""
+    folder = Path(path)
+    if allow_pickle or not folder.is_dir() or (folder / "adapter_model.safetensors").is_file():
+        return
+    if (folder / "adapter_model.bin").is_file():
+        raise ModelLoadError(
+            f"adapter {name!r} in {path} has pickle weights only (adapter_model.bin): convert them to "
+            "safetensors, or pass allow_pickle=True (--allow-pickle) if you trust the file"
+        )
+
+
 class AraftChatModel(BaseChatModel):
     """A local Hugging Face model as a LangChain chat model.
 
@@ -54,6 +68,8 @@ class AraftChatModel(BaseChatModel):
         adapter: the active adapter's name; None runs the base model. Per call, ``adapter=``
             (e.g. ``model.bind(adapter="sft")``) overrides it.
         load_in_4bit: NF4 with double quantisation and bf16 compute (CUDA only).
+        trust_remote_code: run a model folder's own Python code (off: only built-in classes).
+        allow_pickle: load ``.bin`` (pickle) weights; off, weights must be safetensors.
         max_new_tokens: the cap on generated tokens per call.
         temperature: 0 decodes greedily; above 0 samples, seeded by ``seed``.
         prefix_cache: reuse the key/values of the longest token prefix already read (the shared
@@ -76,6 +92,7 @@ class AraftChatModel(BaseChatModel):
     seed: Optional[int] = None
     device: Optional[str] = None
     trust_remote_code: bool = False
+    allow_pickle: bool = False
     prefix_cache: bool = True
     prefix_cache_entries: int = 4
     max_batch_size: int = 8
@@ -111,7 +128,9 @@ class AraftChatModel(BaseChatModel):
 
         cuda = torch.cuda.is_available()
         device = self.device or ("cuda" if cuda else "cpu")
-        kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
+        # Code and pickles from a model folder run only when asked for: weights are safetensors.
+        kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code,
+                                  "use_safetensors": None if self.allow_pickle else True}
         if self.load_in_4bit:
             if not cuda:
                 raise ModelLoadError(
@@ -137,6 +156,7 @@ class AraftChatModel(BaseChatModel):
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         for i, (name, path) in enumerate(self.adapters.items()):
+            _check_adapter_weights(name, path, self.allow_pickle)
             try:
                 if i == 0:
                     from peft import PeftModel

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from araft_lc.models import add_model_flags
+
 __all__ = ["main"]
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -48,7 +50,7 @@ def _print_step(step: Any, out: Any) -> None:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from araft_lc.graph import create_araft_agent
-    from araft_lc.models import load_chat_model
+    from araft_lc.models import check_server, load_chat_model, model_flags
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from araft_lc.trajectory import TrajectoryRecord
@@ -60,12 +62,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # The tool first: it is cheap to check, and a missing corpus should not wait for a model load.
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True,
                           max_chars=args.observation_chars)
+    check_server(args.model)
     model = load_chat_model(
         args.model, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
-        max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed, **model_flags(args),
     )
     agent = create_araft_agent(model, [tool], prompt=style, max_steps=args.max_steps,
-                               repetition_guard=args.repetition_guard)
+                               repetition_guard=args.repetition_guard, max_seconds=args.max_seconds)
     callbacks = []
     tracer = None
     if args.trace:
@@ -143,9 +146,9 @@ def cmd_corpus_search(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from araft_lc.generate import check_teacher_url, generate, rejects_path
+    from araft_lc.generate import generate, rejects_path
     from araft_lc.graph import create_araft_agent
-    from araft_lc.models import load_chat_model
+    from araft_lc.models import check_server, load_chat_model, model_flags
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from evals.hotpotqa import load_questions
@@ -157,10 +160,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         questions = questions[: args.limit]
     style = load_prompt(args.prompt)
     tool = wikipedia_tool(args.corpus, check_live=True, max_chars=args.observation_chars)
-    if args.teacher.startswith("openai:"):
-        check_teacher_url(args.teacher.partition("@")[2])
-    teacher = load_chat_model(args.teacher, questions=questions)
-    agent = create_araft_agent(teacher, [tool], prompt=style, max_steps=args.max_steps)
+    check_server(args.teacher)
+    teacher = load_chat_model(args.teacher, questions=questions, **model_flags(args))
+    agent = create_araft_agent(teacher, [tool], prompt=style, max_steps=args.max_steps,
+                               max_seconds=args.max_seconds)
     producer = {"model": args.teacher, "prompt_version": style.version, "tool_backend": tool.backend.name,
                 "max_steps": args.max_steps}
     out = Path(args.out)
@@ -280,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--observation-chars", type=int, default=600)
     ask.add_argument("--json", action="store_true", help="print the trajectory record as JSON on stdout")
     ask.add_argument("--trace", help="append a structured trace of every node, model and tool call (JSONL)")
+    add_model_flags(ask)
     ask.set_defaults(func=cmd_ask)
 
     gen = sub.add_parser("generate", help="run a teacher over questions and keep correct trajectories")
@@ -293,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--max-steps", type=int, default=5)
     gen.add_argument("--prompt", default="fewshot")
     gen.add_argument("--observation-chars", type=int, default=600)
+    add_model_flags(gen)
     gen.set_defaults(func=cmd_generate)
 
     convert = sub.add_parser("convert", help="trajectories -> SFT or DPO training records")

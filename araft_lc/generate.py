@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -19,7 +17,7 @@ from araft_lc.run_pool import run_pool
 from araft_lc.trajectory import TrajectoryRecord
 from evals.hotpotqa import Question
 
-__all__ = ["GenerationSummary", "generate", "check_teacher_url", "rejects_path"]
+__all__ = ["GenerationSummary", "generate", "rejects_path"]
 
 
 @dataclass
@@ -37,17 +35,6 @@ class GenerationSummary:
 
 def rejects_path(out: Path) -> Path:
     return out.with_name(out.stem + ".rejects" + out.suffix)
-
-
-def check_teacher_url(base_url: str, timeout: float = 5.0) -> None:
-    """Fail fast, before any work, when an OpenAI-compatible server does not answer."""
-    try:
-        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout):
-            pass
-    except urllib.error.HTTPError:
-        return  # it answered (auth or routing aside): the server is there
-    except (urllib.error.URLError, OSError) as e:
-        raise ValueError(f"teacher server {base_url} is unreachable ({e}): start it or fix the URL") from None
 
 
 def generate(

@@ -16,6 +16,7 @@ recursion limit is ~10k supersteps and would not stop a loop).
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Optional, Sequence
 
 from langchain_core.language_models import BaseChatModel
@@ -44,6 +45,7 @@ class AgentState(TypedDict, total=False):
     pending: Optional[Step]  # a parsed tool call waiting for the act node
     answer: Optional[str]
     status: Status
+    started: float  # time.time() at the start node, for max_seconds
 
 
 def message_text(message: Any) -> str:
@@ -80,6 +82,7 @@ def create_araft_agent(
     prompt: str | PromptStyle = "fewshot",
     max_steps: int = 5,
     repetition_guard: bool = False,
+    max_seconds: Optional[float] = None,
     checkpointer: Any = None,
     name: str = "araft",
 ) -> CompiledStateGraph:
@@ -94,6 +97,9 @@ def create_araft_agent(
         max_steps: model calls per run, parse errors included (the original's cap: 5).
         repetition_guard: answer an action identical to an earlier one with a note instead of
             running it again (off by default, so the original behaviour can be measured).
+        max_seconds: wall time per run: no step starts after this many seconds, and the run
+            ends with status ``time_limit`` (each step is itself bounded by the model's token
+            limit and the tool's timeout). None: no limit.
         checkpointer: passed to ``compile`` (for threads, interrupts, LangGraph Studio).
         name: the graph's name in traces.
 
@@ -103,10 +109,13 @@ def create_araft_agent(
         ``steps`` and ``messages`` (with the answer as the last AI message).
 
     Raises:
-        ValueError: ``max_steps`` below 1, or two tools with the same name.
+        ValueError: ``max_steps`` below 1, ``max_seconds`` not positive, or two tools with the
+            same name.
     """
     if max_steps < 1:
         raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+    if max_seconds is not None and max_seconds <= 0:
+        raise ValueError(f"max_seconds must be positive, got {max_seconds}")
     if tools is None:
         from araft_lc.tools.select import wikipedia_tool
 
@@ -142,6 +151,7 @@ def create_araft_agent(
             )
         update: dict[str, Any] = {
             "question": question, "steps": [], "pending": None, "answer": None, "status": "running",
+            "started": time.time(),
         }
         if not messages or message_text(messages[-1]).strip() != question:
             update["messages"] = [HumanMessage(question)]
@@ -149,6 +159,12 @@ def create_araft_agent(
 
     def reason(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         steps = list(state.get("steps") or [])
+        if max_seconds is not None and time.time() - state.get("started", time.time()) > max_seconds:
+            return {
+                "status": "time_limit",
+                "messages": [AIMessage(f"No answer: the run took longer than {max_seconds} s "
+                                       f"({len(steps)} steps).")],
+            }
         prompt_messages = render_messages(style, tools, state["question"], steps)
         reply = model.invoke(prompt_messages, config, stop=list(STOP))
         raw = cut_at_stop(message_text(reply))

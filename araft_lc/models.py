@@ -14,12 +14,45 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from langchain_core.language_models import BaseChatModel
-
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
     from evals.hotpotqa import Question
 
-__all__ = ["load_chat_model", "local_model_id"]
+__all__ = ["load_chat_model", "local_model_id", "add_model_flags", "model_flags", "check_server"]
+
+
+def add_model_flags(parser: Any) -> None:
+    """The flags every command that loads a model shares: what a model folder may run, and the
+    wall-time cap per question."""
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="run Python code shipped in a model folder (off: built-in model classes only)")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="load .bin (pickle) weights (off: safetensors only)")
+    parser.add_argument("--max-seconds", type=float, default=600.0,
+                        help="wall time per question; later steps are not started (default: %(default)s)")
+
+
+def model_flags(args: Any) -> dict[str, Any]:
+    """``add_model_flags``' values as ``load_chat_model`` options."""
+    return {"trust_remote_code": args.trust_remote_code, "allow_pickle": args.allow_pickle}
+
+
+def check_server(spec: str, timeout: float = 5.0) -> None:
+    """For an ``openai:`` spec, fail fast, before any work, when the server does not answer."""
+    import urllib.error
+    import urllib.request
+
+    if not spec.startswith("openai:"):
+        return
+    base_url = spec.partition("@")[2]
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        return  # it answered (auth or routing aside): the server is there
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise ValueError(f"model server {base_url} is unreachable ({e}): start it or fix the URL") from None
 
 
 def load_chat_model(
@@ -37,7 +70,9 @@ def load_chat_model(
         adapter: a LoRA adapter folder to load on top (active), for local models.
         load_in_4bit: override the preset's quantisation (local models).
         questions: what ``oracle`` answers (other specs ignore them and it ignores the rest).
-        options: passed to the model class (``max_new_tokens``, ``temperature``, ``seed``).
+        options: passed to the model class (``max_new_tokens``, ``temperature``, ``seed``; for
+            local models also ``trust_remote_code`` and ``allow_pickle``, both off by default;
+            for ``openai:`` specs ``request_timeout`` (120 s) and ``max_retries`` (2)).
 
     Raises:
         ValueError: the spec names nothing loadable (``ModelLoadError`` for local models).
@@ -63,12 +98,14 @@ def load_chat_model(
             from langchain_openai import ChatOpenAI
         except ImportError:
             raise ValueError("openai: specs need langchain-openai: pip install 'araft[openai]'") from None
+        # Every request is bounded: a hung server costs at most request_timeout per try.
         return ChatOpenAI(
             model=model, base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY", "EMPTY"),
             temperature=options.get("temperature", 0.0), max_tokens=options.get("max_new_tokens", 256),
-            seed=options.get("seed"),
+            seed=options.get("seed"), timeout=options.get("request_timeout", 120.0),
+            max_retries=options.get("max_retries", 2),
         )
-    overrides: dict[str, Any] = dict(options)
+    overrides: dict[str, Any] = {k: v for k, v in options.items() if k not in ("request_timeout", "max_retries")}
     if load_in_4bit is not None:
         overrides["load_in_4bit"] = load_in_4bit
     if spec in PRESETS:

@@ -16,7 +16,7 @@ __all__ = ["Status", "StepError", "Step", "TrajectoryRecord", "RECORD_VERSION", 
 RECORD_VERSION = 1
 
 # "error": the run itself failed (the model server kept failing); no steps may follow.
-Status = Literal["running", "answered", "step_limit", "parse_error", "tool_error", "error"]
+Status = Literal["running", "answered", "step_limit", "time_limit", "parse_error", "tool_error", "error"]
 # Why a step did not yield a normal observation; None for a normal step.
 StepError = Literal["parse_error", "unknown_tool", "tool_error", "repeated_action"]
 

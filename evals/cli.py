@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from araft_lc.models import add_model_flags
+
 __all__ = ["add_eval_parsers"]
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from araft_lc.graph import create_araft_agent
-    from araft_lc.models import load_chat_model
+    from araft_lc.models import check_server, load_chat_model, model_flags
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from evals.hotpotqa import check_leakage, load_questions, parse_levels, sample_questions
@@ -31,15 +33,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         repeats = 1
     style = load_prompt(args.prompt)
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
+    check_server(args.model)
     model = load_chat_model(args.model, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
                             questions=questions, max_new_tokens=args.max_new_tokens,
-                            temperature=args.temperature, seed=args.seed)
+                            temperature=args.temperature, seed=args.seed, **model_flags(args))
 
     def agent_for_repeat(repeat: int) -> Any:
         seeded = model.model_copy(update={"seed": args.seed + repeat}) if "seed" in type(model).model_fields \
             else model
         return create_araft_agent(seeded, [tool], prompt=style, max_steps=args.max_steps,
-                                  repetition_guard=args.repetition_guard)
+                                  repetition_guard=args.repetition_guard, max_seconds=args.max_seconds)
 
     producer = {"label": args.label or Path(args.out).name, "model": args.model, "adapter": args.adapter,
                 "prompt_version": style.version, "tool_backend": tool.backend.name, "max_steps": args.max_steps,
@@ -90,6 +93,7 @@ def add_eval_parsers(sub: Any) -> None:
     ev.add_argument("--observation-chars", type=int, default=600)
     ev.add_argument("--label", help="the run's name in reports (default: the --out folder's name)")
     ev.add_argument("--out", required=True, help="the run's folder (resumed if it exists)")
+    add_model_flags(ev)
     ev.set_defaults(func=cmd_eval)
 
     rep = sub.add_parser("report", help="several evaluation runs side by side")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
+import http.client
 import json
 import random
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any, Optional
 
 from araft_lc import __version__
@@ -23,15 +24,45 @@ class WikipediaUnavailable(RuntimeError):
     """The API could not be reached or kept failing after the retries."""
 
 
+class _BadResponse(Exception):
+    """A response that is not a MediaWiki JSON object (empty, too large, not an object)."""
+
+
+class _HTTPStatus(Exception):
+    def __init__(self, status: int, retry_after: Optional[str]):
+        super().__init__(f"HTTP {status}")
+        self.status, self.retry_after = status, retry_after
+
+
+def _retry_after(value: Optional[str], default: float) -> float:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date), else ``default``."""
+    value = (value or "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+
+
 class LiveWikipedia:
     """The MediaWiki API as a backend.
 
+    Every call is bounded: ``call_timeout`` seconds in all (tries, waits and slow bodies
+    together) and ``max_bytes`` of response. What goes wrong becomes ``WikipediaUnavailable``,
+    which the tool turns into an observation.
+
     Args:
         api_url: the ``api.php`` endpoint (tests point it at a local server).
-        timeout: seconds per HTTP request.
-        retries: further tries after a failed request (connection error, 429 or 5xx).
+        timeout: seconds per socket operation of one request.
+        retries: further tries after a failed request (connection error, bad body, 429 or 5xx).
         backoff: base seconds of the exponential backoff between tries (with jitter);
-            a ``Retry-After`` header is honoured up to ``max_wait``.
+            a ``Retry-After`` header (seconds or an HTTP date) is honoured up to ``max_wait``.
+        call_timeout: the hard limit, in seconds, on one API call with all its tries.
+        max_bytes: a longer response is refused (an intro extract is a few kB).
     """
 
     name = "live"
@@ -44,6 +75,8 @@ class LiveWikipedia:
         retries: int = 2,
         backoff: float = 0.5,
         max_wait: float = 10.0,
+        call_timeout: float = 30.0,
+        max_bytes: int = 2 << 20,
         user_agent: Optional[str] = None,
     ):
         self.api_url = api_url
@@ -51,34 +84,79 @@ class LiveWikipedia:
         self.retries = retries
         self.backoff = backoff
         self.max_wait = max_wait
+        self.call_timeout = call_timeout
+        self.max_bytes = max_bytes
         self.user_agent = user_agent or (
-            f"araft/{__version__} (https://github.com/araft; research agent) python-urllib"
+            f"araft/{__version__} (https://github.com/araft; research agent)"
         )
 
+    def _fetch(self, url: str, deadline: float) -> dict[str, Any]:
+        """One GET of ``url`` as a JSON object; every blocking socket operation is given at most
+        the time left before ``deadline``, so a slow or trickling server cannot outlast it."""
+        parts = urllib.parse.urlsplit(url)
+        connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+
+        def left() -> float:
+            seconds = deadline - time.monotonic()
+            if seconds <= 0:
+                raise TimeoutError(f"no answer within {self.call_timeout} s")
+            return min(self.timeout, seconds)
+
+        connection = connection_class(parts.hostname or "", parts.port, timeout=left())
+        try:
+            connection.request("GET", f"{parts.path}?{parts.query}", headers={"User-Agent": self.user_agent})
+            sock = connection.sock  # kept: getresponse() drops it from the connection
+            sock.settimeout(left())
+            response = connection.getresponse()
+            if response.status != 200:
+                raise _HTTPStatus(response.status, response.getheader("Retry-After"))
+            chunks, size = [], 0
+            while True:
+                sock.settimeout(left())
+                chunk = response.read1(1 << 16)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise _BadResponse(f"response larger than {self.max_bytes} bytes")
+                chunks.append(chunk)
+        finally:
+            connection.close()
+        body = b"".join(chunks)
+        if not body.strip():
+            raise _BadResponse("empty response body")
+        data = json.loads(body.decode("utf-8"))
+        if not isinstance(data, dict):
+            raise _BadResponse(f"expected a JSON object, got {type(data).__name__}")
+        return data
+
     def _get(self, **params: Any) -> dict[str, Any]:
-        query = urllib.parse.urlencode({**params, "format": "json", "formatversion": "2"})
-        request = urllib.request.Request(
-            f"{self.api_url}?{query}", headers={"User-Agent": self.user_agent}
-        )
+        url = f"{self.api_url}?{urllib.parse.urlencode({**params, 'format': 'json', 'formatversion': '2'})}"
+        deadline = time.monotonic() + self.call_timeout
         last: Exception | None = None
+        tries = 0
         for attempt in range(self.retries + 1):
             wait = self.backoff * (2**attempt) * (1 + random.random() / 4)
+            tries += 1
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.loads(response.read().decode("utf-8"))
-            except urllib.error.HTTPError as e:
+                return self._fetch(url, deadline)
+            except _HTTPStatus as e:
                 last = e
-                if e.code not in _RETRY_STATUS:
-                    raise WikipediaUnavailable(f"HTTP {e.code} from {self.api_url}") from None
-                retry_after = e.headers.get("Retry-After") if e.headers else None
-                if retry_after and retry_after.isdigit():
-                    wait = float(retry_after)
-            except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as e:
+                if e.status not in _RETRY_STATUS:
+                    hint = " (redirects are not followed: give the api.php URL itself)" if 300 <= e.status < 400 else ""
+                    raise WikipediaUnavailable(f"HTTP {e.status} from {self.api_url}{hint}") from None
+                wait = _retry_after(e.retry_after, default=wait)
+            except (OSError, ValueError, http.client.HTTPException, _BadResponse) as e:
+                # Refused, reset or timed out (OSError); bad JSON or UTF-8 (ValueError); a torn
+                # response (IncompleteRead, BadStatusLine); an empty or oversized body.
                 last = e
-            if attempt < self.retries:
-                time.sleep(min(wait, self.max_wait))
+            wait = min(wait, self.max_wait)
+            if attempt == self.retries or time.monotonic() + wait >= deadline:
+                break  # no tries left, or the wait would pass the call's deadline
+            time.sleep(wait)
         raise WikipediaUnavailable(
-            f"{self.api_url} failed after {self.retries + 1} tries ({type(last).__name__}: {last})"
+            f"{self.api_url} failed after {tries} tries within {self.call_timeout} s "
+            f"({type(last).__name__}: {last})"
         )
 
     def ping(self) -> None:
@@ -100,6 +178,15 @@ class LiveWikipedia:
         return [hit["title"] for hit in data.get("query", {}).get("search", [])]
 
     def lookup(self, query: str) -> LookupResult:
+        try:
+            return self._lookup(query)
+        except (AttributeError, KeyError, IndexError, TypeError) as e:
+            # JSON of the wrong shape (a proxy's error object, a changed API): not a crash.
+            raise WikipediaUnavailable(
+                f"unexpected response from {self.api_url} ({type(e).__name__}: {e})"
+            ) from None
+
+    def _lookup(self, query: str) -> LookupResult:
         page = self._page(query)
         similar: list[str] = []
         if page is None:

@@ -79,6 +79,7 @@ class WikipediaTool(BaseTool):
     args_schema: type[BaseModel] = _Input
     backend: Any
     max_chars: int = 600
+    max_query_chars: int = 300  # a title or topic; longer input is cut, not sent whole
 
     def observe(self, result: LookupResult) -> str:
         """Render a lookup result as the observation text."""
@@ -90,7 +91,7 @@ class WikipediaTool(BaseTool):
         return f"Could not find [{result.query}].{similar}"
 
     def _run(self, query: str, run_manager: Any = None) -> str:
-        query = " ".join(str(query).split())
+        query = " ".join(str(query).split())[: self.max_query_chars]
         if not query:
             return "The query was empty. Give a page title or a topic."
         # A backend failure is an observation, never an exception: one bad call must not end
