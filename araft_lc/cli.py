@@ -59,10 +59,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if not question:
         raise UserError("the question is empty: araft ask \"Which magazine was started first, ...?\"")
     style = load_prompt(args.prompt)
-    # The tool first: it is cheap to check, and a missing corpus should not wait for a model load.
+    # The cheap checks first: a missing corpus or server should not wait for a model load.
+    check_server(args.model)
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True,
                           max_chars=args.observation_chars)
-    check_server(args.model)
     model = load_chat_model(
         args.model, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed, **model_flags(args),
@@ -159,8 +159,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.limit is not None:
         questions = questions[: args.limit]
     style = load_prompt(args.prompt)
-    tool = wikipedia_tool(args.corpus, check_live=True, max_chars=args.observation_chars)
     check_server(args.teacher)
+    tool = wikipedia_tool(args.corpus, check_live=True, max_chars=args.observation_chars)
     teacher = load_chat_model(args.teacher, questions=questions, **model_flags(args))
     agent = create_araft_agent(teacher, [tool], prompt=style, max_steps=args.max_steps,
                                max_seconds=args.max_seconds)

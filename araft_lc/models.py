@@ -23,19 +23,24 @@ __all__ = ["load_chat_model", "local_model_id", "add_model_flags", "model_flags"
 
 
 def add_model_flags(parser: Any) -> None:
-    """The flags every command that loads a model shares: what a model folder may run, and the
-    wall-time cap per question."""
+    """The flags every command that loads a model shares: what a model folder may run, the
+    wall-time cap per question, and the bounds on requests to a model server."""
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="run Python code shipped in a model folder (off: built-in model classes only)")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="load .bin (pickle) weights (off: safetensors only)")
     parser.add_argument("--max-seconds", type=float, default=600.0,
                         help="wall time per question; later steps are not started (default: %(default)s)")
+    parser.add_argument("--request-timeout", type=float, default=120.0,
+                        help="seconds per request to an openai: server (default: %(default)s)")
+    parser.add_argument("--request-retries", type=int, default=2,
+                        help="retries of a failed request to an openai: server (default: %(default)s)")
 
 
 def model_flags(args: Any) -> dict[str, Any]:
     """``add_model_flags``' values as ``load_chat_model`` options."""
-    return {"trust_remote_code": args.trust_remote_code, "allow_pickle": args.allow_pickle}
+    return {"trust_remote_code": args.trust_remote_code, "allow_pickle": args.allow_pickle,
+            "request_timeout": args.request_timeout, "max_retries": args.request_retries}
 
 
 def check_server(spec: str, timeout: float = 5.0) -> None:

@@ -32,8 +32,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
               "(set --temperature above 0 to sample)", file=sys.stderr)
         repeats = 1
     style = load_prompt(args.prompt)
-    tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
     check_server(args.model)
+    tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
     model = load_chat_model(args.model, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
                             questions=questions, max_new_tokens=args.max_new_tokens,
                             temperature=args.temperature, seed=args.seed, **model_flags(args))

@@ -60,7 +60,8 @@ class LiveWikipedia:
         timeout: seconds per socket operation of one request.
         retries: further tries after a failed request (connection error, bad body, 429 or 5xx).
         backoff: base seconds of the exponential backoff between tries (with jitter);
-            a ``Retry-After`` header (seconds or an HTTP date) is honoured up to ``max_wait``.
+            a ``Retry-After`` header (seconds or an HTTP date) is honoured; one asking for more
+            than ``max_wait`` ends the call.
         call_timeout: the hard limit, in seconds, on one API call with all its tries.
         max_bytes: a longer response is refused (an intro extract is a few kB).
     """
@@ -150,9 +151,10 @@ class LiveWikipedia:
                 # Refused, reset or timed out (OSError); bad JSON or UTF-8 (ValueError); a torn
                 # response (IncompleteRead, BadStatusLine); an empty or oversized body.
                 last = e
-            wait = min(wait, self.max_wait)
-            if attempt == self.retries or time.monotonic() + wait >= deadline:
-                break  # no tries left, or the wait would pass the call's deadline
+            # Retrying sooner than Retry-After asks would not be honouring it: a longer wait
+            # than max_wait, or than the call has left, ends the call now.
+            if attempt == self.retries or wait > self.max_wait or time.monotonic() + wait >= deadline:
+                break
             time.sleep(wait)
         raise WikipediaUnavailable(
             f"{self.api_url} failed after {tries} tries within {self.call_timeout} s "
