@@ -9,6 +9,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -107,7 +108,8 @@ def iter_json_records(path: str | Path) -> Iterator[tuple[str, Any]]:
                         f"{path}:{lineno}: not valid JSON ({e.msg}); each line must be one JSON object"
                     ) from None
                 yield f"{path}:{lineno}", record
-    except (OSError, EOFError, UnicodeDecodeError) as e:
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:
+        # a torn or corrupt .gz/.bz2 (zlib.error, EOFError) or bytes that are not UTF-8
         raise CorpusError(f"{path}: cannot read ({e})") from None
 
 

@@ -89,13 +89,13 @@ def read_trajectories(path: str | Path, *, skip_bad: bool = False,
         ValueError: ``file:line`` of a line that is not a trajectory record; with ``skip_bad``
             such lines are passed over instead, their numbers appended to ``bad``.
     """
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
             try:
-                record = TrajectoryRecord.from_dict(json.loads(line))
-            except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as e:
+                record = TrajectoryRecord.from_dict(json.loads(raw.decode("utf-8")))
+            except (ValueError, TypeError, KeyError, AttributeError) as e:  # bad UTF-8 or JSON, wrong shape
                 if not skip_bad:
                     raise ValueError(f"{path}:{lineno}: not a trajectory record ({type(e).__name__}: {e})") from None
                 if bad is not None:

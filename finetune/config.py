@@ -159,12 +159,21 @@ def load_config(cls: type[C], path: Optional[str], overrides: Optional[dict[str,
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as e:
             raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not YAML ({str(e).splitlines()[0]})") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a config is a mapping of key: value")
         data = dict(loaded or {})
     data.update(overrides or {})
+    try:
+        return _build(cls, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}" if path else str(e)) from None
+
+
+def _build(cls: type[C], data: dict[str, Any]) -> C:
     names = {f.name for f in fields(cls)}
     values = {}
     for key, value in data.items():
