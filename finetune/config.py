@@ -9,6 +9,7 @@ valid key. ``to_yaml`` writes the exact config a run used, beside its adapter.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional, Sequence, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -91,6 +92,9 @@ class DPORunConfig(TrainConfig):
 C = TypeVar("C", bound=TrainConfig)
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _check(cls: type, key: str, value: Any) -> Any:
     """``value`` for field ``key`` of ``cls``, or ConfigError naming the key and the fix."""
     hint = get_type_hints(cls)[key]
@@ -105,6 +109,8 @@ def _check(cls: type, key: str, value: Any) -> Any:
         base = get_origin(kind) or kind
         if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if base is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+            return float(value)  # YAML 1.1 reads 5e-3 (no dot) as a string
         if base is list and isinstance(value, list):
             item = (get_args(kind) or (Any,))[0]
             if item is float and all(isinstance(v, (int, float)) for v in value):
@@ -113,7 +119,8 @@ def _check(cls: type, key: str, value: Any) -> Any:
                 return value
         elif isinstance(value, base) and not (base is int and isinstance(value, bool)):
             return value
-    raise ConfigError(f"{key}: {value!r} is not a {hint if origin is None else hint!s}")
+    kind = hint.__name__ if isinstance(hint, type) else str(hint)
+    raise ConfigError(f"{key}: {value!r} is not a {kind}")
 
 
 def _unknown(cls: type, key: str) -> ConfigError:

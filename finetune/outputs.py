@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,8 +24,16 @@ CONFIG_NAME, DATA_NAME, SUMMARY_NAME = "araft_train.yaml", "data.json", "summary
 
 
 def last_checkpoint(output_dir: Path) -> Optional[Path]:
+    """The newest whole ``checkpoint-N``: the Trainer writes ``trainer_state.json`` last, so a
+    checkpoint without a readable one was cut short (a killed run) and is passed over."""
     checkpoints = [p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+    for checkpoint in sorted(checkpoints, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return checkpoint
+    return None
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -39,20 +48,23 @@ def prepare_output_dir(config: TrainConfig, data_summary: dict[str, Any], *, ove
 
     Raises:
         ConfigError: the folder holds an earlier run and neither flag says what to do with it,
-            ``--resume`` finds no checkpoint, or resumes with other records.
+            or ``--resume`` is asked of a run on other records. ``--resume`` without a whole
+            checkpoint (a run killed before its first) starts from step 0.
     """
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume contradict each other: pass one")
     out = Path(config.output_dir)
     earlier = out.is_dir() and any(out.iterdir())
     if resume:
-        checkpoint = last_checkpoint(out) if earlier else None
-        if checkpoint is None:
-            raise ConfigError(f"--resume: {out} has no checkpoint-* folder to resume from; run without --resume")
         saved = out / DATA_NAME
         if saved.is_file() and json.loads(saved.read_text())["sha256"] != data_summary["sha256"]:
             raise ConfigError(f"--resume: {out} was trained on other records than {config.data}; "
                               "use another output_dir or --overwrite")
+        checkpoint = last_checkpoint(out) if earlier else None
+        if checkpoint is None:
+            # Killed before its first whole checkpoint (or never started): nothing to keep.
+            print(f"--resume: no whole checkpoint in {out}; starting from step 0", file=sys.stderr)
+        out.mkdir(parents=True, exist_ok=True)
     else:
         checkpoint = None
         if earlier:
