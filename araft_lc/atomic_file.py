@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from araft_lc.redact import redact
+
 __all__ = ["replace_atomically", "write_text_atomically"]
 
 
@@ -28,4 +30,6 @@ def replace_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
 
 
 def write_text_atomically(path: str | Path, text: str) -> None:
+    """Write ``text`` (secrets redacted, ``araft_lc.redact``) whole or not at all."""
+    text = redact(text)
     replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

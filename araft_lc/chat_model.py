@@ -145,6 +145,13 @@ class AraftChatModel(BaseChatModel):
             tokenizer = AutoTokenizer.from_pretrained(self.model_id, trust_remote_code=self.trust_remote_code)
             model = AutoModelForCausalLM.from_pretrained(self.model_id, **kwargs)
         except (OSError, ValueError) as e:
+            folder = Path(self.model_id)
+            if not self.allow_pickle and folder.is_dir() and any(folder.glob("pytorch_model*.bin")) \
+                    and not any(folder.glob("*.safetensors")):
+                raise ModelLoadError(
+                    f"cannot load model {self.model_id!r}: it has pickle weights only (pytorch_model*.bin); "
+                    "convert them to safetensors, or pass allow_pickle=True (--allow-pickle) if you trust them"
+                ) from None
             raise ModelLoadError(
                 f"cannot load model {self.model_id!r} ({str(e).splitlines()[0]}): pass a local folder, "
                 "a preset (smollm2-135m, araft-sft, araft-dpo), or download it first while online "

@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from araft_lc.redact import redact
+
 __all__ = ["JsonlSink", "repair_tail", "read_ids"]
 
 
@@ -79,7 +81,7 @@ class JsonlSink:
 
     def write(self, record: Any) -> None:
         data = record.to_dict() if hasattr(record, "to_dict") else record
-        line = (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
+        line = (redact(json.dumps(data, ensure_ascii=False)) + "\n").encode("utf-8")
         with self._lock:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:

@@ -16,6 +16,8 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from araft_lc.redact import redact
+
 __all__ = ["JsonlTraceHandler"]
 
 
@@ -50,7 +52,7 @@ class JsonlTraceHandler(BaseCallbackHandler):
         elif run_id in self._started:
             record["seconds"] = round(now - self._started.pop(run_id), 6)
         record.update(data)
-        line = json.dumps(record, default=_plain, ensure_ascii=False)
+        line = redact(json.dumps(record, default=_plain, ensure_ascii=False))
         with self._lock:
             self._file.write(line + "\n")
             self._file.flush()

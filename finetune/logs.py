@@ -13,6 +13,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from araft_lc.redact import redact
+
 __all__ = ["LossLog", "append_log", "read_log", "plot_log"]
 
 LOG_NAME, PLOT_NAME = "log.jsonl", "loss.png"
@@ -28,7 +30,7 @@ PANELS = (
 
 def append_log(output_dir: str, entry: dict[str, Any]) -> None:
     with open(Path(output_dir) / LOG_NAME, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry) + "\n")
+        f.write(redact(json.dumps(entry)) + "\n")
 
 
 def read_log(output_dir: str) -> list[dict[str, Any]]:

@@ -175,7 +175,7 @@ def chat_completion(text: str, finish_reason: str = "stop") -> bytes:
 
 
 # Teacher faults, chosen per question by a marker in its text ([fault] or [fault-once]).
-TEACHER_FAULTS = ("hang", "500", "503", "truncated", "reset", "malformed", "empty", "no-stop")
+TEACHER_FAULTS = ("hang", "500", "503", "truncated", "reset", "malformed", "empty", "no-stop", "echo-key")
 
 
 class _TeacherHandler(_Handler):
@@ -209,6 +209,10 @@ class _TeacherHandler(_Handler):
                     "Observation: (invented by the model) Nothing.\nThought: done\n"
                     "Action: [action: Answer, action_input: Nowhere]" + " la" * 200)
             self.send(200, chat_completion(text, finish_reason="length"))
+        elif fault == "echo-key":
+            # A server that echoes the credential in its error, which ends up in the record's error.
+            auth = self.headers.get("Authorization", "")
+            self.send(401, json.dumps({"error": {"message": f"Incorrect API key provided: {auth}"}}).encode())
         elif fault in ("hang",):
             self.play("slow", lambda: chat_completion(answer))
         else:
