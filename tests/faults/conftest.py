@@ -43,8 +43,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     write(f"  {'boundary':<22} {'faults':>7} {'runs':>6} {'completed':>10} {'lost':>5} {'worst s/call':>13}")
     total = {"faults": 0, "runs": 0, "completed": 0, "lost": 0, "worst_s": 0.0}
     for name, row in sorted(LEDGER.rows.items()):
+        worst = f"{row['worst_s']:.2f}" if row["worst_s"] else "-"
         write(f"  {name:<22} {int(row['faults']):>7} {int(row['runs']):>6} {int(row['completed']):>10} "
-              f"{int(row['lost']):>5} {row['worst_s']:>13.2f}")
+              f"{int(row['lost']):>5} {worst:>13}")
         for key in ("faults", "runs", "completed", "lost"):
             total[key] += row[key]
         total["worst_s"] = max(total["worst_s"], row["worst_s"])

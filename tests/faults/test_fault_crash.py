@@ -96,7 +96,9 @@ def test_corpus_build_killed_leaves_no_index_then_builds_a_whole_one(tmp_path, l
     con = sqlite3.connect(out)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     pages = sorted(t for (t,) in con.execute("SELECT title FROM pages"))
-    assert pages == sorted(t for (t,) in sqlite3.connect(clean).execute("SELECT title FROM pages"))
+    clean_pages = sorted(t for (t,) in sqlite3.connect(clean).execute("SELECT title FROM pages"))
+    ledger.add("kill -9: corpus build", lost=len(set(clean_pages) - set(pages)))
+    assert pages == clean_pages
     assert landed >= 1
 
 
@@ -110,6 +112,7 @@ def test_generate_killed_resumes_to_the_clean_records(data_dir, corpus_index, tm
                                "generate")
     for got, want in ((out, clean), (rejects_path(out), rejects_path(clean))):
         keys = jsonl_keys(got)
+        ledger.add("kill -9: generate", lost=len(set(jsonl_keys(want)) - set(keys)))
         assert len(keys) == len(set(keys))  # none doubled
         assert sorted(keys) == sorted(jsonl_keys(want))  # none lost
     assert landed >= 1
@@ -136,6 +139,7 @@ def test_eval_killed_resumes_and_its_report_is_whole(data_dir, corpus_index, tmp
     assert not run_until(araft("eval", *common, "--out", out), lambda: False)
     ledger.add("kill -9: eval", faults=landed, runs=landed + 1, completed=1)
     keys = jsonl_keys(watch, run_key)
+    ledger.add("kill -9: eval", lost=len(set(jsonl_keys(clean / "trajectories.jsonl", run_key)) - set(keys)))
     assert len(keys) == len(set(keys)) and sorted(keys) == sorted(jsonl_keys(clean / "trajectories.jsonl", run_key))
     report, want = json.loads((out / "report.json").read_text()), json.loads((clean / "report.json").read_text())
     assert report["levels"]["all"]["f1"] == want["levels"]["all"]["f1"]
