@@ -43,7 +43,7 @@ def run(agent, questions, concurrency: int) -> tuple[float, list, int]:
     return seconds, steps, tokens
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--questions", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=8)
@@ -51,7 +51,7 @@ def main() -> int:
     parser.add_argument("--adapter")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--out")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     questions = sample_questions(list(load_questions(DATA / "dev_distractor_a500.jsonl")), limit=args.questions, seed=0)
     tool = wikipedia_tool(str(DATA / "wiki_corpus.jsonl.gz"))
     adapters = {"adapter": args.adapter} if args.adapter else {}
@@ -68,7 +68,7 @@ def main() -> int:
                           "batch_sizes": dict(model._batcher.batches) if model._batcher else {}}
         print(f"{label}: {seconds:.1f} s, {results[label]['questions_per_minute']} q/min", file=sys.stderr, flush=True)
     same = results["sequential"].pop("steps") == results["batched"].pop("steps")
-    out = {**stamp("python -m benchmarks.batching_bench " + " ".join(sys.argv[1:])),
+    out = {**stamp("python -m benchmarks.batching_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
            "model": "SmolLM2-135M-Instruct fp32" + (f" + {args.adapter}" if args.adapter else ""),
            "prompt": args.prompt, "questions": len(questions), **results, "identical_outputs": same,
            "speedup": round(results["sequential"]["seconds"] / results["batched"]["seconds"], 2)}

@@ -25,13 +25,13 @@ from evals.hotpotqa import load_questions
 
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--questions", type=int, default=3)
     parser.add_argument("--prompt", default="fewshot")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--out")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     questions = list(load_questions(DATA / "dev_distractor_a500.jsonl"))[: args.questions]
     tool = wikipedia_tool(str(DATA / "wiki_corpus.jsonl.gz"))
     models = {cached: AraftChatModel(model_id=str(smollm2_path()), max_new_tokens=args.max_new_tokens,
@@ -55,7 +55,7 @@ def main() -> int:
     computed_with = cache.prompt_tokens - cache.reused_tokens
     n = len(questions)
     result = {
-        **stamp("python -m benchmarks.prefix_cache_bench " + " ".join(sys.argv[1:])),
+        **stamp("python -m benchmarks.prefix_cache_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
         "model": "SmolLM2-135M-Instruct fp32", "prompt": args.prompt, "runs": n,
         "prompt_tokens_per_run": cache.prompt_tokens / n,
         "computed_prompt_tokens_per_run": {"without": cache.prompt_tokens / n, "with": computed_with / n},

@@ -1,0 +1,107 @@
+"""Every benchmark in one command, each figure a ratio or a latency measured side by side in one
+run, printed as one table.
+
+    python -m benchmarks [--smoke] [--only NAME,...] [--save]
+
+``--save`` writes each result to ``benchmarks/NAME.json`` (the numbers RESULTS.md quotes);
+``--smoke`` runs each at a tiny size so CI keeps them working (its figures mean nothing). The
+model benchmarks need SmolLM2 and the HotpotQA sample (``$ARAFT_DATA_DIR``); without the data
+they are skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import io
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from benchmarks.common import DATA
+
+HERE = Path(__file__).resolve().parent
+
+# name -> (arguments at full size, at smoke size, needs the HotpotQA sample)
+BENCHMARKS: dict[str, tuple[list[str], list[str], bool]] = {
+    "overhead_bench": (["--runs", "200"], ["--runs", "5"], False),
+    "index_bench": (["--queries", "1000"], ["--queries", "50"], True),
+    "index_scale_bench": (["--sizes", "10000,100000,1000000"], ["--sizes", "500,2000", "--queries", "50"], False),
+    "prefix_cache_bench": (["--questions", "3"], ["--questions", "1", "--max-new-tokens", "8", "--prompt", "zeroshot"], True),
+    "batching_bench": (["--questions", "8", "--concurrency", "8"],
+                       ["--questions", "2", "--concurrency", "2", "--max-new-tokens", "8"], True),
+}
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
+# name -> the table rows (figure, value, target) of its result
+FIGURES: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str]]]] = {
+    "overhead_bench": lambda r: [("LangGraph overhead per agent step", f"{r['overhead_ms_per_step']:.2f} ms", "< 2 ms")],
+    "index_bench": lambda r: [
+        (f"sample index ({r['pages']:,} pages): title p50 / p99",
+         f"{r['title_queries']['p50_ms']:.2f} / {r['title_queries']['p99_ms']:.2f} ms", ""),
+        ("sample index: free-text p50 / p99",
+         f"{r['free_text_queries']['p50_ms']:.2f} / {r['free_text_queries']['p99_ms']:.2f} ms", "")],
+    "index_scale_bench": lambda r: [
+        (f"synthetic index, {s['pages']:,} pages: build, size, peak; title / free-text p99",
+         f"{s['build_s']} s, {s['size_mb']} MB, {s['build_peak_rss_mb']} MB; "
+         f"{s['title_queries']['p99_ms']:.2f} / {s['free_text_queries']['p99_ms']:.2f} ms",
+         "p99 < 20 ms at 1M" if s["pages"] >= 1_000_000 else "") for s in r["sizes"]],
+    "prefix_cache_bench": lambda r: [
+        ("prefix cache: prompt tokens computed, without / with",
+         _ratio(r["computed_prompt_tokens_per_run"]["without"], r["computed_prompt_tokens_per_run"]["with"]), ">= 4x"),
+        ("prefix cache: seconds per run, without / with", f"{r['speedup']:.2f}x", ">= 1.7x"),
+        ("prefix cache: identical outputs", str(r["identical_outputs"]), "True")],
+    "batching_bench": lambda r: [
+        (f"batching: questions/min at concurrency {r['batched']['concurrency']} / 1", f"{r['speedup']:.2f}x", ">= 3x"),
+        ("batching: generated tokens/s, batched", f"{r['batched']['generated_tokens_per_second']}", ""),
+        ("batching: identical outputs", str(r["identical_outputs"]), "True")],
+}
+
+
+def run_one(name: str, argv: list[str], out: Path) -> dict[str, Any]:
+    module = importlib.import_module(f"benchmarks.{name}")
+    with contextlib.redirect_stdout(io.StringIO()):  # each prints its JSON; the table is enough here
+        code = module.main([*argv, "--out", str(out)])
+    if code:
+        raise SystemExit(f"{name} failed with exit code {code}")
+    return json.loads(out.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check the benchmarks still run")
+    parser.add_argument("--only", help=f"comma-separated, of: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--save", action="store_true", help="write benchmarks/NAME.json (not with --smoke)")
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {unknown[0]!r}: choose from {', '.join(BENCHMARKS)}")
+    if args.save and args.smoke:
+        parser.error("--save keeps full-size results only: drop --smoke")
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            full, smoke, needs_data = BENCHMARKS[name]
+            if needs_data and not (DATA / "wiki_corpus.jsonl.gz").is_file():
+                print(f"{name}: skipped, the HotpotQA sample is not at {DATA} (set ARAFT_DATA_DIR)", file=sys.stderr)
+                continue
+            out = HERE / f"{name}.json" if args.save else Path(tmp) / f"{name}.json"
+            print(f"{name} ...", file=sys.stderr, flush=True)
+            rows += FIGURES[name](run_one(name, smoke if args.smoke else full, out))
+    width = max(len(r[0]) for r in rows) if rows else 10
+    print(f"{'figure':<{width}}  {'measured':<28}  target")
+    for figure, value, target in rows:
+        print(f"{figure:<{width}}  {value:<28}  {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
