@@ -93,6 +93,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 for step in steps[printed:]:
                     _print_step(step, live)
                 printed = max(printed, len(steps))
+    except Exception as e:  # noqa: BLE001 - a model server's failure ends the run in one line
+        if isinstance(e, _user_errors()):
+            raise
+        print(f"araft: error: the run stopped: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+              file=sys.stderr)
+        return 1
     finally:
         if tracer:
             tracer.close()

