@@ -27,4 +27,4 @@ test: $(VENV)/.installed
 	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest
 
 bench: $(VENV)/.installed
-	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m benchmarks.index_bench --out benchmarks/index_bench.json
+	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m benchmarks

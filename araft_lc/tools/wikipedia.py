@@ -60,7 +60,12 @@ class LocalWikipedia:
         self.index = index if isinstance(index, WikiIndex) else WikiIndex(index)
 
     def lookup(self, query: str) -> LookupResult:
-        hits = self.index.lookup(query, k=4)
+        # An exact title is the answer, and the observation shows only its text: no BM25 search
+        # (which costs most at scale: benchmarks/RESULTS.md).
+        exact = self.index.title_match(query)
+        if exact is not None:
+            return LookupResult(query, exact.title, exact.text)
+        hits = self.index.search(query, k=4)
         if not hits:
             return LookupResult(query)
         best = hits[0]
