@@ -26,7 +26,6 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _WORD = re.compile(r"\w+", re.UNICODE)
 # BM25 column weights (title, text): a query word in the title counts ten times one in the text.
 _BM25 = "bm25(pages_fts, 10.0, 1.0)"
-COMMON_DOCS = 10_000  # a query word in more pages than this (and a tenth of them) may be dropped
 
 
 class IndexOpenError(ValueError):
@@ -181,8 +180,6 @@ class WikiIndex:
         self._con = sqlite3.connect(uri, uri=True, check_same_thread=False)
         try:
             self.meta = dict(self._con.execute("SELECT key, value FROM meta"))
-            # Document frequencies of the index's terms (a read-only view, in the temp schema).
-            self._con.execute("CREATE VIRTUAL TABLE temp.araft_vocab USING fts5vocab(main, pages_fts, row)")
         except sqlite3.DatabaseError as e:
             raise IndexOpenError(f"{self.path} is not an Araft index ({e}): rebuild it with `araft corpus build`") from None
 
@@ -201,23 +198,9 @@ class WikiIndex:
         ).fetchone()
         return Hit(row[0], row[1], float("-inf")) if row else None
 
-    def _prune_common(self, words: list[str]) -> list[str]:
-        """``words`` without those in more than a tenth of the pages (and over COMMON_DOCS of
-        them), as long as one remains: at scale their doclists are most of a query's cost (every
-        page for the commonest), and BM25 gives them almost no weight. A small corpus keeps all."""
-        limit = max(COMMON_DOCS, len(self) // 10)
-        if len(words) < 2 or len(self) <= limit:
-            return words
-        keys = [normalize_title(w) for w in words]
-        unique = sorted(set(keys))
-        docs = dict(self._con.execute(
-            f"SELECT term, doc FROM temp.araft_vocab WHERE term IN ({', '.join('?' * len(unique))})", unique))
-        kept = [w for w, key in zip(words, keys) if docs.get(key, 0) <= limit]
-        return kept or [min(zip(words, keys), key=lambda wk: docs.get(wk[1], 0))[0]]
-
     def search(self, query: str, k: int = 5) -> list[Hit]:
         """Top ``k`` pages by BM25: all words first, any word when that finds nothing."""
-        words = self._prune_common(_query_words(query))
+        words = _query_words(query)
         for op in ("AND", "OR"):
             fts = _fts_query(words, op)
             if fts is None:

@@ -83,20 +83,3 @@ def test_gold_titles_of_dev_questions_are_found(corpus_index, data_dir):
     missing = [t for t in titles if (index.title_match(t) or None) is None]
     assert missing == []
 
-
-def test_words_in_most_pages_are_dropped_from_the_query_at_scale(tmp_path, monkeypatch):
-    import araft_lc.index as index_module
-
-    source = tmp_path / "c.jsonl"
-    pages = [{"title": f"Page {i}", "text": f"common filler number{i}."} for i in range(60)]
-    pages.append({"title": "Target", "text": "common rare word."})
-    source.write_text("".join(json.dumps(p) + "\n" for p in pages))
-    build_index([source], tmp_path / "i.sqlite")
-    index = WikiIndex(tmp_path / "i.sqlite")
-    query = "common rare"
-    assert index._prune_common(["common", "rare"]) == ["common", "rare"]  # small corpus: all kept
-    before = [h.title for h in index.search(query)]
-    monkeypatch.setattr(index_module, "COMMON_DOCS", 5)  # as if "common" were in 10,000s of pages
-    assert index._prune_common(["common", "rare"]) == ["rare"]
-    assert index._prune_common(["common", "filler"]) == ["filler"]  # the rarer one when all are common
-    assert [h.title for h in index.search(query)][:1] == before[:1] == ["Target"]
