@@ -49,5 +49,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for key in ("faults", "runs", "completed", "lost"):
             total[key] += row[key]
         total["worst_s"] = max(total["worst_s"], row["worst_s"])
+    worst = f"{total['worst_s']:.2f}" if total["worst_s"] else "-"
     write(f"  {'all':<22} {int(total['faults']):>7} {int(total['runs']):>6} {int(total['completed']):>10} "
-          f"{int(total['lost']):>5} {total['worst_s']:>13.2f}")
+          f"{int(total['lost']):>5} {worst:>13}")

@@ -43,6 +43,12 @@ def run_until(argv: list[str], when: Callable[[], bool], timeout: float = 300) -
     return False
 
 
+def kill_point(clean_size: int) -> int:
+    """A random size the file reaches mid-run: within its first 90%, so the kill lands before the
+    run's last writes (a kill the poll would miss leaves a finished run, which is not the test)."""
+    return RNG.randint(1, max(1, int(0.9 * clean_size)))
+
+
 def size_at_least(path: Path, n: int) -> Callable[[], bool]:
     return lambda: path.exists() and path.stat().st_size >= n
 
@@ -52,7 +58,7 @@ def crash_then_finish(argv: list[str], watch: Path, clean_size: int, ledger, nam
     let it finish; the number of kills that landed mid-run."""
     landed = 0
     for _ in range(KILLS):
-        landed += run_until(argv, size_at_least(watch, RNG.randint(1, max(1, clean_size - 1))))
+        landed += run_until(argv, size_at_least(watch, kill_point(clean_size)))
     assert not run_until(argv, lambda: False)
     ledger.add(f"kill -9: {name}", faults=landed, runs=landed + 1, completed=1)
     return landed
@@ -89,9 +95,13 @@ def test_corpus_build_killed_leaves_no_index_then_builds_a_whole_one(tmp_path, l
     tmp = out.with_name(out.name + ".tmp")
     landed = 0
     for _ in range(KILLS):
-        landed += run_until(argv, size_at_least(tmp, RNG.randint(1, clean.stat().st_size)))
+        killed = run_until(argv, size_at_least(tmp, kill_point(clean.stat().st_size)))
+        if not killed:  # it finished first: the index below must still be whole
+            break
+        landed += 1
         assert not out.exists()  # never a half-built index under the real name
-    assert not run_until(argv, lambda: False)
+    if not out.exists():
+        assert not run_until(argv, lambda: False)
     ledger.add("kill -9: corpus build", faults=landed, runs=landed + 1, completed=1)
     con = sqlite3.connect(out)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -130,7 +140,7 @@ def test_eval_killed_resumes_and_its_report_is_whole(data_dir, corpus_index, tmp
     landed = 0
     for _ in range(KILLS):
         landed += run_until(araft("eval", *common, "--out", out),
-                            size_at_least(watch, RNG.randint(1, (clean / "trajectories.jsonl").stat().st_size)))
+                            size_at_least(watch, kill_point((clean / "trajectories.jsonl").stat().st_size)))
         for name in ("report.json", "report.md"):  # whole or absent, never torn
             if (out / name).exists():
                 assert (out / name).read_text().strip()
