@@ -179,7 +179,7 @@ TEACHER_FAULTS = ("hang", "500", "503", "truncated", "reset", "malformed", "empt
 
 
 class _TeacherHandler(_Handler):
-    """An OpenAI-compatible server whose teacher answers every question with ``answer_for``;
+    """An OpenAI-compatible server whose teacher answers every question "Philadelphia" at once;
     a question carrying ``[fault]`` gets that fault on every call, ``[fault-once]`` on its first."""
 
     def do_GET(self) -> None:
@@ -193,15 +193,11 @@ class _TeacherHandler(_Handler):
         self.server.seen_keys.add(self.headers.get("Authorization", ""))
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
         question = prompt.rsplit("Question:", 1)[-1].strip().split("\n")[0].strip()
-        fault = ""
-        for name in TEACHER_FAULTS:
-            with self.server.lock:
-                if f"[{name}]" in question:
-                    fault = name
-                elif f"[{name}-once]" in question and self.server.seen[question] == 0:
-                    fault = name
         with self.server.lock:
+            first = self.server.seen[question] == 0
             self.server.seen[question] += 1
+        fault = next((name for name in TEACHER_FAULTS
+                      if f"[{name}]" in question or (first and f"[{name}-once]" in question)), "")
         answer = "Thought: I know it.\nAction: [action: Answer, action_input: Philadelphia]"
         if fault == "no-stop":
             # A server that ignores `stop` and runs on: the client must cut at "Observation:".
