@@ -46,16 +46,16 @@ def cut_at_stop_strings(text: str, stop: Optional[Sequence[str]]) -> tuple[str, 
     return text[:cut], cut < len(text)
 
 
-def _check_adapter_weights(name: str, path: str, allow_pickle: bool) -> None:
-    """Refuse a local adapter folder whose weights are a pickle (``adapter_model.bin``): loading
-    one runs code from the file. ``allow_pickle`` lets it through."""
+def _refuse_pickle_only(what: str, path: str, weights: str, allow_pickle: bool) -> None:
+    """Refuse a local folder whose ``weights`` are pickles only (``*.bin``, no ``*.safetensors``):
+    loading one runs code from the file. ``allow_pickle`` lets it through."""
     folder = Path(path)
-    if allow_pickle or not folder.is_dir() or (folder / "adapter_model.safetensors").is_file():
+    if allow_pickle or not folder.is_dir() or any(folder.glob("*.safetensors")):
         return
-    if (folder / "adapter_model.bin").is_file():
+    if any(folder.glob(weights)):
         raise ModelLoadError(
-            f"adapter {name!r} in {path} has pickle weights only (adapter_model.bin): convert them to "
-            "safetensors, or pass allow_pickle=True (--allow-pickle) if you trust the file"
+            f"cannot load {what} {path!r}: it has pickle weights only ({weights}); convert them to "
+            "safetensors, or pass allow_pickle=True (--allow-pickle) if you trust them"
         )
 
 
@@ -141,17 +141,11 @@ class AraftChatModel(BaseChatModel):
             kwargs["device_map"] = {"": 0}
         else:
             kwargs["dtype"] = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        _refuse_pickle_only("model", self.model_id, "pytorch_model*.bin", self.allow_pickle)
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.model_id, trust_remote_code=self.trust_remote_code)
             model = AutoModelForCausalLM.from_pretrained(self.model_id, **kwargs)
         except (OSError, ValueError) as e:
-            folder = Path(self.model_id)
-            if not self.allow_pickle and folder.is_dir() and any(folder.glob("pytorch_model*.bin")) \
-                    and not any(folder.glob("*.safetensors")):
-                raise ModelLoadError(
-                    f"cannot load model {self.model_id!r}: it has pickle weights only (pytorch_model*.bin); "
-                    "convert them to safetensors, or pass allow_pickle=True (--allow-pickle) if you trust them"
-                ) from None
             raise ModelLoadError(
                 f"cannot load model {self.model_id!r} ({str(e).splitlines()[0]}): pass a local folder, "
                 "a preset (smollm2-135m, araft-sft, araft-dpo), or download it first while online "
@@ -163,7 +157,7 @@ class AraftChatModel(BaseChatModel):
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         for i, (name, path) in enumerate(self.adapters.items()):
-            _check_adapter_weights(name, path, self.allow_pickle)
+            _refuse_pickle_only(f"adapter {name!r} from", path, "adapter_model.bin", self.allow_pickle)
             try:
                 if i == 0:
                     from peft import PeftModel

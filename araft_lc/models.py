@@ -48,9 +48,9 @@ def check_server(spec: str, timeout: float = 5.0) -> None:
     import urllib.error
     import urllib.request
 
-    if not spec.startswith("openai:"):
+    if not spec.strip().startswith("openai:"):
         return
-    base_url = spec.partition("@")[2]
+    base_url = _openai_spec(spec)[1]
     try:
         with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout):
             pass
@@ -93,10 +93,7 @@ def load_chat_model(
 
         return OracleChatModel(questions)
     if spec.startswith("openai:"):
-        body = spec[len("openai:"):]
-        model, sep, base_url = body.partition("@")
-        if not model or not sep or not base_url:
-            raise ValueError(f"bad model spec {spec!r}: write openai:MODEL@BASE_URL")
+        model, base_url = _openai_spec(spec)
         if adapter:
             raise ValueError("--adapter applies to local models; on a vLLM server name the LoRA module as MODEL")
         try:
@@ -141,6 +138,14 @@ def local_model_id(spec: str) -> str:
     if spec in PRESETS:
         return str(preset_fields(spec)["model_id"])
     return _hf_spec(spec)[0]
+
+
+def _openai_spec(spec: str) -> tuple[str, str]:
+    """``openai:MODEL@BASE_URL`` -> (model, base URL); ValueError naming the form otherwise."""
+    model, sep, base_url = spec.strip()[len("openai:"):].partition("@")
+    if not model or not sep or not base_url:
+        raise ValueError(f"bad model spec {spec!r}: write openai:MODEL@BASE_URL")
+    return model, base_url
 
 
 def _hf_spec(spec: str) -> tuple[str, str]:

@@ -12,7 +12,7 @@ import difflib
 import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional, Sequence, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Optional, Sequence, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -173,29 +173,36 @@ def load_config(cls: type[C], path: Optional[str], overrides: Optional[dict[str,
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a config is a mapping of key: value")
         data = dict(loaded or {})
-    data.update(overrides or {})
-    try:
-        return _build(cls, data)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}" if path else str(e)) from None
+    overrides = overrides or {}
+    data.update(overrides)
+
+    def where(key: str) -> str:
+        """The file a key's value came from, to name in an error (not for a --key override)."""
+        return f"{path}: " if path and key not in overrides else ""
+
+    return _build(cls, data, where)
 
 
-def _build(cls: type[C], data: dict[str, Any]) -> C:
+def _build(cls: type[C], data: dict[str, Any], where: Callable[[str], str]) -> C:
     names = {f.name for f in fields(cls)}
     values = {}
     for key, value in data.items():
-        if key not in names:
-            raise _unknown(cls, key)
-        values[key] = _check(cls, key, value)
+        try:
+            if key not in names:
+                raise _unknown(cls, key)
+            values[key] = _check(cls, key, value)
+        except ConfigError as e:
+            raise ConfigError(f"{where(key)}{e}") from None
     config = cls(**values)
     required = ["data", "output_dir"] + (["adapter"] if cls is DPORunConfig else [])
     for key in required:
         if not getattr(config, key):
-            raise ConfigError(f"{key} is not set: put it in the config file or pass --{key} VALUE")
+            raise ConfigError(f"{where(key)}{key} is not set: put it in the config file or pass --{key} VALUE")
     if not 0 <= config.warmup_ratio < 1:
-        raise ConfigError(f"warmup_ratio: {config.warmup_ratio} is not a share of the steps in [0, 1)")
+        raise ConfigError(f"{where('warmup_ratio')}warmup_ratio: {config.warmup_ratio} is not a share of the "
+                          "steps in [0, 1)")
     if config.too_long not in ("drop", "fail"):
-        raise ConfigError(f"too_long: {config.too_long!r} is not drop or fail")
+        raise ConfigError(f"{where('too_long')}too_long: {config.too_long!r} is not drop or fail")
     return config
 
 

@@ -135,10 +135,8 @@ class LiveWikipedia:
         url = f"{self.api_url}?{urllib.parse.urlencode({**params, 'format': 'json', 'formatversion': '2'})}"
         deadline = time.monotonic() + self.call_timeout
         last: Exception | None = None
-        tries = 0
         for attempt in range(self.retries + 1):
             wait = self.backoff * (2**attempt) * (1 + random.random() / 4)
-            tries += 1
             try:
                 return self._fetch(url, deadline)
             except _HTTPStatus as e:
@@ -157,7 +155,7 @@ class LiveWikipedia:
                 break
             time.sleep(wait)
         raise WikipediaUnavailable(
-            f"{self.api_url} failed after {tries} tries within {self.call_timeout} s "
+            f"{self.api_url} failed after {attempt + 1} tries within {self.call_timeout} s "
             f"({type(last).__name__}: {last})"
         )
 

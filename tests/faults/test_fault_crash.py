@@ -18,6 +18,7 @@ from typing import Callable
 import pytest
 
 from araft_lc.generate import rejects_path
+from finetune.outputs import last_checkpoint
 
 KILLS = 3  # kills per command, each at a random point, before the run that finishes
 RNG = random.Random(7)
@@ -62,14 +63,6 @@ def crash_then_finish(argv: list[str], watch: Path, clean_size: int, ledger, nam
     assert not run_until(argv, lambda: False)
     ledger.add(f"kill -9: {name}", faults=landed, runs=landed + 1, completed=1)
     return landed
-
-
-def _json_whole(path: Path) -> bool:
-    try:
-        json.loads(path.read_text())
-        return True
-    except (OSError, ValueError):
-        return False
 
 
 def jsonl_keys(path: Path, key: Callable[[dict], str] = lambda r: r["question_id"]) -> list[str]:
@@ -171,7 +164,7 @@ def test_train_killed_resumes_from_its_last_checkpoint(tiny_llama, tmp_path, led
     # Killed as checkpoint-2 starts to be written (torn), then just after checkpoint-4 is whole,
     # then as checkpoint-6 starts: the finishing run must resume from checkpoint-4.
     landed = run_until(argv, lambda: (out / "checkpoint-2").is_dir())
-    landed += run_until([*argv, "--resume"], lambda: _json_whole(out / "checkpoint-4" / "trainer_state.json"))
+    landed += run_until([*argv, "--resume"], lambda: last_checkpoint(out) == out / "checkpoint-4")
     landed += run_until([*argv, "--resume"], lambda: (out / "checkpoint-6").is_dir())
     assert not run_until([*argv, "--resume"], lambda: False, timeout=600)
     ledger.add("kill -9: train", faults=landed, runs=landed + 1, completed=1)
