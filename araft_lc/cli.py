@@ -35,7 +35,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (UserError, ValueError, FileNotFoundError, CorpusError, IndexOpenError, WikipediaUnavailable)
 
 
-def _print_step(step: Any, out: Any) -> None:
+def _print_step(data: Any, out: Any) -> None:
+    from araft_lc.trajectory import Step
+
+    step = Step.from_dict(data)
     if step.action is None:
         print(f"(unparsed output) {step.raw.strip()}", file=out)
     else:
@@ -53,7 +56,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from araft_lc.models import check_server, load_chat_model, model_flags
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
-    from araft_lc.trajectory import TrajectoryRecord
+    from araft_lc.trajectory import Step, TrajectoryRecord
 
     question = " ".join(args.question.split())
     if not question:
@@ -109,7 +112,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         record = TrajectoryRecord(
             question_id="ask-" + hashlib.sha1(question.encode()).hexdigest()[:12],
-            question=question, status=status, prediction=answer, steps=state.get("steps", []),
+            question=question, status=status, prediction=answer,
+            steps=[Step.from_dict(s) for s in state.get("steps", [])],
             producer={
                 "model": args.model, "adapter": args.adapter, "prompt_version": style.version,
                 "tool_backend": tool.backend.name, "seed": args.seed, "temperature": args.temperature,

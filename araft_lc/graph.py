@@ -11,41 +11,93 @@ r"""The Araft agent: the ReAct loop (Thought, Action, Observation) as a LangGrap
 ``reason`` renders the prompt, calls the chat model with the stop sequences and parses its
 output; ``act`` runs the named tool and records the observation. Every model call is one step,
 and the run ends after ``max_steps`` of them whatever they were (our own cap: LangGraph's
-recursion limit is ~10k supersteps and would not stop a loop).
+recursion limit is ~10k supersteps and would not stop a loop; a lower ``recursion_limit`` set by
+the caller ends the run with status ``recursion_limit`` instead of an exception).
+
+Conversations: on a thread (a checkpointer and a ``thread_id``), each new human message (or
+``question``) starts a new question with an empty scratchpad; earlier turns stay in ``messages``
+and are not shown to the model (each question is answered on its own, as the adapters were
+trained). Both nodes have async forms, so ``ainvoke``/``astream`` (and the LangGraph server)
+run the model and async-only tools off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Annotated, Any, Optional, Sequence
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, NamedTuple, Optional, Sequence
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
-from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.tools import BaseTool, StructuredTool
+from langgraph.channels import EphemeralValue
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.managed import RemainingSteps
+from pydantic import ValidationError
 from typing_extensions import TypedDict
 
 from araft_lc.chat_model import cut_at_stop_strings
 from araft_lc.parser import Action, Answer, format_action, parse
 from araft_lc.prompt import STOP, PromptStyle, load_prompt, render_messages
-from araft_lc.trajectory import Status, Step, action_key
+from araft_lc.tool_input import ArgsError, describe_error, single_field, tool_args
+from araft_lc.trajectory import Status, Step, StepDict, action_key
 
-__all__ = ["AgentState", "create_araft_agent", "cut_at_stop", "message_text"]
+__all__ = ["AgentInput", "AgentOutput", "AgentState", "AraftAgent", "create_araft_agent", "cut_at_stop",
+           "message_text"]
+
+# The graph's tag in callbacks, so a recorder finds the agent's own run inside any parent graph.
+AGENT_TAG = "araft:agent"
 
 
-class AgentState(TypedDict, total=False):
-    """The graph's state. Input: ``question`` or ``messages`` (the last human message is asked)."""
+class AgentInput(TypedDict, total=False):
+    """What a run takes: ``question``, or ``messages`` whose last human message is the question."""
 
-    question: str
+    question: Annotated[Optional[str], EphemeralValue]  # this run's only: never reused by a later turn
     messages: Annotated[list[AnyMessage], add_messages]
-    steps: list[Step]
-    pending: Optional[Step]  # a parsed tool call waiting for the act node
+
+
+class AgentOutput(TypedDict, total=False):
+    """What a run returns: the conversation (the answer last), the question, the answer (None when
+    the run ended without one), why it ended, and every step as plain JSON data."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    question: Annotated[Optional[str], EphemeralValue]
     answer: Optional[str]
     status: Status
+    steps: list[StepDict]
+
+
+class AgentState(AgentOutput, total=False):
+    """The whole state; the fields below ``steps`` are the graph's own."""
+
+    asked: str  # the question of the run under way
+    pending: Optional[StepDict]  # a parsed tool call waiting for the act node
     started: float  # time.time() at the start node, for max_seconds
+    remaining_steps: RemainingSteps
+
+
+class AraftAgent(CompiledStateGraph):
+    """The compiled Araft graph; it names the input it takes when given something else."""
+
+    def _check_input(self, input: Any) -> None:
+        if isinstance(input, str):
+            raise TypeError(
+                "the Araft agent takes a dict, not a string: invoke({'question': '...'}) "
+                "or invoke({'messages': [HumanMessage('...')]})"
+            )
+
+    def stream(self, input: Any, *args: Any, **kwargs: Any) -> Any:
+        self._check_input(input)
+        return super().stream(input, *args, **kwargs)
+
+    def astream(self, input: Any, *args: Any, **kwargs: Any) -> Any:
+        self._check_input(input)
+        return super().astream(input, *args, **kwargs)
 
 
 def message_text(message: Any) -> str:
@@ -75,6 +127,24 @@ def _end_status(step: Step) -> Status:
     return "step_limit"
 
 
+def _steps(state: AgentState) -> list[Step]:
+    return [Step.from_dict(s) for s in state.get("steps") or []]
+
+
+def _async_only(tool: BaseTool) -> bool:
+    return isinstance(tool, StructuredTool) and tool.func is None and tool.coroutine is not None
+
+
+class _ToolRun(NamedTuple):
+    """The act node's plan: a tool call to make, or the observation that stands for it."""
+
+    call: Step
+    tool: Optional[BaseTool] = None
+    input: Any = None
+    observation: Optional[str] = None
+    error: Optional[str] = None
+
+
 def create_araft_agent(
     model: BaseChatModel,
     tools: Optional[Sequence[BaseTool]] = None,
@@ -85,28 +155,32 @@ def create_araft_agent(
     max_seconds: Optional[float] = None,
     checkpointer: Any = None,
     name: str = "araft",
-) -> CompiledStateGraph:
+) -> AraftAgent:
     """Build the Araft agent graph.
 
     Args:
         model: any LangChain chat model (``AraftChatModel``, ``ChatOpenAI`` on a vLLM server, a
             fake model in tests). It is called with ``stop=["Observation:"]``.
-        tools: LangChain tools; the prompt lists them and the parser accepts their names. The
-            default is the Wikipedia tool over ``$ARAFT_CORPUS`` when set, else live Wikipedia.
+        tools: LangChain tools, sync or async-only, of one argument (given the action input as
+            text) or several (given it as a JSON object); the prompt lists them with their
+            inputs and the parser accepts their names. The default is the Wikipedia tool over
+            ``$ARAFT_CORPUS`` when set, else live Wikipedia.
         prompt: a prompt style name (``fewshot``, ``zeroshot``), a YAML path or a ``PromptStyle``.
+            Examples that use a tool the agent lacks are left out of the prompt.
         max_steps: model calls per run, parse errors included (the original's cap: 5).
         repetition_guard: answer an action identical to an earlier one with a note instead of
             running it again (off by default, so the original behaviour can be measured).
         max_seconds: wall time per run: no step starts after this many seconds, and the run
             ends with status ``time_limit`` (each step is itself bounded by the model's token
             limit and the tool's timeout). None: no limit.
-        checkpointer: passed to ``compile`` (for threads, interrupts, LangGraph Studio).
+        checkpointer: passed to ``compile`` (threads, interrupts, LangGraph Studio).
         name: the graph's name in traces.
 
     Returns:
-        A compiled graph: ``invoke``/``stream``/``batch``/``ainvoke`` take ``{"question": str}`` or
-        ``{"messages": [HumanMessage(...)]}`` and return the state: ``answer``, ``status``,
-        ``steps`` and ``messages`` (with the answer as the last AI message).
+        A compiled graph. ``invoke``/``stream``/``batch``/``ainvoke``/``astream`` take
+        ``{"question": str}`` or ``{"messages": [..., HumanMessage(...)]}`` and return
+        ``{"messages", "question", "answer", "status", "steps"}`` (``AgentOutput``), the answer
+        as the last AI message. On a thread, each new question starts an empty scratchpad.
 
     Raises:
         ValueError: ``max_steps`` below 1, ``max_seconds`` not positive, or two tools with the
@@ -126,87 +200,144 @@ def create_araft_agent(
         raise ValueError("tool names must be unique (case-insensitively)")
     tool_names = [t.name for t in tools]
     style = prompt if isinstance(prompt, PromptStyle) else load_prompt(prompt)
+    style.render_system(tools)  # reads any prompt file now, never on the event loop of a server
 
-    def finish(steps: list[Step], update: dict[str, Any]) -> dict[str, Any]:
-        """Add the end of the run to ``update`` when the step cap is reached."""
-        update["steps"] = steps
+    def end(status: Status, note: str, update: dict[str, Any], state: AgentState) -> dict[str, Any]:
+        update.update(status=status, question=state["asked"], messages=[AIMessage(f"No answer: {note}")])
+        return update
+
+    def finish(state: AgentState, steps: list[Step], update: dict[str, Any], *, more: int) -> dict[str, Any]:
+        """``update`` with the steps, ended when the step cap is reached or when the caller's
+        recursion limit leaves fewer than ``more`` graph steps."""
+        update["steps"] = [s.to_dict() for s in steps]
         if len(steps) >= max_steps:
             status = _end_status(steps[-1])
-            update["status"] = status
-            update["messages"] = [
-                AIMessage(f"No answer: the run ended with status {status} after {len(steps)} steps.")
-            ]
+            return end(status, f"the run ended with status {status} after {len(steps)} steps.", update, state)
+        if state.get("remaining_steps", more + 1) <= more:
+            return end("recursion_limit", f"LangGraph's recursion_limit stopped the run after {len(steps)} "
+                       "steps; raise it, or lower max_steps.", update, state)
         return update
 
     def start(state: AgentState) -> dict[str, Any]:
-        question = state.get("question")
         messages = state.get("messages") or []
-        if not question:
-            humans = [m for m in messages if isinstance(m, HumanMessage)]
-            question = message_text(humans[-1]) if humans else ""
-        question = " ".join(str(question).split())
+        question = state.get("question")
+        if not question and messages and isinstance(messages[-1], HumanMessage):
+            question = message_text(messages[-1])
+        question = " ".join(str(question or "").split())
         if not question:
             raise ValueError(
-                "the question is empty: invoke with {'question': '...'} or a HumanMessage with text"
+                "the question is empty: invoke with {'question': '...'} or end 'messages' with a "
+                "HumanMessage that has text"
             )
         update: dict[str, Any] = {
-            "question": question, "steps": [], "pending": None, "answer": None, "status": "running",
-            "started": time.time(),
+            "asked": question, "question": question, "steps": [], "pending": None, "answer": None,
+            "status": "running", "started": time.time(),
         }
-        if not messages or message_text(messages[-1]).strip() != question:
+        if not messages or not isinstance(messages[-1], HumanMessage) or \
+                " ".join(message_text(messages[-1]).split()) != question:
             update["messages"] = [HumanMessage(question)]
         return update
 
-    def reason(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
-        steps = list(state.get("steps") or [])
+    def before_model(state: AgentState) -> Optional[dict[str, Any]]:
+        """The run's end before a model call (time limit), else None."""
         if max_seconds is not None and time.time() - state.get("started", time.time()) > max_seconds:
-            return {
-                "status": "time_limit",
-                "messages": [AIMessage(f"No answer: the run took longer than {max_seconds} s "
-                                       f"({len(steps)} steps).")],
-            }
-        prompt_messages = render_messages(style, tools, state["question"], steps)
-        reply = model.invoke(prompt_messages, config, stop=list(STOP))
+            return end("time_limit", f"the run took longer than {max_seconds} s ({len(_steps(state))} steps).",
+                       {}, state)
+        return None
+
+    def after_model(state: AgentState, reply: Any) -> dict[str, Any]:
+        steps = _steps(state)
         raw = cut_at_stop(message_text(reply))
         parsed = parse(raw, tool_names)
         if isinstance(parsed, Answer):
             steps.append(Step(parsed.thought, "Answer", parsed.answer, None, raw))
             return {
-                "steps": steps, "answer": parsed.answer, "status": "answered",
-                "messages": [AIMessage(parsed.answer)],
+                "steps": [s.to_dict() for s in steps], "answer": parsed.answer, "status": "answered",
+                "question": state["asked"], "messages": [AIMessage(parsed.answer)],
             }
         if isinstance(parsed, Action):
-            return {"pending": Step(parsed.thought, parsed.tool, parsed.tool_input, None, raw)}
+            update = {"pending": Step(parsed.thought, parsed.tool, parsed.tool_input, None, raw).to_dict()}
+            return finish(state, steps, update, more=1)  # the act node must still run
         steps.append(Step(parsed.thought, None, None, parsed.reason, raw, error="parse_error"))
-        return finish(steps, {})
+        return finish(state, steps, {}, more=0)
+
+    def reason(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
+        ended = before_model(state)
+        if ended is not None:
+            return ended
+        messages = render_messages(style, tools, state["asked"], _steps(state))
+        return after_model(state, model.invoke(messages, config, stop=list(STOP)))
+
+    async def areason(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
+        ended = before_model(state)
+        if ended is not None:
+            return ended
+        messages = render_messages(style, tools, state["asked"], _steps(state))
+        return after_model(state, await model.ainvoke(messages, config, stop=list(STOP)))
+
+    def plan(state: AgentState) -> _ToolRun:
+        pending = state.get("pending")
+        assert pending is not None and pending["action"] is not None and pending["action_input"] is not None
+        call = Step.from_dict(pending)
+        if repetition_guard and action_key(call) in {action_key(s) for s in _steps(state) if s.action and s.error is None}:
+            return _ToolRun(call, observation=(
+                f"You already did {format_action(call.action, call.action_input)}; its observation "
+                "is above. Do something else: another query, or the answer."), error="repeated_action")
+        tool = by_name.get(call.action.casefold())
+        if tool is None:
+            return _ToolRun(call, observation=(
+                f"There is no tool named {call.action}. Use one of: {', '.join(tool_names)}, Answer."),
+                error="unknown_tool")
+        try:
+            args = tool_args(tool, call.action_input)
+        except ArgsError as e:
+            return _ToolRun(call, observation=str(e), error="tool_error")
+        field = single_field(tool)
+        if isinstance(args, str) and field is not None:
+            args = {field: args}
+        if isinstance(args, dict):  # as a tool call: the tool answers with a ToolMessage and its status
+            args = {"name": tool.name, "args": args, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
+        return _ToolRun(call, tool, args)
+
+    def observed(state: AgentState, run: _ToolRun, output: Any = None, failure: Optional[Exception] = None) -> dict[str, Any]:
+        observation, error = run.observation, run.error
+        if run.tool is not None:
+            if isinstance(failure, ValidationError):
+                observation, error = describe_error(run.tool, failure), "tool_error"
+            elif failure is not None:  # a failing tool is an observation, not a crash
+                observation, error = f"The tool {run.tool.name} failed ({type(failure).__name__}: {failure}).", "tool_error"
+            else:
+                observation = message_text(output) if isinstance(output, ToolMessage) else str(output)
+                if isinstance(output, ToolMessage) and output.status == "error":
+                    error = "tool_error"  # the tool handled its own failure (a backend outage)
+            observation = " ".join(observation.split())
+        c = run.call
+        steps = [*_steps(state), Step(c.thought, c.action, c.action_input, observation, c.raw, error=error)]
+        return finish(state, steps, {"pending": None}, more=0)
 
     def act(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
-        steps = list(state.get("steps") or [])
-        call = state["pending"]
-        assert call is not None and call.action is not None and call.action_input is not None
-        tool = by_name.get(call.action.casefold())
-        error = None
-        if repetition_guard and action_key(call) in {action_key(s) for s in steps if s.action and s.error is None}:
-            error = "repeated_action"
-            observation = (
-                f"You already did {format_action(call.action, call.action_input)}; its observation "
-                "is above. Do something else: another query, or the answer."
-            )
-        elif tool is None:
-            error = "unknown_tool"
-            observation = (
-                f"There is no tool named {call.action}. Use one of: {', '.join(tool_names)}, Answer."
-            )
-        else:
-            try:
-                observation = " ".join(str(tool.invoke(call.action_input, config)).split())
-            except Exception as e:  # noqa: BLE001 - a failing tool is an observation, not a crash
-                error = "tool_error"
-                observation = f"The tool {tool.name} failed ({type(e).__name__}: {e})."
-        steps.append(
-            Step(call.thought, call.action, call.action_input, observation, call.raw, error=error)
-        )
-        return finish(steps, {"pending": None})
+        run = plan(state)
+        if run.tool is None:
+            return observed(state, run)
+        try:
+            if _async_only(run.tool):  # an MCP-style tool under invoke(): run it on a loop of its own
+                with ThreadPoolExecutor(1) as pool:
+                    output = pool.submit(asyncio.run, run.tool.ainvoke(run.input, config)).result()
+            else:
+                output = run.tool.invoke(run.input, config)
+        except Exception as e:  # noqa: BLE001 - becomes the observation
+            return observed(state, run, failure=e)
+        return observed(state, run, output)
+
+    async def aact(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
+        run = plan(state)
+        if run.tool is None:
+            return observed(state, run)
+        try:
+            output = await run.tool.ainvoke(run.input, config)
+        except Exception as e:  # noqa: BLE001 - becomes the observation
+            return observed(state, run, failure=e)
+        return observed(state, run, output)
 
     def after_reason(state: AgentState) -> str:
         if state["status"] != "running":
@@ -216,12 +347,14 @@ def create_araft_agent(
     def after_act(state: AgentState) -> str:
         return END if state["status"] != "running" else "reason"
 
-    graph = StateGraph(AgentState)
+    graph = StateGraph(AgentState, input_schema=AgentInput, output_schema=AgentOutput)
     graph.add_node("start", start)
-    graph.add_node("reason", reason)
-    graph.add_node("act", act)
+    graph.add_node("reason", RunnableLambda(reason, afunc=areason, name="reason"))
+    graph.add_node("act", RunnableLambda(act, afunc=aact, name="act"))
     graph.add_edge(START, "start")
     graph.add_edge("start", "reason")
     graph.add_conditional_edges("reason", after_reason, ["act", "reason", END])
     graph.add_conditional_edges("act", after_act, ["reason", END])
-    return graph.compile(checkpointer=checkpointer, name=name)
+    compiled = graph.compile(checkpointer=checkpointer, name=name).with_config(tags=[AGENT_TAG])
+    compiled.__class__ = AraftAgent
+    return compiled

@@ -12,6 +12,7 @@ layouts of the run after it:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,11 +22,12 @@ import yaml
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 
-from araft_lc.parser import format_action
+from araft_lc.parser import ANSWER, format_action
+from araft_lc.tool_input import input_hint
 from araft_lc.trajectory import Step
 
-__all__ = ["PromptStyle", "PROMPT_STYLES", "STOP", "LAYOUTS", "load_prompt", "step_body", "render_step",
-           "render_messages"]
+__all__ = ["PromptStyle", "PROMPT_STYLES", "STOP", "LAYOUTS", "load_prompt", "example_tools", "step_body",
+           "render_step", "render_messages"]
 
 _DIR = Path(__file__).parent / "prompts"
 PROMPT_STYLES = tuple(sorted(p.stem for p in _DIR.glob("*.yaml")))
@@ -45,10 +47,26 @@ class PromptStyle:
     layout: str = "scratchpad"
 
     def render_system(self, tools: Sequence[BaseTool]) -> str:
+        """The system turn for ``tools``: each tool with its input and description, and the
+        examples that use only these tools (a model copies the tools an example shows). When no
+        example fits, the zero-shot instructions are used instead."""
         tool_lines = "\n".join(
-            f"{format_action(t.name, '<input>')}: {' '.join(t.description.split())}" for t in tools
+            f"{format_action(t.name, input_hint(t))}: {' '.join(t.description.split())}" for t in tools
         )
-        return self.system.format(tools=tool_lines, examples="\n\n".join(self.examples))
+        names = {t.name.casefold() for t in tools} | {ANSWER.casefold()}
+        examples = [e for e in self.examples if example_tools(e) <= names]
+        system = self.system
+        if self.examples and not examples:
+            system = load_prompt("zeroshot").system
+        return system.format(tools=tool_lines, examples="\n\n".join(examples))
+
+
+_EXAMPLE_ACTION = re.compile(r"\[action:\s*([^,\]]+?)\s*,", re.IGNORECASE)
+
+
+def example_tools(example: str) -> set[str]:
+    """The tool names an example's actions use, casefolded (``Answer`` included)."""
+    return {m.group(1).casefold() for m in _EXAMPLE_ACTION.finditer(example)}
 
 
 @lru_cache(maxsize=None)

@@ -11,14 +11,29 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Literal, Optional
 
-__all__ = ["Status", "StepError", "Step", "TrajectoryRecord", "RECORD_VERSION", "action_key", "read_trajectories"]
+from typing_extensions import TypedDict
+
+__all__ = ["Status", "StepError", "Step", "StepDict", "TrajectoryRecord", "RECORD_VERSION", "action_key", "read_trajectories"]
 
 RECORD_VERSION = 1
 
 # "error": the run itself failed (the model server kept failing); no steps may follow.
-Status = Literal["running", "answered", "step_limit", "time_limit", "parse_error", "tool_error", "error"]
+# "recursion_limit": the caller's LangGraph recursion_limit ended the run before max_steps did.
+Status = Literal["running", "answered", "step_limit", "time_limit", "recursion_limit", "parse_error", "tool_error",
+                 "error"]
 # Why a step did not yield a normal observation; None for a normal step.
 StepError = Literal["parse_error", "unknown_tool", "tool_error", "repeated_action"]
+
+
+class StepDict(TypedDict):
+    """A step as plain JSON data: what the graph's state and its checkpoints hold."""
+
+    thought: str
+    action: Optional[str]
+    action_input: Optional[str]
+    observation: Optional[str]
+    raw: str
+    error: Optional[StepError]
 
 
 @dataclass
@@ -36,11 +51,13 @@ class Step:
     raw: str
     error: Optional[StepError] = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> StepDict:
+        return StepDict(**asdict(self))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Step":
+    def from_dict(cls, data: "Step | StepDict | dict[str, Any]") -> "Step":
+        if isinstance(data, Step):
+            return data
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 

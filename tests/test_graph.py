@@ -27,8 +27,8 @@ def test_answer_after_searches(scripted, wiki):
     result = create_araft_agent(model, [wiki]).invoke({"question": "Which magazine was started first?"})
     assert result["status"] == "answered"
     assert result["answer"] == "Arthur's Magazine"
-    assert [s.action for s in result["steps"]] == ["Wikipedia", "Wikipedia", "Answer"]
-    assert result["steps"][0].observation.startswith("Arthur's Magazine was a literary periodical")
+    assert [s["action"] for s in result["steps"]] == ["Wikipedia", "Wikipedia", "Answer"]
+    assert result["steps"][0]["observation"].startswith("Arthur's Magazine was a literary periodical")
     # The model saw the first observation in its next prompt, and was told to stop at Observation:.
     assert "Observation: Arthur's Magazine was a literary periodical" in model.prompts[1][1].content
     assert model.stops[0] == ["Observation:"]
@@ -68,7 +68,7 @@ def test_parse_error_is_an_observation_and_counts(scripted, wiki):
     result = create_araft_agent(model, [wiki]).invoke({"question": "q?"})
     assert result["status"] == "answered"
     first = result["steps"][0]
-    assert first.error == "parse_error" and first.action is None
+    assert first["error"] == "parse_error" and first["action"] is None
     assert "I think it is Paris.\nObservation: No action found" in model.prompts[1][1].content
 
 
@@ -83,8 +83,8 @@ def test_unknown_tool(scripted, wiki):
     model = scripted(script=["Thought: t\nAction: [action: Google, action_input: x]", answer("x")])
     result = create_araft_agent(model, [wiki]).invoke({"question": "q?"})
     step = result["steps"][0]
-    assert step.error == "unknown_tool"
-    assert step.observation == "There is no tool named Google. Use one of: Wikipedia, Answer."
+    assert step["error"] == "unknown_tool"
+    assert step["observation"] == "There is no tool named Google. Use one of: Wikipedia, Answer."
 
 
 def test_tool_exception_becomes_an_observation(scripted):
@@ -96,17 +96,17 @@ def test_tool_exception_becomes_an_observation(scripted):
     model = scripted(script=["Thought: t\nAction: [action: broken, action_input: x]"])
     result = create_araft_agent(model, [Broken], max_steps=1).invoke({"question": "q?"})
     assert result["status"] == "tool_error"
-    assert result["steps"][0].observation == "The tool Broken failed (ConnectionError: socket closed)."
+    assert result["steps"][0]["observation"] == "The tool Broken failed (ConnectionError: socket closed)."
 
 
 def test_repetition_guard(scripted, wiki):
     script = [search("Philadelphia"), search("philadelphia "), answer("1682")]
     off = create_araft_agent(scripted(script=script), [wiki]).invoke({"question": "q?"})
-    assert off["steps"][1].error is None
-    assert off["steps"][1].observation == off["steps"][0].observation
+    assert off["steps"][1]["error"] is None
+    assert off["steps"][1]["observation"] == off["steps"][0]["observation"]
     on = create_araft_agent(scripted(script=script), [wiki], repetition_guard=True).invoke({"question": "q?"})
-    assert on["steps"][1].error == "repeated_action"
-    assert on["steps"][1].observation.startswith("You already did [action: Wikipedia, action_input: philadelphia]")
+    assert on["steps"][1]["error"] == "repeated_action"
+    assert on["steps"][1]["observation"].startswith("You already did [action: Wikipedia, action_input: philadelphia]")
     assert on["status"] == "answered"
 
 
@@ -132,7 +132,7 @@ def test_swapped_tools_reach_prompt_and_parser(scripted):
 
     model = scripted(script=["Thought: add\nAction: [action: calculator, action_input: 2+3]", answer("5")])
     result = create_araft_agent(model, [Calculator], prompt="zeroshot").invoke({"question": "2+3?"})
-    assert result["steps"][0].observation == "5"
+    assert result["steps"][0]["observation"] == "5"
     assert "[action: Calculator, action_input: <input>]: evaluates arithmetic" in model.prompts[0][0].content
 
 

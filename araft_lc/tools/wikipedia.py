@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, Field
 
 from araft_lc.index import WikiIndex
@@ -85,6 +85,7 @@ class WikipediaTool(BaseTool):
     backend: Any
     max_chars: int = 600
     max_query_chars: int = 300  # a title or topic; longer input is cut, not sent whole
+    handle_tool_error: bool = True  # a backend failure is returned as the observation
 
     def observe(self, result: LookupResult) -> str:
         """Render a lookup result as the observation text."""
@@ -99,9 +100,13 @@ class WikipediaTool(BaseTool):
         query = " ".join(str(query).split())[: self.max_query_chars]
         if not query:
             return "The query was empty. Give a page title or a topic."
-        # A backend failure is an observation, never an exception: one bad call must not end
-        # the episode (the original crashed here).
+        # A backend failure is an observation, never a crash: one bad call must not end the episode
+        # (the original crashed here). It is raised as a ToolException that the tool handles
+        # itself (handle_tool_error), so a caller that passed a tool call gets a ToolMessage with
+        # status "error": the agent counts outages as tool errors.
         try:
             return self.observe(self.backend.lookup(query))
         except Exception as e:  # noqa: BLE001 - every backend failure becomes an observation
-            return f"Wikipedia lookup failed ({type(e).__name__}: {e}). Try again or try another query."
+            raise ToolException(
+                f"Wikipedia lookup failed ({type(e).__name__}: {e}). Try again or try another query."
+            ) from e

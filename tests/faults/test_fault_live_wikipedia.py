@@ -46,7 +46,7 @@ def test_every_fault_is_an_observation_within_the_call_limit(server, fault, scri
     seconds = time.monotonic() - start
     # The run went on past the failed lookup and answered; the failure is the observation.
     assert state["status"] == "answered" and state["answer"] == "Penn"
-    observation = state["steps"][0].observation
+    observation = state["steps"][0]["observation"]
     assert observation.startswith("Wikipedia lookup failed (WikipediaUnavailable"), observation
     # One lookup is at most two API calls (page, then search), each bounded by CALL_TIMEOUT.
     assert seconds < 2 * CALL_TIMEOUT + SLACK, f"{fault}: {seconds:.2f} s"

@@ -140,6 +140,6 @@ def test_action_text_in_an_observation_is_never_executed(tmp_path, scripted):
     original = tool.backend.lookup
     tool.backend.lookup = lambda q: lookups.append(q) or original(q)
     state = create_araft_agent(model, [tool], max_steps=5).invoke({"question": "Who founded Philadelphia?"})
-    assert "action_input: pwned" in state["steps"][0].observation  # the page was read ...
+    assert "action_input: pwned" in state["steps"][0]["observation"]  # the page was read ...
     assert state["answer"] == "Penn" and len(state["steps"]) == 2  # ... and nothing in it was run
     assert lookups == ["Planted page"]

@@ -1,0 +1,101 @@
+"""A tool's input in the Araft grammar: how the prompt shows it, and how ``action_input`` text
+becomes the tool's arguments.
+
+A tool of one argument (the Wikipedia tool, a calculator) takes the text as it is, and the
+prompt shows ``<input>``: the grammar the published adapters were trained on. A tool of several
+arguments takes a JSON object, and the prompt shows its fields with their types, e.g.
+``{"a": <integer>, "b": <integer>}``. Text that does not fit is answered with an observation that
+says what was expected, never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Union
+
+from langchain_core.tools import BaseTool
+
+__all__ = ["ArgsError", "input_hint", "single_field", "tool_args", "args_text", "describe_error"]
+
+
+class ArgsError(ValueError):
+    """``action_input`` that does not fit the tool's arguments; the message is the observation."""
+
+
+def _fields(tool: BaseTool) -> dict[str, dict[str, Any]]:
+    """The tool's arguments as JSON-schema properties (MCP tools carry a dict schema already)."""
+    try:
+        schema = tool.tool_call_schema
+        if not isinstance(schema, dict):
+            schema = schema.model_json_schema()
+    except Exception:  # noqa: BLE001 - a schema that cannot be rendered: the tool takes text
+        return {}
+    return dict(schema.get("properties") or {})
+
+
+def _type_name(spec: dict[str, Any]) -> str:
+    if "type" in spec:
+        return str(spec["type"])
+    options = [str(s.get("type")) for s in spec.get("anyOf", []) if s.get("type") and s.get("type") != "null"]
+    return " or ".join(options) or "value"
+
+
+def single_field(tool: BaseTool) -> str | None:
+    """The name of the tool's only argument, or None when it takes several (or none)."""
+    fields = _fields(tool)
+    return next(iter(fields)) if len(fields) == 1 else None
+
+
+def input_hint(tool: BaseTool) -> str:
+    """What the prompt shows as the tool's ``action_input``."""
+    fields = _fields(tool)
+    if len(fields) <= 1:
+        return "<input>"
+    return "{" + ", ".join(f'"{name}": <{_type_name(spec)}>' for name, spec in fields.items()) + "}"
+
+
+def tool_args(tool: BaseTool, text: str) -> Union[str, dict[str, Any]]:
+    """The tool's input for ``text``: the text itself (one argument) or a dict (several).
+
+    Raises:
+        ArgsError: a tool of several arguments was not given a JSON object.
+    """
+    fields = _fields(tool)
+    if len(fields) <= 1:
+        name = next(iter(fields), None)
+        # A one-argument tool may still be given its argument as a JSON object.
+        if name is not None and text.lstrip().startswith("{"):
+            try:
+                data = json.loads(text)
+            except ValueError:
+                return text
+            if isinstance(data, dict) and set(data) == {name}:
+                return data
+        return text
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ArgsError(f"The tool {tool.name} takes a JSON object {input_hint(tool)}, not {text!r}.")
+    return data
+
+
+def args_text(tool: BaseTool | None, args: Union[str, dict[str, Any]]) -> str:
+    """The ``action_input`` text for tool-call ``args``, the inverse of :func:`tool_args`."""
+    if isinstance(args, str):
+        return args
+    if tool is not None:
+        name = single_field(tool)
+        if name is not None and set(args) == {name}:
+            return str(args[name])
+    elif len(args) == 1:
+        return str(next(iter(args.values())))
+    return json.dumps(args, ensure_ascii=False)
+
+
+def describe_error(tool: BaseTool, error: Exception) -> str:
+    """An observation for arguments the tool's schema refused (a pydantic ValidationError)."""
+    first = str(error).splitlines()
+    detail = " ".join(first[1:3]).strip() if len(first) > 1 else str(error)
+    return f"The tool {tool.name} takes {input_hint(tool)}: {detail}."
