@@ -38,7 +38,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.managed import RemainingSteps
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from typing_extensions import TypedDict
 
 from araft_lc.chat_model import cut_at_stop_strings
@@ -81,6 +81,12 @@ class AgentState(AgentOutput, total=False):
     remaining_steps: RemainingSteps
 
 
+class QuestionInput(BaseModel):
+    """The agent's input as a tool (``agent.as_tool()``)."""
+
+    question: str = Field(description="a question to answer from Wikipedia")
+
+
 class AraftAgent(CompiledStateGraph):
     """The compiled Araft graph; it names the input it takes when given something else."""
 
@@ -90,6 +96,10 @@ class AraftAgent(CompiledStateGraph):
                 "the Araft agent takes a dict, not a string: invoke({'question': '...'}) "
                 "or invoke({'messages': [HumanMessage('...')]})"
             )
+
+    def as_tool(self, args_schema: Any = None, **kwargs: Any) -> BaseTool:
+        """The agent as a tool of one argument, ``question`` (the natural input of a tool call)."""
+        return super().as_tool(args_schema or QuestionInput, **kwargs)
 
     def stream(self, input: Any, *args: Any, **kwargs: Any) -> Any:
         self._check_input(input)
@@ -206,14 +216,14 @@ def create_araft_agent(
         update.update(status=status, question=state["asked"], messages=[AIMessage(f"No answer: {note}")])
         return update
 
-    def finish(state: AgentState, steps: list[Step], update: dict[str, Any], *, more: int) -> dict[str, Any]:
+    def finish(state: AgentState, steps: list[Step], update: dict[str, Any]) -> dict[str, Any]:
         """``update`` with the steps, ended when the step cap is reached or when the caller's
-        recursion limit leaves fewer than ``more`` graph steps."""
+        recursion limit leaves no graph step after this one (``remaining_steps`` is 1 there)."""
         update["steps"] = [s.to_dict() for s in steps]
         if len(steps) >= max_steps:
             status = _end_status(steps[-1])
             return end(status, f"the run ended with status {status} after {len(steps)} steps.", update, state)
-        if state.get("remaining_steps", more + 1) <= more:
+        if state.get("remaining_steps", 2) <= 1:
             return end("recursion_limit", f"LangGraph's recursion_limit stopped the run after {len(steps)} "
                        "steps; raise it, or lower max_steps.", update, state)
         return update
@@ -257,9 +267,9 @@ def create_araft_agent(
             }
         if isinstance(parsed, Action):
             update = {"pending": Step(parsed.thought, parsed.tool, parsed.tool_input, None, raw).to_dict()}
-            return finish(state, steps, update, more=1)  # the act node must still run
+            return finish(state, steps, update)
         steps.append(Step(parsed.thought, None, None, parsed.reason, raw, error="parse_error"))
-        return finish(state, steps, {}, more=0)
+        return finish(state, steps, {})
 
     def reason(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         ended = before_model(state)
@@ -313,7 +323,7 @@ def create_araft_agent(
             observation = " ".join(observation.split())
         c = run.call
         steps = [*_steps(state), Step(c.thought, c.action, c.action_input, observation, c.raw, error=error)]
-        return finish(state, steps, {"pending": None}, more=0)
+        return finish(state, steps, {"pending": None})
 
     def act(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         run = plan(state)
