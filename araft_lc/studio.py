@@ -1,34 +1,52 @@
-"""The graph for ``langgraph dev`` / LangGraph Studio (see ``langgraph.json``).
+"""The graph for the LangGraph server: ``langgraph dev`` / ``langgraph up`` / LangGraph Studio
+(see ``langgraph.json``).
 
 Configured by environment: ``ARAFT_MODEL`` (a model spec, default ``smollm2-135m``),
-``ARAFT_CORPUS`` (an index or source file; unset means live Wikipedia), ``ARAFT_MAX_STEPS``,
-``ARAFT_REPETITION_GUARD`` (1 to turn it on).
+``ARAFT_ADAPTER`` (a LoRA adapter folder), ``ARAFT_PROMPT`` (a prompt style, default
+``fewshot``), ``ARAFT_CORPUS`` (an index or source file; unset means live Wikipedia),
+``ARAFT_MAX_STEPS``, ``ARAFT_MAX_NEW_TOKENS``, ``ARAFT_REPETITION_GUARD`` (1 to turn it on).
+
+The server runs on an event loop that refuses blocking calls, so the factory is async: the model,
+the index and the prompt files load in a worker thread, once per process; the graph's nodes are
+async and run the model and the tools off the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from functools import lru_cache
-from typing import Any
+import threading
+from typing import Any, Optional
 
 from langgraph.graph.state import CompiledStateGraph
 
-__all__ = ["make_graph"]
+__all__ = ["make_graph", "build_graph"]
+
+_built: Optional[CompiledStateGraph] = None
+_lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
-def _graph() -> CompiledStateGraph:
-    from araft_lc.graph import create_araft_agent
-    from araft_lc.models import load_chat_model
-    from araft_lc.tools.select import wikipedia_tool
+def build_graph() -> CompiledStateGraph:
+    """The Araft agent as the environment describes it, built once per process (blocking)."""
+    global _built
+    with _lock:
+        if _built is None:
+            from araft_lc.graph import create_araft_agent
+            from araft_lc.models import load_chat_model
+            from araft_lc.tools.select import wikipedia_tool
 
-    model = load_chat_model(os.environ.get("ARAFT_MODEL", "smollm2-135m"))
-    return create_araft_agent(
-        model, [wikipedia_tool()], max_steps=int(os.environ.get("ARAFT_MAX_STEPS", "5")),
-        repetition_guard=os.environ.get("ARAFT_REPETITION_GUARD") == "1",
-    )
+            model = load_chat_model(
+                os.environ.get("ARAFT_MODEL", "smollm2-135m"), adapter=os.environ.get("ARAFT_ADAPTER") or None,
+                max_new_tokens=int(os.environ.get("ARAFT_MAX_NEW_TOKENS", "256")),
+            )
+            _built = create_araft_agent(
+                model, [wikipedia_tool()], prompt=os.environ.get("ARAFT_PROMPT", "fewshot"),
+                max_steps=int(os.environ.get("ARAFT_MAX_STEPS", "5")),
+                repetition_guard=os.environ.get("ARAFT_REPETITION_GUARD") == "1",
+            )
+        return _built
 
 
-def make_graph(config: Any = None) -> CompiledStateGraph:
-    """The Araft agent, built once per process (the model loads on the first call)."""
-    return _graph()
+async def make_graph(config: Any = None) -> CompiledStateGraph:
+    """The LangGraph server's factory: ``build_graph`` in a worker thread."""
+    return await asyncio.to_thread(build_graph)
