@@ -6,20 +6,47 @@ torch, transformers and peft are imported when a model is loaded, not when this 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, UsageMetadata
+from langchain_core.runnables import Runnable
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from araft_lc.batcher import Request
 from araft_lc.chat_format import render_chat, to_turns
 
-__all__ = ["AraftChatModel", "ModelLoadError", "cut_at_stop_strings", "nf4_config"]
+# What one call may set besides ``stop`` (``tools``/``tool_choice``/``prompt`` come from
+# ``bind_tools``, ``structured_output`` from ``with_structured_output``).
+_CALL_KEYWORDS = {"adapter", "max_tokens", "max_new_tokens", "temperature", "top_p", "seed", "tools",
+                  "tool_choice", "prompt", "structured_output"}
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """One call's decoding settings; calls batch together only when these are equal."""
+
+    adapter: Optional[str]
+    stop: tuple[str, ...]
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    seed: Optional[int]
+
+
+def _usage(input_tokens: int, output_tokens: int) -> UsageMetadata:
+    return UsageMetadata(input_tokens=input_tokens, output_tokens=output_tokens,
+                         total_tokens=input_tokens + output_tokens)
+
+__all__ = ["AraftChatModel", "Decoding", "ModelLoadError", "cut_at_stop_strings", "nf4_config"]
 
 
 def nf4_config() -> Any:
@@ -70,26 +97,38 @@ class AraftChatModel(BaseChatModel):
         load_in_4bit: NF4 with double quantisation and bf16 compute (CUDA only).
         trust_remote_code: run a model folder's own Python code (off: only built-in classes).
         allow_pickle: load ``.bin`` (pickle) weights; off, weights must be safetensors.
-        max_new_tokens: the cap on generated tokens per call.
+        max_new_tokens: the cap on generated tokens per call (alias ``max_tokens``).
         temperature: 0 decodes greedily; above 0 samples, seeded by ``seed``.
+        stop: stop strings for every call (a call's own ``stop`` is added to them).
+        prompt: the Araft prompt style that tools bound with ``bind_tools`` are rendered into
+            (``fewshot``, ``zeroshot``, ``zeroshot_turns`` or a YAML path).
+        max_parse_retries: with bound tools, how often output that does not parse (or does not
+            fit the tool) is shown to the model as an observation and tried again.
         prefix_cache: reuse the key/values of the longest token prefix already read (the shared
             system prompt, the run so far); see ``araft_lc.prefix_cache``.
         max_batch_size: greedy calls that arrive together (concurrent runs) are generated in one
             padded batch of up to this many (``araft_lc.batcher``); 1 turns batching off. A
             batch of one takes the prefix-cache path. Sampled calls run one by one, so a seed
             reproduces them.
+
+    Per call, ``invoke(..., max_tokens=, temperature=, top_p=, seed=, stop=, adapter=)`` override
+    the fields; any other keyword is refused, as are unknown constructor arguments.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", populate_by_name=True)
 
     model_id: str
     adapters: dict[str, str] = Field(default_factory=dict)
     adapter: Optional[str] = None
     load_in_4bit: bool = False
-    max_new_tokens: int = 256
-    temperature: float = 0.0
+    max_new_tokens: int = Field(default=256, alias="max_tokens", ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
     top_p: float = 1.0
     seed: Optional[int] = None
+    stop: Optional[list[str]] = None
+    streaming: bool = False  # invoke() streams internally (LangChain's convention)
+    prompt: str = "fewshot"
+    max_parse_retries: int = Field(default=2, ge=0)
     device: Optional[str] = None
     trust_remote_code: bool = False
     allow_pickle: bool = False
@@ -207,18 +246,36 @@ class AraftChatModel(BaseChatModel):
         """The exact text the model sees: the tokenizer's chat template, else Llama-2 chat."""
         return render_chat(self._tokenizer, to_turns(messages), add_generation_prompt=True)
 
-    def _generation_kwargs(self, stop: Optional[Sequence[str]]) -> dict[str, Any]:
+    def _decoding(self, stop: Optional[Sequence[str]], kwargs: dict[str, Any]) -> Decoding:
+        """This call's decoding settings: the fields, overridden by the call's own keywords.
+
+        Raises:
+            TypeError: a keyword this model does not take.
+        """
+        unknown = set(kwargs) - _CALL_KEYWORDS
+        unknown = {k for k in unknown if not k.startswith("ls_")}  # LangChain's tracing hints
+        if unknown:
+            raise TypeError(f"AraftChatModel does not take {', '.join(sorted(unknown))}: per call it takes "
+                            f"{', '.join(sorted(_CALL_KEYWORDS - {'tools', 'tool_choice', 'structured_output'}))}")
+        adapter = kwargs.get("adapter", self.adapter)
+        self._check_adapter(adapter)
+        max_new = kwargs.get("max_tokens", kwargs.get("max_new_tokens", self.max_new_tokens))
+        stops = tuple(dict.fromkeys([*(self.stop or ()), *(stop or ())]))
+        return Decoding(adapter, stops, int(max_new), float(kwargs.get("temperature", self.temperature)),
+                        float(kwargs.get("top_p", self.top_p)), kwargs.get("seed", self.seed))
+
+    def _generation_kwargs(self, d: Decoding) -> dict[str, Any]:
         from transformers import GenerationConfig
 
-        sample = self.temperature > 0
+        sample = d.temperature > 0
         config = GenerationConfig(
-            max_new_tokens=self.max_new_tokens,
+            max_new_tokens=d.max_new_tokens,
             do_sample=sample,
-            temperature=self.temperature if sample else None,
-            top_p=self.top_p if sample else None,
+            temperature=d.temperature if sample else None,
+            top_p=d.top_p if sample else None,
             pad_token_id=self._tokenizer.pad_token_id,
             eos_token_id=self._tokenizer.eos_token_id,
-            stop_strings=list(stop) if stop else None,
+            stop_strings=list(d.stop) if d.stop else None,
             return_dict_in_generate=True,
         )
         return {"generation_config": config, "tokenizer": self._tokenizer}
@@ -251,7 +308,7 @@ class AraftChatModel(BaseChatModel):
             raise ValueError(f"unknown adapter {adapter!r}: loaded are {list(self.adapters)}")
 
     def _run_batch(self, requests: list[Any]) -> list[list[int]]:
-        """Generate for requests of one key (adapter, stop strings): the new token ids of each.
+        """Generate for requests of one key (their ``Decoding``): the new token ids of each.
 
         One request reuses the prefix cache; several are left-padded into one ``generate``,
         each row stopping on its own; trailing padding is cut from each row (so a row that
@@ -259,20 +316,20 @@ class AraftChatModel(BaseChatModel):
         """
         import torch
 
-        adapter, stop = requests[0].key
+        d: Decoding = requests[0].key
         device = self._model.device
-        with self._lock, torch.inference_mode(), self._adapter_context(adapter):
-            self._seed()
+        with self._lock, torch.inference_mode(), self._adapter_context(d.adapter):
+            self._seed(d)
             if len(requests) == 1:
                 inputs = self._one_input(requests[0].ids)
-                out = self._model.generate(**inputs, **self._generation_kwargs(stop), **self._cached(adapter, inputs))
-                self._keep(adapter, out)
+                out = self._model.generate(**inputs, **self._generation_kwargs(d), **self._cached(d.adapter, inputs))
+                self._keep(d.adapter, out)
                 return [out.sequences[0, len(requests[0].ids):].tolist()]
             pad = self._tokenizer.pad_token_id
             width = max(len(r.ids) for r in requests)
             input_ids = torch.tensor([[pad] * (width - len(r.ids)) + r.ids for r in requests], device=device)
             mask = torch.tensor([[0] * (width - len(r.ids)) + [1] * len(r.ids) for r in requests], device=device)
-            out = self._model.generate(input_ids=input_ids, attention_mask=mask, **self._generation_kwargs(stop))
+            out = self._model.generate(input_ids=input_ids, attention_mask=mask, **self._generation_kwargs(d))
         rows = []
         for row in out.sequences[:, width:].tolist():
             while row and row[-1] == pad:
@@ -291,11 +348,24 @@ class AraftChatModel(BaseChatModel):
         if self._cache is not None:
             self._cache.store(adapter, out.sequences[0].tolist(), out.cache)
 
-    def _seed(self) -> None:
-        if self.temperature > 0 and self.seed is not None:
+    @staticmethod
+    def _seed(d: Decoding) -> None:
+        if d.temperature > 0 and d.seed is not None:
             import torch
 
-            torch.manual_seed(self.seed)
+            torch.manual_seed(d.seed)
+
+    def _complete(self, messages: Sequence[BaseMessage], d: Decoding) -> AIMessage:
+        """One generation for ``messages``: its text cut at the stop strings, with token usage."""
+        ids = self._prompt_ids(messages)
+        if self._batcher is not None and d.temperature == 0:
+            new_tokens = self._batcher.submit(ids, d)
+        else:
+            new_tokens = self._run_batch([Request(ids, d)])[0]
+        text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
+        text, stopped = cut_at_stop_strings(text, d.stop)
+        return AIMessage(text, usage_metadata=_usage(len(ids), len(new_tokens)),
+                         response_metadata={"model_name": self.model_id, "adapter": d.adapter, "stopped": stopped})
 
     def _generate(
         self,
@@ -304,28 +374,42 @@ class AraftChatModel(BaseChatModel):
         run_manager: Optional[CallbackManagerForLLMRun] = None,
         **kwargs: Any,
     ) -> ChatResult:
+        d = self._decoding(stop, kwargs)
+        if kwargs.get("tools"):
+            message = self._call_tools(messages, d, kwargs["tools"], kwargs.get("prompt") or self.prompt)
+        elif kwargs.get("structured_output"):
+            from araft_lc.structured_output import generate_json
 
-        adapter = kwargs.get("adapter", self.adapter)
-        self._check_adapter(adapter)
-        ids = self._prompt_ids(messages)
-        prompt_len = len(ids)
-        key = (adapter, tuple(stop or ()))
-        if self._batcher is not None and self.temperature == 0:
-            new_tokens = self._batcher.submit(ids, key)
+            message = generate_json(lambda m: self._complete(m, d), messages, kwargs["structured_output"],
+                                    self.max_parse_retries)
         else:
-            new_tokens = self._run_batch([Request(ids, key)])[0]
-        text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
-        text, stopped = cut_at_stop_strings(text, stop)
-        message = AIMessage(
-            text,
-            usage_metadata={
-                "input_tokens": prompt_len,
-                "output_tokens": len(new_tokens),
-                "total_tokens": prompt_len + len(new_tokens),
-            },
-            response_metadata={"model_name": self.model_id, "adapter": adapter, "stopped": stopped},
-        )
+            message = self._complete(messages, d)
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _call_tools(self, messages: Sequence[BaseMessage], d: Decoding, tools: Sequence[Any], prompt: str) -> AIMessage:
+        """A tool-calling turn in the Araft grammar (``araft_lc.tool_calling``): the reply as a
+        tool call or the answer, after at most ``max_parse_retries`` retries of unusable output."""
+        from araft_lc.prompt import STOP, load_prompt
+        from araft_lc.tool_calling import react_prompt, read_reply, tool_specs, with_retry_step
+
+        style = load_prompt(prompt)
+        specs = tool_specs(tools)
+        d = dataclasses.replace(d, stop=tuple(dict.fromkeys([*d.stop, *STOP])))
+        react = react_prompt(style, specs, messages)
+        usage: dict[str, int] = {}
+        for _ in range(self.max_parse_retries + 1):
+            reply = self._complete(react, d)
+            usage = _usage(usage.get("input_tokens", 0) + reply.usage_metadata["input_tokens"],
+                           usage.get("output_tokens", 0) + reply.usage_metadata["output_tokens"])
+            message, failed = read_reply(reply.text, specs)
+            if message is not None:
+                break
+            react = with_retry_step(react, style, failed)
+        else:  # still unusable: the raw text, with no tool call, ends a tool loop
+            message = AIMessage(reply.text, response_metadata={"araft_error": failed.observation})
+        message.usage_metadata = usage  # type: ignore[assignment]
+        message.response_metadata.update(reply.response_metadata, raw=reply.text)
+        return message
 
     def _stream(
         self,
@@ -334,28 +418,45 @@ class AraftChatModel(BaseChatModel):
         run_manager: Optional[CallbackManagerForLLMRun] = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        if kwargs.get("tools") or kwargs.get("structured_output"):
+            # A tool call or a JSON object is whole or nothing: one chunk, after the turn.
+            message = self._generate(messages, stop, run_manager, **kwargs).generations[0].message
+            chunk = ChatGenerationChunk(message=AIMessageChunk(
+                content=message.content, usage_metadata=message.usage_metadata,
+                response_metadata=message.response_metadata, chunk_position="last",
+                tool_call_chunks=[{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": k,
+                                   "type": "tool_call_chunk"} for k, c in enumerate(message.tool_calls)]))
+            if run_manager:
+                run_manager.on_llm_new_token(message.text, chunk=chunk)
+            yield chunk
+            return
+        yield from self._stream_text(messages, self._decoding(stop, kwargs), run_manager)
+
+    def _stream_text(self, messages: Sequence[BaseMessage], d: Decoding,
+                     run_manager: Optional[CallbackManagerForLLMRun]) -> Iterator[ChatGenerationChunk]:
         import torch
         from transformers import TextIteratorStreamer
 
-        adapter = kwargs.get("adapter", self.adapter)
         inputs = self._one_input(self._prompt_ids(messages))
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
         errors: list[BaseException] = []
+        produced: list[int] = []
 
         def work() -> None:
             try:
-                with torch.inference_mode(), self._adapter_context(adapter):
-                    self._seed()
-                    out = self._model.generate(**inputs, **self._generation_kwargs(stop), streamer=streamer,
-                                               **self._cached(adapter, inputs))
-                    self._keep(adapter, out)
+                with torch.inference_mode(), self._adapter_context(d.adapter):
+                    self._seed(d)
+                    out = self._model.generate(**inputs, **self._generation_kwargs(d), streamer=streamer,
+                                               **self._cached(d.adapter, inputs))
+                    self._keep(d.adapter, out)
+                    produced.append(out.sequences.shape[1] - inputs["input_ids"].shape[1])
             except BaseException as e:  # re-raised in the caller's thread
                 errors.append(e)
                 streamer.end()
 
         # Hold back the tail that could be the start of a stop string until it is decided.
-        hold = max((len(s) for s in stop or ()), default=1) - 1
-        pending, stopped, emitted = "", False, False
+        hold = max((len(s) for s in d.stop), default=1) - 1
+        pending, stopped = "", False
         with self._lock:
             thread = threading.Thread(target=work, daemon=True)
             thread.start()
@@ -363,11 +464,10 @@ class AraftChatModel(BaseChatModel):
                 if stopped:
                     continue
                 pending += piece
-                text, stopped = cut_at_stop_strings(pending, stop)
+                text, stopped = cut_at_stop_strings(pending, d.stop)
                 emit = text if stopped else text[: max(0, len(text) - hold)]
                 pending = "" if stopped else text[len(emit):]
                 if emit:
-                    emitted = True
                     chunk = ChatGenerationChunk(message=AIMessageChunk(emit))
                     if run_manager:
                         run_manager.on_llm_new_token(emit, chunk=chunk)
@@ -375,9 +475,60 @@ class AraftChatModel(BaseChatModel):
             thread.join()
         if errors:
             raise errors[0]
-        if (pending and not stopped) or not emitted:
-            # The held-back tail; or an empty chunk for an empty output, which is still an output.
-            chunk = ChatGenerationChunk(message=AIMessageChunk(pending))
-            if run_manager:
-                run_manager.on_llm_new_token(pending, chunk=chunk)
-            yield chunk
+        # The held-back tail (possibly empty), with the call's usage and metadata: the last chunk.
+        tail = "" if stopped else pending
+        chunk = ChatGenerationChunk(message=AIMessageChunk(
+            tail, usage_metadata=_usage(inputs["input_ids"].shape[1], produced[0] if produced else 0),
+            response_metadata={"model_name": self.model_id, "adapter": d.adapter, "stopped": stopped},
+            chunk_position="last"))
+        if run_manager:
+            run_manager.on_llm_new_token(tail, chunk=chunk)
+        yield chunk
+
+    # -- the rest of LangChain's chat-model surface --------------------------------------------
+
+    def _get_ls_params(self, stop: Optional[list[str]] = None, **kwargs: Any) -> LangSmithParams:
+        """What tracing shows of a call: provider, model, temperature, token cap, stop strings."""
+        params = LangSmithParams(
+            ls_provider="araft", ls_model_type="chat",
+            ls_model_name=str(kwargs.get("model") or self.model_id + (f"+{self.adapter}" if self.adapter else "")),
+            ls_temperature=float(kwargs.get("temperature", self.temperature)),
+            ls_max_tokens=int(kwargs.get("max_tokens", kwargs.get("max_new_tokens", self.max_new_tokens))),
+        )
+        stops = [*(self.stop or ()), *(stop or ())]
+        if stops:
+            params["ls_stop"] = stops
+        return params
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Optional[Any] = None,
+                   prompt: Optional[str] = None, **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools: each call renders them and the conversation into the Araft prompt
+        (``prompt`` style, default the model's) and returns the model's action as a tool call.
+
+        Args:
+            tools: ``BaseTool``s, functions, pydantic classes or OpenAI tool dicts.
+            tool_choice: accepted for LangChain compatibility; a ReAct model chooses for itself
+                between a tool and the answer, so it does not force a call.
+            prompt: a prompt style for these tools.
+        """
+        from araft_lc.tool_calling import tool_specs
+
+        tool_specs(tools)  # fails here, not at the first call, on a tool LangChain cannot describe
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        bound = [convert_to_openai_tool(t) for t in tools]
+        extra = {"prompt": prompt} if prompt else {}
+        return super().bind(tools=bound, tool_choice=tool_choice, **extra, **kwargs)
+
+    def with_structured_output(self, schema: Any, *, include_raw: bool = False, method: str = "json_schema",
+                               strict: Optional[bool] = None, **kwargs: Any) -> Runnable[LanguageModelInput, Any]:
+        """Output as ``schema`` (a pydantic class, TypedDict or JSON schema): the model is asked
+        for one JSON object matching it, and output that does not parse is shown to it again
+        with the error, at most ``max_parse_retries`` times (``araft_lc.structured_output``).
+        ``method`` and ``strict`` are accepted for compatibility; every method is JSON in the
+        prompt here."""
+        from araft_lc.structured_output import structured_runnable
+
+        if kwargs:
+            raise TypeError(f"with_structured_output does not take {', '.join(sorted(kwargs))}")
+        return structured_runnable(self, schema, include_raw=include_raw)

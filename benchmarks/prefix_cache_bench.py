@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             result = agents[cached].invoke({"question": q.question})
             seconds = time.perf_counter() - start
-            outputs[cached] = [s.raw for s in result["steps"]]
+            outputs[cached] = [s["raw"] for s in result["steps"]]
             rows[cached].append({"seconds": seconds, "steps": len(result["steps"])})
         same &= outputs[False] == outputs[True]
         print(f"{q.id}: {rows[False][-1]['seconds']:.1f} s without, {rows[True][-1]['seconds']:.1f} s with the cache, "

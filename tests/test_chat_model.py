@@ -128,7 +128,7 @@ def test_prefix_cache_gives_the_same_tokens_for_fewer_computed(tiny_llama, adapt
         model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=12, prefix_cache=cached,
                                adapters={"a": str(adapters["a"])}, adapter="a")
         agent = create_araft_agent(model, [tool], prompt="zeroshot_turns", max_steps=3)
-        outputs = [[s.raw for s in agent.invoke({"question": q})["steps"]]
+        outputs = [[s["raw"] for s in agent.invoke({"question": q})["steps"]]
                    for q in ("Where is Lucca?", "Who founded Philadelphia?")]
         # a switch of adapter never reuses the other adapter's cache
         outputs.append(model.bind(adapter=None).invoke(MESSAGES).content)
