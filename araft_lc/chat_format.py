@@ -7,11 +7,13 @@ format. The text carries its own special tokens; tokenize it with ``add_special_
 
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping, Sequence
 
 from langchain_core.messages import BaseMessage
 
 from araft_lc.llama2_format import llama2_prompt
+from araft_lc.parser import format_action
 
 __all__ = ["Turn", "to_turns", "render_chat", "segments"]
 
@@ -20,12 +22,28 @@ _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
 
 def to_turns(messages: Sequence[BaseMessage]) -> list[Turn]:
-    """LangChain messages -> ``[{"role": "system"|"user"|"assistant", "content": ...}]``."""
-    turns = []
+    """LangChain messages -> ``[{"role": "system"|"user"|"assistant", "content": ...}]``.
+
+    Any LangChain history renders: an AI message's tool calls are written as Araft actions, a
+    tool's result as the user turn ``Observation: ...``, and consecutive turns of one role are
+    joined (the Llama-2 format, like many chat templates, needs the roles to alternate).
+    """
+    turns: list[Turn] = []
     for m in messages:
-        if m.type not in _ROLES:
-            raise ValueError(f"expected system, human and ai messages, not {m.type!r}")
-        turns.append({"role": _ROLES[m.type], "content": m.text})
+        if m.type in _ROLES:
+            role, content = _ROLES[m.type], m.text
+        elif m.type == "tool":
+            role, content = "user", f"Observation: {m.text}"
+        else:
+            raise ValueError(f"expected system, human, ai and tool messages, not {m.type!r}")
+        calls = getattr(m, "tool_calls", None) or []
+        if calls:
+            actions = [f"Action: {format_action(c['name'], json.dumps(c['args'], ensure_ascii=False))}" for c in calls]
+            content = "\n".join([content, *actions] if content.strip() else actions)
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"] += "\n\n" + content
+        else:
+            turns.append({"role": role, "content": content})
     return turns
 
 

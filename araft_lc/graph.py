@@ -44,7 +44,7 @@ from typing_extensions import TypedDict
 from araft_lc.chat_model import cut_at_stop_strings
 from araft_lc.parser import Action, Answer, format_action, parse
 from araft_lc.prompt import STOP, PromptStyle, load_prompt, render_messages
-from araft_lc.tool_input import ArgsError, describe_error, single_field, tool_args
+from araft_lc.tool_input import ArgsError, describe_error, tool_args
 from araft_lc.trajectory import Status, Step, StepDict, action_key
 
 __all__ = ["AgentInput", "AgentOutput", "AgentState", "AraftAgent", "create_araft_agent", "cut_at_stop",
@@ -302,9 +302,6 @@ def create_araft_agent(
             args = tool_args(tool, call.action_input)
         except ArgsError as e:
             return _ToolRun(call, observation=str(e), error="tool_error")
-        field = single_field(tool)
-        if isinstance(args, str) and field is not None:
-            args = {field: args}
         if isinstance(args, dict):  # as a tool call: the tool answers with a ToolMessage and its status
             args = {"name": tool.name, "args": args, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
         return _ToolRun(call, tool, args)

@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import BaseModel
+from langchain_core.utils.pydantic import is_basemodel_subclass
 
 __all__ = ["first_json_object", "generate_json", "structured_runnable"]
 
@@ -70,7 +70,7 @@ def generate_json(complete: Callable[[Sequence[BaseMessage]], AIMessage], messag
 def structured_runnable(model: Any, schema: Any, *, include_raw: bool) -> Runnable:
     """``model`` bound to produce ``schema``, then parsed (LangChain's ``include_raw`` shape)."""
     function = convert_to_openai_tool(schema)["function"]
-    is_pydantic = isinstance(schema, type) and issubclass(schema, BaseModel)
+    is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)  # pydantic 2 or its v1
     parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()
     bound = model.bind(structured_output=function,
                        ls_structured_output_format={"kwargs": {"method": "json_schema"}, "schema": function})

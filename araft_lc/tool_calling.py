@@ -26,7 +26,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from araft_lc.parser import Action, Answer, parse
 from araft_lc.prompt import PromptStyle, render_messages
-from araft_lc.tool_input import ArgsError, args_text, single_field, tool_args
+from araft_lc.tool_input import ArgsError, args_text, tool_args
 from araft_lc.trajectory import Step
 
 __all__ = ["ToolSpec", "tool_specs", "react_prompt", "read_reply", "with_retry_step"]
@@ -110,9 +110,8 @@ def read_reply(raw: str, specs: Sequence[ToolSpec]) -> tuple[Optional[AIMessage]
             args = tool_args(spec, parsed.tool_input)  # type: ignore[arg-type]
         except ArgsError as e:
             return None, Step(parsed.thought, parsed.tool, parsed.tool_input, str(e), raw, error="tool_error")
-        if isinstance(args, str):
-            field = single_field(spec)  # type: ignore[arg-type]
-            args = {field: args} if field else {}
+        if isinstance(args, str):  # a tool without an argument schema
+            args = {}
         call = {"name": spec.name, "args": args, "id": f"call_{uuid.uuid4().hex[:24]}", "type": "tool_call"}
         return AIMessage(f"Thought: {parsed.thought}" if parsed.thought else "", tool_calls=[call]), None
     return None, Step(parsed.thought, None, None, parsed.reason, raw, error="parse_error")

@@ -54,24 +54,45 @@ def input_hint(tool: BaseTool) -> str:
     return "{" + ", ".join(f'"{name}": <{_type_name(spec)}>' for name, spec in fields.items()) + "}"
 
 
+def _typed(spec: dict[str, Any], text: str) -> Any:
+    """``text`` as the JSON type ``spec`` names (``"3"`` for an integer is 3), else as it is."""
+    kinds = [spec.get("type")] + [s.get("type") for s in spec.get("anyOf", [])]
+    if "string" in kinds:
+        return text
+    for kind in kinds:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            break
+        if (kind == "integer" and isinstance(value, int) and not isinstance(value, bool)) or \
+                (kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool)) or \
+                (kind == "boolean" and isinstance(value, bool)) or (kind in ("array", "object", None) and value is not None):
+            return value
+    return text
+
+
 def tool_args(tool: BaseTool, text: str) -> Union[str, dict[str, Any]]:
-    """The tool's input for ``text``: the text itself (one argument) or a dict (several).
+    """The tool's arguments for ``text``: ``{arg: value}`` (the value typed as the schema says)
+    for a tool of one argument, the JSON object for a tool of several; the text itself for a
+    tool with no argument schema.
 
     Raises:
         ArgsError: a tool of several arguments was not given a JSON object.
     """
     fields = _fields(tool)
-    if len(fields) <= 1:
-        name = next(iter(fields), None)
+    if not fields:
+        return text
+    if len(fields) == 1:
+        name, spec = next(iter(fields.items()))
         # A one-argument tool may still be given its argument as a JSON object.
-        if name is not None and text.lstrip().startswith("{"):
+        if text.lstrip().startswith("{"):
             try:
                 data = json.loads(text)
             except ValueError:
-                return text
+                data = None
             if isinstance(data, dict) and set(data) == {name}:
                 return data
-        return text
+        return {name: _typed(spec, text)}
     try:
         data = json.loads(text)
     except ValueError:
