@@ -66,7 +66,13 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
     from finetune.logs import LossLog
     from finetune.model import load_base
 
-    model = PeftModel.from_pretrained(load_base(config, p.device), str(adapter), is_trainable=True)
+    base = load_base(config, p.device)
+    try:
+        model = PeftModel.from_pretrained(base, str(adapter), is_trainable=True)
+    except Exception as e:  # noqa: BLE001 - peft raises many kinds (a shape mismatch is a RuntimeError)
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else "no detail"
+        raise ConfigError(f"cannot load adapter {adapter} on {config.model!r} ({type(e).__name__}: {detail}): "
+                          "pass the adapter `araft train sft` wrote for this model") from None
     callbacks: list[Any] = [LossLog(config.output_dir)]
     if held:
         # one prompt per held-out question, at a step drawn with the seed

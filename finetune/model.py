@@ -57,10 +57,15 @@ def load_base(config: TrainConfig, device: Device) -> Any:
         kwargs["dtype"] = torch.float32
     try:
         model = AutoModelForCausalLM.from_pretrained(local_model_id(config.model), **kwargs)
-    except OSError as e:
-        raise ConfigError(f"cannot load model {config.model!r}: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # noqa: BLE001 - transformers and huggingface_hub raise many kinds
+        raise ConfigError(f"cannot load model {config.model!r} ({type(e).__name__}: {_first_line(e)}): "
+                          "pass a folder holding config.json and safetensors weights, or a preset") from None
     model.config.use_cache = False
     return model
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else "no detail"
 
 
 def lora_config(config: TrainConfig) -> Any:
