@@ -167,11 +167,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from araft_lc.models import check_server, load_chat_model, model_flags
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
-    from evals.hotpotqa import load_questions
+    from evals.hotpotqa import check_unique_ids, load_questions
 
     questions = []
     for path in args.questions:
         questions.extend(load_questions(path))
+    check_unique_ids(questions)  # before any model loads
     if args.limit is not None:
         questions = questions[: args.limit]
     style = load_prompt(args.prompt)

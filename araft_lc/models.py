@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from evals.hotpotqa import Question
 
-__all__ = ["load_chat_model", "local_model_id", "add_model_flags", "model_flags", "check_server"]
+__all__ = ["load_chat_model", "local_model_id", "add_model_flags", "model_flags", "check_server", "error_text"]
 
 
 def add_model_flags(parser: Any) -> None:
@@ -141,9 +141,14 @@ def _build_local(cls: Any, fields: dict[str, Any]) -> BaseChatModel:
         adapters = fields.get("adapters") or {}
         what = f"model {fields['model_id']!r}" + (f" with adapter {', '.join(map(str, adapters.values()))}"
                                                    if adapters else "")
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else "no detail"
-        raise ModelLoadError(f"cannot load {what} ({type(e).__name__}: {detail}): pass a folder whose config.json "
+        raise ModelLoadError(f"cannot load {what} ({error_text(e)}): pass a folder whose config.json "
                              "describes its weights (and an adapter trained on that model)") from None
+
+
+def error_text(e: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line (the libraries' messages run over several), cut at ``limit``."""
+    text = " ".join(str(e).split()) or "no detail"
+    return f"{type(e).__name__}: {text if len(text) <= limit else text[:limit - 3] + '...'}"
 
 
 def local_model_id(spec: str) -> str:

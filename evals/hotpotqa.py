@@ -67,7 +67,7 @@ def check_unique_ids(questions: Sequence[Question]) -> None:
     if repeated:
         ids = list(repeated)
         more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
-        raise ValueError(f"{len(ids)} question id{'s' if len(ids) > 1 else ''} appear more than once in the "
+        raise ValueError(f"{len(ids)} question {'ids appear' if len(ids) > 1 else 'id appears'} more than once in the "
                          f"--questions files ({', '.join(ids[:5])}{more}): remove the duplicates, so that each "
                          "question is run and recorded once")
 

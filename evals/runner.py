@@ -25,7 +25,7 @@ from araft_lc.trajectory import TrajectoryRecord, read_trajectories
 from araft_lc.write_error import writing
 from evals.hotpotqa import Question, check_unique_ids
 
-__all__ = ["EvalSummary", "evaluate", "run_key", "read_records", "TRAJECTORIES"]
+__all__ = ["EvalSummary", "evaluate", "run_key", "read_records", "check_out_dir", "TRAJECTORIES"]
 
 TRAJECTORIES = "trajectories.jsonl"
 
@@ -40,6 +40,13 @@ class EvalSummary:
 
 def run_key(record: dict[str, Any]) -> str:
     return f"{record['question_id']}#{(record.get('producer') or {}).get('repeat', 0)}"
+
+
+def check_out_dir(out_dir: str | Path) -> None:
+    """Refuse an ``--out`` that is a file: a run writes a folder there."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: araft eval writes a folder there; choose another --out")
 
 
 def read_records(out_dir: str | Path) -> list[TrajectoryRecord]:
@@ -71,8 +78,7 @@ def evaluate(
     """
     out = Path(out_dir)
     check_unique_ids(questions)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file: araft eval writes a folder there; choose another --out")
+    check_out_dir(out)
     with output_lock(out):
         return _evaluate(agent_for_repeat, questions, out, repeats=repeats, concurrency=concurrency,
                          retries=retries, producer=producer, progress=progress)

@@ -70,8 +70,9 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
     try:
         model = PeftModel.from_pretrained(base, str(adapter), is_trainable=True)
     except Exception as e:  # noqa: BLE001 - peft raises many kinds (a shape mismatch is a RuntimeError)
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else "no detail"
-        raise ConfigError(f"cannot load adapter {adapter} on {config.model!r} ({type(e).__name__}: {detail}): "
+        from araft_lc.models import error_text
+
+        raise ConfigError(f"cannot load adapter {adapter} on {config.model!r} ({error_text(e)}): "
                           "pass the adapter `araft train sft` wrote for this model") from None
     callbacks: list[Any] = [LossLog(config.output_dir)]
     if held:

@@ -15,10 +15,6 @@ from pathlib import Path
 __all__ = ["merge_adapter"]
 
 
-def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else "no detail"
-
-
 def merge_adapter(model: str, adapter: str, out: str, *, force: bool = False) -> Path:
     """Write ``model`` + ``adapter`` merged to ``out`` (safetensors and the tokenizer).
 
@@ -40,7 +36,7 @@ def _merge(model: str, adapter: str, target: Path, force: bool) -> Path:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from araft_lc.models import local_model_id
+    from araft_lc.models import error_text, local_model_id
     from finetune.tokens import load_tokenizer
 
     from araft_lc.write_error import writing
@@ -53,12 +49,12 @@ def _merge(model: str, adapter: str, target: Path, force: bool) -> Path:
     try:
         base = AutoModelForCausalLM.from_pretrained(local_model_id(model), dtype=dtype, use_safetensors=True)
     except Exception as e:  # noqa: BLE001 - transformers and huggingface_hub raise many kinds
-        raise ValueError(f"cannot load model {model!r} ({type(e).__name__}: {_first_line(e)}): pass a folder "
+        raise ValueError(f"cannot load model {model!r} ({error_text(e)}): pass a folder "
                          "holding config.json and safetensors weights, or a preset") from None
     try:
         merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
     except Exception as e:  # noqa: BLE001 - peft raises many kinds (a shape mismatch is a RuntimeError)
-        raise ValueError(f"cannot load adapter {adapter} on {model!r} ({type(e).__name__}: {_first_line(e)}): "
+        raise ValueError(f"cannot load adapter {adapter} on {model!r} ({error_text(e)}): "
                          "pass the adapter `araft train` wrote for this model") from None
     tokenizer_from = adapter if (Path(adapter) / "tokenizer_config.json").is_file() else model
     tokenizer = load_tokenizer(tokenizer_from)

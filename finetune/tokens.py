@@ -41,15 +41,14 @@ def load_tokenizer(spec: str) -> Any:
     """
     from transformers import AutoTokenizer
 
-    from araft_lc.models import local_model_id
+    from araft_lc.models import error_text, local_model_id
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(local_model_id(spec))
     except Exception as e:  # noqa: BLE001 - transformers and huggingface_hub raise many kinds
         if isinstance(e, ValueError) and str(e).startswith("cannot load tokenizer"):
             raise
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else "no detail"
-        raise ValueError(f"cannot load tokenizer {spec!r} ({type(e).__name__}: {detail}): pass a folder holding "
+        raise ValueError(f"cannot load tokenizer {spec!r} ({error_text(e)}): pass a folder holding "
                          "tokenizer files, or a preset") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

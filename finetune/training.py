@@ -3,6 +3,7 @@ the records, the TRL arguments both stages take, and training with progress, res
 
 from __future__ import annotations
 
+import errno
 import random
 import shutil
 import sys
@@ -70,6 +71,20 @@ def trl_args(p: Prepared) -> dict[str, Any]:
     }
 
 
+_NEARLY_FULL = 1 << 20  # bytes free below which a failed checkpoint save is put down to a full disk
+
+
+def _saving_a_checkpoint(e: BaseException) -> bool:
+    """True when ``e`` was raised while the Trainer wrote a checkpoint (torch.save on a full disk
+    raises a RuntimeError without an errno)."""
+    tb = e.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "_save_checkpoint":
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _drop_torn_checkpoints(output_dir: Path) -> None:
     """Remove the checkpoints newer than the last whole one (cut short by a failed write):
     ``--resume`` would pass over them, and they hold space the next try needs."""
@@ -94,10 +109,19 @@ def train_and_save(trainer: Any, p: Prepared) -> Path:
     try:
         result = trainer.train(resume_from_checkpoint=str(p.resume_from) if p.resume_from else None)
     except Exception as e:
-        if not is_write_failure(e):
+        if not (is_write_failure(e) or _saving_a_checkpoint(e)):
             raise
         _drop_torn_checkpoints(out)
-        raise e if isinstance(e, WriteError) else WriteError(out, e) from e
+        if isinstance(e, WriteError):
+            raise
+        free = shutil.disk_usage(out).free
+        if free < _NEARLY_FULL and not is_write_failure(e):
+            # torch.save says only "unexpected pos ..." when the disk fills: name the cause it hides
+            cause: BaseException = OSError(errno.ENOSPC, f"No space left on device ({free} bytes free; "
+                                                         f"{type(e).__name__} while saving a checkpoint)")
+        else:
+            cause = e
+        raise WriteError(out, cause) from e
     seconds = time.perf_counter() - start
     metrics = dict(result.metrics)
     summary = {"seconds": round(seconds, 1), "records": len(p.data.rows),
