@@ -25,7 +25,8 @@ class OutputLocked(OSError):
 
 
 def lock_path(output: str | Path) -> Path:
-    output = Path(output)
+    """``OUT.lock`` beside ``output`` (absolute, so that ``--out .`` has a name to lock)."""
+    output = Path(os.path.abspath(output))
     return output.with_name(output.name + ".lock")
 
 
