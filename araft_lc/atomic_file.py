@@ -1,32 +1,92 @@
-"""Files that are whole or absent: written beside their final name, then renamed into place.
+"""Files that are whole or absent: written beside their final name, fsynced, then renamed.
 
-For reports, summaries and configs that a kill at any moment must not leave half-written.
-(Append-only records go through ``jsonl_sink``; indexes and merged models rename whole folders
-or databases the same way.)
+For reports, summaries, configs and converted records, which a kill or a full disk at any moment
+must not leave half-written (SQLite's and git's discipline: write aside, fsync, rename, fsync the
+folder). The temporary name is unique, so two writers of one file never share it: each rename
+puts a whole file in place. (Append-only records go through ``jsonl_sink``; indexes and merged
+models rename whole databases or folders the same way.)
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable, Iterator
 
 from araft_lc.redact import redact
+from araft_lc.write_error import writing
 
-__all__ = ["replace_atomically", "write_text_atomically"]
+__all__ = ["replace_atomically", "write_text_atomically", "open_atomically", "fsync_dir"]
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make a rename or a new name in folder ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def replace_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary path beside ``path`` (same suffix, so writers that go
-    by it still work), then rename it over ``path``; on failure remove the temporary file."""
+    by it still work), fsync it, rename it over ``path``; on any failure remove the temporary
+    file and leave ``path`` as it was.
+
+    Raises:
+        WriteError: the disk is full, read-only or failing (naming ``path``).
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp" + path.suffix)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            os.chmod(tmp, 0o644)
+            write(tmp)
+            _fsync_file(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        fsync_dir(path.parent)
+
+
+@contextmanager
+def open_atomically(path: str | Path) -> Iterator[IO[str]]:
+    """A text file to write; leaving the block without an error puts it whole at ``path``
+    (fsynced, renamed); an error removes it and leaves ``path`` as it was.
+
+    Raises:
+        WriteError: the disk is full, read-only or failing (naming ``path``).
+    """
+    path = Path(path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
+        tmp = Path(name)
+        try:
+            os.fchmod(fd, 0o644)
+            with open(fd, "w", encoding="utf-8") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        fsync_dir(path.parent)
 
 
 def write_text_atomically(path: str | Path, text: str) -> None:

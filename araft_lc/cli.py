@@ -1,7 +1,8 @@
 """The ``araft`` command line: ``ask``, ``generate``, ``convert``, ``train``, ``eval``, ``report``,
 ``export``, ``corpus build|search``.
 
-User errors end in one line on stderr (``araft: error: ...``) and exit code 2, never a traceback.
+User errors end in one line on stderr (``araft: error: ...``) and exit code 2, never a traceback;
+so do the machine's (a full or read-only disk, an output another run holds), with exit code 1.
 """
 
 from __future__ import annotations
@@ -75,8 +76,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     callbacks = []
     tracer = None
     if args.trace:
+        from araft_lc.jsonl_sink import repair_tail
         from araft_lc.tracing import JsonlTraceHandler
 
+        repair_tail(Path(args.trace))  # a line torn by a full disk in an earlier run
         tracer = JsonlTraceHandler(args.trace)
         callbacks.append(tracer)
     # With --json, stdout holds the record alone and the live trace goes to stderr.
@@ -99,12 +102,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
     except Exception as e:  # noqa: BLE001 - a model server's failure ends the run in one line
         if isinstance(e, _user_errors()):
             raise
+        from araft_lc.write_error import WriteError, is_write_failure
+
+        if tracer and is_write_failure(e):
+            raise WriteError(args.trace, e) from None
         print(f"araft: error: the run stopped: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
               file=sys.stderr)
         return 1
     finally:
         if tracer:
-            tracer.close()
+            try:
+                tracer.close()
+            except OSError:
+                pass  # its failed write has already stopped the run
     seconds = time.perf_counter() - start
     status, answer = state.get("status"), state.get("answer")
     print(f"Answer: {answer}" if answer is not None else "No answer.", file=live)
@@ -161,11 +171,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from araft_lc.models import check_server, load_chat_model, model_flags
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
-    from evals.hotpotqa import load_questions
+    from evals.hotpotqa import check_unique_ids, load_questions
 
     questions = []
     for path in args.questions:
         questions.extend(load_questions(path))
+    check_unique_ids(questions)  # before any model loads
     if args.limit is not None:
         questions = questions[: args.limit]
     style = load_prompt(args.prompt)
@@ -197,6 +208,7 @@ def _read_trajectories(path: str, skip_bad: bool) -> Any:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    from araft_lc.atomic_file import open_atomically
     from finetune.records import dpo_records, failed_steps, sft_records
 
     for path in filter(None, [args.trajectories, args.rejects]):
@@ -217,11 +229,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
             raise UserError(f"cannot load tokenizer {args.tokenizer!r}: {e}") from None
     kinds = args.kinds.split(",") if args.kinds else None
     failed = failed_steps(_read_trajectories(args.rejects, args.skip_bad)) if args.rejects else None
-    tmp = out.with_name(out.name + ".tmp")
     counts: dict[str, int] = {}
     trajectories = dropped = longest = total = 0
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open_atomically(out) as f:
             for record in _read_trajectories(args.trajectories, args.skip_bad):
                 trajectories += 1
                 if args.kind == "sft":
@@ -241,12 +252,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
                     kind = row.get("kind", args.granularity)
                     counts[kind] = counts.get(kind, 0) + 1
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, ValueError):
-            raise UserError(str(e)) from None
-        raise
-    os.replace(tmp, out)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     print(f"{sum(counts.values())} {args.kind} records ({detail}) from {trajectories} trajectories -> {out}")
     if tokenizer is not None:
@@ -383,6 +390,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"araft: error: {message}", file=sys.stderr)
         return 2
+    except OSError as e:  # the machine's: a full or read-only disk, a held output, a missing folder
+        message = f"{e.filename}: {e.strerror}" if e.strerror and e.filename else str(e)
+        print(f"araft: error: {message.splitlines()[0] if message else type(e).__name__}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("araft: interrupted", file=sys.stderr)
         return 130

@@ -1,7 +1,9 @@
 """Teacher generation: run a teacher over questions, keep the correct trajectories.
 
 Resumable: the question ids already in the output or rejects file are skipped, a torn last line
-from a killed run is repaired, and each record is appended and fsynced as its run finishes.
+from a killed run is repaired, and each record is appended and fsynced as its run finishes. One
+run at a time owns an output (``OUT.lock``); a failed write stops the run with a ``WriteError``,
+and the same command, once the disk has room, finishes the rest, every question once.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from araft_lc.jsonl_sink import JsonlSink, read_ids
+from araft_lc.output_lock import output_lock
 from araft_lc.run_pool import run_pool
 from araft_lc.trajectory import TrajectoryRecord
-from evals.hotpotqa import Question
+from evals.hotpotqa import Question, check_unique_ids
 
 __all__ = ["GenerationSummary", "generate", "rejects_path"]
 
@@ -52,8 +55,25 @@ def generate(
 
     A run is kept when it answered with exact match (``min_f1`` None) or with F1 >= ``min_f1``.
     A run that raises is retried ``retries`` times, then written to the rejects as an error.
+
+    Raises:
+        ValueError: two questions share an id, or ``out`` is a folder.
+        OutputLocked: another run is writing ``out``.
+        WriteError: a record could not be written (a full or failing disk); what was written
+            before stays, whole.
     """
     out = Path(out)
+    check_unique_ids(questions)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder: name the .jsonl file to write")
+    with output_lock(out):
+        return _generate(agent, questions, out, min_f1=min_f1, concurrency=concurrency, retries=retries,
+                         producer=producer, progress=progress)
+
+
+def _generate(agent: Any, questions: Sequence[Question], out: Path, *, min_f1: Optional[float],
+              concurrency: int, retries: int, producer: Optional[dict[str, Any]],
+              progress: bool) -> GenerationSummary:
     rejects = rejects_path(out)
     done = read_ids(out) | read_ids(rejects)
     todo = [q for q in questions if q.id not in done]

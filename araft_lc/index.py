@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 from araft_lc.corpus import read_paragraphs
+from araft_lc.output_lock import output_lock
+from araft_lc.write_error import WriteError, is_write_failure, writing
 
 __all__ = ["IndexOpenError", "Hit", "WikiIndex", "build_index", "normalize_title", "is_index", "file_digest", "SCHEMA_VERSION"]
 
@@ -94,17 +96,30 @@ def build_index(
 ) -> dict[str, str]:
     """Build an index from source files, streaming, one transaction per batch.
 
-    The index is written to ``out + '.tmp'`` and renamed into place only when complete, so a
-    crash never leaves a half-built index under ``out``. The first paragraph of a title wins.
+    The index is written to ``out + '.tmp'``, fsynced and renamed into place only when complete,
+    so a crash or a full disk never leaves a half-built index under ``out``; one build at a time
+    owns ``out`` (``out + '.lock'``). The first paragraph of a title wins.
 
     Returns:
         The index's metadata (pages, sources, build seconds).
+
+    Raises:
+        CorpusError: a source cannot be read.
+        OutputLocked: another build is writing ``out``.
+        WriteError: the disk is full, read-only or failing (nothing is left under ``out``).
     """
     out = Path(out)
+    with output_lock(out):
+        return _build(sources, out, batch_size, progress)
+
+
+def _build(sources: Iterable[str | Path], out: Path, batch_size: int,
+           progress: Optional[Callable[[int], None]]) -> dict[str, str]:
     sources = [Path(s) for s in sources]
     tmp = out.with_name(out.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        tmp.unlink(missing_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     con = sqlite3.connect(tmp)
     try:
@@ -147,11 +162,22 @@ def build_index(
         with con:
             con.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", meta.items())
         con.close()
-    except BaseException:
+        # synchronous=OFF wrote without fsync: make the whole file durable before it gets its name.
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, out)
+        from araft_lc.atomic_file import fsync_dir
+
+        fsync_dir(out.parent)
+    except BaseException as e:
         con.close()
         tmp.unlink(missing_ok=True)
+        if is_write_failure(e) and not isinstance(e, WriteError):
+            raise WriteError(out, e) from e
         raise
-    os.replace(tmp, out)
     return meta
 
 

@@ -1,9 +1,11 @@
 """Append-only JSONL files that survive ``kill -9`` and concurrent writers.
 
-Each record is one ``write`` of one whole line to a file opened with ``O_APPEND``, under an
-exclusive ``flock``, then ``fsync``: a line is either all there or, if the process died inside
-the write, a torn tail without a newline, which :func:`read_ids` repairs (truncates) on
-resume.
+Each record is one whole line appended to a file opened with ``O_APPEND``, under an exclusive
+``flock``, then ``fsync``: a line is either all there or, if the process died inside the write,
+a torn tail without a newline, which :func:`read_ids` repairs (truncates) on resume. A write
+that fails (a full disk, an I/O error) cuts its own partial line off again and raises
+:class:`~araft_lc.write_error.WriteError`; the sink then refuses further writes, so nothing is
+ever appended after a torn line.
 """
 
 from __future__ import annotations
@@ -16,22 +18,25 @@ from pathlib import Path
 from typing import Any, Callable
 
 from araft_lc.redact import redact
+from araft_lc.write_error import WriteError, writing
 
 __all__ = ["JsonlSink", "repair_tail", "read_ids"]
 
 
 def repair_tail(path: Path) -> int:
-    """Cut a torn last line (no trailing newline) off ``path``; returns the bytes removed."""
+    """Cut a torn last line (no trailing newline) off ``path``; returns the bytes removed.
+    A whole file is only read, so a finished run's records can be read from read-only media."""
     if not path.exists():
         return 0
-    with open(path, "rb+") as f:
+    with open(path, "rb") as f:
         f.seek(0, os.SEEK_END)
-        size = f.tell()
-        if size == 0:
+        if f.tell() == 0:
             return 0
-        f.seek(size - 1)
+        f.seek(-1, os.SEEK_END)
         if f.read(1) == b"\n":
             return 0
+    with writing(path), open(path, "rb+") as f:
+        size = f.seek(0, os.SEEK_END)
         # Find the last newline; everything after it is the torn record.
         pos = size - 1
         while pos > 0:
@@ -46,6 +51,7 @@ def repair_tail(path: Path) -> int:
         else:
             keep = 0
         f.truncate(keep)
+        os.fsync(f.fileno())
         return size - keep
 
 
@@ -69,24 +75,46 @@ def read_ids(path: Path, key: str | Callable[[dict[str, Any]], str] = "question_
 
 
 class JsonlSink:
-    """Writes dicts (or objects with ``to_dict``) as lines; thread- and process-safe."""
+    """Writes dicts (or objects with ``to_dict``) as lines; thread- and process-safe.
+
+    Raises (from ``write``):
+        WriteError: the line could not be written whole and fsynced (naming the file).
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        repair_tail(self.path)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if self.path.is_dir():
+            raise ValueError(f"{self.path} is a folder: name a .jsonl file to write")
+        with writing(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            repair_tail(self.path)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
+        self._failed: WriteError | None = None
         self.written = 0
 
     def write(self, record: Any) -> None:
         data = record.to_dict() if hasattr(record, "to_dict") else record
         line = (redact(json.dumps(data, ensure_ascii=False)) + "\n").encode("utf-8")
         with self._lock:
+            if self._failed is not None:
+                raise self._failed
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                os.write(self._fd, line)
-                os.fsync(self._fd)
+                start = os.lseek(self._fd, 0, os.SEEK_END)
+                try:
+                    view = memoryview(line)
+                    while view:  # a short write (a disk filling up) is followed by the rest or an error
+                        view = view[os.write(self._fd, view):]
+                    os.fsync(self._fd)
+                except OSError as e:
+                    try:  # take the partial line back; if even that fails, the next open repairs it
+                        os.ftruncate(self._fd, start)
+                        os.fsync(self._fd)
+                    except OSError:
+                        pass
+                    self._failed = WriteError(self.path, e)
+                    raise self._failed from e
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             self.written += 1

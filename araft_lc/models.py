@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from evals.hotpotqa import Question
 
-__all__ = ["load_chat_model", "local_model_id", "add_model_flags", "model_flags", "check_server"]
+__all__ = ["load_chat_model", "local_model_id", "add_model_flags", "model_flags", "check_server", "error_text"]
 
 
 def add_model_flags(parser: Any) -> None:
@@ -114,7 +114,7 @@ def load_chat_model(
         fields = preset_fields(spec)
         if adapter:
             fields.update(adapters={"adapter": adapter}, adapter="adapter")
-        return AraftChatModel(**{**fields, **overrides})
+        return _build_local(AraftChatModel, {**fields, **overrides})
     model_id, spec_adapter = _hf_spec(spec)
     adapter = adapter or spec_adapter or None
     if not spec.startswith("hf:") and not Path(model_id).exists() and "/" not in model_id:
@@ -123,8 +123,32 @@ def load_chat_model(
             "a local model folder, or openai:MODEL@BASE_URL"
         )
     adapters = {"adapter": adapter} if adapter else {}
-    return AraftChatModel(model_id=model_id, adapters=adapters, adapter="adapter" if adapter else None,
-                          **overrides)
+    return _build_local(AraftChatModel, {"model_id": model_id, "adapters": adapters,
+                                         "adapter": "adapter" if adapter else None, **overrides})
+
+
+def _build_local(cls: Any, fields: dict[str, Any]) -> BaseChatModel:
+    """``cls(**fields)``, with a load error of any kind (transformers, huggingface_hub and peft
+    raise many: a config that cannot describe its weights, a shape mismatch) as one
+    ``ModelLoadError`` naming the folder and the cause."""
+    from araft_lc.chat_model import ModelLoadError
+
+    try:
+        return cls(**fields)
+    except ValueError:  # ModelLoadError, a field's validation: already one line naming the problem
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever the libraries raise, one line
+        adapters = fields.get("adapters") or {}
+        what = f"model {fields['model_id']!r}" + (f" with adapter {', '.join(map(str, adapters.values()))}"
+                                                   if adapters else "")
+        raise ModelLoadError(f"cannot load {what} ({error_text(e)}): pass a folder whose config.json "
+                             "describes its weights (and an adapter trained on that model)") from None
+
+
+def error_text(e: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line (the libraries' messages run over several), cut at ``limit``."""
+    text = " ".join(str(e).split()) or "no detail"
+    return f"{type(e).__name__}: {text if len(text) <= limit else text[:limit - 3] + '...'}"
 
 
 def local_model_id(spec: str) -> str:

@@ -68,12 +68,18 @@ def smollm2_path() -> Path:
     plain = LlamaForCausalLM(LlamaConfig(**config))
     plain.load_state_dict(gguf_model.state_dict())
     plain.generation_config.do_sample = False
+    from araft_lc.write_error import writing
+
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    plain.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    with writing(target):  # a full cache disk: one line naming the folder, no half-written copy left
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            plain.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -42,6 +42,9 @@ class TrajectoryRecorder(BaseCallbackHandler):
         keep: also keep every record in ``self.records``.
     """
 
+    # A failed write must stop the run: LangChain logs and swallows a handler's error otherwise.
+    raise_error = True
+
     def __init__(self, on_record: Optional[Callable[[TrajectoryRecord], None]] = None, keep: bool = True):
         self.on_record = on_record
         self.keep = keep

@@ -32,6 +32,9 @@ def _plain(value: Any) -> Any:
 class JsonlTraceHandler(BaseCallbackHandler):
     """Appends one JSON object per event to ``path`` (safe across concurrent runs)."""
 
+    # A failed write must stop the run: LangChain logs and swallows a handler's error otherwise.
+    raise_error = True
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

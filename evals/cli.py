@@ -18,11 +18,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from araft_lc.models import check_server, load_chat_model, model_flags
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
-    from evals.hotpotqa import check_leakage, load_questions, parse_levels, sample_questions
+    from evals.hotpotqa import check_leakage, check_unique_ids, load_questions, parse_levels, sample_questions
     from evals.report import write_report
-    from evals.runner import evaluate
+    from evals.runner import check_out_dir, evaluate
 
     pool = [q for path in args.questions for q in load_questions(path)]
+    check_unique_ids(pool)  # before any model loads
+    check_out_dir(args.out)
     questions = sample_questions(pool, levels=parse_levels(args.levels) if args.levels else None,
                                  limit=args.limit, seed=args.seed)
     check_leakage(questions, args.exclude or [])

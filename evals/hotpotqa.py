@@ -10,7 +10,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 from araft_lc.corpus import CorpusError, iter_json_records, paragraphs_of_record
 
-__all__ = ["Question", "load_questions", "LEVELS", "parse_levels", "sample_questions", "ids_in", "check_leakage"]
+__all__ = ["Question", "load_questions", "check_unique_ids", "LEVELS", "parse_levels", "sample_questions", "ids_in", "check_leakage"]
 
 LEVELS = ("easy", "medium", "hard")
 
@@ -50,6 +50,26 @@ def load_questions(path: str | Path) -> Iterator[Question]:
     """
     for where, record in iter_json_records(path):
         yield _question(record, where)
+
+
+def check_unique_ids(questions: Sequence[Question]) -> None:
+    """Refuse questions that share an id: each id is run, and recorded, once.
+
+    Raises:
+        ValueError: naming how many ids repeat and the first few.
+    """
+    seen: set[str] = set()
+    repeated: dict[str, None] = {}
+    for q in questions:
+        if q.id in seen:
+            repeated[q.id] = None
+        seen.add(q.id)
+    if repeated:
+        ids = list(repeated)
+        more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+        raise ValueError(f"{len(ids)} question {'ids appear' if len(ids) > 1 else 'id appears'} more than once in the "
+                         f"--questions files ({', '.join(ids[:5])}{more}): remove the duplicates, so that each "
+                         "question is run and recorded once")
 
 
 def parse_levels(text: str) -> dict[str, int]:

@@ -4,7 +4,9 @@ Writes ``DIR/trajectories.jsonl`` (the same records as distillation, one per que
 repeat, appended and fsynced as each run ends), then ``DIR/report.md``, ``report.json`` and
 ``report.png``. Resumable like ``araft generate``: started again with the same arguments, it
 skips the (question, repeat) runs already written. ``repeats`` runs the sample R times with
-seeds ``seed``, ``seed + 1``, ... (sampling only makes sense with temperature > 0).
+seeds ``seed``, ``seed + 1``, ... (sampling only makes sense with temperature > 0). One run at
+a time owns a folder (``DIR.lock`` beside it); a failed write stops the run with a
+``WriteError``, and the same command, once the disk has room, finishes the rest.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from araft_lc.jsonl_sink import JsonlSink, read_ids, repair_tail
+from araft_lc.output_lock import output_lock
 from araft_lc.run_pool import run_pool
 from araft_lc.trajectory import TrajectoryRecord, read_trajectories
-from evals.hotpotqa import Question
+from araft_lc.write_error import writing
+from evals.hotpotqa import Question, check_unique_ids
 
-__all__ = ["EvalSummary", "evaluate", "run_key", "read_records", "TRAJECTORIES"]
+__all__ = ["EvalSummary", "evaluate", "run_key", "read_records", "check_out_dir", "TRAJECTORIES"]
 
 TRAJECTORIES = "trajectories.jsonl"
 
@@ -36,6 +40,13 @@ class EvalSummary:
 
 def run_key(record: dict[str, Any]) -> str:
     return f"{record['question_id']}#{(record.get('producer') or {}).get('repeat', 0)}"
+
+
+def check_out_dir(out_dir: str | Path) -> None:
+    """Refuse an ``--out`` that is a file: a run writes a folder there."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: araft eval writes a folder there; choose another --out")
 
 
 def read_records(out_dir: str | Path) -> list[TrajectoryRecord]:
@@ -58,9 +69,26 @@ def evaluate(
     producer: Optional[dict[str, Any]] = None,
     progress: bool = True,
 ) -> EvalSummary:
-    """Run the agent ``agent_for_repeat(r)`` builds on every question, for each repeat r."""
+    """Run the agent ``agent_for_repeat(r)`` builds on every question, for each repeat r.
+
+    Raises:
+        ValueError: two questions share an id, or ``out_dir`` is a file.
+        OutputLocked: another run is writing ``out_dir``.
+        WriteError: a record could not be written (a full or failing disk).
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_unique_ids(questions)
+    check_out_dir(out)
+    with output_lock(out):
+        return _evaluate(agent_for_repeat, questions, out, repeats=repeats, concurrency=concurrency,
+                         retries=retries, producer=producer, progress=progress)
+
+
+def _evaluate(agent_for_repeat: Callable[[int], Any], questions: Sequence[Question], out: Path, *,
+              repeats: int, concurrency: int, retries: int, producer: Optional[dict[str, Any]],
+              progress: bool) -> EvalSummary:
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     path = out / TRAJECTORIES
     done = read_ids(path, key=run_key)
     start = time.perf_counter()

@@ -66,7 +66,14 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
     from finetune.logs import LossLog
     from finetune.model import load_base
 
-    model = PeftModel.from_pretrained(load_base(config, p.device), str(adapter), is_trainable=True)
+    base = load_base(config, p.device)
+    try:
+        model = PeftModel.from_pretrained(base, str(adapter), is_trainable=True)
+    except Exception as e:  # noqa: BLE001 - peft raises many kinds (a shape mismatch is a RuntimeError)
+        from araft_lc.models import error_text
+
+        raise ConfigError(f"cannot load adapter {adapter} on {config.model!r} ({error_text(e)}): "
+                          "pass the adapter `araft train sft` wrote for this model") from None
     callbacks: list[Any] = [LossLog(config.output_dir)]
     if held:
         # one prompt per held-out question, at a step drawn with the seed

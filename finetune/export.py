@@ -19,30 +19,61 @@ def merge_adapter(model: str, adapter: str, out: str, *, force: bool = False) ->
     """Write ``model`` + ``adapter`` merged to ``out`` (safetensors and the tokenizer).
 
     Raises:
-        ValueError: no adapter there, or ``out`` exists without ``force``.
+        ValueError: no adapter there, ``out`` exists without ``force``, or the model or adapter
+            cannot be loaded (naming which and why).
+        OutputLocked: another export is writing ``out``.
+        WriteError: the disk is full or failing (nothing is left under ``out``).
     """
+    from araft_lc.output_lock import output_lock
+
+    target = Path(out)
+    with output_lock(target):
+        return _merge(model, adapter, target, force)
+
+
+def _merge(model: str, adapter: str, target: Path, force: bool) -> Path:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from araft_lc.models import local_model_id
+    from araft_lc.models import error_text, local_model_id
     from finetune.tokens import load_tokenizer
+
+    from araft_lc.write_error import writing
 
     if not (Path(adapter) / "adapter_config.json").is_file():
         raise ValueError(f"{adapter} has no adapter_config.json: pass a folder written by `araft train`")
-    target = Path(out)
     if target.exists() and not force:
         raise ValueError(f"{target} exists: pass --force to replace it")
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    base = AutoModelForCausalLM.from_pretrained(local_model_id(model), dtype=dtype, use_safetensors=True)
-    merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    merged.save_pretrained(tmp, safe_serialization=True)
+    try:
+        base = AutoModelForCausalLM.from_pretrained(local_model_id(model), dtype=dtype, use_safetensors=True)
+    except Exception as e:  # noqa: BLE001 - transformers and huggingface_hub raise many kinds
+        raise ValueError(f"cannot load model {model!r} ({error_text(e)}): pass a folder "
+                         "holding config.json and safetensors weights, or a preset") from None
+    try:
+        merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
+    except Exception as e:  # noqa: BLE001 - peft raises many kinds (a shape mismatch is a RuntimeError)
+        raise ValueError(f"cannot load adapter {adapter} on {model!r} ({error_text(e)}): "
+                         "pass the adapter `araft train` wrote for this model") from None
     tokenizer_from = adapter if (Path(adapter) / "tokenizer_config.json").is_file() else model
-    load_tokenizer(tokenizer_from).save_pretrained(tmp)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    tokenizer = load_tokenizer(tokenizer_from)
+    tmp = target.with_name(target.name + ".tmp")
+    with writing(target):
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            merged.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            for f in tmp.iterdir():
+                fd = os.open(f, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     print(f"merged {adapter} into {model} -> {target}", file=sys.stderr)
     return target

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from contextlib import nullcontext
 from typing import Optional, Sequence
 
 from finetune.config import DPORunConfig, SFTRunConfig, config_help, load_config, parse_overrides
@@ -23,16 +25,23 @@ def add_train_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
 
 
 def run(stage: str, args: argparse.Namespace, overrides: Sequence[str]) -> int:
-    """Train; config and data errors raise ConfigError/DataError (ValueError) for the caller."""
+    """Train; config and data errors raise ConfigError/DataError (ValueError) for the caller, a
+    failed write WriteError, an output_dir another run holds OutputLocked (both OSError)."""
+    from araft_lc.output_lock import output_lock
+
     config = load_config(CONFIGS[stage], args.config, parse_overrides(overrides))
-    if stage == "sft":
-        from finetune.sft import train_sft
+    # One run per output_dir: the lock sits beside it (--overwrite removes the folder). Under
+    # accelerate every rank runs this; the main one holds the lock for all.
+    main_rank = os.environ.get("RANK", "0") == "0"
+    with output_lock(config.output_dir) if main_rank else nullcontext():
+        if stage == "sft":
+            from finetune.sft import train_sft
 
-        train_sft(config, overwrite=args.overwrite, resume=args.resume)
-    else:
-        from finetune.dpo import train_dpo
+            train_sft(config, overwrite=args.overwrite, resume=args.resume)
+        else:
+            from finetune.dpo import train_dpo
 
-        train_dpo(config, overwrite=args.overwrite, resume=args.resume)
+            train_dpo(config, overwrite=args.overwrite, resume=args.resume)
     return 0
 
 
@@ -45,3 +54,6 @@ def launch(stage: str, argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as e:
         print(f"finetune.{stage}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full or read-only disk, an output_dir another run holds
+        print(f"finetune.{stage}: error: {e}", file=sys.stderr)
+        return 1

@@ -2,7 +2,9 @@
 
 ``LossLog`` appends every logged step (loss, learning rate; for DPO the chosen and rejected
 log-probs, reward margins and accuracies) to ``OUTPUT_DIR/log.jsonl``; a resumed run appends
-too, and the plot keeps the last entry of each step. ``plot_log`` draws ``loss.png``.
+too, and the plot keeps the last entry of each step. ``plot_log`` draws ``loss.png``. Lines are
+appended whole and fsynced (``araft_lc.jsonl_sink``): a full disk stops the run with a
+``WriteError`` and leaves no torn line.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from araft_lc.redact import redact
+from araft_lc.atomic_file import replace_atomically
+from araft_lc.jsonl_sink import JsonlSink
 
 __all__ = ["LossLog", "append_log", "read_log", "plot_log"]
 
@@ -29,8 +32,9 @@ PANELS = (
 
 
 def append_log(output_dir: str, entry: dict[str, Any]) -> None:
-    with open(Path(output_dir) / LOG_NAME, "a", encoding="utf-8") as f:
-        f.write(redact(json.dumps(entry)) + "\n")
+    """Append ``entry`` (secrets redacted) to ``log.jsonl``; WriteError when the disk refuses it."""
+    with JsonlSink(Path(output_dir) / LOG_NAME) as sink:
+        sink.write(entry)
 
 
 def read_log(output_dir: str) -> list[dict[str, Any]]:
@@ -81,6 +85,6 @@ def plot_log(output_dir: str) -> Path | None:
             ax.legend()
     fig.tight_layout()
     out = Path(output_dir) / PLOT_NAME
-    fig.savefig(out, dpi=100)
+    replace_atomically(out, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
     return out

@@ -43,7 +43,7 @@ def load_base(config: TrainConfig, device: Device) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from araft_lc.models import local_model_id
+    from araft_lc.models import error_text, local_model_id
 
     kwargs: dict[str, Any] = {"use_safetensors": True}
     if config.load_in_4bit:
@@ -57,8 +57,9 @@ def load_base(config: TrainConfig, device: Device) -> Any:
         kwargs["dtype"] = torch.float32
     try:
         model = AutoModelForCausalLM.from_pretrained(local_model_id(config.model), **kwargs)
-    except OSError as e:
-        raise ConfigError(f"cannot load model {config.model!r}: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # noqa: BLE001 - transformers and huggingface_hub raise many kinds
+        raise ConfigError(f"cannot load model {config.model!r} ({error_text(e)}): "
+                          "pass a folder holding config.json and safetensors weights, or a preset") from None
     model.config.use_cache = False
     return model
 

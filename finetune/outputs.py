@@ -10,12 +10,14 @@ checkpoint of a run with the same records.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from araft_lc.atomic_file import write_text_atomically
+from araft_lc.atomic_file import fsync_dir, write_text_atomically
+from araft_lc.write_error import writing
 from finetune.config import ConfigError, TrainConfig, to_yaml
 
 __all__ = ["prepare_output_dir", "last_checkpoint", "write_json", "save_run"]
@@ -78,14 +80,36 @@ def prepare_output_dir(config: TrainConfig, data_summary: dict[str, Any], *, ove
 
 
 def save_run(trainer: Any, tokenizer: Any, config: TrainConfig, summary: dict[str, Any]) -> Path:
-    """Save the adapter, the tokenizer, the config, the summary and the plot (``data.json`` is
-    written before training, by ``prepare_output_dir``)."""
+    """Save the adapter, the tokenizer, the config, the plot and, last, the summary (``data.json``
+    is written before training, by ``prepare_output_dir``). Each file is whole or absent: the
+    adapter and tokenizer are saved into ``.saving/`` first, fsynced, and renamed into place; a
+    run without ``summary.json`` did not finish.
+
+    Raises:
+        WriteError: the disk is full or failing (``.saving/`` is removed).
+    """
     from finetune.logs import plot_log
 
     out = Path(config.output_dir)
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
-    (out / CONFIG_NAME).write_text(to_yaml(config), encoding="utf-8")
-    write_json(out / SUMMARY_NAME, summary)
+    staging = out / ".saving"
+    with writing(out):
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            trainer.save_model(str(staging))
+            tokenizer.save_pretrained(str(staging))
+            names = sorted(p.name for p in staging.iterdir() if p.is_file())
+            for name in names:
+                fd = os.open(staging / name, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            for name in names:
+                os.replace(staging / name, out / name)
+            fsync_dir(out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    write_text_atomically(out / CONFIG_NAME, to_yaml(config))
     plot_log(str(out))
+    write_json(out / SUMMARY_NAME, summary)
     return out

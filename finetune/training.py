@@ -3,7 +3,9 @@ the records, the TRL arguments both stages take, and training with progress, res
 
 from __future__ import annotations
 
+import errno
 import random
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from typing import Any, Optional
 from finetune.config import ConfigError, TrainConfig
 from finetune.dataset import TokenizedData, read_records, tokenize_records
 from finetune.model import Device, resolve_device
-from finetune.outputs import prepare_output_dir, save_run
+from finetune.outputs import last_checkpoint, prepare_output_dir, save_run
 from finetune.tokens import load_tokenizer
 
 __all__ = ["Prepared", "prepare", "trl_args", "train_and_save"]
@@ -69,10 +71,57 @@ def trl_args(p: Prepared) -> dict[str, Any]:
     }
 
 
+_NEARLY_FULL = 1 << 20  # bytes free below which a failed checkpoint save is put down to a full disk
+
+
+def _saving_a_checkpoint(e: BaseException) -> bool:
+    """True when ``e`` was raised while the Trainer wrote a checkpoint (torch.save on a full disk
+    raises a RuntimeError without an errno)."""
+    tb = e.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "_save_checkpoint":
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _drop_torn_checkpoints(output_dir: Path) -> None:
+    """Remove the checkpoints newer than the last whole one (cut short by a failed write):
+    ``--resume`` would pass over them, and they hold space the next try needs."""
+    whole = last_checkpoint(output_dir)
+    newest = int(whole.name.split("-")[-1]) if whole else -1
+    for p in output_dir.glob("checkpoint-*"):
+        if p.name.split("-")[-1].isdigit() and int(p.name.split("-")[-1]) > newest:
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def train_and_save(trainer: Any, p: Prepared) -> Path:
-    """Train (from the checkpoint when resuming) and save everything beside the adapter."""
+    """Train (from the checkpoint when resuming) and save everything beside the adapter.
+
+    Raises:
+        WriteError: a checkpoint, the log or the adapter could not be written (a full or failing
+            disk); the torn checkpoint is removed, so ``--resume`` goes on from the last whole one.
+    """
+    from araft_lc.write_error import WriteError, is_write_failure
+
     start = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(p.resume_from) if p.resume_from else None)
+    out = Path(p.config.output_dir)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(p.resume_from) if p.resume_from else None)
+    except Exception as e:
+        if not (is_write_failure(e) or _saving_a_checkpoint(e)):
+            raise
+        _drop_torn_checkpoints(out)
+        if isinstance(e, WriteError):
+            raise
+        free = shutil.disk_usage(out).free
+        if free < _NEARLY_FULL and not is_write_failure(e):
+            # torch.save says only "unexpected pos ..." when the disk fills: name the cause it hides
+            cause: BaseException = OSError(errno.ENOSPC, f"No space left on device ({free} bytes free; "
+                                                         f"{type(e).__name__} while saving a checkpoint)")
+        else:
+            cause = e
+        raise WriteError(out, cause) from e
     seconds = time.perf_counter() - start
     metrics = dict(result.metrics)
     summary = {"seconds": round(seconds, 1), "records": len(p.data.rows),
