@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Optional
 
 __all__ = ["Request", "Batcher"]
 
@@ -24,6 +24,7 @@ __all__ = ["Request", "Batcher"]
 class Request:
     ids: list[int]
     key: Hashable  # requests batch together only with the same key (adapter, stop strings)
+    deadline: Optional[float] = None  # time.time() at which this row's generation stops
     future: Future = field(default_factory=Future)
 
 
@@ -39,9 +40,9 @@ class Batcher:
         self._thread = threading.Thread(target=self._work, daemon=True, name="araft-batcher")
         self._thread.start()
 
-    def submit(self, ids: list[int], key: Hashable) -> Any:
+    def submit(self, ids: list[int], key: Hashable, deadline: Optional[float] = None) -> Any:
         """Generate for ``ids``; blocks until the result (or the batch's exception)."""
-        request = Request(ids, key)
+        request = Request(ids, key, deadline)
         self._queue.put(request)
         return request.future.result()
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, ClassVar, Iterator, Optional, Sequence
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -26,7 +27,7 @@ from araft_lc.chat_format import render_chat, to_turns
 
 # What one call may set besides ``stop`` (``tools``/``tool_choice``/``prompt`` come from
 # ``bind_tools``, ``structured_output`` from ``with_structured_output``).
-_CALL_KEYWORDS = {"adapter", "max_tokens", "max_new_tokens", "temperature", "top_p", "seed", "tools",
+_CALL_KEYWORDS = {"adapter", "max_tokens", "max_new_tokens", "temperature", "top_p", "seed", "deadline", "tools",
                   "tool_choice", "prompt", "structured_output"}
 
 
@@ -40,6 +41,21 @@ class Decoding:
     temperature: float
     top_p: float
     seed: Optional[int]
+
+
+def _deadline_criteria(deadlines: Sequence[Optional[float]]) -> dict[str, Any]:
+    """``generate()`` arguments that stop each row at its deadline (``time.time()``), if any."""
+    if all(d is None for d in deadlines):
+        return {}
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Deadline(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            now = time.time()
+            return torch.tensor([d is not None and now >= d for d in deadlines], device=input_ids.device)
+
+    return {"stopping_criteria": StoppingCriteriaList([Deadline()])}
 
 
 def _usage(input_tokens: int, output_tokens: int) -> UsageMetadata:
@@ -112,8 +128,11 @@ class AraftChatModel(BaseChatModel):
             reproduces them.
 
     Per call, ``invoke(..., max_tokens=, temperature=, top_p=, seed=, stop=, adapter=)`` override
-    the fields; any other keyword is refused, as are unknown constructor arguments.
+    the fields, and ``deadline=`` (a ``time.time()`` value) stops generation at that moment (the
+    agent's ``max_seconds``); any other keyword is refused, as are unknown constructor arguments.
     """
+
+    accepts_deadline: ClassVar[bool] = True
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", populate_by_name=True)
 
@@ -322,14 +341,16 @@ class AraftChatModel(BaseChatModel):
             self._seed(d)
             if len(requests) == 1:
                 inputs = self._one_input(requests[0].ids)
-                out = self._model.generate(**inputs, **self._generation_kwargs(d), **self._cached(d.adapter, inputs))
+                out = self._model.generate(**inputs, **self._generation_kwargs(d), **self._cached(d.adapter, inputs),
+                                           **_deadline_criteria([requests[0].deadline]))
                 self._keep(d.adapter, out)
                 return [out.sequences[0, len(requests[0].ids):].tolist()]
             pad = self._tokenizer.pad_token_id
             width = max(len(r.ids) for r in requests)
             input_ids = torch.tensor([[pad] * (width - len(r.ids)) + r.ids for r in requests], device=device)
             mask = torch.tensor([[0] * (width - len(r.ids)) + [1] * len(r.ids) for r in requests], device=device)
-            out = self._model.generate(input_ids=input_ids, attention_mask=mask, **self._generation_kwargs(d))
+            out = self._model.generate(input_ids=input_ids, attention_mask=mask, **self._generation_kwargs(d),
+                                       **_deadline_criteria([r.deadline for r in requests]))
         rows = []
         for row in out.sequences[:, width:].tolist():
             while row and row[-1] == pad:
@@ -355,13 +376,13 @@ class AraftChatModel(BaseChatModel):
 
             torch.manual_seed(d.seed)
 
-    def _complete(self, messages: Sequence[BaseMessage], d: Decoding) -> AIMessage:
+    def _complete(self, messages: Sequence[BaseMessage], d: Decoding, deadline: Optional[float] = None) -> AIMessage:
         """One generation for ``messages``: its text cut at the stop strings, with token usage."""
         ids = self._prompt_ids(messages)
         if self._batcher is not None and d.temperature == 0:
-            new_tokens = self._batcher.submit(ids, d)
+            new_tokens = self._batcher.submit(ids, d, deadline)
         else:
-            new_tokens = self._run_batch([Request(ids, d)])[0]
+            new_tokens = self._run_batch([Request(ids, d, deadline)])[0]
         text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
         text, stopped = cut_at_stop_strings(text, d.stop)
         return AIMessage(text, usage_metadata=_usage(len(ids), len(new_tokens)),
@@ -375,6 +396,7 @@ class AraftChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         d = self._decoding(stop, kwargs)
+        deadline = kwargs.get("deadline")
         if kwargs.get("tools"):
             message = self._call_tools(messages, d, kwargs["tools"], kwargs.get("prompt") or self.prompt)
         elif kwargs.get("structured_output"):
@@ -383,7 +405,7 @@ class AraftChatModel(BaseChatModel):
             message = generate_json(lambda m: self._complete(m, d), messages, kwargs["structured_output"],
                                     self.max_parse_retries)
         else:
-            message = self._complete(messages, d)
+            message = self._complete(messages, d, deadline)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _call_tools(self, messages: Sequence[BaseMessage], d: Decoding, tools: Sequence[Any], prompt: str) -> AIMessage:
@@ -430,10 +452,11 @@ class AraftChatModel(BaseChatModel):
                 run_manager.on_llm_new_token(message.text, chunk=chunk)
             yield chunk
             return
-        yield from self._stream_text(messages, self._decoding(stop, kwargs), run_manager)
+        yield from self._stream_text(messages, self._decoding(stop, kwargs), run_manager, kwargs.get("deadline"))
 
     def _stream_text(self, messages: Sequence[BaseMessage], d: Decoding,
-                     run_manager: Optional[CallbackManagerForLLMRun]) -> Iterator[ChatGenerationChunk]:
+                     run_manager: Optional[CallbackManagerForLLMRun],
+                     deadline: Optional[float] = None) -> Iterator[ChatGenerationChunk]:
         import torch
         from transformers import TextIteratorStreamer
 
@@ -447,7 +470,7 @@ class AraftChatModel(BaseChatModel):
                 with torch.inference_mode(), self._adapter_context(d.adapter):
                     self._seed(d)
                     out = self._model.generate(**inputs, **self._generation_kwargs(d), streamer=streamer,
-                                               **self._cached(d.adapter, inputs))
+                                               **self._cached(d.adapter, inputs), **_deadline_criteria([deadline]))
                     self._keep(d.adapter, out)
                     produced.append(out.sequences.shape[1] - inputs["input_ids"].shape[1])
             except BaseException as e:  # re-raised in the caller's thread

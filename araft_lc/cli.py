@@ -36,25 +36,46 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (UserError, ValueError, FileNotFoundError, CorpusError, IndexOpenError, WikipediaUnavailable)
 
 
-def _print_step(data: Any, out: Any) -> None:
-    from araft_lc.trajectory import Step
+class _LiveSteps:
+    """Prints a run as it happens: each step's model text token by token, then its
+    observation and how long the step took."""
 
-    step = Step.from_dict(data)
-    if step.action is None:
-        print(f"(unparsed output) {step.raw.strip()}", file=out)
-    else:
-        from araft_lc.parser import format_action
+    def __init__(self, out: Any):
+        self.out = out
+        self.printed = 0  # steps whose end has been printed
+        self.streamed = False  # the model's text of the step under way has been printed
+        self.step_start = time.perf_counter()
 
-        print(f"Thought: {step.thought}", file=out)
-        print(f"Action: {format_action(step.action, step.action_input or '')}", file=out)
-    if step.observation is not None:
-        print(f"Observation: {step.observation}", file=out)
-    out.flush()
+    def token(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+        self.streamed = True
+
+    def steps(self, steps: list[Any]) -> None:
+        from araft_lc.prompt import render_step, step_body
+        from araft_lc.trajectory import Step
+
+        for data in steps[self.printed:]:
+            step = Step.from_dict(data)
+            if not self.streamed:  # a model that does not stream: its step, whole
+                self.out.write(step_body(step) if step.action else f"(unparsed output) {step.raw.strip()}")
+            elif step.action is None:
+                self.out.write("\n(not a Thought and an Action)")
+            tail = render_step(step)[len(step_body(step)):] if step.observation is not None else ""
+            seconds = time.perf_counter() - self.step_start
+            self.out.write(f"{tail}\n  [step {self.printed + 1}: {seconds:.1f} s]\n")
+            self.out.flush()
+            self.printed += 1
+            self.streamed = False
+            self.step_start = time.perf_counter()
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from langchain_core.messages import AIMessageChunk
+
     from araft_lc.graph import create_araft_agent
-    from araft_lc.models import check_server, load_chat_model, model_flags
+    from araft_lc.models import check_model, check_server, load_chat_model, model_flags
+    from araft_lc.presets import preset_prompt
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from araft_lc.trajectory import Step, TrajectoryRecord
@@ -62,13 +83,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question.split())
     if not question:
         raise UserError("the question is empty: araft ask \"Which magazine was started first, ...?\"")
-    style = load_prompt(args.prompt)
-    # The cheap checks first: a missing corpus or server should not wait for a model load.
+    style = load_prompt(args.prompt or preset_prompt(args.model) or "fewshot")
+    # The cheap checks first, the model's before the corpus's: nothing heavy loads for a typo.
+    check_model(args.model, args.adapter)
     check_server(args.model)
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True,
                           max_chars=args.observation_chars)
     model = load_chat_model(
-        args.model, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
+        args.model, adapter=args.adapter, load_in_4bit=True if args.four_bit else (False if args.no_4bit else None),
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed, **model_flags(args),
     )
     agent = create_araft_agent(model, [tool], prompt=style, max_steps=args.max_steps,
@@ -86,19 +108,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
     live = sys.stderr if args.json else sys.stdout
     print(f"Question: {question}", file=live, flush=True)
     state: dict[str, Any] = {}
-    printed = 0
+    show = _LiveSteps(live)
     start = time.perf_counter()
     try:
-        for update in agent.stream({"question": question}, {"callbacks": callbacks},
-                                   stream_mode="updates"):
-            for node_update in update.values():
-                if not node_update:
-                    continue
-                state.update(node_update)
-                steps = node_update.get("steps") or []
-                for step in steps[printed:]:
-                    _print_step(step, live)
-                printed = max(printed, len(steps))
+        for mode, data in agent.stream({"question": question}, {"callbacks": callbacks},
+                                       stream_mode=["messages", "updates"]):
+            if mode == "messages":
+                chunk, meta = data
+                if isinstance(chunk, AIMessageChunk) and meta.get("langgraph_node") == "reason":
+                    show.token(chunk.text)
+                continue
+            for node_update in data.values():
+                if node_update:
+                    state.update(node_update)
+                    show.steps(node_update.get("steps") or [])
     except Exception as e:  # noqa: BLE001 - a model server's failure ends the run in one line
         if isinstance(e, _user_errors()):
             raise
@@ -211,7 +234,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from araft_lc.atomic_file import open_atomically
     from finetune.records import dpo_records, failed_steps, sft_records
 
-    for path in filter(None, [args.trajectories, args.rejects]):
+    rejects = getattr(args, "rejects", None)
+    for path in filter(None, [args.trajectories, rejects]):
         if not Path(path).is_file():
             raise UserError(f"{path} does not exist: run `araft generate` first")
     if args.max_tokens is not None and not args.tokenizer:
@@ -227,8 +251,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
             tokenizer = load_tokenizer(args.tokenizer)
         except (OSError, ValueError) as e:
             raise UserError(f"cannot load tokenizer {args.tokenizer!r}: {e}") from None
-    kinds = args.kinds.split(",") if args.kinds else None
-    failed = failed_steps(_read_trajectories(args.rejects, args.skip_bad)) if args.rejects else None
+    kinds = args.kinds.split(",") if getattr(args, "kinds", None) else None
+    failed = failed_steps(_read_trajectories(rejects, args.skip_bad)) if rejects else None
     counts: dict[str, int] = {}
     trajectories = dropped = longest = total = 0
     try:
@@ -249,9 +273,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
                         if args.max_tokens is not None and n > args.max_tokens:
                             dropped += 1
                             continue
-                    kind = row.get("kind", args.granularity)
+                    kind = row.get("kind", getattr(args, "granularity", args.kind))
                     counts[kind] = counts.get(kind, 0) + 1
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            if trajectories and not counts:  # nothing to train on: leave no empty file behind
+                if dropped:
+                    raise UserError(f"all {dropped} {args.kind} records are longer than --max-tokens "
+                                    f"{args.max_tokens} (the longest has {longest} tokens): raise --max-tokens, "
+                                    "or use a shorter --prompt-style (zeroshot records are ~5x shorter)")
+                raise UserError(f"the {trajectories} trajectories gave no {args.kind} records (for dpo: no step had "
+                                "a rejected alternative of the kinds asked for)")
     except ValueError as e:
         raise UserError(str(e)) from None
     detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
@@ -276,28 +307,39 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="araft", description="A small ReAct agent over Wikipedia.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from araft_lc import __version__
 
-    ask = sub.add_parser("ask", help="answer one question, printing each Thought/Action/Observation")
-    ask.add_argument("question", nargs="?", default=EXAMPLE_QUESTION)
+    parser = argparse.ArgumentParser(prog="araft", description="A small ReAct agent over Wikipedia.")
+    parser.add_argument("--version", action="version", version=f"araft {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show the libraries' progress bars and warnings (quiet by default)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ask = sub.add_parser("ask", help="answer one question, printing each Thought/Action/Observation as it comes")
+    ask.add_argument("question", nargs="?", default=EXAMPLE_QUESTION, help="the question to answer")
     ask.add_argument("--model", default=os.environ.get("ARAFT_MODEL", DEFAULT_MODEL),
-                     help="a preset (smollm2-135m, araft-sft, araft-dpo), hf:PATH_OR_ID[+ADAPTER], "
-                          "a local folder, or openai:MODEL@BASE_URL (default: %(default)s)")
-    ask.add_argument("--adapter", help="a LoRA adapter folder to apply")
-    ask.add_argument("--no-4bit", action="store_true", help="load presets unquantised (CPU)")
+                     help=f"a preset ({', '.join(_preset_names())}), hf:PATH_OR_ID[+ADAPTER], a local folder, "
+                          "or openai:MODEL@BASE_URL ($ARAFT_MODEL)")
+    ask.add_argument("--adapter", help="a LoRA adapter folder to apply on top of --model")
+    ask.add_argument("--4bit", dest="four_bit", action="store_true",
+                     help="quantise the model to 4-bit NF4 (bitsandbytes, CUDA only)")
+    ask.add_argument("--no-4bit", action="store_true",
+                     help="load a 4-bit preset (araft-sft, araft-dpo) unquantised, e.g. on a CPU")
     ask.add_argument("--corpus", default=os.environ.get("ARAFT_CORPUS"),
                      help="a local index, or a source file indexed once into the cache "
-                          "(default: $ARAFT_CORPUS, else live Wikipedia)")
+                          "($ARAFT_CORPUS; without it, live Wikipedia)")
     ask.add_argument("--live-api", help="the MediaWiki api.php URL for live Wikipedia")
-    ask.add_argument("--prompt", default="fewshot", help="prompt style or YAML file (default: %(default)s)")
-    ask.add_argument("--max-steps", type=int, default=5)
+    ask.add_argument("--prompt", default=None,
+                     help="prompt style (fewshot, zeroshot, zeroshot_turns) or a YAML file (default: the "
+                          "model's own, else fewshot)")
+    ask.add_argument("--max-steps", type=int, default=5, help="model calls per question, parse errors included")
     ask.add_argument("--repetition-guard", action="store_true",
                      help="answer a repeated action with a note instead of running it again")
-    ask.add_argument("--max-new-tokens", type=int, default=256)
-    ask.add_argument("--temperature", type=float, default=0.0)
-    ask.add_argument("--seed", type=int)
-    ask.add_argument("--observation-chars", type=int, default=600)
+    ask.add_argument("--max-new-tokens", type=int, default=256, help="tokens the model may write per step")
+    ask.add_argument("--temperature", type=float, default=0.0, help="0 decodes greedily; above 0 samples")
+    ask.add_argument("--seed", type=int, help="the sampling seed (with --temperature above 0)")
+    ask.add_argument("--observation-chars", type=int, default=600,
+                     help="a page's text is cut to this many characters, on a sentence boundary")
     ask.add_argument("--json", action="store_true", help="print the trajectory record as JSON on stdout")
     ask.add_argument("--trace", help="append a structured trace of every node, model and tool call (JSONL)")
     add_model_flags(ask)
@@ -306,37 +348,43 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="run a teacher over questions and keep correct trajectories")
     gen.add_argument("--questions", nargs="+", required=True, help="HotpotQA files (either format)")
     gen.add_argument("--teacher", required=True, help="oracle, a preset, hf:PATH_OR_ID[+ADAPTER], openai:MODEL@URL")
-    gen.add_argument("--corpus", default=os.environ.get("ARAFT_CORPUS"), help="an index or source file")
+    gen.add_argument("--corpus", default=os.environ.get("ARAFT_CORPUS"),
+                     help="an index or source file ($ARAFT_CORPUS; without it, live Wikipedia)")
     gen.add_argument("--out", required=True, help="kept trajectories (JSONL); the rest go to *.rejects.jsonl")
     gen.add_argument("--limit", type=int, help="the first N questions only")
     gen.add_argument("--min-f1", type=float, help="keep runs with F1 >= this (default: exact match)")
-    gen.add_argument("--concurrency", type=int, default=1)
-    gen.add_argument("--max-steps", type=int, default=5)
-    gen.add_argument("--prompt", default="fewshot")
-    gen.add_argument("--observation-chars", type=int, default=600)
+    gen.add_argument("--concurrency", type=int, default=1, help="questions run at once")
+    gen.add_argument("--max-steps", type=int, default=5, help="model calls per question")
+    gen.add_argument("--prompt", default="fewshot", help="prompt style or YAML file")
+    gen.add_argument("--observation-chars", type=int, default=600, help="a page's text is cut to this length")
     add_model_flags(gen)
     gen.set_defaults(func=cmd_generate)
 
     convert = sub.add_parser("convert", help="trajectories -> SFT or DPO training records")
-    convert.add_argument("kind", choices=["sft", "dpo"])
-    convert.add_argument("trajectories")
-    convert.add_argument("--out", required=True)
-    convert.add_argument("--prompt-style", default="fewshot",
-                         help="fewshot, zeroshot, zeroshot_turns or a YAML file (default: %(default)s)")
-    convert.add_argument("--granularity", default="step", choices=["step", "trajectory"],
-                         help="sft: one record per step (the original) or per trajectory "
-                              "(needs a layout: turns prompt style, e.g. zeroshot_turns)")
-    convert.add_argument("--kinds", help="dpo: comma-separated rejection kinds (default: repeat_previous,"
-                                         "answer_before_search,failed_run; also malformed_action)")
-    convert.add_argument("--rejects", help="dpo: failed teacher runs (the *.rejects.jsonl of generate), "
-                                           "for the failed_run kind")
-    convert.add_argument("--tokenizer", help="count tokens with this model's tokenizer (preset, hf:PATH, folder)")
-    convert.add_argument("--max-tokens", type=int, help="drop (and count) records longer than this")
-    convert.add_argument("--format", default="prompt_completion", choices=["prompt_completion", "text"],
-                         help="SFT only: TRL prompt/completion, or the original's Llama-2 text column")
-    convert.add_argument("--skip-bad", action="store_true", help="skip (and count) malformed lines")
-    convert.add_argument("--force", action="store_true", help="replace an existing --out")
-    convert.set_defaults(func=cmd_convert)
+    convert_sub = convert.add_subparsers(dest="kind", required=True, metavar="{sft,dpo}")
+    for kind, what in (("sft", "SFT records: TRL prompt/completion, Llama-2 text, or conversations"),
+                       ("dpo", "DPO records: TRL prompt/chosen/rejected, with a kind column")):
+        c = convert_sub.add_parser(kind, help=what, description=what)
+        c.add_argument("trajectories", help="kept trajectories from araft generate (JSONL)")
+        c.add_argument("--out", required=True, help="the records file to write (JSONL)")
+        c.add_argument("--prompt-style", default="fewshot",
+                       help="the prompt the records train: fewshot, zeroshot, zeroshot_turns or a YAML file")
+        if kind == "sft":
+            c.add_argument("--granularity", default="step", choices=["step", "trajectory"],
+                           help="one record per step (the original) or per trajectory (needs a layout: turns "
+                                "prompt style, e.g. zeroshot_turns)")
+            c.add_argument("--format", default="prompt_completion", choices=["prompt_completion", "text"],
+                           help="TRL prompt/completion, or the original's Llama-2 text column")
+        else:
+            c.add_argument("--kinds", default="repeat_previous,answer_before_search,failed_run",
+                           help="comma-separated rejection kinds (also: malformed_action)")
+            c.add_argument("--rejects", help="failed teacher runs (the *.rejects.jsonl of generate), for the "
+                                             "failed_run kind")
+        c.add_argument("--tokenizer", help="count tokens with this model's tokenizer (a preset, hf:PATH or a folder)")
+        c.add_argument("--max-tokens", type=int, help="drop (and count) records longer than this (needs --tokenizer)")
+        c.add_argument("--skip-bad", action="store_true", help="skip (and count) malformed lines")
+        c.add_argument("--force", action="store_true", help="replace an existing --out")
+        c.set_defaults(func=cmd_convert)
 
     from finetune.launch import add_train_arguments
 
@@ -367,12 +415,52 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true", help="replace an existing index")
     build.set_defaults(func=cmd_corpus_build)
     search = corpus_sub.add_parser("search", help="print what the tool would observe for QUERY")
-    search.add_argument("index")
-    search.add_argument("query")
+    search.add_argument("index", help="an index built by araft corpus build")
+    search.add_argument("query", help="a title or a topic")
     search.add_argument("--top", type=int, default=0, help="also list the top K titles with scores")
-    search.add_argument("--observation-chars", type=int, default=600)
+    search.add_argument("--observation-chars", type=int, default=600, help="the observation is cut to this length")
     search.set_defaults(func=cmd_corpus_search)
+    _show_defaults(parser)
     return parser
+
+
+def _preset_names() -> list[str]:
+    from araft_lc.presets import PRESETS
+
+    return list(PRESETS)
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help that ends with the option's default, when it has one worth stating."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if "%(default)" in help_text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return help_text
+        return help_text + " (default: %(default)s)"
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Every parser of the tree states each option's default in its help."""
+    parser.formatter_class = _DefaultsFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _show_defaults(child)
+
+
+def quiet_libraries() -> None:
+    """No progress bars or advisory warnings from transformers, huggingface_hub and datasets on
+    a cached load (``-v`` keeps them); our own progress and errors still print."""
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    for module in ("transformers", "peft", "trl", "torch", "accelerate", "huggingface_hub", "langchain"):
+        warnings.filterwarnings("ignore", category=FutureWarning, module=module)
+        warnings.filterwarnings("ignore", category=UserWarning, module=module)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -381,6 +469,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if extra and args.command != "train":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = extra
+    if not args.verbose:
+        quiet_libraries()
     if getattr(args, "max_steps", 1) < 1:
         print("araft: error: --max-steps must be at least 1", file=sys.stderr)
         return 2

@@ -181,8 +181,9 @@ def create_araft_agent(
         repetition_guard: answer an action identical to an earlier one with a note instead of
             running it again (off by default, so the original behaviour can be measured).
         max_seconds: wall time per run: no step starts after this many seconds, and the run
-            ends with status ``time_limit`` (each step is itself bounded by the model's token
-            limit and the tool's timeout). None: no limit.
+            ends with status ``time_limit``; a model that takes a ``deadline`` (AraftChatModel)
+            also stops generating then, so a step never runs past it (others are bounded by
+            their token limit and request timeout, tools by their own timeout). None: no limit.
         checkpointer: passed to ``compile`` (threads, interrupts, LangGraph Studio).
         name: the graph's name in traces.
 
@@ -271,19 +272,29 @@ def create_araft_agent(
         steps.append(Step(parsed.thought, None, None, parsed.reason, raw, error="parse_error"))
         return finish(state, steps, {})
 
+    # A model that takes a deadline (AraftChatModel) stops generating at max_seconds; others
+    # are bounded by their own request timeout.
+    takes_deadline = max_seconds is not None and getattr(model, "accepts_deadline", False)
+
+    def call_kwargs(state: AgentState) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"stop": list(STOP)}
+        if takes_deadline:
+            kwargs["deadline"] = state.get("started", time.time()) + max_seconds
+        return kwargs
+
     def reason(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         ended = before_model(state)
         if ended is not None:
             return ended
         messages = render_messages(style, tools, state["asked"], _steps(state))
-        return after_model(state, model.invoke(messages, config, stop=list(STOP)))
+        return after_model(state, model.invoke(messages, config, **call_kwargs(state)))
 
     async def areason(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         ended = before_model(state)
         if ended is not None:
             return ended
         messages = render_messages(style, tools, state["asked"], _steps(state))
-        return after_model(state, await model.ainvoke(messages, config, stop=list(STOP)))
+        return after_model(state, await model.ainvoke(messages, config, **call_kwargs(state)))
 
     def plan(state: AgentState) -> _ToolRun:
         pending = state.get("pending")

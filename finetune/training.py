@@ -65,7 +65,8 @@ def trl_args(p: Prepared) -> dict[str, Any]:
         # transformers 5 takes a ratio of the steps as a float below 1 in warmup_steps
         "warmup_steps": c.warmup_ratio, "weight_decay": c.weight_decay, "seed": c.seed,
         "logging_steps": c.logging_steps, "save_steps": c.save_steps, "save_total_limit": c.save_total_limit,
-        "gradient_checkpointing": c.gradient_checkpointing, "bf16": p.device.bf16,
+        # transformers 5.24 renamed gradient_checkpointing (our config keeps the familiar name)
+        "activation_checkpointing": c.gradient_checkpointing, "bf16": p.device.bf16,
         "use_cpu": not p.device.cuda, "max_length": p.data.max_length, "report_to": "none",
         "disable_tqdm": False, **c.trl,
     }

@@ -130,7 +130,7 @@ class RuleFollower(AraftChatModel):
     def _load(self) -> None:
         pass
 
-    def _complete(self, messages: Any, d: Decoding) -> AIMessage:
+    def _complete(self, messages: Any, d: Decoding, deadline: Any = None) -> AIMessage:
         last = messages[-1].text
         if "must match this JSON schema:" in last:
             schema = json.loads(last.split("must match this JSON schema:\n", 1)[1])
@@ -139,7 +139,7 @@ class RuleFollower(AraftChatModel):
             text = self._react(messages)
         return AIMessage(text, usage_metadata=_usage(10, 5), response_metadata={"model_name": self.model_id})
 
-    def _stream_text(self, messages: Any, d: Decoding, run_manager: Any) -> Any:
+    def _stream_text(self, messages: Any, d: Decoding, run_manager: Any, deadline: Any = None) -> Any:
         from langchain_core.messages import AIMessageChunk
         from langchain_core.outputs import ChatGenerationChunk
 

@@ -38,7 +38,7 @@ class ScriptedAraft(AraftChatModel):
     def _load(self) -> None:
         pass
 
-    def _complete(self, messages, d: Decoding) -> AIMessage:
+    def _complete(self, messages, d: Decoding, deadline=None) -> AIMessage:
         self.seen.append(list(messages))
         text = self.script[min(len(self.seen) - 1, len(self.script) - 1)]
         for s in d.stop:
