@@ -57,6 +57,10 @@ def test_corpus_build_and_search(tmp_path, capsys):
         (["corpus", "search", "/nonexistent.sqlite", "x"], "does not exist: build one with"),
         (["corpus", "build", str(MINI_CORPUS), "--out", str(MINI_CORPUS)], "exists: pass --force"),
         (["ask", "q?", "--max-steps", "0"], "--max-steps must be at least 1"),
+        # The model is checked before the corpus (no --corpus: live Wikipedia, unreachable here).
+        (["ask", "q?", "--model", "/nonexistent/model"], "model folder /nonexistent/model does not exist"),
+        (["ask", "q?", "--model", str(ROOT / "tests")], "is not a model folder (it has no config.json)"),
+        (["ask", "q?", "--corpus", str(MINI_CORPUS), "--adapter", "/nope"], "adapter folder /nope does not exist"),
     ],
 )
 def test_user_errors_are_one_line(argv, message, capsys):
@@ -79,3 +83,49 @@ def test_console_script_runs():
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_every_argument_has_help_and_the_version_prints(capsys):
+    import argparse
+
+    from araft_lc import __version__
+    from araft_lc.cli import build_parser
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    yield from walk(child, f"{path} {name}")
+            elif not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+                yield path, action
+
+    missing = [f"{path} {action.dest}" for path, action in walk(build_parser(), "araft") if not action.help]
+    assert missing == []
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"araft {__version__}"
+
+
+def test_convert_sft_and_dpo_have_their_own_help(capsys):
+    for kind, own, other in (("sft", "--granularity", "--kinds"), ("dpo", "--kinds", "--granularity")):
+        with pytest.raises(SystemExit):
+            main(["convert", kind, "--help"])
+        text = capsys.readouterr().out
+        assert own in text and other not in text and "(default: " in text
+
+
+def test_convert_that_drops_every_record_fails_and_writes_nothing(tmp_path, tiny_llama, capsys):
+    from conftest import TEST_DATA
+
+    out = tmp_path / "sft.jsonl"
+    code = main(["convert", "sft", str(TEST_DATA / "golden" / "trajectories.jsonl"), "--out", str(out),
+                 "--format", "text", "--tokenizer", str(tiny_llama), "--max-tokens", "10"])
+    assert code == 2 and not out.exists()
+    assert "records are longer than --max-tokens 10" in capsys.readouterr().err
+
+
+def test_ask_streams_each_step_with_its_time(tiny_llama, capsys):
+    assert main(["ask", "Who founded Philadelphia?", "--model", str(tiny_llama), "--corpus", str(MINI_CORPUS),
+                 "--max-steps", "2", "--max-new-tokens", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "[step 1: " in out and "[step 2: " in out and "Observation: " in out

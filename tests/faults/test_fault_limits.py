@@ -50,6 +50,22 @@ def test_max_seconds_ends_a_slow_run_with_time_limit(mini_index, ledger):
     ledger.add("limits", faults=1, runs=1, completed=1)
 
 
+def test_max_seconds_stops_generation_inside_a_step(tiny_llama, mini_index, ledger):
+    from araft_lc.chat_model import AraftChatModel
+    from araft_lc.recorder import TrajectoryRecorder
+
+    # A random model that never writes a stop string, allowed 100,000 tokens a step: without a
+    # deadline inside generation its first step would run for many minutes.
+    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=100_000, prefix_cache=False)
+    agent = create_araft_agent(model, [WikipediaTool(backend=LocalWikipedia(mini_index))], max_steps=5,
+                               max_seconds=1.0)
+    recorder = TrajectoryRecorder()
+    state = agent.invoke({"question": "Who founded Philadelphia?"}, {"callbacks": [recorder]})
+    assert state["status"] == "time_limit" and len(state["steps"]) == 1
+    assert recorder.records[0].calls[0]["usage"]["output_tokens"] < 100_000  # cut at the deadline
+    ledger.add("limits", faults=1, runs=1, completed=1)
+
+
 def test_observation_and_query_lengths_are_capped(tmp_path, ledger):
     source = tmp_path / "big.jsonl"
     sentence = "Philadelphia is a city in Pennsylvania with a long history. "
