@@ -1,0 +1,47 @@
+"""The visible teacher: every search it makes is a span of what the student saw."""
+
+import pytest
+
+from evals.visible_teacher import _entity_like, is_visible, visible_spans
+
+
+def test_visibility_ignores_case_accents_and_punctuation():
+    assert is_visible("Bela Gaal", ["Both Ralph Bakshi and Béla Gaál had what role?"])
+    assert is_visible("st. peter's", ["The Collegiate School of St Peter's"])
+    assert not is_visible("Peter", ["Peterborough"])  # whole words only
+    assert not is_visible("", ["anything"])
+
+
+def test_spans_share_a_word_with_the_title():
+    spans = visible_spans(["Castle Hill is a plantation near Monticello."], {"castle", "hill", "virginia"})
+    assert "Castle Hill" in spans and "Hill is a plantation" in spans
+    assert "Monticello" not in spans and all(len(s.split()) <= 6 for s in spans)
+    assert _entity_like("Saint Peter of Alcantara") and not _entity_like("Hill is a plantation")
+
+
+def test_teacher_searches_only_visible_words(data_dir, tmp_path):
+    from araft_lc.generate import generate
+    from araft_lc.graph import create_araft_agent
+    from araft_lc.tools.select import wikipedia_tool
+    from araft_lc.trajectory import read_trajectories
+    from evals.hotpotqa import load_questions
+    from evals.visible_teacher import VisibleTeacherChatModel
+
+    questions = list(load_questions(data_dir / "dev_distractor_b300.jsonl"))[:80]
+    tool = wikipedia_tool(data_dir / "wiki_corpus.jsonl.gz")
+    agent = create_araft_agent(VisibleTeacherChatModel(questions, tool.backend), [tool], prompt="zeroshot_turns")
+    summary = generate(agent, questions, tmp_path / "traj.jsonl", progress=False)
+    kept = list(read_trajectories(tmp_path / "traj.jsonl"))
+    assert summary.kept == len(kept) and len(kept) >= 0.6 * len(questions)
+    recoveries = 0
+    for record in kept:
+        seen = [record.question]
+        for step in record.steps:
+            if step.action == "Wikipedia":
+                assert is_visible(step.action_input, seen), (record.question, step.action_input)
+            seen.append(step.observation or "")
+        assert record.steps[-1].action == "Answer" and record.scores["em"] == 1.0
+        recoveries += any(s.thought.startswith("That was not the page") for s in record.steps)
+    assert recoveries >= 1  # some runs show a search that missed and the one that found the page
+    rejects = list(read_trajectories(tmp_path / "traj.rejects.jsonl"))
+    assert all(r.steps[-1].action_input == "unknown" for r in rejects)
