@@ -4,20 +4,16 @@
 - ``hf:PATH_OR_ID[+ADAPTER]`` or a bare local folder: ``AraftChatModel``
 - ``openai:MODEL@BASE_URL``: ``ChatOpenAI`` on an OpenAI-compatible server (vLLM); the API key
   comes from ``OPENAI_API_KEY`` (any value for a local vLLM server).
-- ``oracle``: ``OracleChatModel``, which answers the given HotpotQA questions from their
-  supporting facts (the offline stand-in for a teacher).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
-
-    from evals.hotpotqa import Question
 
 __all__ = ["check_model", "load_chat_model", "local_model_id", "add_model_flags", "model_flags", "check_server", "error_text"]
 
@@ -65,7 +61,6 @@ def load_chat_model(
     *,
     adapter: Optional[str] = None,
     load_in_4bit: Optional[bool] = None,
-    questions: Optional[Sequence[Question]] = None,
     **options: Any,
 ) -> BaseChatModel:
     """Build the chat model named by ``spec`` (see the module docstring).
@@ -74,7 +69,6 @@ def load_chat_model(
         spec: the model spec.
         adapter: a LoRA adapter folder to load on top (active), for local models.
         load_in_4bit: override the preset's quantisation (local models).
-        questions: what ``oracle`` answers (other specs ignore them and it ignores the rest).
         options: passed to the model class (``max_new_tokens``, ``temperature``, ``seed``; for
             local models also ``trust_remote_code`` and ``allow_pickle``, both off by default;
             for ``openai:`` specs ``request_timeout`` (120 s) and ``max_retries`` (2)).
@@ -87,12 +81,6 @@ def load_chat_model(
 
     spec = spec.strip()
     check_model(spec, adapter)
-    if spec == "oracle":
-        if questions is None:
-            raise ValueError("the oracle answers from given HotpotQA questions: use it with araft generate or araft eval")
-        from araft_lc.oracle import OracleChatModel
-
-        return OracleChatModel(questions)
     if spec.startswith("openai:"):
         model, base_url = _openai_spec(spec)
         if adapter:
@@ -169,7 +157,9 @@ def check_model(spec: str, adapter: Optional[str] = None) -> None:
     from araft_lc.presets import PRESETS
 
     spec = spec.strip()
-    if spec == "oracle" or spec in PRESETS:
+    if spec == "oracle":  # a teacher only a run over question sets can build (evals)
+        raise ModelLoadError("the oracle answers from given HotpotQA questions: use it with araft generate or araft eval")
+    if spec in PRESETS:
         model_id, spec_adapter = "", ""
     elif spec.startswith("openai:"):
         _openai_spec(spec)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from araft_lc.cli import main
+from araft import main
 from conftest import MINI_CORPUS, ROOT
 
 
@@ -79,7 +79,7 @@ def test_bad_corpus_line_names_file_and_line(tmp_path, capsys):
 
 
 def test_console_script_runs():
-    result = subprocess.run([sys.executable, "-m", "araft_lc.cli", "corpus", "search", "/nope.sqlite", "x"],
+    result = subprocess.run([sys.executable, "-m", "araft", "corpus", "search", "/nope.sqlite", "x"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -89,7 +89,7 @@ def test_every_argument_has_help_and_the_version_prints(capsys):
     import argparse
 
     from araft_lc import __version__
-    from araft_lc.cli import build_parser
+    from araft import build_parser
 
     def walk(parser, path):
         for action in parser._actions:
