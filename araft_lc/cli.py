@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from araft_lc.models import add_model_flags
+from araft_lc.presets import DEFAULT_MODEL
 
 __all__ = ["add_parsers", "UserError", "user_errors"]
 
-DEFAULT_MODEL = "smollm2-135m"
 EXAMPLE_QUESTION = "Which magazine was started first, Arthur's Magazine or First for Women?"
 
 
@@ -93,7 +93,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                           max_chars=args.observation_chars)
     model = load_chat_model(
         args.model, adapter=args.adapter, load_in_4bit=True if args.four_bit else (False if args.no_4bit else None),
-        max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed, **model_flags(args),
+        temperature=args.temperature, seed=args.seed, **model_flags(args),
     )
     agent = create_araft_agent(model, [tool], prompt=style, max_steps=args.max_steps,
                                repetition_guard=args.repetition_guard, max_seconds=args.max_seconds)
@@ -212,7 +212,6 @@ def add_parsers(sub: Any) -> None:
     ask.add_argument("--max-steps", type=int, default=5, help="model calls per question, parse errors included")
     ask.add_argument("--repetition-guard", action="store_true",
                      help="answer a repeated action with a note instead of running it again")
-    ask.add_argument("--max-new-tokens", type=int, default=256, help="tokens the model may write per step")
     ask.add_argument("--temperature", type=float, default=0.0, help="0 decodes greedily; above 0 samples")
     ask.add_argument("--seed", type=int, help="the sampling seed (with --temperature above 0)")
     ask.add_argument("--observation-chars", type=int, default=600,

@@ -19,8 +19,12 @@ __all__ = ["check_model", "load_chat_model", "local_model_id", "add_model_flags"
 
 
 def add_model_flags(parser: Any) -> None:
-    """The flags every command that loads a model shares: what a model folder may run, the
-    wall-time cap per question, and the bounds on requests to a model server."""
+    """The flags every command that loads a model shares: the tokens per step, what a model
+    folder may run, the wall-time cap per question, and the bounds on requests to a model server."""
+    from araft_lc.presets import MAX_NEW_TOKENS
+
+    parser.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS,
+                        help="tokens the model may write per step (default: %(default)s)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="run Python code shipped in a model folder (off: built-in model classes only)")
     parser.add_argument("--allow-pickle", action="store_true",
@@ -35,8 +39,9 @@ def add_model_flags(parser: Any) -> None:
 
 def model_flags(args: Any) -> dict[str, Any]:
     """``add_model_flags``' values as ``load_chat_model`` options."""
-    return {"trust_remote_code": args.trust_remote_code, "allow_pickle": args.allow_pickle,
-            "request_timeout": args.request_timeout, "max_retries": args.request_retries}
+    return {"max_new_tokens": args.max_new_tokens, "trust_remote_code": args.trust_remote_code,
+            "allow_pickle": args.allow_pickle, "request_timeout": args.request_timeout,
+            "max_retries": args.request_retries}
 
 
 def check_server(spec: str, timeout: float = 5.0) -> None:
@@ -77,7 +82,7 @@ def load_chat_model(
         ValueError: the spec names nothing loadable (``ModelLoadError`` for local models).
     """
     from araft_lc.chat_model import AraftChatModel, ModelLoadError
-    from araft_lc.presets import PRESETS, preset_fields
+    from araft_lc.presets import MAX_NEW_TOKENS, PRESETS, preset_fields
 
     spec = spec.strip()
     check_model(spec, adapter)
@@ -92,7 +97,7 @@ def load_chat_model(
         # Every request is bounded: a hung server costs at most request_timeout per try.
         return ChatOpenAI(
             model=model, base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY", "EMPTY"),
-            temperature=options.get("temperature", 0.0), max_tokens=options.get("max_new_tokens", 256),
+            temperature=options.get("temperature", 0.0), max_tokens=options.get("max_new_tokens", MAX_NEW_TOKENS),
             seed=options.get("seed"), timeout=options.get("request_timeout", 120.0),
             max_retries=options.get("max_retries", 2),
         )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from araft_lc.models import add_model_flags
+from araft_lc.presets import DEFAULT_MODEL
 
 __all__ = ["add_parsers"]
 
@@ -70,8 +71,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     check_server(args.model)
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
     model = load_model(args.model, questions, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
-                       max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
-                       **model_flags(args))
+                       temperature=args.temperature, seed=args.seed, **model_flags(args))
 
     def agent_for_repeat(repeat: int) -> Any:
         seeded = model.model_copy(update={"seed": args.seed + repeat}) if "seed" in type(model).model_fields \
@@ -125,8 +125,9 @@ def add_parsers(sub: Any) -> None:
 
     ev = sub.add_parser("eval", help="evaluate a model on HotpotQA questions; write trajectories and a report")
     ev.add_argument("--questions", nargs="+", required=True, help="HotpotQA files (either format)")
-    ev.add_argument("--model", default="smollm2-135m",
-                    help="a preset, hf:PATH[+ADAPTER], openai:MODEL@URL or oracle (default: %(default)s)")
+    ev.add_argument("--model", default=os.environ.get("ARAFT_MODEL", DEFAULT_MODEL),
+                    help="a preset, hf:PATH[+ADAPTER], openai:MODEL@URL or oracle ($ARAFT_MODEL; "
+                         "default: %(default)s)")
     ev.add_argument("--adapter", help="a LoRA adapter folder (from araft train)")
     ev.add_argument("--no-4bit", action="store_true", help="load presets unquantised")
     ev.add_argument("--corpus", default=os.environ.get("ARAFT_CORPUS"), help="an index or source file")
@@ -141,7 +142,6 @@ def add_parsers(sub: Any) -> None:
     ev.add_argument("--prompt", default="fewshot", help="prompt style or YAML file")
     ev.add_argument("--max-steps", type=int, default=5, help="model calls per question")
     ev.add_argument("--repetition-guard", action="store_true", help="refuse an action already taken")
-    ev.add_argument("--max-new-tokens", type=int, default=128, help="tokens the model may write per step")
     ev.add_argument("--observation-chars", type=int, default=600, help="a page's text is cut to this length")
     ev.add_argument("--label", help="the run's name in reports (default: the --out folder's name)")
     ev.add_argument("--out", required=True, help="the run's folder (resumed if it exists)")

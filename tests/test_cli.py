@@ -129,3 +129,18 @@ def test_ask_streams_each_step_with_its_time(tiny_llama, capsys):
                  "--max-steps", "2", "--max-new-tokens", "6"]) == 0
     out = capsys.readouterr().out
     assert "[step 1: " in out and "[step 2: " in out and "Observation: " in out
+
+
+def test_ask_generate_and_eval_share_the_token_default_and_araft_model(monkeypatch):
+    from araft import build_parser
+    from araft_lc.chat_model import AraftChatModel
+    from araft_lc.presets import MAX_NEW_TOKENS
+
+    monkeypatch.setenv("ARAFT_MODEL", "araft-dpo")
+    parser = build_parser()
+    ask = parser.parse_args(["ask", "q?"])
+    ev = parser.parse_args(["eval", "--questions", "q.jsonl", "--out", "run"])
+    gen = parser.parse_args(["generate", "--questions", "q.jsonl", "--teacher", "oracle", "--out", "t.jsonl"])
+    assert ask.max_new_tokens == ev.max_new_tokens == gen.max_new_tokens == MAX_NEW_TOKENS
+    assert AraftChatModel.model_fields["max_new_tokens"].default == MAX_NEW_TOKENS
+    assert ask.model == ev.model == "araft-dpo"
