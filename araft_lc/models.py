@@ -162,7 +162,7 @@ def check_model(spec: str, adapter: Optional[str] = None) -> None:
     from araft_lc.presets import PRESETS
 
     spec = spec.strip()
-    if spec == "oracle":  # a teacher only a run over question sets can build (evals)
+    if spec == "oracle":  # a teacher that only the commands running question sets can build
         raise ModelLoadError("the oracle answers from given HotpotQA questions: use it with araft generate or araft eval")
     if spec in PRESETS:
         model_id, spec_adapter = "", ""
