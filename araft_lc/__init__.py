@@ -1,40 +1,68 @@
 """Araft: a small ReAct agent over Wikipedia, as a LangGraph state machine.
 
-Heavy dependencies (torch, transformers, peft) load only when a chat model is built.
+Everything a user builds an agent from is importable from here. Heavy dependencies (torch,
+transformers, peft) load only when a chat model is built: each name imports its module on first
+use.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from araft_lc.version import __version__
 
 __all__ = [
-    "AraftChatModel",
-    "AgentState",
-    "TrajectoryRecord",
-    "Step",
-    "WikipediaTool",
     "create_araft_agent",
+    "AgentInput",
+    "AgentOutput",
+    "AgentState",
+    "AraftChatModel",
+    "load_chat_model",
+    "WikipediaTool",
+    "LocalWikipedia",
+    "LiveWikipedia",
+    "wikipedia_tool",
+    "TrajectoryRecorder",
+    "JsonlTraceHandler",
+    "load_prompt",
+    "PromptStyle",
+    "Step",
+    "TrajectoryRecord",
     "parse",
     "__version__",
 ]
 
 _LAZY = {
-    "AraftChatModel": "araft_lc.chat_model",
-    "AgentState": "araft_lc.graph",
     "create_araft_agent": "araft_lc.graph",
-    "TrajectoryRecord": "araft_lc.trajectory",
-    "Step": "araft_lc.trajectory",
+    "AgentInput": "araft_lc.graph",
+    "AgentOutput": "araft_lc.graph",
+    "AgentState": "araft_lc.graph",
+    "AraftChatModel": "araft_lc.chat_model",
+    "load_chat_model": "araft_lc.models",
     "WikipediaTool": "araft_lc.tools.wikipedia",
+    "LocalWikipedia": "araft_lc.tools.wikipedia",
+    "LiveWikipedia": "araft_lc.tools.live_wikipedia",
+    "wikipedia_tool": "araft_lc.tools.select",
+    "TrajectoryRecorder": "araft_lc.recorder",
+    "JsonlTraceHandler": "araft_lc.tracing",
+    "load_prompt": "araft_lc.prompt",
+    "PromptStyle": "araft_lc.prompt",
+    "Step": "araft_lc.trajectory",
+    "TrajectoryRecord": "araft_lc.trajectory",
     "parse": "araft_lc.parser",
 }
 
 if TYPE_CHECKING:
     from araft_lc.chat_model import AraftChatModel
-    from araft_lc.graph import AgentState, create_araft_agent
+    from araft_lc.graph import AgentInput, AgentOutput, AgentState, create_araft_agent
+    from araft_lc.models import load_chat_model
     from araft_lc.parser import parse
-    from araft_lc.tools.wikipedia import WikipediaTool
+    from araft_lc.prompt import PromptStyle, load_prompt
+    from araft_lc.recorder import TrajectoryRecorder
+    from araft_lc.tools.live_wikipedia import LiveWikipedia
+    from araft_lc.tools.select import wikipedia_tool
+    from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+    from araft_lc.tracing import JsonlTraceHandler
     from araft_lc.trajectory import Step, TrajectoryRecord
 
 
@@ -44,3 +72,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'araft_lc' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

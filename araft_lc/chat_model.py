@@ -24,6 +24,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from araft_lc.batcher import Request
 from araft_lc.chat_format import render_chat, to_turns
+from araft_lc.presets import MAX_NEW_TOKENS
 
 # What one call may set besides ``stop`` (``tools``/``tool_choice``/``prompt`` come from
 # ``bind_tools``, ``structured_output`` from ``with_structured_output``).
@@ -140,7 +141,7 @@ class AraftChatModel(BaseChatModel):
     adapters: dict[str, str] = Field(default_factory=dict)
     adapter: Optional[str] = None
     load_in_4bit: bool = False
-    max_new_tokens: int = Field(default=256, alias="max_tokens", ge=1)
+    max_new_tokens: int = Field(default=MAX_NEW_TOKENS, alias="max_tokens", ge=1)
     temperature: float = Field(default=0.0, ge=0.0)
     top_p: float = 1.0
     seed: Optional[int] = None

@@ -4,27 +4,27 @@
 - ``hf:PATH_OR_ID[+ADAPTER]`` or a bare local folder: ``AraftChatModel``
 - ``openai:MODEL@BASE_URL``: ``ChatOpenAI`` on an OpenAI-compatible server (vLLM); the API key
   comes from ``OPENAI_API_KEY`` (any value for a local vLLM server).
-- ``oracle``: ``OracleChatModel``, which answers the given HotpotQA questions from their
-  supporting facts (the offline stand-in for a teacher).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
-
-    from evals.hotpotqa import Question
 
 __all__ = ["check_model", "load_chat_model", "local_model_id", "add_model_flags", "model_flags", "check_server", "error_text"]
 
 
 def add_model_flags(parser: Any) -> None:
-    """The flags every command that loads a model shares: what a model folder may run, the
-    wall-time cap per question, and the bounds on requests to a model server."""
+    """The flags every command that loads a model shares: the tokens per step, what a model
+    folder may run, the wall-time cap per question, and the bounds on requests to a model server."""
+    from araft_lc.presets import MAX_NEW_TOKENS
+
+    parser.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS,
+                        help="tokens the model may write per step (default: %(default)s)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="run Python code shipped in a model folder (off: built-in model classes only)")
     parser.add_argument("--allow-pickle", action="store_true",
@@ -39,8 +39,9 @@ def add_model_flags(parser: Any) -> None:
 
 def model_flags(args: Any) -> dict[str, Any]:
     """``add_model_flags``' values as ``load_chat_model`` options."""
-    return {"trust_remote_code": args.trust_remote_code, "allow_pickle": args.allow_pickle,
-            "request_timeout": args.request_timeout, "max_retries": args.request_retries}
+    return {"max_new_tokens": args.max_new_tokens, "trust_remote_code": args.trust_remote_code,
+            "allow_pickle": args.allow_pickle, "request_timeout": args.request_timeout,
+            "max_retries": args.request_retries}
 
 
 def check_server(spec: str, timeout: float = 5.0) -> None:
@@ -65,7 +66,6 @@ def load_chat_model(
     *,
     adapter: Optional[str] = None,
     load_in_4bit: Optional[bool] = None,
-    questions: Optional[Sequence[Question]] = None,
     **options: Any,
 ) -> BaseChatModel:
     """Build the chat model named by ``spec`` (see the module docstring).
@@ -74,7 +74,6 @@ def load_chat_model(
         spec: the model spec.
         adapter: a LoRA adapter folder to load on top (active), for local models.
         load_in_4bit: override the preset's quantisation (local models).
-        questions: what ``oracle`` answers (other specs ignore them and it ignores the rest).
         options: passed to the model class (``max_new_tokens``, ``temperature``, ``seed``; for
             local models also ``trust_remote_code`` and ``allow_pickle``, both off by default;
             for ``openai:`` specs ``request_timeout`` (120 s) and ``max_retries`` (2)).
@@ -83,16 +82,10 @@ def load_chat_model(
         ValueError: the spec names nothing loadable (``ModelLoadError`` for local models).
     """
     from araft_lc.chat_model import AraftChatModel, ModelLoadError
-    from araft_lc.presets import PRESETS, preset_fields
+    from araft_lc.presets import MAX_NEW_TOKENS, PRESETS, preset_fields
 
     spec = spec.strip()
     check_model(spec, adapter)
-    if spec == "oracle":
-        if questions is None:
-            raise ValueError("the oracle answers from given HotpotQA questions: use it with araft generate or araft eval")
-        from araft_lc.oracle import OracleChatModel
-
-        return OracleChatModel(questions)
     if spec.startswith("openai:"):
         model, base_url = _openai_spec(spec)
         if adapter:
@@ -104,7 +97,7 @@ def load_chat_model(
         # Every request is bounded: a hung server costs at most request_timeout per try.
         return ChatOpenAI(
             model=model, base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY", "EMPTY"),
-            temperature=options.get("temperature", 0.0), max_tokens=options.get("max_new_tokens", 256),
+            temperature=options.get("temperature", 0.0), max_tokens=options.get("max_new_tokens", MAX_NEW_TOKENS),
             seed=options.get("seed"), timeout=options.get("request_timeout", 120.0),
             max_retries=options.get("max_retries", 2),
         )
@@ -169,7 +162,9 @@ def check_model(spec: str, adapter: Optional[str] = None) -> None:
     from araft_lc.presets import PRESETS
 
     spec = spec.strip()
-    if spec == "oracle" or spec in PRESETS:
+    if spec == "oracle":  # a teacher that only the commands running question sets can build
+        raise ModelLoadError("the oracle answers from given HotpotQA questions: use it with araft generate or araft eval")
+    if spec in PRESETS:
         model_id, spec_adapter = "", ""
     elif spec.startswith("openai:"):
         _openai_spec(spec)

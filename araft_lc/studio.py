@@ -33,11 +33,12 @@ def build_graph() -> CompiledStateGraph:
         if _built is None:
             from araft_lc.graph import create_araft_agent
             from araft_lc.models import load_chat_model
+            from araft_lc.presets import DEFAULT_MODEL, MAX_NEW_TOKENS
             from araft_lc.tools.select import wikipedia_tool
 
             model = load_chat_model(
-                os.environ.get("ARAFT_MODEL", "smollm2-135m"), adapter=os.environ.get("ARAFT_ADAPTER") or None,
-                max_new_tokens=int(os.environ.get("ARAFT_MAX_NEW_TOKENS", "256")),
+                os.environ.get("ARAFT_MODEL", DEFAULT_MODEL), adapter=os.environ.get("ARAFT_ADAPTER") or None,
+                max_new_tokens=int(os.environ.get("ARAFT_MAX_NEW_TOKENS", MAX_NEW_TOKENS)),
             )
             _built = create_araft_agent(
                 model, [wikipedia_tool()], prompt=os.environ.get("ARAFT_PROMPT", "fewshot"),

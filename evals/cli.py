@@ -1,4 +1,5 @@
-"""``araft eval`` and ``araft report``: the evaluator's command line (registered by araft_lc.cli)."""
+"""The evaluator's commands: ``araft generate`` (teacher trajectories), ``araft eval`` and
+``araft report``; ``add_parsers`` registers them on the ``araft`` command."""
 
 from __future__ import annotations
 
@@ -9,16 +10,49 @@ from pathlib import Path
 from typing import Any
 
 from araft_lc.models import add_model_flags
+from araft_lc.presets import DEFAULT_MODEL
 
-__all__ = ["add_eval_parsers"]
+__all__ = ["add_parsers"]
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from araft_lc.graph import create_araft_agent
+    from araft_lc.models import check_server, model_flags
+    from araft_lc.prompt import load_prompt
+    from araft_lc.tools.select import wikipedia_tool
+    from evals.generate import generate, rejects_path
+    from evals.hotpotqa import check_unique_ids, load_questions
+    from evals.oracle import load_model
+
+    questions = []
+    for path in args.questions:
+        questions.extend(load_questions(path))
+    check_unique_ids(questions)  # before any model loads
+    if args.limit is not None:
+        questions = questions[: args.limit]
+    style = load_prompt(args.prompt)
+    check_server(args.teacher)
+    tool = wikipedia_tool(args.corpus, check_live=True, max_chars=args.observation_chars)
+    teacher = load_model(args.teacher, questions, **model_flags(args))
+    agent = create_araft_agent(teacher, [tool], prompt=style, max_steps=args.max_steps,
+                               max_seconds=args.max_seconds)
+    producer = {"model": args.teacher, "prompt_version": style.version, "tool_backend": tool.backend.name,
+                "max_steps": args.max_steps}
+    out = Path(args.out)
+    summary = generate(agent, questions, out, min_f1=args.min_f1, concurrency=args.concurrency,
+                       producer=producer)
+    print(f"tried {summary.tried}, kept {summary.kept} ({summary.rate:.1%}), errors {summary.errors}, "
+          f"skipped {summary.skipped} already done, {summary.seconds:.1f} s -> {out}, {rejects_path(out)}")
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from araft_lc.graph import create_araft_agent
-    from araft_lc.models import check_server, load_chat_model, model_flags
+    from araft_lc.models import check_server, model_flags
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from evals.hotpotqa import check_leakage, check_unique_ids, load_questions, parse_levels, sample_questions
+    from evals.oracle import load_model
     from evals.report import write_report
     from evals.runner import check_out_dir, evaluate
 
@@ -36,9 +70,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     style = load_prompt(args.prompt)
     check_server(args.model)
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
-    model = load_chat_model(args.model, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
-                            questions=questions, max_new_tokens=args.max_new_tokens,
-                            temperature=args.temperature, seed=args.seed, **model_flags(args))
+    model = load_model(args.model, questions, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
+                       temperature=args.temperature, seed=args.seed, **model_flags(args))
 
     def agent_for_repeat(repeat: int) -> Any:
         seeded = model.model_copy(update={"seed": args.seed + repeat}) if "seed" in type(model).model_fields \
@@ -72,11 +105,29 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_eval_parsers(sub: Any) -> None:
+def add_parsers(sub: Any) -> None:
+    """Register ``generate``, ``eval`` and ``report`` on the ``araft`` command's subparsers."""
+    gen = sub.add_parser("generate", help="run a teacher over questions and keep correct trajectories")
+    gen.add_argument("--questions", nargs="+", required=True, help="HotpotQA files (either format)")
+    gen.add_argument("--teacher", required=True, help="oracle, a preset, hf:PATH_OR_ID[+ADAPTER], openai:MODEL@URL")
+    gen.add_argument("--corpus", default=os.environ.get("ARAFT_CORPUS"),
+                     help="an index or source file ($ARAFT_CORPUS; without it, live Wikipedia)")
+    gen.add_argument("--out", required=True, help="kept trajectories (JSONL); the rest go to *.rejects.jsonl")
+    gen.add_argument("--limit", type=int, help="the first N questions only")
+    gen.add_argument("--min-f1", type=float, help="keep runs with F1 >= this (default: exact match)")
+    gen.add_argument("--concurrency", type=int, default=1, help="questions run at once")
+    gen.add_argument("--max-steps", type=int, default=5, help="model calls per question")
+    gen.add_argument("--prompt", default="fewshot", help="prompt style or YAML file")
+    gen.add_argument("--observation-chars", type=int, default=600, help="a page's text is cut to this length")
+    add_model_flags(gen)
+    gen.set_defaults(func=cmd_generate)
+
+
     ev = sub.add_parser("eval", help="evaluate a model on HotpotQA questions; write trajectories and a report")
     ev.add_argument("--questions", nargs="+", required=True, help="HotpotQA files (either format)")
-    ev.add_argument("--model", default="smollm2-135m",
-                    help="a preset, hf:PATH[+ADAPTER], openai:MODEL@URL or oracle (default: %(default)s)")
+    ev.add_argument("--model", default=os.environ.get("ARAFT_MODEL", DEFAULT_MODEL),
+                    help="a preset, hf:PATH[+ADAPTER], openai:MODEL@URL or oracle ($ARAFT_MODEL; "
+                         "default: %(default)s)")
     ev.add_argument("--adapter", help="a LoRA adapter folder (from araft train)")
     ev.add_argument("--no-4bit", action="store_true", help="load presets unquantised")
     ev.add_argument("--corpus", default=os.environ.get("ARAFT_CORPUS"), help="an index or source file")
@@ -91,7 +142,6 @@ def add_eval_parsers(sub: Any) -> None:
     ev.add_argument("--prompt", default="fewshot", help="prompt style or YAML file")
     ev.add_argument("--max-steps", type=int, default=5, help="model calls per question")
     ev.add_argument("--repetition-guard", action="store_true", help="refuse an action already taken")
-    ev.add_argument("--max-new-tokens", type=int, default=128, help="tokens the model may write per step")
     ev.add_argument("--observation-chars", type=int, default=600, help="a page's text is cut to this length")
     ev.add_argument("--label", help="the run's name in reports (default: the --out folder's name)")
     ev.add_argument("--out", required=True, help="the run's folder (resumed if it exists)")

@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from araft_lc.jsonl_sink import JsonlSink, read_ids, repair_tail
 from araft_lc.output_lock import output_lock
-from araft_lc.run_pool import run_pool
+from evals.run_pool import run_pool
 from araft_lc.trajectory import TrajectoryRecord, read_trajectories
 from araft_lc.write_error import writing
 from evals.hotpotqa import Question, check_unique_ids

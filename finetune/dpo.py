@@ -96,7 +96,7 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from finetune.launch import launch
 
-    return launch("dpo", argv)
+    return launch("dpo", train_dpo, argv)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """The training command line, shared by ``araft train sft|dpo`` and ``python -m finetune.sft|dpo``
-(so ``accelerate launch -m finetune.sft`` runs the same thing on several GPUs)."""
+(so ``accelerate launch -m finetune.sft`` runs the same thing on several GPUs).
+
+The trainer comes in as a function (``finetune.sft.train_sft``, ``finetune.dpo.train_dpo``): the
+trainers import this module for their ``main``, never the other way round."""
 
 from __future__ import annotations
 
@@ -7,13 +10,17 @@ import argparse
 import os
 import sys
 from contextlib import nullcontext
-from typing import Optional, Sequence
+from pathlib import Path
+from typing import Callable, Optional, Sequence
 
 from finetune.config import DPORunConfig, SFTRunConfig, config_help, load_config, parse_overrides
 
-__all__ = ["launch", "add_train_arguments"]
+__all__ = ["launch", "run", "add_train_arguments", "Trainer"]
 
 CONFIGS = {"sft": SFTRunConfig, "dpo": DPORunConfig}
+
+# train_sft / train_dpo: (config, *, overwrite, resume) -> the output folder
+Trainer = Callable[..., Path]
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
@@ -24,9 +31,10 @@ def add_train_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
-def run(stage: str, args: argparse.Namespace, overrides: Sequence[str]) -> int:
-    """Train; config and data errors raise ConfigError/DataError (ValueError) for the caller, a
-    failed write WriteError, an output_dir another run holds OutputLocked (both OSError)."""
+def run(stage: str, train: Trainer, args: argparse.Namespace, overrides: Sequence[str]) -> int:
+    """Train with ``train``, the stage's trainer; config and data errors raise
+    ConfigError/DataError (ValueError) for the caller, a failed write WriteError, an output_dir
+    another run holds OutputLocked (both OSError)."""
     from araft_lc.output_lock import output_lock
 
     config = load_config(CONFIGS[stage], args.config, parse_overrides(overrides))
@@ -34,23 +42,16 @@ def run(stage: str, args: argparse.Namespace, overrides: Sequence[str]) -> int:
     # accelerate every rank runs this; the main one holds the lock for all.
     main_rank = os.environ.get("RANK", "0") == "0"
     with output_lock(config.output_dir) if main_rank else nullcontext():
-        if stage == "sft":
-            from finetune.sft import train_sft
-
-            train_sft(config, overwrite=args.overwrite, resume=args.resume)
-        else:
-            from finetune.dpo import train_dpo
-
-            train_dpo(config, overwrite=args.overwrite, resume=args.resume)
+        train(config, overwrite=args.overwrite, resume=args.resume)
     return 0
 
 
-def launch(stage: str, argv: Optional[Sequence[str]] = None) -> int:
+def launch(stage: str, train: Trainer, argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m finetune.{stage}")
     add_train_arguments(parser, stage)
     args, overrides = parser.parse_known_args(argv)
     try:
-        return run(stage, args, overrides)
+        return run(stage, train, args, overrides)
     except ValueError as e:
         print(f"finetune.{stage}: error: {e}", file=sys.stderr)
         return 2

@@ -47,7 +47,7 @@ def train_sft(config: SFTRunConfig, *, overwrite: bool = False, resume: bool = F
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from finetune.launch import launch
 
-    return launch("sft", argv)
+    return launch("sft", train_sft, argv)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from araft_lc.cli import main
+from araft import main
 from conftest import MINI_CORPUS, ROOT
 
 
@@ -57,6 +57,7 @@ def test_corpus_build_and_search(tmp_path, capsys):
         (["corpus", "search", "/nonexistent.sqlite", "x"], "does not exist: build one with"),
         (["corpus", "build", str(MINI_CORPUS), "--out", str(MINI_CORPUS)], "exists: pass --force"),
         (["ask", "q?", "--max-steps", "0"], "--max-steps must be at least 1"),
+        (["ask", "q?", "--model", "oracle"], "the oracle answers from given HotpotQA questions"),
         # The model is checked before the corpus (no --corpus: live Wikipedia, unreachable here).
         (["ask", "q?", "--model", "/nonexistent/model"], "model folder /nonexistent/model does not exist"),
         (["ask", "q?", "--model", str(ROOT / "tests")], "is not a model folder (it has no config.json)"),
@@ -79,7 +80,7 @@ def test_bad_corpus_line_names_file_and_line(tmp_path, capsys):
 
 
 def test_console_script_runs():
-    result = subprocess.run([sys.executable, "-m", "araft_lc.cli", "corpus", "search", "/nope.sqlite", "x"],
+    result = subprocess.run([sys.executable, "-m", "araft", "corpus", "search", "/nope.sqlite", "x"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -89,7 +90,7 @@ def test_every_argument_has_help_and_the_version_prints(capsys):
     import argparse
 
     from araft_lc import __version__
-    from araft_lc.cli import build_parser
+    from araft import build_parser
 
     def walk(parser, path):
         for action in parser._actions:
@@ -129,3 +130,18 @@ def test_ask_streams_each_step_with_its_time(tiny_llama, capsys):
                  "--max-steps", "2", "--max-new-tokens", "6"]) == 0
     out = capsys.readouterr().out
     assert "[step 1: " in out and "[step 2: " in out and "Observation: " in out
+
+
+def test_ask_generate_and_eval_share_the_token_default_and_araft_model(monkeypatch):
+    from araft import build_parser
+    from araft_lc.chat_model import AraftChatModel
+    from araft_lc.presets import MAX_NEW_TOKENS
+
+    monkeypatch.setenv("ARAFT_MODEL", "araft-dpo")
+    parser = build_parser()
+    ask = parser.parse_args(["ask", "q?"])
+    ev = parser.parse_args(["eval", "--questions", "q.jsonl", "--out", "run"])
+    gen = parser.parse_args(["generate", "--questions", "q.jsonl", "--teacher", "oracle", "--out", "t.jsonl"])
+    assert ask.max_new_tokens == ev.max_new_tokens == gen.max_new_tokens == MAX_NEW_TOKENS
+    assert AraftChatModel.model_fields["max_new_tokens"].default == MAX_NEW_TOKENS
+    assert ask.model == ev.model == "araft-dpo"

@@ -11,15 +11,16 @@ import pytest
 from langchain_core.tools import tool
 
 from araft_lc.graph import create_araft_agent
-from araft_lc.generate import generate, rejects_path
 from araft_lc.jsonl_sink import JsonlSink, read_ids, repair_tail
-from araft_lc.oracle import OracleChatModel, search_order
 from araft_lc.parser import Action, Answer, parse
 from araft_lc.recorder import TrajectoryRecorder
 from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
 from araft_lc.trajectory import TrajectoryRecord
 from conftest import ROOT
+from evals.generate import generate, rejects_path
 from evals.hotpotqa import load_questions
+from evals.metrics import score
+from evals.oracle import OracleChatModel, search_order
 from finetune.records import dpo_records, sft_records
 
 
@@ -34,7 +35,7 @@ def oracle_agent(dev, corpus_index):
 
 
 def test_recorder_on_a_concurrent_batch_of_8(dev, oracle_agent):
-    recorder = TrajectoryRecorder()
+    recorder = TrajectoryRecorder(score=score)
     questions = dev[:8]
     configs = [{"callbacks": [recorder], "metadata": {"question_id": q.id, "gold_answer": q.answer}}
                for q in questions]
@@ -106,7 +107,7 @@ def test_torn_line_is_repaired(tmp_path):
 
 def test_kill_9_then_resume_loses_and_doubles_nothing(data_dir, tmp_path):
     out = tmp_path / "traj.jsonl"
-    argv = [sys.executable, "-m", "araft_lc.cli", "generate", "--questions",
+    argv = [sys.executable, "-m", "araft", "generate", "--questions",
             str(data_dir / "dev_distractor_b300.jsonl"), "--teacher", "oracle",
             "--corpus", str(data_dir / "wiki_corpus.jsonl.gz"), "--out", str(out), "--concurrency", "4"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

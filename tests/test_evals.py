@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from araft_lc.cli import main
+from araft import main
 from araft_lc.trajectory import Step, TrajectoryRecord
 from evals.hotpotqa import Question, check_leakage, load_questions, parse_levels, sample_questions
 from evals.report import compare

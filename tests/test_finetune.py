@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from araft_lc.cli import main
+from araft import main
 from conftest import ROOT
 from finetune.config import ConfigError, DPORunConfig, SFTRunConfig, load_config, parse_overrides
 

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from araft_lc.cli import main
+from araft import main
 from conftest import MINI_CORPUS, ROOT
 
 

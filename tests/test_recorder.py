@@ -13,6 +13,7 @@ from araft_lc.chat_model import AraftChatModel
 from araft_lc.graph import create_araft_agent
 from araft_lc.recorder import TrajectoryRecorder
 from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+from evals.metrics import score
 
 SEARCH = "Thought: look it up\nAction: [action: Wikipedia, action_input: Philadelphia]"
 ANSWER = "Thought: I know it\nAction: [action: Answer, action_input: William Penn]"
@@ -38,7 +39,7 @@ def test_agent_as_a_subgraph_node(scripted, wiki):
     parent.add_edge(START, "research")
     parent.add_edge("research", "after")
     parent.add_edge("after", END)
-    recorder = TrajectoryRecorder()
+    recorder = TrajectoryRecorder(score=score)
     config = {"callbacks": [recorder], "metadata": {"question_id": "q1", "gold_answer": "William Penn"}}
     result = parent.compile().invoke({"messages": [HumanMessage("Who founded Philadelphia?")]}, config)
     assert result["messages"][-1].content == "thanks"
@@ -50,7 +51,7 @@ def test_agent_as_a_subgraph_node(scripted, wiki):
 def test_agent_as_a_chain_step_and_in_batch(scripted, wiki):
     agent = create_araft_agent(scripted(script=[SEARCH, ANSWER]), [wiki])
     chain = RunnableLambda(lambda q: {"question": q}) | agent | RunnableLambda(lambda out: out["answer"])
-    recorder = TrajectoryRecorder()
+    recorder = TrajectoryRecorder(score=score)
     gold = {"metadata": {"gold_answer": "William Penn"}}
     assert chain.invoke("Who founded Philadelphia?", {"callbacks": [recorder], **gold}) == "William Penn"
     check(recorder.records[0])
@@ -59,6 +60,7 @@ def test_agent_as_a_chain_step_and_in_batch(scripted, wiki):
     chain.batch(["Who founded Philadelphia?", "Who founded it?"],
                 [{"callbacks": [batched], "max_concurrency": 2, **gold}] * 2)
     assert sorted(r.question for r in batched.records) == ["Who founded Philadelphia?", "Who founded it?"]
+    assert all(r.scores == {} for r in batched.records)  # no score function, no scores
 
 
 def test_usage_is_kept_when_streaming(tiny_llama, wiki):

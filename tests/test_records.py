@@ -6,7 +6,7 @@ import os
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from araft_lc.cli import main
+from araft import main
 from araft_lc.parser import Action, Answer, parse
 from araft_lc.trajectory import Step, TrajectoryRecord
 from conftest import ROOT

@@ -1,4 +1,4 @@
-"""araft_lc.run_pool and the callback handlers: a failed write inside or after a run is an error
+"""evals.run_pool and the callback handlers: a failed write inside or after a run is an error
 that stops everything, never a logged warning, a retry or an "error" record."""
 
 import asyncio
@@ -9,12 +9,12 @@ import pytest
 from araft_lc.graph import create_araft_agent
 from araft_lc.jsonl_sink import JsonlSink
 from araft_lc.recorder import TrajectoryRecorder
-from araft_lc.run_pool import run_pool
 from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
 from araft_lc.tracing import JsonlTraceHandler
 from araft_lc.write_error import WriteError
 from conftest import MINI_CORPUS
 from evals.hotpotqa import Question
+from evals.run_pool import run_pool
 
 ANSWER = "Thought: I know it.\nAction: [action: Answer, action_input: Arthur's Magazine]"
 QUESTIONS = [Question(id=f"q{i}", question=f"Which magazine was started first? ({i})", answer="Arthur's Magazine")
@@ -70,7 +70,7 @@ def test_our_handlers_raise_a_failed_write_out_of_the_run(agent_and_model, handl
 
 
 def test_ask_with_a_trace_on_a_full_disk_is_one_line(tiny_llama, capsys):
-    from araft_lc.cli import main
+    from araft import main
 
     code = main(["ask", "Which magazine was started first?", "--model", str(tiny_llama), "--corpus",
                  str(MINI_CORPUS), "--max-steps", "1", "--max-new-tokens", "4", "--trace", "/dev/full"])

@@ -11,7 +11,7 @@ import time
 import urllib.parse
 from typing import Any, Optional
 
-from araft_lc import __version__
+from araft_lc.version import __version__
 from araft_lc.tools.wikipedia import LookupResult
 
 __all__ = ["LiveWikipedia", "WikipediaUnavailable", "DEFAULT_API"]

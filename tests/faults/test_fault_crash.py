@@ -17,7 +17,7 @@ from typing import Callable
 
 import pytest
 
-from araft_lc.generate import rejects_path
+from evals.generate import rejects_path
 from finetune.outputs import last_checkpoint
 
 KILLS = 3  # kills per command, each at a random point, before the run that finishes
@@ -25,7 +25,7 @@ RNG = random.Random(7)
 
 
 def araft(*argv: str) -> list[str]:
-    return [sys.executable, "-m", "araft_lc.cli", *map(str, argv)]
+    return [sys.executable, "-m", "araft", *map(str, argv)]
 
 
 def run_until(argv: list[str], when: Callable[[], bool], timeout: float = 300) -> bool:
@@ -150,7 +150,7 @@ def test_eval_killed_resumes_and_its_report_is_whole(data_dir, corpus_index, tmp
 
 
 def test_train_killed_resumes_from_its_last_checkpoint(tiny_llama, tmp_path, ledger):
-    from araft_lc.cli import main
+    from araft import main
 
     golden = Path(__file__).resolve().parent.parent / "data" / "golden" / "trajectories.jsonl"
     data = tmp_path / "sft.jsonl"

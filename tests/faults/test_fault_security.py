@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from araft_lc.chat_model import AraftChatModel, ModelLoadError
-from araft_lc.cli import main
+from araft import main
 from araft_lc.graph import create_araft_agent
 from araft_lc.index import WikiIndex, build_index
 from araft_lc.tools import LocalWikipedia, WikipediaTool

@@ -26,16 +26,16 @@ from typing import Optional
 
 import pytest
 
-from araft_lc.generate import rejects_path
 from araft_lc.output_lock import lock_path, output_lock
 from conftest import ROOT
+from evals.generate import rejects_path
 from finetune.outputs import last_checkpoint
 
 GOLDEN = ROOT / "tests" / "data" / "golden"
 
 
 def araft(*argv: object) -> list[str]:
-    return [sys.executable, "-m", "araft_lc.cli", *map(str, argv)]
+    return [sys.executable, "-m", "araft", *map(str, argv)]
 
 
 @lru_cache(maxsize=1)
@@ -278,7 +278,7 @@ def test_train_on_a_full_disk_keeps_its_last_whole_checkpoint_and_resumes(tiny_l
 
 def test_train_log_on_a_full_disk_stops_training(tiny_llama, tmp_path, capsys, ledger):
     """The loss log is written from a Trainer callback: a failed append must stop the run."""
-    from araft_lc.cli import main
+    from araft import main
 
     data = tmp_path / "sft.jsonl"
     assert main(["convert", "sft", str(GOLDEN / "trajectories.jsonl"), "--out", str(data), "--prompt-style",
@@ -361,7 +361,7 @@ def test_an_output_another_run_holds_is_refused_naming_its_pid(command, data_dir
 
 @pytest.mark.parametrize("command", ["generate", "eval"])
 def test_repeated_question_ids_are_refused_naming_them(command, data_dir, corpus_index, tmp_path, capsys, ledger):
-    from araft_lc.cli import main
+    from araft import main
 
     lines = (data_dir / "dev_distractor_b300.jsonl").read_text().splitlines()[:3]
     questions = tmp_path / "q.jsonl"
@@ -382,7 +382,7 @@ def test_repeated_question_ids_are_refused_naming_them(command, data_dir, corpus
 
 @pytest.mark.parametrize("command", ["generate", "eval"])
 def test_an_out_of_the_wrong_kind_is_one_line(command, data_dir, corpus_index, tmp_path, capsys):
-    from araft_lc.cli import main
+    from araft import main
 
     out = tmp_path / "out"
     if command == "eval":

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from faults.fault_servers import TEACHER_FAULTS, TeacherServer, serve
 
-from araft_lc.cli import main
-from araft_lc.generate import rejects_path
+from araft import main
+from evals.generate import rejects_path
 
 
 PLANTED_KEY = "sk-araft-planted-7f3a9c0e51d24b68"

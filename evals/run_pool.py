@@ -1,12 +1,12 @@
 """Run an agent over many questions: bounded concurrency, bounded retries, a progress bar.
 
 Shared by teacher generation (``araft generate``) and evaluation (``araft eval``). Each finished
-run's trajectory record, which a ``TrajectoryRecorder`` rebuilt from callbacks, reaches
-``on_record`` from the worker, after the run and outside every callback (LangChain would log
-and swallow an error raised inside one). A question whose run keeps raising is retried
-``retries`` times, then recorded with status ``error``, and the rest go on. A failed write is
-no run's fault: it is never retried nor recorded; it stops the pool (no new run starts) and is
-raised to the caller.
+run's trajectory record, which a ``TrajectoryRecorder`` rebuilt from callbacks and scored with
+``evals.metrics.score`` (EM and F1 against the gold answer), reaches ``on_record`` from the
+worker, after the run and outside every callback (LangChain would log and swallow an error
+raised inside one). A question whose run keeps raising is retried ``retries`` times, then
+recorded with status ``error``, and the rest go on. A failed write is no run's fault: it is
+never retried nor recorded; it stops the pool (no new run starts) and is raised to the caller.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from araft_lc.recorder import TrajectoryRecorder
 from araft_lc.trajectory import TrajectoryRecord
 from araft_lc.write_error import is_write_failure
 from evals.hotpotqa import Question
+from evals.metrics import score
 
 __all__ = ["run_pool"]
 
@@ -51,7 +52,7 @@ def run_pool(
     stop = threading.Event()
 
     def attempt(q: Question, meta: dict[str, Any]) -> TrajectoryRecord:
-        recorder = TrajectoryRecorder()  # one per run: its record is this question's, whatever the threads
+        recorder = TrajectoryRecorder(score=score)  # one per run: its record is this question's, whatever the threads
         config = {"callbacks": [recorder], "metadata": {"question_id": q.id, "gold_answer": q.answer, "producer": meta}}
         agent.invoke({"question": q.question}, config)
         if len(recorder.records) != 1:

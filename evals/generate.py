@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 
 from araft_lc.jsonl_sink import JsonlSink, read_ids
 from araft_lc.output_lock import output_lock
-from araft_lc.run_pool import run_pool
+from evals.run_pool import run_pool
 from araft_lc.trajectory import TrajectoryRecord
 from evals.hotpotqa import Question, check_unique_ids
 

@@ -1,0 +1,153 @@
+"""The trainer's commands: ``araft convert sft|dpo`` (trajectories to training records), ``araft
+train sft|dpo`` and ``araft export merge``; ``add_parsers`` registers them on the ``araft``
+command. ``train`` takes any config key as ``--key value`` after its own flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from araft_lc.cli import UserError
+from finetune.launch import add_train_arguments
+
+__all__ = ["add_parsers"]
+
+
+def _read_trajectories(path: str, skip_bad: bool) -> Any:
+    from araft_lc.trajectory import read_trajectories
+
+    bad: list[int] = []
+    try:
+        yield from read_trajectories(path, skip_bad=skip_bad, bad=bad)
+    except ValueError as e:
+        raise UserError(f"{e}; pass --skip-bad to skip such lines") from None
+    if bad:
+        print(f"skipped {len(bad)} bad lines", file=sys.stderr)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from araft_lc.atomic_file import open_atomically
+    from finetune.records import dpo_records, failed_steps, sft_records
+
+    rejects = getattr(args, "rejects", None)
+    for path in filter(None, [args.trajectories, rejects]):
+        if not Path(path).is_file():
+            raise UserError(f"{path} does not exist: run `araft generate` first")
+    if args.max_tokens is not None and not args.tokenizer:
+        raise UserError("--max-tokens counts tokens: pass --tokenizer MODEL (a preset, hf:PATH or a folder)")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists: pass --force to replace it")
+    tokenizer = None
+    if args.tokenizer:
+        from finetune.tokens import load_tokenizer, record_length
+
+        try:
+            tokenizer = load_tokenizer(args.tokenizer)
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot load tokenizer {args.tokenizer!r}: {e}") from None
+    kinds = args.kinds.split(",") if getattr(args, "kinds", None) else None
+    failed = failed_steps(_read_trajectories(rejects, args.skip_bad)) if rejects else None
+    counts: dict[str, int] = {}
+    trajectories = dropped = longest = total = 0
+    try:
+        with open_atomically(out) as f:
+            for record in _read_trajectories(args.trajectories, args.skip_bad):
+                trajectories += 1
+                if args.kind == "sft":
+                    rows = sft_records(record, prompt_style=args.prompt_style, fmt=args.format,
+                                       granularity=args.granularity)
+                else:
+                    rows = dpo_records(record, prompt_style=args.prompt_style, failed=failed,
+                                       **({"kinds": kinds} if kinds else {}))
+                for row in rows:
+                    if tokenizer is not None:
+                        n = record_length(tokenizer, row)
+                        longest = max(longest, n)
+                        total += n
+                        if args.max_tokens is not None and n > args.max_tokens:
+                            dropped += 1
+                            continue
+                    kind = row.get("kind", getattr(args, "granularity", args.kind))
+                    counts[kind] = counts.get(kind, 0) + 1
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            if trajectories and not counts:  # nothing to train on: leave no empty file behind
+                if dropped:
+                    raise UserError(f"all {dropped} {args.kind} records are longer than --max-tokens "
+                                    f"{args.max_tokens} (the longest has {longest} tokens): raise --max-tokens, "
+                                    "or use a shorter --prompt-style (zeroshot records are ~5x shorter)")
+                raise UserError(f"the {trajectories} trajectories gave no {args.kind} records (for dpo: no step had "
+                                "a rejected alternative of the kinds asked for)")
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    print(f"{sum(counts.values())} {args.kind} records ({detail}) from {trajectories} trajectories -> {out}")
+    if tokenizer is not None:
+        over = f"; dropped {dropped} over --max-tokens {args.max_tokens}" if args.max_tokens is not None else ""
+        print(f"tokens: {total} in all, longest record {longest}{over}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from finetune.launch import run
+
+    if args.stage == "sft":
+        from finetune.sft import train_sft as train
+    else:
+        from finetune.dpo import train_dpo as train
+    return run(args.stage, train, args, args.overrides)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from finetune.export import merge_adapter
+
+    merge_adapter(args.model, args.adapter, args.out, force=args.force)
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``convert``, ``train`` and ``export`` on the ``araft`` command's subparsers."""
+    convert = sub.add_parser("convert", help="trajectories -> SFT or DPO training records")
+    convert_sub = convert.add_subparsers(dest="kind", required=True, metavar="{sft,dpo}")
+    for kind, what in (("sft", "SFT records: TRL prompt/completion, Llama-2 text, or conversations"),
+                       ("dpo", "DPO records: TRL prompt/chosen/rejected, with a kind column")):
+        c = convert_sub.add_parser(kind, help=what, description=what)
+        c.add_argument("trajectories", help="kept trajectories from araft generate (JSONL)")
+        c.add_argument("--out", required=True, help="the records file to write (JSONL)")
+        c.add_argument("--prompt-style", default="fewshot",
+                       help="the prompt the records train: fewshot, zeroshot, zeroshot_turns or a YAML file")
+        if kind == "sft":
+            c.add_argument("--granularity", default="step", choices=["step", "trajectory"],
+                           help="one record per step (the original) or per trajectory (needs a layout: turns "
+                                "prompt style, e.g. zeroshot_turns)")
+            c.add_argument("--format", default="prompt_completion", choices=["prompt_completion", "text"],
+                           help="TRL prompt/completion, or the original's Llama-2 text column")
+        else:
+            c.add_argument("--kinds", default="repeat_previous,answer_before_search,failed_run",
+                           help="comma-separated rejection kinds (also: malformed_action)")
+            c.add_argument("--rejects", help="failed teacher runs (the *.rejects.jsonl of generate), for the "
+                                             "failed_run kind")
+        c.add_argument("--tokenizer", help="count tokens with this model's tokenizer (a preset, hf:PATH or a folder)")
+        c.add_argument("--max-tokens", type=int, help="drop (and count) records longer than this (needs --tokenizer)")
+        c.add_argument("--skip-bad", action="store_true", help="skip (and count) malformed lines")
+        c.add_argument("--force", action="store_true", help="replace an existing --out")
+        c.set_defaults(func=cmd_convert)
+
+    train = sub.add_parser("train", help="train LoRA adapters: sft, then dpo")
+    train_sub = train.add_subparsers(dest="stage", required=True)
+    for stage, what in (("sft", "SFT of a new adapter"), ("dpo", "DPO from the SFT adapter")):
+        add_train_arguments(train_sub.add_parser(stage, help=what), stage)
+    train.set_defaults(func=cmd_train)
+
+    export = sub.add_parser("export", help="write a merged model for serving")
+    export_sub = export.add_subparsers(dest="what", required=True)
+    merge = export_sub.add_parser("merge", help="base weights + a LoRA adapter, merged (safetensors)")
+    merge.add_argument("--model", required=True, help="the base: a preset, hf:PATH_OR_ID or a folder")
+    merge.add_argument("--adapter", required=True, help="the adapter folder")
+    merge.add_argument("--out", required=True, help="the folder to write")
+    merge.add_argument("--force", action="store_true", help="replace an existing --out")
+    export.set_defaults(func=cmd_export)
+

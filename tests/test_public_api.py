@@ -1,0 +1,28 @@
+"""araft_lc's public names: each importable from the package, which stays light to import."""
+
+import subprocess
+import sys
+
+import araft_lc
+from conftest import ROOT
+
+
+def test_every_public_name_imports_from_the_package():
+    expected = {"create_araft_agent", "AgentInput", "AgentOutput", "AraftChatModel", "load_chat_model",
+                "WikipediaTool", "LocalWikipedia", "LiveWikipedia", "wikipedia_tool", "TrajectoryRecorder",
+                "JsonlTraceHandler", "load_prompt", "PromptStyle", "Step", "TrajectoryRecord", "parse",
+                "__version__"}
+    assert expected <= set(araft_lc.__all__)
+    for name in araft_lc.__all__:
+        namespace: dict = {}
+        exec(f"from araft_lc import {name}", namespace)
+        assert namespace[name] is not None, name
+    assert araft_lc.load_chat_model.__module__ == "araft_lc.models"
+    assert araft_lc.TrajectoryRecorder.__module__ == "araft_lc.recorder"
+
+
+def test_importing_the_package_loads_no_ml_stack():
+    code = ("import sys, araft_lc; heavy = sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules); "
+            "print(heavy)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "[]"
