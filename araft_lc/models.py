@@ -162,8 +162,9 @@ def check_model(spec: str, adapter: Optional[str] = None) -> None:
     from araft_lc.presets import PRESETS
 
     spec = spec.strip()
-    if spec == "oracle":  # a teacher that only the commands running question sets can build
-        raise ModelLoadError("the oracle answers from given HotpotQA questions: use it with araft generate or araft eval")
+    if spec in ("oracle", "visible"):  # teachers that only the commands running question sets can build
+        raise ModelLoadError(f"the {spec} teacher answers from given HotpotQA questions: use it with araft "
+                             "generate or araft eval")
     if spec in PRESETS:
         model_id, spec_adapter = "", ""
     elif spec.startswith("openai:"):

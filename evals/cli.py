@@ -22,7 +22,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from araft_lc.tools.select import wikipedia_tool
     from evals.generate import generate, rejects_path
     from evals.hotpotqa import check_unique_ids, load_questions
-    from evals.oracle import load_model
+    from evals.teachers import load_model
 
     questions = []
     for path in args.questions:
@@ -33,7 +33,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     style = load_prompt(args.prompt)
     check_server(args.teacher)
     tool = wikipedia_tool(args.corpus, check_live=True, max_chars=args.observation_chars)
-    teacher = load_model(args.teacher, questions, **model_flags(args))
+    teacher = load_model(args.teacher, questions, tool.backend, **model_flags(args))
     agent = create_araft_agent(teacher, [tool], prompt=style, max_steps=args.max_steps,
                                max_seconds=args.max_seconds)
     producer = {"model": args.teacher, "prompt_version": style.version, "tool_backend": tool.backend.name,
@@ -52,7 +52,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from evals.hotpotqa import check_leakage, check_unique_ids, load_questions, parse_levels, sample_questions
-    from evals.oracle import load_model
+    from evals.teachers import load_model
     from evals.report import write_report
     from evals.runner import check_out_dir, evaluate
 
@@ -70,7 +70,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     style = load_prompt(args.prompt)
     check_server(args.model)
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
-    model = load_model(args.model, questions, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
+    model = load_model(args.model, questions, tool.backend, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
                        temperature=args.temperature, seed=args.seed, **model_flags(args))
 
     def agent_for_repeat(repeat: int) -> Any:
@@ -109,7 +109,9 @@ def add_parsers(sub: Any) -> None:
     """Register ``generate``, ``eval`` and ``report`` on the ``araft`` command's subparsers."""
     gen = sub.add_parser("generate", help="run a teacher over questions and keep correct trajectories")
     gen.add_argument("--questions", nargs="+", required=True, help="HotpotQA files (either format)")
-    gen.add_argument("--teacher", required=True, help="oracle, a preset, hf:PATH_OR_ID[+ADAPTER], openai:MODEL@URL")
+    gen.add_argument("--teacher", required=True,
+                     help="visible (searches only with words the student sees), oracle (searches the gold "
+                          "titles), a preset, hf:PATH_OR_ID[+ADAPTER], or openai:MODEL@URL")
     gen.add_argument("--corpus", default=os.environ.get("ARAFT_CORPUS"),
                      help="an index or source file ($ARAFT_CORPUS; without it, live Wikipedia)")
     gen.add_argument("--out", required=True, help="kept trajectories (JSONL); the rest go to *.rejects.jsonl")
@@ -126,7 +128,7 @@ def add_parsers(sub: Any) -> None:
     ev = sub.add_parser("eval", help="evaluate a model on HotpotQA questions; write trajectories and a report")
     ev.add_argument("--questions", nargs="+", required=True, help="HotpotQA files (either format)")
     ev.add_argument("--model", default=os.environ.get("ARAFT_MODEL", DEFAULT_MODEL),
-                    help="a preset, hf:PATH[+ADAPTER], openai:MODEL@URL or oracle ($ARAFT_MODEL; "
+                    help="a preset, hf:PATH[+ADAPTER], openai:MODEL@URL, oracle or visible ($ARAFT_MODEL; "
                          "default: %(default)s)")
     ev.add_argument("--adapter", help="a LoRA adapter folder (from araft train)")
     ev.add_argument("--no-4bit", action="store_true", help="load presets unquantised")

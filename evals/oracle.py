@@ -5,15 +5,12 @@ graph, tools and recorder as a real teacher: it searches the gold titles (bridge
 in the question first; comparison: both, in the question's order) and answers with the gold
 answer, but only when every observation really is the gold page; otherwise it gives up, and its
 trajectory fails honestly.
-
-``load_model`` is where the model spec ``oracle`` means it: the commands that run question sets
-(``araft generate``, ``araft eval``) load their model through it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -24,7 +21,7 @@ from araft_lc.index import normalize_title
 from araft_lc.parser import format_action
 from evals.hotpotqa import Question
 
-__all__ = ["OracleChatModel", "GIVE_UP", "load_model"]
+__all__ = ["OracleChatModel", "GIVE_UP", "search_order"]
 
 GIVE_UP = "unknown"
 _OBSERVATION = re.compile(r"^Observation: (.*)$", re.MULTILINE)
@@ -104,17 +101,3 @@ class OracleChatModel(BaseChatModel):
         question = first[len("Question:"):].strip() if first.startswith("Question:") else first
         text = self.next_step(question, scratchpad)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
-
-
-def load_model(spec: str, questions: Sequence[Question], **options: Any) -> BaseChatModel:
-    """The chat model a run over ``questions`` uses: ``oracle``, an ``OracleChatModel`` answering
-    them, or whatever ``araft_lc.models.load_chat_model(spec, **options)`` loads.
-
-    Raises:
-        ValueError: the spec names nothing loadable.
-    """
-    if spec.strip() == "oracle":
-        return OracleChatModel(questions)
-    from araft_lc.models import load_chat_model
-
-    return load_chat_model(spec, **options)

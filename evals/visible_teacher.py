@@ -27,8 +27,8 @@ from pydantic import PrivateAttr
 
 from araft_lc.index import normalize_title
 from araft_lc.parser import format_action
-from araft_lc.oracle import GIVE_UP, search_order
 from evals.hotpotqa import Question
+from evals.oracle import GIVE_UP, search_order
 
 __all__ = ["VisibleTeacherChatModel", "visible_spans", "is_visible"]
 

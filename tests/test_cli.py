@@ -57,7 +57,7 @@ def test_corpus_build_and_search(tmp_path, capsys):
         (["corpus", "search", "/nonexistent.sqlite", "x"], "does not exist: build one with"),
         (["corpus", "build", str(MINI_CORPUS), "--out", str(MINI_CORPUS)], "exists: pass --force"),
         (["ask", "q?", "--max-steps", "0"], "--max-steps must be at least 1"),
-        (["ask", "q?", "--model", "oracle"], "the oracle answers from given HotpotQA questions"),
+        (["ask", "q?", "--model", "oracle"], "the oracle teacher answers from given HotpotQA questions"),
         # The model is checked before the corpus (no --corpus: live Wikipedia, unreachable here).
         (["ask", "q?", "--model", "/nonexistent/model"], "model folder /nonexistent/model does not exist"),
         (["ask", "q?", "--model", str(ROOT / "tests")], "is not a model folder (it has no config.json)"),

@@ -10,7 +10,6 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langchain_core.tools import StructuredTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.errors import GraphRecursionError  # noqa: F401 - must not escape, see below
 
 from araft_lc.graph import create_araft_agent
 from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool

@@ -1,7 +1,6 @@
 """AraftChatModel as a LangChain chat model: the standard surface, tool calling in the Araft
 grammar (langchain's ``create_agent`` and LangGraph's ``ToolNode``), structured output."""
 
-import json
 from typing import Any, Optional
 
 import pytest

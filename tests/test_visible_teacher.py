@@ -1,7 +1,5 @@
 """The visible teacher: every search it makes is a span of what the student saw."""
 
-import pytest
-
 from evals.visible_teacher import _entity_like, is_visible, visible_spans
 
 
@@ -20,7 +18,7 @@ def test_spans_share_a_word_with_the_title():
 
 
 def test_teacher_searches_only_visible_words(data_dir, tmp_path):
-    from araft_lc.generate import generate
+    from evals.generate import generate
     from araft_lc.graph import create_araft_agent
     from araft_lc.tools.select import wikipedia_tool
     from araft_lc.trajectory import read_trajectories
