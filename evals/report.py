@@ -81,9 +81,32 @@ def load_report(out_dir: str | Path) -> dict[str, Any]:
     return write_report(out_dir)
 
 
+def _paired_lines(dirs: Sequence[str | Path], runs: Sequence[dict[str, Any]]) -> list[str]:
+    """Each run against the first, on the questions both ran: the paired bootstrap of the F1
+    difference (``evals.paired``); a note instead where a run kept only its report."""
+    from evals.paired import paired_bootstrap, per_question_f1
+
+    if len(dirs) < 2:
+        return []
+    if not all((Path(d) / "trajectories.jsonl").is_file() for d in dirs):
+        return ["", "(no paired F1 difference: a run folder holds its report only, not trajectories.jsonl)"]
+    base = per_question_f1(read_records(dirs[0]))
+    lines = ["", f"| F1 difference vs {runs[0]['label']} (paired bootstrap) | questions | mean | 95% interval |",
+             "|---|---|---|---|"]
+    for d, r in zip(dirs[1:], runs[1:]):
+        try:
+            diff = paired_bootstrap(base, per_question_f1(read_records(d)))
+        except ValueError:  # another sample of questions: nothing to pair
+            lines.append(f"| {r['label']} | 0 | - | - |")
+            continue
+        lines.append(f"| {r['label']} | {diff.n} | {diff.mean:+.1f} | [{diff.low:+.1f}, {diff.high:+.1f}] |")
+    return lines
+
+
 def compare(dirs: Sequence[str | Path], png: str | Path | None = None) -> str:
     """A markdown comparison of several runs: F1 by level (the original's table), then the agent
-    metrics over all questions; and a bar chart of F1 by level to ``png``."""
+    metrics over all questions, then each run's F1 difference from the first with a paired
+    bootstrap 95% interval; and a bar chart of F1 by level to ``png``."""
     runs = [load_report(d) for d in dirs]
     levels = list(dict.fromkeys(level for r in runs for level in r["levels"]))
     lines = ["| F1 % | " + " | ".join(levels) + " |", "|---|" + "---|" * len(levels)]
@@ -96,6 +119,7 @@ def compare(dirs: Sequence[str | Path], png: str | Path | None = None) -> str:
         stats = r["levels"]["all"]
         lines.append(f"| {r['label']} | {stats['f1']['n']} | "
                      + " | ".join(_cell(stats[m], r["repeats"]) for m in METRICS) + " |")
+    lines += _paired_lines(dirs, runs)
     if png is not None:
         _bars(Path(png), runs)
     return "\n".join(lines) + "\n"

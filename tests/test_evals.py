@@ -125,6 +125,25 @@ def test_report_compares_runs(data_dir, tmp_path, capsys):
     assert out.read_text() == table and (tmp_path / "cmp.png").is_file()
     assert compare([tmp_path / "a"]).count("run-a") == 2
     assert main(["report", str(tmp_path / "missing")]) == 2
+    assert "| run-b | 0 | - | - |" in table  # another question sample: nothing to pair
+    assert _eval(data_dir, tmp_path / "c", "--limit", "3", "--seed", "1", "--label", "run-c") == 0
+    assert "| run-c | 3 | +0.0 | [+0.0, +0.0] |" in compare([tmp_path / "a", tmp_path / "c"])
+
+
+def test_paired_bootstrap_interval():
+    from evals.paired import paired_bootstrap
+
+    same = {f"q{i}": 50.0 for i in range(40)}
+    better = {q: v + 10.0 for q, v in same.items()}
+    diff = paired_bootstrap(same, better)
+    assert (diff.mean, diff.low, diff.high, diff.n) == (10.0, 10.0, 10.0, 40)
+    # half the questions gain 20 points, half none: the mean is 10, the interval around it, above 0
+    mixed = {q: v + (20.0 if i % 2 else 0.0) for i, (q, v) in enumerate(same.items())}
+    diff = paired_bootstrap(same, mixed)
+    assert diff.mean == 10.0 and 0 < diff.low < 10.0 < diff.high < 20.0
+    assert paired_bootstrap(same, mixed) == diff  # seeded
+    with pytest.raises(ValueError, match="share no question"):
+        paired_bootstrap(same, {"other": 1.0})
 
 
 def test_smollm2_on_20_questions_writes_a_report_that_opens(data_dir, tmp_path):
