@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 DATA ?= ../shared/data/hotpotqa
 TORCH_INDEX ?=
-QUESTION ?= Which magazine was started first, Arthur's Magazine or First for Women?
+QUESTION ?= Which genus has more species, Bactris and Epigaea?
 export HF_HUB_OFFLINE ?= 1
 
 .PHONY: install ask test bench

@@ -22,7 +22,7 @@ from araft_lc.presets import DEFAULT_MODEL
 
 __all__ = ["add_parsers", "UserError", "user_errors"]
 
-EXAMPLE_QUESTION = "Which magazine was started first, Arthur's Magazine or First for Women?"
+EXAMPLE_QUESTION = "Which genus has more species, Bactris and Epigaea?"
 
 
 class UserError(Exception):

@@ -33,16 +33,24 @@ class Preset:
     prompt: str = "fewshot"  # the prompt style the adapter was trained with
 
 
+# Adapters that ship inside the package (bf16 safetensors, with how they were made).
+SHIPPED_ADAPTERS = Path(__file__).resolve().parent / "adapters"
+
 PRESETS: dict[str, Preset] = {
+    # SmolLM2-135M with the LoRA adapter made by this project's own recipe (its folder holds the
+    # config, data hash and evaluation): runs offline on a CPU, and writes the action format.
+    "araft-smollm2": Preset("smollm2-135m", {"araft": str(SHIPPED_ADAPTERS / "araft-smollm2")}, "araft",
+                            prompt="zeroshot_turns"),
+    # The published adapters on the gated Llama-2-7b-chat (Hub access and a CUDA GPU for 4-bit).
     "araft-dpo": Preset(LLAMA2_CHAT, {"dpo": "FDeRubeis/araft_trained_dpo"}, "dpo", True),
     "araft-sft": Preset(LLAMA2_CHAT, {"sft": "FDeRubeis/araft_trained_sft"}, "sft", True),
-    # model_id is filled by smollm2_path() when the preset is used.
+    # The base model alone (model_id is filled by smollm2_path() when a preset uses it).
     "smollm2-135m": Preset("smollm2-135m"),
 }
 
 # What every command and the LangGraph server run unless told otherwise ($ARAFT_MODEL,
 # $ARAFT_MAX_NEW_TOKENS, --model, --max-new-tokens): one value each, for every model class.
-DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_MODEL = "araft-smollm2"
 MAX_NEW_TOKENS = 256  # tokens a model may write per step
 
 
@@ -104,6 +112,6 @@ def preset_fields(name: str) -> dict[str, object]:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
     p = PRESETS[name]
-    model_id = str(smollm2_path()) if name == "smollm2-135m" else p.model_id
+    model_id = str(smollm2_path()) if p.model_id == "smollm2-135m" else p.model_id
     return {"model_id": model_id, "adapters": dict(p.adapters), "adapter": p.adapter,
             "load_in_4bit": p.load_in_4bit, "prompt": p.prompt}
