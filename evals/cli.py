@@ -43,6 +43,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
                        producer=producer)
     print(f"tried {summary.tried}, kept {summary.kept} ({summary.rate:.1%}), errors {summary.errors}, "
           f"skipped {summary.skipped} already done, {summary.seconds:.1f} s -> {out}, {rejects_path(out)}")
+    from araft_lc.trajectory import read_trajectories
+    from evals.visible_teacher import imitability
+
+    kept = imitability(read_trajectories(out)) if out.is_file() else None
+    if kept and kept["searches"]:
+        print(f"kept runs: {kept['searches']} searches, {kept['inferable']:.1%} of them spans of what the run "
+              f"had seen (what a student can imitate); steps per run {kept['steps']}")
     return 0
 
 

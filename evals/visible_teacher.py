@@ -30,7 +30,7 @@ from araft_lc.parser import format_action
 from evals.hotpotqa import Question
 from evals.oracle import GIVE_UP, search_order
 
-__all__ = ["VisibleTeacherChatModel", "visible_spans", "is_visible"]
+__all__ = ["VisibleTeacherChatModel", "visible_spans", "is_visible", "imitability"]
 
 _OBSERVATION = re.compile(r"^Observation: (.*)$", re.MULTILINE)
 _SEARCH = re.compile(r"^Action: \[action: Wikipedia, action_input: (.*)\]$", re.MULTILINE)
@@ -178,3 +178,21 @@ class VisibleTeacherChatModel(BaseChatModel):
         first, _, scratchpad = user.partition("\n")
         question = first[len("Question:"):].strip() if first.startswith("Question:") else first
         return ChatResult(generations=[ChatGeneration(message=AIMessage(self.next_step(question, scratchpad)))])
+
+
+def imitability(records: Iterable[Any]) -> dict[str, Any]:
+    """How much of a set of trajectories a student could infer: the share of searches whose
+    query is a span of what the run had seen (the question, earlier observations), and the
+    distribution of run lengths."""
+    searches = visible = 0
+    steps: dict[int, int] = {}
+    for record in records:
+        seen = [record.question]
+        for step in record.steps:
+            if step.action == "Wikipedia":
+                searches += 1
+                visible += is_visible(step.action_input or "", seen)
+            seen.append(step.observation or "")
+        steps[len(record.steps)] = steps.get(len(record.steps), 0) + 1
+    return {"searches": searches, "inferable": visible / searches if searches else 0.0,
+            "steps": dict(sorted(steps.items()))}

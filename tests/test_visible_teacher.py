@@ -43,3 +43,16 @@ def test_teacher_searches_only_visible_words(data_dir, tmp_path):
     assert recoveries >= 1  # some runs show a search that missed and the one that found the page
     rejects = list(read_trajectories(tmp_path / "traj.rejects.jsonl"))
     assert all(r.steps[-1].action_input == "unknown" for r in rejects)
+
+
+def test_generate_reports_what_a_student_can_imitate(data_dir, tmp_path, capsys):
+    from araft import main
+
+    args = ["generate", "--questions", str(data_dir / "dev_distractor_b300.jsonl"), "--limit", "40",
+            "--corpus", str(data_dir / "wiki_corpus.jsonl.gz")]
+    assert main([*args, "--teacher", "visible", "--out", str(tmp_path / "v.jsonl")]) == 0
+    assert "100.0% of them spans of what the run had seen" in capsys.readouterr().out
+    assert main([*args, "--teacher", "oracle", "--out", str(tmp_path / "o.jsonl")]) == 0
+    oracle = capsys.readouterr().out
+    share = float(oracle.split("searches, ")[1].split("%")[0])
+    assert share < 90.0  # the oracle searches gold titles the run never saw
