@@ -1,8 +1,9 @@
 """A tool's input in the Araft grammar: how the prompt shows it, and how ``action_input`` text
 becomes the tool's arguments.
 
-A tool of one argument (the Wikipedia tool, a calculator) takes the text as it is, and the
-prompt shows ``<input>``: the grammar the published adapters were trained on. A tool of several
+A tool of one argument (the Wikipedia tool, a calculator) takes the text (typed as its schema
+says: ``3`` for an integer), and the prompt shows ``<input>``: the grammar the published adapters
+were trained on. A tool of several
 arguments takes a JSON object, and the prompt shows its fields with their types, e.g.
 ``{"a": <integer>, "b": <integer>}``. Text that does not fit is answered with an observation that
 says what was expected, never an exception.
@@ -54,21 +55,27 @@ def input_hint(tool: BaseTool) -> str:
     return "{" + ", ".join(f'"{name}": <{_type_name(spec)}>' for name, spec in fields.items()) + "}"
 
 
+_FITS = {
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
 def _typed(spec: dict[str, Any], text: str) -> Any:
     """``text`` as the JSON type ``spec`` names (``"3"`` for an integer is 3), else as it is."""
-    kinds = [spec.get("type")] + [s.get("type") for s in spec.get("anyOf", [])]
+    kinds = {spec.get("type"), *(s.get("type") for s in spec.get("anyOf", []))} - {"null"}
     if "string" in kinds:
         return text
-    for kind in kinds:
-        try:
-            value = json.loads(text)
-        except ValueError:
-            break
-        if (kind == "integer" and isinstance(value, int) and not isinstance(value, bool)) or \
-                (kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool)) or \
-                (kind == "boolean" and isinstance(value, bool)) or (kind in ("array", "object", None) and value is not None):
-            return value
-    return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    untyped = kinds <= {None}  # no type named: any JSON value
+    return value if (untyped and value is not None) or any(_FITS.get(k, lambda v: False)(value) for k in kinds) \
+        else text
 
 
 def tool_args(tool: BaseTool, text: str) -> Union[str, dict[str, Any]]:
