@@ -3,10 +3,9 @@ becomes the tool's arguments.
 
 A tool of one argument (the Wikipedia tool, a calculator) takes the text (typed as its schema
 says: ``3`` for an integer), and the prompt shows ``<input>``: the grammar the published adapters
-were trained on. A tool of several
-arguments takes a JSON object, and the prompt shows its fields with their types, e.g.
-``{"a": <integer>, "b": <integer>}``. Text that does not fit is answered with an observation that
-says what was expected, never an exception.
+were trained on. A tool of several arguments takes a JSON object, and the prompt shows its
+fields with their types, e.g. ``{"a": <integer>, "b": <integer>}``. Text that does not fit is
+answered with an observation that says what was expected, never an exception.
 """
 
 from __future__ import annotations
