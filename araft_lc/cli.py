@@ -77,7 +77,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     from araft_lc.graph import create_araft_agent
     from araft_lc.models import check_model, check_server, load_chat_model, model_flags
-    from araft_lc.presets import preset_prompt
+    from araft_lc.presets import prompt_for
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from araft_lc.trajectory import Step, TrajectoryRecord
@@ -85,7 +85,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question.split())
     if not question:
         raise UserError("the question is empty: araft ask \"Which magazine was started first, ...?\"")
-    style = load_prompt(args.prompt or preset_prompt(args.model) or "fewshot")
+    style = load_prompt(prompt_for(args.model, args.prompt))
     # The cheap checks first, the model's before the corpus's: nothing heavy loads for a typo.
     check_model(args.model, args.adapter)
     check_server(args.model)

