@@ -38,15 +38,11 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def replace_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary path beside ``path`` (same suffix, so writers that go
-    by it still work), fsync it, rename it over ``path``; on any failure remove the temporary
-    file and leave ``path`` as it was.
-
-    Raises:
-        WriteError: the disk is full, read-only or failing (naming ``path``).
-    """
-    path = Path(path)
+@contextmanager
+def _aside(path: Path) -> Iterator[Path]:
+    """A unique temporary path beside ``path`` (same suffix, so writers that go by it still
+    work); once the block has written it: fsync, rename over ``path``, fsync the folder. On any
+    failure the temporary file is removed and ``path`` left as it was."""
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
@@ -54,13 +50,24 @@ def replace_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
         tmp = Path(name)
         try:
             os.chmod(tmp, 0o644)
-            write(tmp)
+            yield tmp
             _fsync_file(tmp)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         fsync_dir(path.parent)
+
+
+def replace_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then put it whole at ``path``
+    (see ``_aside``).
+
+    Raises:
+        WriteError: the disk is full, read-only or failing (naming ``path``).
+    """
+    with _aside(Path(path)) as tmp:
+        write(tmp)
 
 
 @contextmanager
@@ -71,22 +78,8 @@ def open_atomically(path: str | Path) -> Iterator[IO[str]]:
     Raises:
         WriteError: the disk is full, read-only or failing (naming ``path``).
     """
-    path = Path(path)
-    with writing(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
-        tmp = Path(name)
-        try:
-            os.fchmod(fd, 0o644)
-            with open(fd, "w", encoding="utf-8") as f:
-                yield f
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        fsync_dir(path.parent)
+    with _aside(Path(path)) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        yield f
 
 
 def write_text_atomically(path: str | Path, text: str) -> None:

@@ -42,6 +42,24 @@ def _cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     monkeypatch.delenv("ARAFT_CORPUS", raising=False)
 
 
+def act(tool: str, tool_input: str, thought: str = "look it up") -> str:
+    """A model's step in the Araft grammar: a Thought, then an action of ``tool``."""
+    return f"Thought: {thought}\nAction: [action: {tool}, action_input: {tool_input}]"
+
+
+def answer(a: str) -> str:
+    """A model's last step: the answer."""
+    return act("Answer", a, thought="I know it")
+
+
+@pytest.fixture
+def wiki(mini_index: Path) -> Any:
+    """The Wikipedia tool over the mini corpus's index."""
+    from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+
+    return WikipediaTool(backend=LocalWikipedia(mini_index))
+
+
 @pytest.fixture(scope="session")
 def mini_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from araft_lc.index import build_index

@@ -6,20 +6,11 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 
 from araft_lc.graph import create_araft_agent
-from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+from conftest import act, answer
 
 
 def search(q: str) -> str:
-    return f"Thought: look up {q}\nAction: [action: Wikipedia, action_input: {q}]"
-
-
-def answer(a: str) -> str:
-    return f"Thought: I know it\nAction: [action: Answer, action_input: {a}]"
-
-
-@pytest.fixture
-def wiki(mini_index):
-    return WikipediaTool(backend=LocalWikipedia(mini_index))
+    return act("Wikipedia", q, thought=f"look up {q}")
 
 
 def test_answer_after_searches(scripted, wiki):

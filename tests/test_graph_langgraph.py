@@ -12,20 +12,8 @@ from langchain_core.tools import StructuredTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from araft_lc.graph import create_araft_agent
-from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
-
-
-def act(tool_name: str, tool_input: str) -> str:
-    return f"Thought: use {tool_name}\nAction: [action: {tool_name}, action_input: {tool_input}]"
-
-
-def answer(a: str) -> str:
-    return f"Thought: I know it\nAction: [action: Answer, action_input: {a}]"
-
-
-@pytest.fixture
-def wiki(mini_index):
-    return WikipediaTool(backend=LocalWikipedia(mini_index))
+from conftest import act, answer
+from araft_lc.tools.wikipedia import WikipediaTool
 
 
 @tool

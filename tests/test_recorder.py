@@ -12,16 +12,11 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from araft_lc.chat_model import AraftChatModel
 from araft_lc.graph import create_araft_agent
 from araft_lc.recorder import TrajectoryRecorder
-from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
 from evals.metrics import score
 
 SEARCH = "Thought: look it up\nAction: [action: Wikipedia, action_input: Philadelphia]"
 ANSWER = "Thought: I know it\nAction: [action: Answer, action_input: William Penn]"
 
-
-@pytest.fixture
-def wiki(mini_index):
-    return WikipediaTool(backend=LocalWikipedia(mini_index))
 
 
 def check(record, question="Who founded Philadelphia?"):
