@@ -174,8 +174,8 @@ def file_digest(path: Path, chunk: int = 1 << 20) -> str:
 
 class PageIndex(ABC):
     """What the Wikipedia tool needs of an index, whatever its engine: ``title_match``, ``search``
-    (both given by each engine), ``lookup`` and the page count. Read-only, safe to share between
-    threads."""
+    (each engine gives ``search`` and ``_first_titled``), ``lookup`` and the page count. Read-only,
+    safe to share between threads."""
 
     meta: dict[str, str]
 
@@ -185,9 +185,14 @@ class PageIndex(ABC):
     def close(self) -> None:
         """Release the files (the index cannot be used afterwards)."""
 
-    @abstractmethod
     def title_match(self, query: str) -> Optional[Hit]:
-        """The first page whose normalised title equals ``query``'s, if any."""
+        """The first page built whose normalised title equals ``query``'s, if any."""
+        norm = normalize_title(query)
+        return self._first_titled(norm) if norm else None
+
+    @abstractmethod
+    def _first_titled(self, norm_title: str) -> Optional[Hit]:
+        """The first page built with this normalised title (score -inf), if any."""
 
     @abstractmethod
     def search(self, query: str, k: int = 5) -> list[Hit]:
@@ -227,12 +232,9 @@ class WikiIndex(PageIndex):
     def close(self) -> None:
         self._con.close()
 
-    def title_match(self, query: str) -> Optional[Hit]:
-        norm = normalize_title(query)
-        if not norm:
-            return None
+    def _first_titled(self, norm_title: str) -> Optional[Hit]:
         row = self._con.execute(
-            "SELECT title, text FROM pages WHERE norm_title = ? ORDER BY id LIMIT 1", (norm,)
+            "SELECT title, text FROM pages WHERE norm_title = ? ORDER BY id LIMIT 1", (norm_title,)
         ).fetchone()
         return Hit(row[0], row[1], float("-inf")) if row else None
 

@@ -90,19 +90,10 @@ def build_tantivy_index(
     batch_size: int = 20_000,
     progress: Optional[Callable[[int], None]] = None,
 ) -> dict[str, str]:
-    """Build a Tantivy index folder from source files, streaming (the pages of ``corpus.Pages``).
-
-    The folder is built at ``out + '.tmp'`` and renamed into place only when whole and fsynced;
-    one build at a time owns ``out`` (``out + '.lock'``).
-
-    Returns:
-        The index's metadata (pages, sources, build seconds).
-
-    Raises:
-        CorpusError: a source cannot be read.
-        OutputLocked: another build is writing ``out``.
-        WriteError: the disk is full, read-only or failing (nothing is left under ``out``).
-        ImportError: tantivy is not installed.
+    """Build a Tantivy index folder from source files, as ``index.build_index`` builds an SQLite
+    file: streaming ``corpus.Pages``, at ``out + '.tmp'`` renamed into place when whole and fsynced,
+    one build at a time; the same meta record (returned) and the same errors, and ImportError
+    without tantivy.
     """
     import tantivy
 
@@ -167,12 +158,9 @@ class TantivyIndex(PageIndex):
                                  "rebuild it with `araft corpus build`") from None
         self._tantivy, self._schema, self._analyzer = tantivy, index.schema, _analyzer(tantivy)
 
-    def title_match(self, query: str) -> Optional[Hit]:
-        norm = normalize_title(query)
-        if not norm:
-            return None
+    def _first_titled(self, norm_title: str) -> Optional[Hit]:
         t = self._tantivy
-        found = self._searcher.search(t.Query.term_query(self._schema, "norm_title", norm), limit=1,
+        found = self._searcher.search(t.Query.term_query(self._schema, "norm_title", norm_title), limit=1,
                                       count=False, order_by_field="id", order=t.Order.Asc).hits
         return self._hit(found[0][1], float("-inf")) if found else None
 
