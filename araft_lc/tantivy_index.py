@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from araft_lc.atomic_file import built_aside
-from araft_lc.corpus import Pages
+from araft_lc.corpus import CorpusError, Pages
 from araft_lc.index import Hit, IndexOpenError, PageIndex, index_meta, normalize_title, query_words
 from araft_lc.output_lock import output_lock
+from araft_lc.write_error import storage_fault
 
 __all__ = ["TantivyIndex", "build_tantivy_index", "is_tantivy_index", "tantivy_available", "ENGINE", "META_FILE"]
 
@@ -120,10 +121,18 @@ def _build(tantivy: Any, pages: Pages, tmp: Path, batch_size: int,
             if progress and n % batch_size == batch_size - 1:
                 progress(pages.paragraphs_read)
         writer.commit()
-    finally:
-        # Joins the writer's threads (and its merges), so nothing writes into the folder after
-        # this, whether it is renamed into place or removed.
+        # Joins the writer's threads and its merges: nothing writes into the folder after this.
         writer.wait_merging_threads()
+    except BaseException as e:
+        try:  # join the threads before the folder is removed
+            writer.wait_merging_threads()
+        except ValueError:
+            pass  # already joined, or the thread that failed
+        # A failed writer thread says only "a worker thread encountered an error": ask the disk.
+        fault = None if isinstance(e, CorpusError) else storage_fault(tmp)
+        if fault is not None:
+            raise fault from e
+        raise
     meta = index_meta(pages, ENGINE, SCHEMA_VERSION, start)
     (tmp / META_FILE).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     return meta
