@@ -103,6 +103,8 @@ def test_every_entry_point_opens_either_engine(tantivy_mini, mini_index, tmp_pat
     assert isinstance(open_index(tantivy_mini.path), TantivyIndex) and isinstance(open_index(mini_index), WikiIndex)
     assert LocalWikipedia(tantivy_mini.path).lookup("Poe").title == "Edgar Allan Poe"
     assert resolve_index(tantivy_mini.path) == tantivy_mini.path  # an index is used as it is
+    with pytest.raises(FileNotFoundError, match="is a folder but not an Araft index"):
+        resolve_index(tmp_path)
 
 
 def test_the_cache_keys_a_source_by_its_engine():

@@ -32,6 +32,8 @@ def resolve_index(corpus: str | Path, *, engine: Optional[str] = None, quiet: bo
     path = Path(corpus).expanduser()
     if engine_of(path):
         return path
+    if path.is_dir():
+        raise FileNotFoundError(f"corpus {path} is a folder but not an Araft index: {NO_BACKEND_HINT}")
     if not path.is_file():
         raise FileNotFoundError(f"corpus {path} does not exist: {NO_BACKEND_HINT}")
     engine = engine or default_engine()
