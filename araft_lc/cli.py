@@ -160,7 +160,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_corpus_build(args: argparse.Namespace) -> int:
-    from araft_lc.index import build_index
+    from araft_lc.index_engines import build
 
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -169,18 +169,18 @@ def cmd_corpus_build(args: argparse.Namespace) -> int:
     def progress(n: int) -> None:
         print(f"\r{n:,} paragraphs read", end="", file=sys.stderr, flush=True)
 
-    meta = build_index(args.sources, out, progress=progress)
+    meta = build(args.sources, out, engine=args.engine, progress=progress)
     print(file=sys.stderr)
     print(f"{out}: {int(meta['pages']):,} pages from {int(meta['paragraphs_read']):,} paragraphs "
-          f"in {meta['build_seconds']} s")
+          f"in {meta['build_seconds']} s ({meta['engine']})")
     return 0
 
 
 def cmd_corpus_search(args: argparse.Namespace) -> int:
-    from araft_lc.index import WikiIndex
+    from araft_lc.index_engines import open_index
     from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
 
-    index = WikiIndex(args.index)
+    index = open_index(args.index)
     tool = WikipediaTool(backend=LocalWikipedia(index), max_chars=args.observation_chars)
     print(tool.invoke(args.query))
     if args.top:
@@ -225,11 +225,15 @@ def add_parsers(sub: Any) -> None:
     corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)
     build = corpus_sub.add_parser("build", help="index HotpotQA files or {title, sentences|text} lines")
     build.add_argument("sources", nargs="+", help="HotpotQA .json/.jsonl, corpus .jsonl[.gz|.bz2]")
-    build.add_argument("--out", required=True, help="the index file to write (FILE.sqlite)")
+    build.add_argument("--out", required=True, help="the index to write: FILE.sqlite (fts5) or a folder (tantivy)")
+    build.add_argument("--engine", choices=("fts5", "tantivy"), default=None,
+                       help="fts5: one SQLite file, nothing to install; tantivy: a folder, fast free-text search "
+                            "at Wikipedia scale, pip install 'araft[index]' (default: fts5 for an --out named "
+                            "*.sqlite, else tantivy where installed, else fts5)")
     build.add_argument("--force", action="store_true", help="replace an existing index")
     build.set_defaults(func=cmd_corpus_build)
     search = corpus_sub.add_parser("search", help="print what the tool would observe for QUERY")
-    search.add_argument("index", help="an index built by araft corpus build")
+    search.add_argument("index", help="an index built by araft corpus build (either engine)")
     search.add_argument("query", help="a title or a topic")
     search.add_argument("--top", type=int, default=0, help="also list the top K titles with scores")
     search.add_argument("--observation-chars", type=int, default=600, help="the observation is cut to this length")

@@ -2,6 +2,7 @@
 
 Every reader streams (one line at a time; the official HotpotQA JSON list is the one format that
 must be read whole), and every malformed input raises :class:`CorpusError` naming ``file:line``.
+:class:`Pages` turns paragraphs into pages (each title once); every index engine reads through it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator
 
-__all__ = ["CorpusError", "Paragraph", "open_text", "iter_json_records", "read_paragraphs", "paragraphs_of_record"]
+__all__ = ["CorpusError", "Paragraph", "open_text", "iter_json_records", "read_paragraphs", "paragraphs_of_record", "Pages"]
 
 
 class CorpusError(ValueError):
@@ -121,3 +122,29 @@ def read_paragraphs(path: str | Path) -> Iterator[Paragraph]:
     """
     for where, record in iter_json_records(path):
         yield from paragraphs_of_record(record, where)
+
+
+class Pages:
+    """The pages of source files, streamed: each title once, with its first paragraph; paragraphs
+    with a blank title are skipped. Every index engine builds from this, so all hold the same pages.
+
+    Iterating holds the titles seen so far in memory (about 100 MB per million pages).
+    """
+
+    def __init__(self, sources: Iterable[str | Path]):
+        self.sources = [Path(s) for s in sources]
+        self.paragraphs_read = 0  # paragraphs with a title, repeats included, read so far
+        self.pages = 0  # pages yielded so far
+
+    def __iter__(self) -> Iterator[Paragraph]:
+        seen: set[str] = set()
+        for source in self.sources:
+            for p in read_paragraphs(source):
+                if not p.title.strip():
+                    continue
+                self.paragraphs_read += 1
+                if p.title in seen:
+                    continue
+                seen.add(p.title)
+                self.pages += 1
+                yield p

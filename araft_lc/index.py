@@ -1,8 +1,10 @@
-"""The local Wikipedia index: one SQLite file with an FTS5 table, built by streaming.
+"""The local Wikipedia index: one SQLite file with an FTS5 table, built by streaming; and what
+every index engine shares (``Hit``, ``PageIndex``, title normalisation, query words, the meta record).
 
 Lookup is exact (normalised) title match first, then BM25 over titles and text (titles weigh
 more). Every query string is reduced to quoted word tokens before it reaches FTS5, so no user
-text is ever parsed as FTS5 syntax.
+text is ever parsed as FTS5 syntax. FTS5 needs nothing beyond Python; ``tantivy_index`` is the
+engine for Wikipedia scale (``index_engines`` chooses).
 """
 
 from __future__ import annotations
@@ -13,16 +15,20 @@ import re
 import sqlite3
 import time
 import unicodedata
+from abc import ABC, abstractmethod
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
-from araft_lc.corpus import read_paragraphs
+from araft_lc.atomic_file import built_aside
+from araft_lc.corpus import Pages
 from araft_lc.output_lock import output_lock
-from araft_lc.write_error import WriteError, is_write_failure, writing
 
-__all__ = ["IndexOpenError", "Hit", "WikiIndex", "build_index", "normalize_title", "is_index", "file_digest", "SCHEMA_VERSION"]
+__all__ = ["IndexOpenError", "Hit", "PageIndex", "WikiIndex", "build_index", "normalize_title", "query_words",
+           "is_index", "file_digest", "index_meta", "SCHEMA_VERSION"]
 
+ENGINE = "fts5"
 SCHEMA_VERSION = "1"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -38,7 +44,7 @@ class IndexOpenError(ValueError):
 class Hit:
     title: str
     text: str
-    score: float  # lower is better (SQLite's bm25); exact title matches score -inf
+    score: float  # lower is better (minus BM25, every engine); exact title matches score -inf
 
 
 def normalize_title(text: str) -> str:
@@ -63,7 +69,8 @@ _STOPWORDS = frozenset(
 )
 
 
-def _query_words(text: str) -> list[str]:
+def query_words(text: str) -> list[str]:
+    """The words of ``text`` a search looks for: stopwords dropped (unless that leaves none), at most 64."""
     words = _WORD.findall(text)
     content = [w for w in words if w.casefold() not in _STOPWORDS]
     # A query of stopwords alone ("The Who") still searches for them.
@@ -98,7 +105,7 @@ def build_index(
 
     The index is written to ``out + '.tmp'``, fsynced and renamed into place only when complete,
     so a crash or a full disk never leaves a half-built index under ``out``; one build at a time
-    owns ``out`` (``out + '.lock'``). The first paragraph of a title wins.
+    owns ``out`` (``out + '.lock'``). The first paragraph of a title wins (``corpus.Pages``).
 
     Returns:
         The index's metadata (pages, sources, build seconds).
@@ -109,76 +116,51 @@ def build_index(
         WriteError: the disk is full, read-only or failing (nothing is left under ``out``).
     """
     out = Path(out)
-    with output_lock(out):
-        return _build(sources, out, batch_size, progress)
+    with output_lock(out), built_aside(out) as tmp:
+        return _build(Pages(sources), tmp, batch_size, progress)
 
 
-def _build(sources: Iterable[str | Path], out: Path, batch_size: int,
-           progress: Optional[Callable[[int], None]]) -> dict[str, str]:
-    sources = [Path(s) for s in sources]
-    tmp = out.with_name(out.name + ".tmp")
-    with writing(out):
-        tmp.unlink(missing_ok=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
+def _build(pages: Pages, tmp: Path, batch_size: int, progress: Optional[Callable[[int], None]]) -> dict[str, str]:
     start = time.perf_counter()
-    con = sqlite3.connect(tmp)
-    try:
-        # The temp file is thrown away on any failure, so durability during the build buys nothing.
+    with closing(sqlite3.connect(tmp)) as con:
+        # The temp file is thrown away on any failure, so durability during the build buys nothing
+        # (built_aside fsyncs the whole file before it gets its name).
         con.execute("PRAGMA journal_mode=OFF")
         con.execute("PRAGMA synchronous=OFF")
         con.executescript(_DDL)
-        seen = 0
         rows: list[tuple[str, str, str]] = []
 
         def flush() -> None:
             with con:
-                con.executemany(
-                    "INSERT OR IGNORE INTO pages(title, norm_title, text) VALUES (?, ?, ?)", rows
-                )
+                con.executemany("INSERT INTO pages(title, norm_title, text) VALUES (?, ?, ?)", rows)
             rows.clear()
 
-        for source in sources:
-            for p in read_paragraphs(source):
-                if not p.title.strip():
-                    continue
-                rows.append((p.title, normalize_title(p.title), p.text))
-                seen += 1
-                if len(rows) >= batch_size:
-                    flush()
-                    if progress:
-                        progress(seen)
+        for p in pages:
+            rows.append((p.title, normalize_title(p.title), p.text))
+            if len(rows) >= batch_size:
+                flush()
+                if progress:
+                    progress(pages.paragraphs_read)
         flush()
         with con:
             con.execute("INSERT INTO pages_fts(pages_fts) VALUES ('rebuild')")
             con.execute("INSERT INTO pages_fts(pages_fts) VALUES ('optimize')")
-        pages = con.execute("SELECT count(*) FROM pages").fetchone()[0]
-        meta = {
-            "schema_version": SCHEMA_VERSION,
-            "pages": str(pages),
-            "paragraphs_read": str(seen),
-            "sources": os.pathsep.join(str(s) for s in sources),
-            "build_seconds": f"{time.perf_counter() - start:.2f}",
-        }
+        meta = index_meta(pages, ENGINE, SCHEMA_VERSION, start)
         with con:
             con.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", meta.items())
-        con.close()
-        # synchronous=OFF wrote without fsync: make the whole file durable before it gets its name.
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, out)
-        from araft_lc.atomic_file import fsync_dir
-
-        fsync_dir(out.parent)
-    except BaseException as e:
-        con.close()
-        tmp.unlink(missing_ok=True)
-        if is_write_failure(e) and not isinstance(e, WriteError):
-            raise WriteError(out, e) from e
-        raise
     return meta
+
+
+def index_meta(pages: Pages, engine: str, schema_version: str, start: float) -> dict[str, str]:
+    """An index's meta record, once ``pages`` has been read whole (the same keys for every engine)."""
+    return {
+        "engine": engine,
+        "schema_version": schema_version,
+        "pages": str(pages.pages),
+        "paragraphs_read": str(pages.paragraphs_read),
+        "sources": os.pathsep.join(str(s) for s in pages.sources),
+        "build_seconds": f"{time.perf_counter() - start:.2f}",
+    }
 
 
 def file_digest(path: Path, chunk: int = 1 << 20) -> str:
@@ -190,8 +172,46 @@ def file_digest(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-class WikiIndex:
-    """Read-only access to a built index; safe to share between threads."""
+class PageIndex(ABC):
+    """What the Wikipedia tool needs of an index, whatever its engine: ``title_match``, ``search``
+    (each engine gives ``search`` and ``_first_titled``), ``lookup`` and the page count. Read-only,
+    safe to share between threads."""
+
+    meta: dict[str, str]
+
+    def __len__(self) -> int:
+        return int(self.meta.get("pages", 0))
+
+    def close(self) -> None:
+        """Release the files (the index cannot be used afterwards)."""
+
+    def title_match(self, query: str) -> Optional[Hit]:
+        """The first page built whose normalised title equals ``query``'s, if any."""
+        norm = normalize_title(query)
+        return self._first_titled(norm) if norm else None
+
+    @abstractmethod
+    def _first_titled(self, norm_title: str) -> Optional[Hit]:
+        """The first page built with this normalised title (score -inf), if any."""
+
+    @abstractmethod
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        """Top ``k`` pages by BM25 over title and text: all words first, any word when that finds nothing."""
+
+    def lookup(self, query: str, k: int = 5) -> list[Hit]:
+        """The exact title match (if any) first, then the BM25 hits, without duplicates."""
+        exact = self.title_match(query)
+        hits = [exact] if exact else []
+        for hit in self.search(query, k):
+            if len(hits) >= k:
+                break
+            if not exact or hit.title != exact.title:
+                hits.append(hit)
+        return hits
+
+
+class WikiIndex(PageIndex):
+    """The SQLite FTS5 engine's index: one file, read-only; safe to share between threads."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -209,24 +229,17 @@ class WikiIndex:
         except sqlite3.DatabaseError as e:
             raise IndexOpenError(f"{self.path} is not an Araft index ({e}): rebuild it with `araft corpus build`") from None
 
-    def __len__(self) -> int:
-        return int(self.meta.get("pages", 0))
-
     def close(self) -> None:
         self._con.close()
 
-    def title_match(self, query: str) -> Optional[Hit]:
-        norm = normalize_title(query)
-        if not norm:
-            return None
+    def _first_titled(self, norm_title: str) -> Optional[Hit]:
         row = self._con.execute(
-            "SELECT title, text FROM pages WHERE norm_title = ? ORDER BY id LIMIT 1", (norm,)
+            "SELECT title, text FROM pages WHERE norm_title = ? ORDER BY id LIMIT 1", (norm_title,)
         ).fetchone()
         return Hit(row[0], row[1], float("-inf")) if row else None
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
-        """Top ``k`` pages by BM25: all words first, any word when that finds nothing."""
-        words = _query_words(query)
+        words = query_words(query)
         for op in ("AND", "OR"):
             fts = _fts_query(words, op)
             if fts is None:
@@ -242,14 +255,3 @@ class WikiIndex:
             if rows:
                 return [Hit(t, x, s) for t, x, s in rows]
         return []
-
-    def lookup(self, query: str, k: int = 5) -> list[Hit]:
-        """The exact title match (if any) first, then the BM25 hits, without duplicates."""
-        exact = self.title_match(query)
-        hits = [exact] if exact else []
-        for hit in self.search(query, k):
-            if len(hits) >= k:
-                break
-            if not exact or hit.title != exact.title:
-                hits.append(hit)
-        return hits

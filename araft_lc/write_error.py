@@ -9,12 +9,14 @@ these ``OSError``s through), and the command line prints it as one line.
 from __future__ import annotations
 
 import errno
+import os
+import resource
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["WriteError", "STORAGE_ERRNOS", "is_write_failure", "writing"]
+__all__ = ["WriteError", "STORAGE_ERRNOS", "is_write_failure", "writing", "storage_fault"]
 
 # The storage's faults, as a write meets them.
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
@@ -93,3 +95,29 @@ def writing(path: str | Path) -> Iterator[None]:
         if is_write_failure(e):
             raise WriteError(path, e) from e
         raise
+
+
+def storage_fault(folder: str | Path, probe_bytes: int = 1 << 20) -> OSError | None:
+    """The storage's fault behind a failed write into ``folder``, for libraries that report one
+    without the OS's error (Tantivy's writer threads): a file there at the file-size limit
+    (``EFBIG``), else whatever writing ``probe_bytes`` there again meets (full, read-only,
+    failing); None when the folder takes the write, so the fault was not the storage's."""
+    folder = Path(folder)
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and folder.is_dir() and any(
+            f.is_file() and f.stat().st_size >= limit for f in folder.iterdir()):
+        return OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+    probe = folder / ".storage-probe"
+    try:
+        with open(probe, "wb") as f:
+            f.write(bytes(probe_bytes))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        return e if e.errno in STORAGE_ERRNOS else None
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
+    return None

@@ -47,16 +47,16 @@ def _ratio(a: float, b: float) -> str:
 # name -> the table rows (figure, value, target) of its result
 FIGURES: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str]]]] = {
     "overhead_bench": lambda r: [("LangGraph overhead per agent step", f"{r['overhead_ms_per_step']:.2f} ms", "< 2 ms")],
-    "index_bench": lambda r: [
-        (f"sample index ({r['pages']:,} pages): title p50 / p99",
-         f"{r['title_queries']['p50_ms']:.2f} / {r['title_queries']['p99_ms']:.2f} ms", ""),
-        ("sample index: free-text p50 / p99",
-         f"{r['free_text_queries']['p50_ms']:.2f} / {r['free_text_queries']['p99_ms']:.2f} ms", "")],
+    "index_bench": lambda r: [row for engine, e in r["engines"].items() for row in (
+        (f"sample index ({r['pages']:,} pages, {engine}): title p50 / p99",
+         f"{e['title_queries']['p50_ms']:.2f} / {e['title_queries']['p99_ms']:.2f} ms", ""),
+        (f"sample index ({engine}): free-text p50 / p99",
+         f"{e['free_text_queries']['p50_ms']:.2f} / {e['free_text_queries']['p99_ms']:.2f} ms", ""))],
     "index_scale_bench": lambda r: [
-        (f"synthetic index, {s['pages']:,} pages: build, size, peak; title / free-text p99",
-         f"{s['build_s']} s, {s['size_mb']} MB, {s['build_peak_rss_mb']} MB; "
-         f"{s['title_queries']['p99_ms']:.2f} / {s['free_text_queries']['p99_ms']:.2f} ms",
-         "p99 < 20 ms at 1M" if s["pages"] >= 1_000_000 else "") for s in r["sizes"]],
+        (f"synthetic index, {s['pages']:,} pages ({engine}): build, size, peak; title / free-text p99",
+         f"{s[engine]['build_s']} s, {s[engine]['size_mb']} MB, {s[engine]['build_peak_rss_mb']} MB; "
+         f"{s[engine]['title_queries']['p99_ms']:.2f} / {s[engine]['free_text_queries']['p99_ms']:.2f} ms",
+         "p99 < 20 ms at 1M" if s["pages"] >= 1_000_000 else "") for s in r["sizes"] for engine in r["engines"]],
     "prefix_cache_bench": lambda r: [
         ("prefix cache: prompt tokens computed, without / with",
          _ratio(r["computed_prompt_tokens_per_run"]["without"], r["computed_prompt_tokens_per_run"]["with"]), ">= 4x"),

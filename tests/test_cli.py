@@ -36,10 +36,12 @@ def test_ask_end_to_end_with_json_and_trace(tiny_llama, tmp_path, capsys):
     assert {"start", "reason"} <= nodes
 
 
-def test_corpus_build_and_search(tmp_path, capsys):
-    out = tmp_path / "mini.sqlite"
-    assert main(["corpus", "build", str(MINI_CORPUS), "--out", str(out)]) == 0
+@pytest.mark.parametrize("name, engine", [("mini.sqlite", []), ("mini-index", ["--engine", "tantivy"])])
+def test_corpus_build_and_search(tmp_path, capsys, name, engine):
+    out = tmp_path / name
+    assert main(["corpus", "build", str(MINI_CORPUS), "--out", str(out), *engine]) == 0
     assert "8 pages from 8 paragraphs" in capsys.readouterr().out
+    assert out.is_dir() == bool(engine)
     assert main(["corpus", "search", str(out), "periodical Philadelphia", "--top", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("Arthur's Magazine was a literary periodical")

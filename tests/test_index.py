@@ -5,10 +5,22 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from araft_lc.index import IndexOpenError, WikiIndex, build_index, normalize_title
+from araft_lc.index_engines import build, index_name, open_index
+from conftest import MINI_CORPUS
+
+ENGINES = ["fts5", "tantivy"]
 
 
-def test_exact_title_first(mini_index):
-    index = WikiIndex(mini_index)
+@pytest.fixture(scope="module", params=ENGINES)
+def any_index(request, tmp_path_factory):
+    """The mini corpus's index, once per engine: what every engine must do alike."""
+    out = tmp_path_factory.mktemp("index") / index_name("mini", request.param)
+    build([MINI_CORPUS], out, engine=request.param)
+    return open_index(out)
+
+
+def test_exact_title_first(any_index):
+    index = any_index
     assert len(index) == 8
     hits = index.lookup("arthur's   MAGAZINE")
     assert hits[0].title == "Arthur's Magazine" and hits[0].score == float("-inf")
@@ -16,31 +28,35 @@ def test_exact_title_first(mini_index):
     assert index.lookup("ile de france")[0].title == "Île-de-France"
 
 
-def test_bm25_when_no_title_matches(mini_index):
-    index = WikiIndex(mini_index)
+def test_bm25_when_no_title_matches(any_index):
+    index = any_index
     assert index.lookup("literary periodical Poe")[0].title == "Arthur's Magazine"
     # no page holds every word: any word will do
     assert index.lookup("capital Harrisburg zebra")[0].title == "Pennsylvania"
     assert index.lookup("qwertyuiop") == []
+    hits = index.search("magazine", k=3)
+    assert len(hits) == 3 and hits == sorted(hits, key=lambda h: h.score)  # lower is better, every engine
 
 
-def test_first_paragraph_of_a_title_wins(tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_first_paragraph_of_a_title_wins(tmp_path, engine):
     src = tmp_path / "c.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in [
-        {"title": "A", "text": "first"}, {"title": "A", "text": "second"}, {"title": "B", "text": "b"}]))
-    out = tmp_path / "i.sqlite"
-    meta = build_index([src], out)
-    assert meta["pages"] == "2" and meta["paragraphs_read"] == "3"
-    assert WikiIndex(out).lookup("A")[0].text == "first"
+        {"title": "A", "text": "first"}, {"title": "A", "text": "second"}, {"title": "B", "text": "b"},
+        {"title": " ", "text": "no title"}]))
+    out = tmp_path / index_name("i", engine)
+    meta = build([src], out, engine=engine)
+    assert meta["pages"] == "2" and meta["paragraphs_read"] == "3" and meta["engine"] == engine
+    assert open_index(out).lookup("A")[0].text == "first"
 
 
-def test_failed_build_leaves_nothing(tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_failed_build_leaves_nothing(tmp_path, engine):
     src = tmp_path / "c.jsonl"
     src.write_text('{"title": "A", "text": "x"}\n{broken\n')
-    out = tmp_path / "i.sqlite"
     with pytest.raises(ValueError, match="c.jsonl:2"):
-        build_index([src], out)
-    assert not out.exists() and not (tmp_path / "i.sqlite.tmp").exists()
+        build([src], tmp_path / index_name("i", engine), engine=engine)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jsonl"]  # no index, no .tmp, no lock
 
 
 def test_open_errors(tmp_path):
@@ -57,16 +73,18 @@ def test_integrity(mini_index):
     con.execute("INSERT INTO pages_fts(pages_fts, rank) VALUES ('integrity-check', 1)")
 
 
-@pytest.mark.parametrize("query", ['"', "AND", "OR NOT", "*", "(a", "a:b", "NEAR(x y)", "^x", "\x00", "a" * 10_000,
-                                   "東京 Paris مرحبا", "''", "-x", "{title}:x"])
-def test_fts_syntax_never_raises(mini_index, query):
-    WikiIndex(mini_index).lookup(query)
+# FTS5's syntax and Tantivy's query language
+@pytest.mark.parametrize("query", ['"', "AND", "OR NOT", "*", "(a", "a:b", "NEAR(x y)", "^x", "\x00", "x\x00y",
+                                   "a" * 10_000, "x" * 300 + " y", "東京 Paris مرحبا", "''", "-x", "+x", "{title}:x",
+                                   "title:x", "body:[a TO z]", "a~2", "/re.*/", "\\", "IN [a b]", "*:*", ""])
+def test_query_syntax_never_raises(any_index, query):
+    any_index.lookup(query)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text())
-def test_any_query_is_safe(mini_index, query):
-    hits = WikiIndex(mini_index).lookup(query)
+def test_any_query_is_safe(any_index, query):
+    hits = any_index.lookup(query)
     assert isinstance(hits, list)
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Optional
 
 from araft_lc.cache import cache_dir
-from araft_lc.index import build_index, file_digest, is_index
+from araft_lc.index import file_digest
+from araft_lc.index_engines import build, default_engine, engine_of, index_name
 from araft_lc.tools.live_wikipedia import LiveWikipedia, WikipediaUnavailable
 from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
 
@@ -21,21 +22,26 @@ NO_BACKEND_HINT = (
 )
 
 
-def resolve_index(corpus: str | Path, *, quiet: bool = False) -> Path:
-    """An index path for ``corpus``: the file itself if it is an index, else a cached index of it.
+def resolve_index(corpus: str | Path, *, engine: Optional[str] = None, quiet: bool = False) -> Path:
+    """An index path for ``corpus``: itself if it is an index (a file or a folder, either engine),
+    else a cached index of it.
 
-    A source file is indexed once into ``<cache>/indexes/<sha256 of its bytes>.sqlite``.
+    A source file is indexed once per engine (default: ``index_engines.default_engine``) into
+    ``<cache>/indexes/<sha256 of its bytes>.sqlite`` (fts5) or ``.tantivy`` (a folder).
     """
     path = Path(corpus).expanduser()
+    if engine_of(path):
+        return path
+    if path.is_dir():
+        raise FileNotFoundError(f"corpus {path} is a folder but not an Araft index: {NO_BACKEND_HINT}")
     if not path.is_file():
         raise FileNotFoundError(f"corpus {path} does not exist: {NO_BACKEND_HINT}")
-    if is_index(path):
-        return path
-    target = cache_dir("indexes") / f"{file_digest(path)[:24]}.sqlite"
+    engine = engine or default_engine()
+    target = cache_dir("indexes") / index_name(file_digest(path)[:24], engine)
     if not target.exists():
         if not quiet:
             print(f"indexing {path} once into {target} ...", file=sys.stderr, flush=True)
-        build_index([path], target)
+        build([path], target, engine=engine)
     return target
 
 

@@ -10,7 +10,7 @@ from typing import Any, Optional, Protocol
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, Field
 
-from araft_lc.index import WikiIndex
+from araft_lc.index import PageIndex
 
 __all__ = ["LookupResult", "WikipediaBackend", "LocalWikipedia", "WikipediaTool", "cut_at_sentence"]
 
@@ -52,12 +52,14 @@ def cut_at_sentence(text: str, max_chars: int) -> str:
 
 
 class LocalWikipedia:
-    """The local SQLite FTS5 index as a backend."""
+    """A local index as a backend, whichever engine built it (an SQLite file or a Tantivy folder)."""
 
     name = "local"
 
-    def __init__(self, index: WikiIndex | str | Path):
-        self.index = index if isinstance(index, WikiIndex) else WikiIndex(index)
+    def __init__(self, index: PageIndex | str | Path):
+        from araft_lc.index_engines import open_index
+
+        self.index = index if isinstance(index, PageIndex) else open_index(index)
 
     def lookup(self, query: str) -> LookupResult:
         # An exact title is the answer, and the observation shows only its text: no BM25 search

@@ -1,6 +1,6 @@
 """Fuzzing with hypothesis: the action parser and the agent loop on any model output, the local
-index on any query, and every file reader on corrupted files (one line naming the file, never a
-traceback)."""
+index (both engines) on any query, and every file reader on corrupted files (one line naming
+the file, never a traceback)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from araft_lc.corpus import CorpusError, read_paragraphs
 from araft_lc.graph import create_araft_agent
-from araft_lc.index import WikiIndex
+from araft_lc.index import PageIndex
 from araft_lc.parser import Action, Answer, ParseError, parse
 from araft_lc.tools import LocalWikipedia, WikipediaTool
 from araft_lc.trajectory import read_trajectories
@@ -26,7 +26,7 @@ from finetune.dataset import DataError, read_records
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-# Text that looks like the grammar, or like FTS5 query syntax, mixed into random text.
+# Text that looks like the grammar, or like FTS5 or Tantivy query syntax, mixed into random text.
 GRAMMAR = st.sampled_from([
     "Thought:", "Action:", "[action:", "action_input:", "Answer", "Wikipedia", "]", ",", "\n", "Observation:",
     '"', "'", "*", "NEAR(", ")", "AND", "OR", "NOT", "^", ":", "-", "\x00", "\u202e", "日本", "Ω", "{", "\\",
@@ -53,14 +53,15 @@ def test_the_agent_ends_within_the_step_cap_on_any_model_output(outputs, scripte
     assert 1 <= len(state["steps"]) <= 3
 
 
-@pytest.fixture(scope="module")
-def fuzz_index(tmp_path_factory) -> WikiIndex:
-    from araft_lc.index import build_index
+@pytest.fixture(scope="module", params=["fts5", "tantivy"])
+def fuzz_index(request, tmp_path_factory) -> PageIndex:
+    """The mini corpus's index, once per engine: every query is fuzzed against both."""
+    from araft_lc.index_engines import build, index_name, open_index
     from conftest import MINI_CORPUS
 
-    path = tmp_path_factory.mktemp("fuzz") / "index.sqlite"
-    build_index([MINI_CORPUS], path)
-    return WikiIndex(path)
+    path = tmp_path_factory.mktemp("fuzz") / index_name("index", request.param)
+    build([MINI_CORPUS], path, engine=request.param)
+    return open_index(path)
 
 
 @given(TEXTS)
