@@ -374,5 +374,7 @@ def create_araft_agent(
     graph.add_conditional_edges("reason", after_reason, ["act", "reason", END])
     graph.add_conditional_edges("act", after_act, ["reason", END])
     compiled = graph.compile(checkpointer=checkpointer, name=name).with_config(tags=[AGENT_TAG])
+    # compile() builds a CompiledStateGraph itself; the subclass only adds input checks and
+    # as_tool's schema, so the compiled graph takes it as is (langgraph dev still sees a Pregel).
     compiled.__class__ = AraftAgent
     return compiled
