@@ -392,7 +392,11 @@ class AraftChatModel(BaseChatModel):
         text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
         text, stopped = cut_at_stop_strings(text, d.stop)
         return AIMessage(text, usage_metadata=_usage(len(ids), len(new_tokens)),
-                         response_metadata={"model_name": self.model_id, "adapter": d.adapter, "stopped": stopped})
+                         response_metadata=self._metadata(d, stopped))
+
+    def _metadata(self, d: Decoding, stopped: bool) -> dict[str, Any]:
+        """A reply's response_metadata: the model, the adapter, and whether a stop string ended it."""
+        return {"model_name": self.model_id, "adapter": d.adapter, "stopped": stopped}
 
     def _generate(
         self,
@@ -404,17 +408,18 @@ class AraftChatModel(BaseChatModel):
         d = self._decoding(stop, kwargs)
         deadline = kwargs.get("deadline")
         if kwargs.get("tools"):
-            message = self._call_tools(messages, d, kwargs["tools"], kwargs.get("prompt") or self.prompt)
+            message = self._call_tools(messages, d, kwargs["tools"], kwargs.get("prompt") or self.prompt, deadline)
         elif kwargs.get("structured_output"):
             from araft_lc.structured_output import generate_json
 
-            message = generate_json(lambda m: self._complete(m, d), messages, kwargs["structured_output"],
+            message = generate_json(lambda m: self._complete(m, d, deadline), messages, kwargs["structured_output"],
                                     self.max_parse_retries)
         else:
             message = self._complete(messages, d, deadline)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _call_tools(self, messages: Sequence[BaseMessage], d: Decoding, tools: Sequence[Any], prompt: str) -> AIMessage:
+    def _call_tools(self, messages: Sequence[BaseMessage], d: Decoding, tools: Sequence[Any], prompt: str,
+                    deadline: Optional[float] = None) -> AIMessage:
         """A tool-calling turn in the Araft grammar (``araft_lc.tool_calling``): the reply as a
         tool call or the answer, after at most ``max_parse_retries`` retries of unusable output."""
         from araft_lc.prompt import STOP, load_prompt
@@ -426,7 +431,7 @@ class AraftChatModel(BaseChatModel):
         react = react_prompt(style, specs, messages)
         usage: dict[str, int] = {}
         for _ in range(self.max_parse_retries + 1):
-            reply = self._complete(react, d)
+            reply = self._complete(react, d, deadline)
             usage = _usage(usage.get("input_tokens", 0) + reply.usage_metadata["input_tokens"],
                            usage.get("output_tokens", 0) + reply.usage_metadata["output_tokens"])
             message, failed = read_reply(reply.text, specs)
@@ -508,8 +513,7 @@ class AraftChatModel(BaseChatModel):
         tail = "" if stopped else pending
         chunk = ChatGenerationChunk(message=AIMessageChunk(
             tail, usage_metadata=_usage(inputs["input_ids"].shape[1], produced[0] if produced else 0),
-            response_metadata={"model_name": self.model_id, "adapter": d.adapter, "stopped": stopped},
-            chunk_position="last"))
+            response_metadata=self._metadata(d, stopped), chunk_position="last"))
         if run_manager:
             run_manager.on_llm_new_token(tail, chunk=chunk)
         yield chunk
@@ -540,11 +544,9 @@ class AraftChatModel(BaseChatModel):
                 between a tool and the answer, so it does not force a call.
             prompt: a prompt style for these tools.
         """
-        from araft_lc.tool_calling import tool_specs
-
-        tool_specs(tools)  # fails here, not at the first call, on a tool LangChain cannot describe
         from langchain_core.utils.function_calling import convert_to_openai_tool
 
+        # Converted once, here: a tool LangChain cannot describe fails now, not at the first call.
         bound = [convert_to_openai_tool(t) for t in tools]
         extra = {"prompt": prompt} if prompt else {}
         return super().bind(tools=bound, tool_choice=tool_choice, **extra, **kwargs)

@@ -25,7 +25,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from araft_lc.parser import Action, Answer, parse
-from araft_lc.prompt import PromptStyle, render_messages
+from araft_lc.prompt import PromptStyle, render_messages, render_step, step_body
 from araft_lc.tool_input import ArgsError, args_text, tool_args
 from araft_lc.trajectory import Step
 
@@ -119,8 +119,6 @@ def read_reply(raw: str, specs: Sequence[ToolSpec]) -> tuple[Optional[AIMessage]
 
 def with_retry_step(prompt: list[BaseMessage], style: PromptStyle, step: Step) -> list[BaseMessage]:
     """``prompt`` with a failed step and its observation added, in the style's layout."""
-    from araft_lc.prompt import render_step, step_body
-
     if style.layout == "scratchpad":
         last = prompt[-1]
         return [*prompt[:-1], HumanMessage(f"{_text(last)}\n{render_step(step)}")]
