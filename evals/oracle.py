@@ -21,14 +21,14 @@ from araft_lc.index import normalize_title
 from araft_lc.parser import format_action
 from evals.hotpotqa import Question
 
-__all__ = ["OracleChatModel", "GIVE_UP", "search_order"]
+__all__ = ["OracleChatModel", "GIVE_UP", "first_sentence", "search_order"]
 
 GIVE_UP = "unknown"
 _OBSERVATION = re.compile(r"^Observation: (.*)$", re.MULTILINE)
 _ACTION = re.compile(r"^Action: ", re.MULTILINE)
 
 
-def _first_sentence(text: str, limit: int = 120) -> str:
+def first_sentence(text: str, limit: int = 120) -> str:
     sentence = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
     return sentence if len(sentence) <= limit else sentence[:limit].rsplit(" ", 1)[0] + " ..."
 
@@ -87,9 +87,9 @@ class OracleChatModel(BaseChatModel):
             elif done == 0:
                 thought = f"I need to find out about {title} first."
             else:
-                thought = f"{_first_sentence(observations[-1])} Now I need to look up {title}."
+                thought = f"{first_sentence(observations[-1])} Now I need to look up {title}."
             return f"Thought: {thought}\nAction: {format_action('Wikipedia', title)}"
-        thought = f"{_first_sentence(observations[-1])} So the answer is {q.answer}."
+        thought = f"{first_sentence(observations[-1])} So the answer is {q.answer}."
         return f"Thought: {thought}\nAction: {format_action('Answer', q.answer)}"
 
     def _generate(self, messages: list[BaseMessage], stop: Optional[list[str]] = None,

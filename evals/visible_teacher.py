@@ -20,15 +20,12 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Optional
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 from araft_lc.index import normalize_title
 from araft_lc.parser import format_action
 from evals.hotpotqa import Question
-from evals.oracle import GIVE_UP, search_order
+from evals.oracle import GIVE_UP, OracleChatModel, first_sentence, search_order
 
 __all__ = ["VisibleTeacherChatModel", "visible_spans", "is_visible", "imitability"]
 
@@ -39,11 +36,6 @@ MAX_SPAN_WORDS = 6
 # Words too common to tie a span to a title ("The Beatles" shares "the" with every sentence).
 _COMMON = {"the", "a", "an", "of", "and", "in", "on", "at", "to", "for", "by", "with", "from", "de", "la", "le",
            "el", "du", "des", "s", "is", "was", "or"}
-
-
-def _first_sentence(text: str, limit: int = 120) -> str:
-    sentence = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
-    return sentence if len(sentence) <= limit else sentence[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 _CONNECTORS = {"of", "the", "de", "and", "du", "la", "le", "von", "van", "der", "for", "in", "on", "y", "da", "di"}
@@ -79,19 +71,18 @@ def visible_spans(texts: Iterable[str], words_of: set[str]) -> list[str]:
     return list(spans)
 
 
-class VisibleTeacherChatModel(BaseChatModel):
+class VisibleTeacherChatModel(OracleChatModel):
     """Answers ``questions`` (looked up by question text) through ``backend``'s pages, searching
-    only with visible words; any other question gets a give-up."""
+    only with visible words; any other question gets a give-up. The oracle's chat surface (how
+    it reads the question and the run from the prompt), with its own ``next_step``."""
 
     show_misses: bool = True
 
-    _by_text: dict[str, Question] = PrivateAttr(default_factory=dict)
     _backend: Any = PrivateAttr(default=None)
     _memo: dict[str, Optional[str]] = PrivateAttr(default_factory=dict)
 
     def __init__(self, questions: Iterable[Question], backend: Any, **kwargs: Any):
-        super().__init__(**kwargs)
-        self._by_text = {" ".join(q.question.split()): q for q in questions}
+        super().__init__(questions, **kwargs)
         self._backend = backend
 
     @property
@@ -154,7 +145,7 @@ class VisibleTeacherChatModel(BaseChatModel):
         answer_seen = (q.type != "comparison" and len(remaining) < len(q.supporting_titles)
                        and is_visible(q.answer, observations) and not is_visible(q.answer, [question]))
         if not remaining or answer_seen:
-            return (f"Thought: {_first_sentence(observations[-1])} So the answer is {q.answer}.\n"
+            return (f"Thought: {first_sentence(observations[-1])} So the answer is {q.answer}.\n"
                     f"Action: {format_action('Answer', q.answer)}")
         misses = [s for s in searched if self._found(s) not in q.supporting_titles]
         for title in remaining:
@@ -167,17 +158,10 @@ class VisibleTeacherChatModel(BaseChatModel):
             elif searched and searched[-1] in misses:
                 thought = f"That was not the page I need. I will search {query} instead."
             else:
-                thought = f"{_first_sentence(observations[-1])} Now I need to look up {query}."
+                thought = f"{first_sentence(observations[-1])} Now I need to look up {query}."
             return f"Thought: {thought}\nAction: {format_action('Wikipedia', query)}"
         return ("Thought: I cannot find the page I need with what I know.\n"
                 f"Action: {format_action('Answer', GIVE_UP)}")
-
-    def _generate(self, messages: list[BaseMessage], stop: Optional[list[str]] = None,
-                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        user = "\n".join(m.text for m in messages if m.type != "system")
-        first, _, scratchpad = user.partition("\n")
-        question = first[len("Question:"):].strip() if first.startswith("Question:") else first
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(self.next_step(question, scratchpad)))])
 
 
 def imitability(records: Iterable[Any]) -> dict[str, Any]:
