@@ -114,6 +114,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_failures(args: argparse.Namespace) -> int:
+    from araft_lc.atomic_file import write_text_atomically
+    from evals.failures import count_failures, failures_table
+    from evals.hotpotqa import load_questions
+    from evals.runner import read_records
+
+    questions = {q.id: q for path in args.questions for q in load_questions(path)}
+    # a folder without trajectories, or a run over other questions: a ValueError, one line
+    runs = [count_failures(Path(d).name, read_records(d), questions) for d in args.dirs]
+    table = failures_table(runs)
+    if args.out:
+        write_text_atomically(args.out, table)
+    print(table, end="")
+    return 0
+
+
 def add_parsers(sub: Any) -> None:
     """Register ``generate``, ``eval`` and ``report`` on the ``araft`` command's subparsers."""
     gen = sub.add_parser("generate", help="run a teacher over questions and keep correct trajectories")
@@ -165,3 +181,9 @@ def add_parsers(sub: Any) -> None:
     rep.add_argument("dirs", nargs="+", help="folders written by araft eval")
     rep.add_argument("--out", help="also write the table to this .md file and a bar chart beside it (.png)")
     rep.set_defaults(func=cmd_report)
+
+    fail = sub.add_parser("failures", help="why runs failed: one cause per run, counted side by side")
+    fail.add_argument("dirs", nargs="+", help="folders written by araft eval")
+    fail.add_argument("--questions", nargs="+", required=True, help="the HotpotQA files the runs used")
+    fail.add_argument("--out", help="also write the tables to this .md file")
+    fail.set_defaults(func=cmd_failures)

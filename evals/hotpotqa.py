@@ -6,9 +6,10 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from araft_lc.corpus import CorpusError, iter_json_records, paragraphs_of_record
+from araft_lc.index import normalize_title
 
 __all__ = ["Question", "load_questions", "check_unique_ids", "LEVELS", "parse_levels", "sample_questions", "ids_in", "check_leakage"]
 
@@ -24,6 +25,18 @@ class Question:
     level: str = ""  # easy | medium | hard
     supporting_titles: tuple[str, ...] = ()  # in the order of the supporting facts, unique
     context: dict[str, str] = field(default_factory=dict)  # title -> paragraph text
+
+    def shows(self, title: str, observation: str) -> bool:
+        """Whether ``observation`` is the page ``title`` of this question's context (its text
+        starts the same way; an observation is a page's introduction, cut). False when the
+        question holds no paragraph for ``title``."""
+        gold = self.context.get(title)
+        return gold is not None and normalize_title(observation).startswith(normalize_title(gold)[:60])
+
+    def gold_pages_in(self, observations: Iterable[Optional[str]]) -> list[str]:
+        """The supporting titles some observation shows, in supporting-fact order."""
+        seen = [o for o in observations if o]
+        return [t for t in self.supporting_titles if any(self.shows(t, o) for o in seen)]
 
 
 def _question(record: Any, where: str) -> Question:

@@ -102,13 +102,6 @@ class VisibleTeacherChatModel(OracleChatModel):
                 self._memo[query] = None
         return self._memo[query]
 
-    @staticmethod
-    def _is_page(q: Question, title: str, observation: str) -> bool:
-        gold = q.context.get(title)
-        if gold is None:
-            return False
-        return normalize_title(observation).startswith(normalize_title(gold)[:60])
-
     def _query_for(self, q: Question, title: str, texts: list[str], tried: set[str],
                    may_miss: bool) -> tuple[Optional[str], Optional[str]]:
         """(a natural query that finds a page that is no gold page, or None; a visible query
@@ -139,7 +132,7 @@ class VisibleTeacherChatModel(OracleChatModel):
         observations = _OBSERVATION.findall(scratchpad)
         searched = _SEARCH.findall(scratchpad)
         texts = [question, *observations]
-        remaining = [t for t in search_order(q) if not any(self._is_page(q, t, o) for o in observations)]
+        remaining = [t for t in search_order(q) if not any(q.shows(t, o) for o in observations)]
         # Done when every gold page was read or, for a bridge question, when a gold page read
         # names the answer (a comparison's answer is one of the names it compares: not evidence).
         answer_seen = (q.type != "comparison" and len(remaining) < len(q.supporting_titles)
