@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from araft_lc.cli import UserError
 from finetune.launch import add_train_arguments
@@ -28,9 +28,40 @@ def _read_trajectories(path: str, skip_bad: bool) -> Any:
         print(f"skipped {len(bad)} bad lines", file=sys.stderr)
 
 
+def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
+    """For ``--kinds on_policy``: the teacher's corrections of a student run."""
+    from evals.hotpotqa import load_questions
+    from evals.on_policy import corrections
+    from evals.teachers import load_model
+
+    if args.kinds != "on_policy":
+        raise UserError("on_policy pairs come from the student's runs, the other kinds from the teacher's: "
+                        "convert them separately")
+    if not args.questions:
+        raise UserError("--kinds on_policy labels the student's runs with a teacher: pass --questions (the "
+                        "files the runs used) and --corpus")
+    questions = {q.id: q for path in args.questions for q in load_questions(path)}
+    backend = None
+    if args.teacher == "visible":
+        if not args.corpus:
+            raise UserError("the visible teacher searches an index: pass --corpus")
+        from araft_lc.tools.select import wikipedia_tool
+
+        backend = wikipedia_tool(args.corpus).backend
+    teacher = load_model(args.teacher, list(questions.values()), backend)
+
+    def correct(record: Any) -> Any:
+        q = questions.get(record.question_id)
+        if q is None:
+            raise UserError(f"question {record.question_id} is not in --questions: pass the files the runs used")
+        return corrections(record, q, teacher)
+
+    return correct
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from araft_lc.atomic_file import open_atomically
-    from finetune.records import dpo_records, failed_steps, sft_records
+    from finetune.records import dpo_records, failed_steps, on_policy_records, sft_records
 
     rejects = getattr(args, "rejects", None)
     for path in filter(None, [args.trajectories, rejects]):
@@ -51,6 +82,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             raise UserError(f"cannot load tokenizer {args.tokenizer!r}: {e}") from None
     kinds = args.kinds.split(",") if getattr(args, "kinds", None) else None
     failed = failed_steps(_read_trajectories(rejects, args.skip_bad)) if rejects else None
+    correct = _labeler(args) if kinds and "on_policy" in kinds else None
     counts: dict[str, int] = {}
     trajectories = dropped = longest = total = 0
     try:
@@ -60,6 +92,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 if args.kind == "sft":
                     rows = sft_records(record, prompt_style=args.prompt_style, fmt=args.format,
                                        granularity=args.granularity)
+                elif correct is not None:
+                    rows = on_policy_records(record, correct(record), prompt_style=args.prompt_style)
                 else:
                     rows = dpo_records(record, prompt_style=args.prompt_style, failed=failed,
                                        **({"kinds": kinds} if kinds else {}))
@@ -72,6 +106,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
                             dropped += 1
                             continue
                     kind = row.get("kind", getattr(args, "granularity", args.kind))
+                    kind += f"/{row['reason']}" if "reason" in row else ""
                     counts[kind] = counts.get(kind, 0) + 1
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
             if trajectories and not counts:  # nothing to train on: leave no empty file behind
@@ -127,7 +162,13 @@ def add_parsers(sub: Any) -> None:
                            help="TRL prompt/completion, or the original's Llama-2 text column")
         else:
             c.add_argument("--kinds", default="repeat_previous,answer_before_search,failed_run",
-                           help="comma-separated rejection kinds (also: malformed_action)")
+                           help="comma-separated rejection kinds (also: malformed_action); or on_policy alone, "
+                                "over the student's runs (araft eval's trajectories), with --questions")
+            c.add_argument("--teacher", default="visible", choices=["visible", "oracle"],
+                           help="on_policy: the teacher whose step is chosen (default: %(default)s)")
+            c.add_argument("--questions", nargs="+", help="on_policy: the HotpotQA files the student ran")
+            c.add_argument("--corpus", help="on_policy: the index the student searched (the visible teacher "
+                                            "searches it too)")
             c.add_argument("--rejects", help="failed teacher runs (the *.rejects.jsonl of generate), for the "
                                              "failed_run kind")
         c.add_argument("--tokenizer", help="count tokens with this model's tokenizer (a preset, hf:PATH or a folder)")

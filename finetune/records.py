@@ -25,11 +25,15 @@ its ``kind``:
   teaches the format the parser needs;
 - ``failed_run`` (from rejected trajectories): the step a failed teacher run took at the same
   point after the same steps, when it differs from the kept run's step.
+
+``on_policy_records`` reads the student's runs instead: at each state the student reached where
+its step was a mistake, the teacher's step from that state is chosen and the student's rejected
+(``evals.on_policy``); each pair also names its ``reason``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Literal, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Optional
 
 from araft_lc.chat_format import Turn, to_turns
 from araft_lc.llama2_format import llama2_prompt
@@ -38,8 +42,11 @@ from araft_lc.prompt import load_prompt, render_messages, step_body
 from araft_lc.tools.wikipedia import WikipediaTool
 from araft_lc.trajectory import Step, TrajectoryRecord
 
+if TYPE_CHECKING:
+    from evals.on_policy import Correction
+
 __all__ = ["SFT_FORMATS", "GRANULARITIES", "DPO_KINDS", "sft_records", "dpo_records", "failed_steps",
-           "FailedSteps"]
+           "FailedSteps", "on_policy_records"]
 
 SftFormat = Literal["prompt_completion", "text"]
 SFT_FORMATS = ("prompt_completion", "text")
@@ -145,3 +152,13 @@ def dpo_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
         for kind, text in rejected:
             yield {"question_id": record.question_id, "step": i, "kind": kind, "prompt": prompt,
                    "chosen": _assistant(bodies[i]), "rejected": _assistant(text)}
+
+
+def on_policy_records(record: TrajectoryRecord, fixes: Iterable["Correction"], *,
+                      prompt_style: str = "fewshot") -> Iterator[dict[str, Any]]:
+    """DPO pairs of a student run from the teacher's corrections of it (``evals.on_policy``): the
+    prompt is the student's own run up to the corrected step."""
+    for fix in fixes:
+        yield {"question_id": record.question_id, "step": fix.step, "kind": "on_policy", "reason": fix.reason,
+               "prompt": _prompt(record, fix.step, prompt_style), "chosen": _assistant(fix.chosen),
+               "rejected": _assistant(fix.rejected)}
