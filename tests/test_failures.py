@@ -25,6 +25,18 @@ def answer(text: str) -> Step:
     return Step("", "Answer", text, None, raw=f"answer {text}")
 
 
+def questions_file(folder) -> str:
+    """``Q`` as an official-format HotpotQA file in ``folder``."""
+    import json
+
+    path = folder / "questions.json"
+    path.write_text(json.dumps([{
+        "_id": Q.id, "question": Q.question, "answer": Q.answer, "type": Q.type, "level": Q.level,
+        "supporting_facts": [[t, 0] for t in Q.supporting_titles],
+        "context": [[t, [text]] for t, text in Q.context.items()]}]))
+    return str(path)
+
+
 def run(steps: list[Step], status: str = "answered", q: Question = Q) -> TrajectoryRecord:
     prediction = steps[-1].action_input if status == "answered" else None
     return TrajectoryRecord(q.id, q.question, status, prediction, steps, gold_answer=q.answer)
@@ -73,17 +85,13 @@ def test_the_command(tmp_path, capsys):
 
     from araft import main
 
-    questions = tmp_path / "questions.json"
-    questions.write_text(json.dumps([{
-        "_id": Q.id, "question": Q.question, "answer": Q.answer, "type": Q.type, "level": Q.level,
-        "supporting_facts": [[t, 0] for t in Q.supporting_titles],
-        "context": [[t, [text]] for t, text in Q.context.items()]}]))
+    questions = questions_file(tmp_path)
     folder = tmp_path / "sft"
     folder.mkdir()
     wrong = run([search("Rangers", "Rangers"), answer("John Smith")])
     (folder / "trajectories.jsonl").write_text(json.dumps(wrong.to_dict()) + "\n")
-    assert main(["failures", str(folder), "--questions", str(questions), "--out", str(tmp_path / "f.md")]) == 0
+    assert main(["failures", str(folder), "--questions", questions, "--out", str(tmp_path / "f.md")]) == 0
     assert "| bridge entity missed |" in (tmp_path / "f.md").read_text()
     assert "1 of 1" in capsys.readouterr().out
-    assert main(["failures", str(tmp_path), "--questions", str(questions)]) == 2
+    assert main(["failures", str(tmp_path), "--questions", questions]) == 2
     assert "holds no trajectories.jsonl" in capsys.readouterr().err

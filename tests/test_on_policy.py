@@ -6,7 +6,7 @@ import json
 from araft_lc.trajectory import Step, TrajectoryRecord
 from evals.on_policy import corrections
 from evals.oracle import OracleChatModel
-from test_failures import Q, answer, run, search
+from test_failures import Q, answer, questions_file, run, search
 
 TEACHER = OracleChatModel([Q])
 
@@ -69,26 +69,21 @@ def test_corrections_stop_at_an_unparsable_step():
 
 def test_convert_writes_on_policy_pairs(tmp_path, capsys):
     from araft import main
-    from araft_lc.trajectory import TrajectoryRecord as _  # noqa: F401 - the record the file holds
 
-    questions = tmp_path / "questions.json"
-    questions.write_text(json.dumps([{
-        "_id": Q.id, "question": Q.question, "answer": Q.answer, "type": Q.type, "level": Q.level,
-        "supporting_facts": [[t, 0] for t in Q.supporting_titles],
-        "context": [[t, [text]] for t, text in Q.context.items()]}]))
+    questions = questions_file(tmp_path)
     student = tmp_path / "trajectories.jsonl"
     record: TrajectoryRecord = run([search("Rangers", "Rangers"), answer("John Smith")])
     student.write_text(json.dumps(record.to_dict()) + "\n")
     out = tmp_path / "dpo.jsonl"
     argv = ["convert", "dpo", str(student), "--out", str(out), "--prompt-style", "zeroshot_turns"]
-    assert main([*argv, "--kinds", "on_policy", "--teacher", "oracle", "--questions", str(questions)]) == 0
+    assert main([*argv, "--kinds", "on_policy", "--teacher", "oracle", "--questions", questions]) == 0
     assert "on_policy/early_answer 1" in capsys.readouterr().out
     [row] = [json.loads(line) for line in out.read_text().splitlines()]
     assert (row["kind"], row["reason"], row["step"]) == ("on_policy", "early_answer", 1)
     assert row["prompt"][-1]["content"].startswith("Observation: The Rangers are a hockey club")
     assert "look up John Smith (coach)" in row["chosen"][0]["content"]
     assert "action_input: John Smith]" in row["rejected"][0]["content"]
-    assert main([*argv, "--force", "--kinds", "on_policy,repeat_previous", "--questions", str(questions)]) == 2
+    assert main([*argv, "--force", "--kinds", "on_policy,repeat_previous", "--questions", questions]) == 2
     assert "convert them separately" in capsys.readouterr().err
     assert main([*argv, "--force", "--kinds", "on_policy"]) == 2
     assert "pass --questions" in capsys.readouterr().err
