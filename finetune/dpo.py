@@ -48,8 +48,11 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
     if saved.is_file():
         import yaml
 
+        from araft_lc.model_spec import ModelSpec
+
         base = (yaml.safe_load(saved.read_text(encoding="utf-8")) or {}).get("model")
-        if base and base != config.model:
+        # one base however it is spelled (a preset or its folder, hf:PATH or PATH)
+        if base and ModelSpec.parse(str(base)).local_id != ModelSpec.parse(config.model).local_id:
             raise ConfigError(f"adapter {adapter} was trained on {base!r}, but model is {config.model!r}: "
                               f"pass --model {base}")
     if config.max_parse_error_share is not None and not config.validation_size:
@@ -58,7 +61,6 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
     p, held = prepare(config, "dpo", tokenizer_from=tokenizer_from, overwrite=overwrite, resume=resume,
                       hold_out=config.validation_size)
     from datasets import Dataset
-    from peft import PeftModel
     from trl import DPOConfig
 
     from finetune.tokens import dpo_tokens
@@ -66,14 +68,7 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
     from finetune.logs import LossLog
     from finetune.model import load_base
 
-    base = load_base(config, p.device)
-    try:
-        model = PeftModel.from_pretrained(base, str(adapter), is_trainable=True)
-    except Exception as e:  # noqa: BLE001 - peft raises many kinds (a shape mismatch is a RuntimeError)
-        from araft_lc.models import error_text
-
-        raise ConfigError(f"cannot load adapter {adapter} on {config.model!r} ({error_text(e)}): "
-                          "pass the adapter `araft train sft` wrote for this model") from None
+    model = load_base(config, p.device, adapter=str(adapter))
     callbacks: list[Any] = [LossLog(config.output_dir)]
     if held:
         # one prompt per held-out question, at a step drawn with the seed
