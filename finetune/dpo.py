@@ -63,7 +63,6 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
     from datasets import Dataset
     from trl import DPOConfig
 
-    from finetune.tokens import dpo_tokens
     from finetune.format_check import FormatCheck
     from finetune.logs import LossLog
     from finetune.model import load_base
@@ -76,7 +75,7 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
         for row in held:
             by_question.setdefault(str(row.get("question_id")), []).append(row)
         rng = random.Random(config.seed)
-        prompts = [dpo_tokens(p.tokenizer, rng.choice(rows))["prompt_ids"] for _, rows in sorted(by_question.items())]
+        prompts = [rng.choice(rows)["prompt"] for _, rows in sorted(by_question.items())]
         callbacks.append(FormatCheck(p.tokenizer, prompts, config.output_dir, config.check_every,
                                      config.max_parse_error_share))
     args = DPOConfig(**trl_args(p), beta=config.beta, loss_type=config.loss_type,
