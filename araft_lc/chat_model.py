@@ -163,8 +163,9 @@ class AraftChatModel(BaseChatModel):
         super().__init__(**data)
         # After validation, so a load failure surfaces as ModelLoadError, not a ValidationError.
         if model is None:
-            model, tokenizer = self._load()
-        elif tokenizer.pad_token is None:
+            self._load()
+            return
+        if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         self._use(model, tokenizer)
 
@@ -181,8 +182,8 @@ class AraftChatModel(BaseChatModel):
 
     # -- loading -------------------------------------------------------------------------------
 
-    def _load(self) -> tuple[Any, Any]:
-        """The model and tokenizer the fields name (``araft_lc.causal_lm`` does the loading)."""
+    def _load(self) -> None:
+        """Load the model and tokenizer the fields name (``araft_lc.causal_lm``), and use them."""
         import torch
 
         if self.adapter is not None and self.adapter not in self.adapters:
@@ -191,7 +192,7 @@ class AraftChatModel(BaseChatModel):
         model = load_causal_lm(self.model_id, adapters=self.adapters, quantize_4bit=self.load_in_4bit,
                                device=device, trust_remote_code=self.trust_remote_code,
                                allow_pickle=self.allow_pickle)
-        return model, load_tokenizer(self.model_id, trust_remote_code=self.trust_remote_code)
+        self._use(model, load_tokenizer(self.model_id, trust_remote_code=self.trust_remote_code))
 
     def _use(self, model: Any, tokenizer: Any) -> None:
         """Generate with ``model`` and ``tokenizer``: set up the prefix cache and the batcher."""
