@@ -18,6 +18,8 @@ __all__ = [
     "AgentState",
     "AraftChatModel",
     "load_chat_model",
+    "ModelSpec",
+    "load_causal_lm",
     "WikipediaTool",
     "LocalWikipedia",
     "LiveWikipedia",
@@ -39,6 +41,8 @@ _LAZY = {
     "AgentState": "araft_lc.graph",
     "AraftChatModel": "araft_lc.chat_model",
     "load_chat_model": "araft_lc.models",
+    "ModelSpec": "araft_lc.model_spec",
+    "load_causal_lm": "araft_lc.causal_lm",
     "WikipediaTool": "araft_lc.tools.wikipedia",
     "LocalWikipedia": "araft_lc.tools.wikipedia",
     "LiveWikipedia": "araft_lc.tools.live_wikipedia",
@@ -53,8 +57,10 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from araft_lc.causal_lm import load_causal_lm
     from araft_lc.chat_model import AraftChatModel
     from araft_lc.graph import AgentInput, AgentOutput, AgentState, create_araft_agent
+    from araft_lc.model_spec import ModelSpec
     from araft_lc.models import load_chat_model
     from araft_lc.parser import parse
     from araft_lc.prompt import PromptStyle, load_prompt

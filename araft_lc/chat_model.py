@@ -1,7 +1,13 @@
 """``AraftChatModel``: a LangChain chat model around a transformers causal LM.
 
 Optionally 4-bit NF4 (bitsandbytes, CUDA only) and with LoRA adapters (peft), switchable by name.
-torch, transformers and peft are imported when a model is loaded, not when this module is.
+Loading lives in ``araft_lc.causal_lm``; this module is the chat surface only. torch, transformers
+and peft are imported when a model is loaded, not when this module is.
+
+Longer than our ~300 lines on purpose: it is one class, and LangChain's chat-model contract
+(invoke, stream, batch, tool calling, structured output, tracing params) is one surface that the
+standard suites check as a whole; its helpers already live beside it (``batcher``,
+``prefix_cache``, ``tool_calling``, ``structured_output``, ``chat_format``).
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Iterator, Optional, Sequence
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -23,6 +28,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from araft_lc.batcher import Request
+from araft_lc.causal_lm import ModelLoadError, load_causal_lm, load_tokenizer
 from araft_lc.chat_format import render_chat, to_turns
 from araft_lc.presets import MAX_NEW_TOKENS
 
@@ -63,21 +69,7 @@ def _usage(input_tokens: int, output_tokens: int) -> UsageMetadata:
     return UsageMetadata(input_tokens=input_tokens, output_tokens=output_tokens,
                          total_tokens=input_tokens + output_tokens)
 
-__all__ = ["AraftChatModel", "Decoding", "ModelLoadError", "cut_at_stop_strings", "nf4_config"]
-
-
-def nf4_config() -> Any:
-    """The 4-bit quantisation of the Araft models, for inference and QLoRA training alike: NF4,
-    double quantisation, bf16 compute (bitsandbytes, CUDA only)."""
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16)
-
-
-class ModelLoadError(ValueError):
-    """A model or adapter that cannot be loaded; the message says what to do."""
+__all__ = ["AraftChatModel", "Decoding", "ModelLoadError", "cut_at_stop_strings"]
 
 
 def cut_at_stop_strings(text: str, stop: Optional[Sequence[str]]) -> tuple[str, bool]:
@@ -90,24 +82,17 @@ def cut_at_stop_strings(text: str, stop: Optional[Sequence[str]]) -> tuple[str, 
     return text[:cut], cut < len(text)
 
 
-def _refuse_pickle_only(what: str, path: str, weights: str, allow_pickle: bool) -> None:
-    """Refuse a local folder whose ``weights`` are pickles only (``*.bin``, no ``*.safetensors``):
-    loading one runs code from the file. ``allow_pickle`` lets it through."""
-    folder = Path(path)
-    if allow_pickle or not folder.is_dir() or any(folder.glob("*.safetensors")):
-        return
-    if any(folder.glob(weights)):
-        raise ModelLoadError(
-            f"cannot load {what} {path!r}: it has pickle weights only ({weights}); convert them to "
-            "safetensors, or pass allow_pickle=True (--allow-pickle) if you trust them"
-        )
-
-
 class AraftChatModel(BaseChatModel):
-    """A local Hugging Face model as a LangChain chat model.
+    """A local Hugging Face model as a LangChain chat model: loaded from ``model_id`` (with
+    ``araft_lc.causal_lm.load_causal_lm``), or wrapping a model already loaded, as LangChain's
+    ``ChatHuggingFace`` wraps an ``llm`` (``AraftChatModel(model=m, tokenizer=t)``: a trainer's
+    model mid-run, say; it is used as it is, on its device, with its active adapter).
 
     Args:
-        model_id: a Hub id (from the local cache when offline) or a local folder.
+        model_id: a Hub id (from the local cache when offline) or a local folder; with ``model=``,
+            only the name replies carry (default: the model's ``name_or_path``).
+        model: a loaded transformers causal LM (or peft ``PeftModel``) to generate with instead.
+        tokenizer: ``model``'s tokenizer (given one without a pad token, it pads with EOS).
         adapters: LoRA adapters to load, ``{name: path_or_hub_id}``.
         adapter: the active adapter's name; None runs the base model. Per call, ``adapter=``
             (e.g. ``model.bind(adapter="sft")``) overrides it.
@@ -166,10 +151,23 @@ class AraftChatModel(BaseChatModel):
     _cache: Any = PrivateAttr(default=None)
     _batcher: Any = PrivateAttr(default=None)
 
-    def __init__(self, **data: Any) -> None:
+    def __init__(self, *, model: Any = None, tokenizer: Any = None, **data: Any) -> None:
+        if model is not None:
+            if isinstance(model, str) or tokenizer is None:
+                raise TypeError("model= takes a loaded transformers model and tokenizer= its tokenizer; "
+                                "name a folder or Hub id to load with model_id=")
+            if data.get("adapters"):
+                raise ValueError("adapters= load with model_id=; a loaded model brings its own (a PeftModel "
+                                 "runs its active adapter)")
+            data.setdefault("model_id", str(getattr(model, "name_or_path", "") or type(model).__name__))
         super().__init__(**data)
         # After validation, so a load failure surfaces as ModelLoadError, not a ValidationError.
-        self._load()
+        if model is None:
+            self._load()
+            return
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self._use(model, tokenizer)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "AraftChatModel":
@@ -185,55 +183,19 @@ class AraftChatModel(BaseChatModel):
     # -- loading -------------------------------------------------------------------------------
 
     def _load(self) -> None:
+        """Load the model and tokenizer the fields name (``araft_lc.causal_lm``), and use them."""
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        cuda = torch.cuda.is_available()
-        device = self.device or ("cuda" if cuda else "cpu")
-        # Code and pickles from a model folder run only when asked for: weights are safetensors.
-        kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code,
-                                  "use_safetensors": None if self.allow_pickle else True}
-        if self.load_in_4bit:
-            if not cuda:
-                raise ModelLoadError(
-                    f"4-bit loading of {self.model_id} needs a CUDA GPU (bitsandbytes NF4); "
-                    "on a CPU load it unquantised (load_in_4bit=False, or --no-4bit)"
-                )
-            kwargs["quantization_config"] = nf4_config()
-            kwargs["device_map"] = {"": 0}
-        else:
-            kwargs["dtype"] = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        _refuse_pickle_only("model", self.model_id, "pytorch_model*.bin", self.allow_pickle)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(self.model_id, trust_remote_code=self.trust_remote_code)
-            model = AutoModelForCausalLM.from_pretrained(self.model_id, **kwargs)
-        except (OSError, ValueError) as e:
-            raise ModelLoadError(
-                f"cannot load model {self.model_id!r} ({str(e).splitlines()[0]}): pass a local folder, "
-                "a preset (smollm2-135m, araft-sft, araft-dpo), or download it first while online "
-                f"(`hf download {self.model_id}`)"
-            ) from None
-        if not self.load_in_4bit:
-            model.to(device)
-        model.eval()
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        for i, (name, path) in enumerate(self.adapters.items()):
-            _refuse_pickle_only(f"adapter {name!r} from", path, "adapter_model.bin", self.allow_pickle)
-            try:
-                if i == 0:
-                    from peft import PeftModel
-
-                    model = PeftModel.from_pretrained(model, path, adapter_name=name)
-                else:
-                    model.load_adapter(path, adapter_name=name)
-            except (OSError, ValueError) as e:
-                raise ModelLoadError(
-                    f"cannot load adapter {name!r} from {path!r} ({str(e).splitlines()[0]}): pass a "
-                    "folder holding adapter_config.json, or download it first while online"
-                ) from None
         if self.adapter is not None and self.adapter not in self.adapters:
             raise ModelLoadError(f"adapter {self.adapter!r} is not loaded: loaded are {list(self.adapters)}")
+        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model = load_causal_lm(self.model_id, adapters=self.adapters, quantize_4bit=self.load_in_4bit,
+                               device=device, trust_remote_code=self.trust_remote_code,
+                               allow_pickle=self.allow_pickle)
+        self._use(model, load_tokenizer(self.model_id, trust_remote_code=self.trust_remote_code))
+
+    def _use(self, model: Any, tokenizer: Any) -> None:
+        """Generate with ``model`` and ``tokenizer``: set up the prefix cache and the batcher."""
         self._model, self._tokenizer = model, tokenizer
         if self.prefix_cache is None:
             self.prefix_cache = not str(model.device).startswith("cuda")

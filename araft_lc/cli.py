@@ -76,8 +76,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from langchain_core.messages import AIMessageChunk
 
     from araft_lc.graph import create_araft_agent
-    from araft_lc.models import check_model, check_server, load_chat_model, model_flags
-    from araft_lc.presets import prompt_for
+    from araft_lc.model_spec import ModelSpec
+    from araft_lc.models import model_flags
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from araft_lc.trajectory import Step, TrajectoryRecord
@@ -85,14 +85,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question.split())
     if not question:
         raise UserError("the question is empty: araft ask \"Which magazine was started first, ...?\"")
-    style = load_prompt(prompt_for(args.model, args.prompt))
+    spec = ModelSpec.parse(args.model)
+    style = load_prompt(args.prompt or spec.prompt)
     # The cheap checks first, the model's before the corpus's: nothing heavy loads for a typo.
-    check_model(args.model, args.adapter)
-    check_server(args.model)
+    spec.check(args.adapter)
+    spec.check_server()
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True,
                           max_chars=args.observation_chars)
-    model = load_chat_model(
-        args.model, adapter=args.adapter, load_in_4bit=True if args.four_bit else (False if args.no_4bit else None),
+    model = spec.load(
+        adapter=args.adapter, load_in_4bit=True if args.four_bit else (False if args.no_4bit else None),
         temperature=args.temperature, seed=args.seed, **model_flags(args),
     )
     agent = create_araft_agent(model, [tool], prompt=style, max_steps=args.max_steps,

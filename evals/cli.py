@@ -17,8 +17,8 @@ __all__ = ["add_parsers"]
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from araft_lc.graph import create_araft_agent
-    from araft_lc.models import check_server, model_flags
-    from araft_lc.presets import prompt_for
+    from araft_lc.model_spec import ModelSpec
+    from araft_lc.models import model_flags
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from evals.generate import generate, rejects_path
@@ -31,10 +31,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_unique_ids(questions)  # before any model loads
     if args.limit is not None:
         questions = questions[: args.limit]
-    style = load_prompt(prompt_for(args.teacher, args.prompt))
-    check_server(args.teacher)
+    spec = ModelSpec.parse(args.teacher)
+    style = load_prompt(args.prompt or spec.prompt)
+    spec.check_server()
     tool = wikipedia_tool(args.corpus, check_live=True, max_chars=args.observation_chars)
-    teacher = load_model(args.teacher, questions, tool.backend, **model_flags(args))
+    teacher = load_model(spec, questions, tool.backend, **model_flags(args))
     agent = create_araft_agent(teacher, [tool], prompt=style, max_steps=args.max_steps,
                                max_seconds=args.max_seconds)
     producer = {"model": args.teacher, "prompt_version": style.version, "tool_backend": tool.backend.name,
@@ -56,8 +57,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from araft_lc.graph import create_araft_agent
-    from araft_lc.models import check_server, model_flags
-    from araft_lc.presets import prompt_for
+    from araft_lc.model_spec import ModelSpec
+    from araft_lc.models import model_flags
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from evals.hotpotqa import check_leakage, check_unique_ids, load_questions, parse_levels, sample_questions
@@ -76,15 +77,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print("--repeats: greedy decoding gives the same runs every time; running once "
               "(set --temperature above 0 to sample)", file=sys.stderr)
         repeats = 1
-    style = load_prompt(prompt_for(args.model, args.prompt))
-    check_server(args.model)
+    spec = ModelSpec.parse(args.model)
+    style = load_prompt(args.prompt or spec.prompt)
+    spec.check_server()
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
-    model = load_model(args.model, questions, tool.backend, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
+    model = load_model(spec, questions, tool.backend, adapter=args.adapter, load_in_4bit=False if args.no_4bit else None,
                        temperature=args.temperature, seed=args.seed, **model_flags(args))
 
     def agent_for_repeat(repeat: int) -> Any:
-        seeded = model.model_copy(update={"seed": args.seed + repeat}) if "seed" in type(model).model_fields \
-            else model
+        # a teacher answers from the facts, deterministically: only a language model takes a seed
+        seeded = model if spec.kind == "teacher" else model.model_copy(update={"seed": args.seed + repeat})
         return create_araft_agent(seeded, [tool], prompt=style, max_steps=args.max_steps,
                                   repetition_guard=args.repetition_guard, max_seconds=args.max_seconds)
 

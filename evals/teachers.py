@@ -8,29 +8,28 @@ from typing import Any, Sequence
 
 from langchain_core.language_models import BaseChatModel
 
+from araft_lc.model_spec import ModelSpec
 from evals.hotpotqa import Question
 
 __all__ = ["load_model"]
 
 
-def load_model(spec: str, questions: Sequence[Question], backend: Any = None, **options: Any) -> BaseChatModel:
-    """The chat model a run over ``questions`` uses: ``oracle``, an ``OracleChatModel`` answering
-    them; ``visible``, a ``VisibleTeacherChatModel`` searching ``backend`` with visible words
-    only; or whatever ``araft_lc.models.load_chat_model(spec, **options)`` loads.
+def load_model(spec: ModelSpec, questions: Sequence[Question], backend: Any = None, **options: Any) -> BaseChatModel:
+    """The chat model a run over ``questions`` uses: for the teacher ``oracle``, an
+    ``OracleChatModel`` answering them; ``visible``, a ``VisibleTeacherChatModel`` searching
+    ``backend`` with visible words only; any other spec, what ``spec.load(**options)`` loads.
 
     Raises:
         ValueError: the spec names nothing loadable.
     """
-    if spec.strip() == "oracle":
+    if spec.kind != "teacher":
+        return spec.load(**options)
+    if spec.name == "oracle":
         from evals.oracle import OracleChatModel
 
         return OracleChatModel(questions)
-    if spec.strip() == "visible":
-        from evals.visible_teacher import VisibleTeacherChatModel
+    from evals.visible_teacher import VisibleTeacherChatModel
 
-        if backend is None:
-            raise ValueError("the visible teacher searches the agent's Wikipedia backend: pass backend=")
-        return VisibleTeacherChatModel(questions, backend)
-    from araft_lc.models import load_chat_model
-
-    return load_chat_model(spec, **options)
+    if backend is None:
+        raise ValueError("the visible teacher searches the agent's Wikipedia backend: pass backend=")
+    return VisibleTeacherChatModel(questions, backend)

@@ -48,8 +48,11 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
     if saved.is_file():
         import yaml
 
+        from araft_lc.model_spec import ModelSpec
+
         base = (yaml.safe_load(saved.read_text(encoding="utf-8")) or {}).get("model")
-        if base and base != config.model:
+        # one base however it is spelled (a preset or its folder, hf:PATH or PATH)
+        if base and ModelSpec.parse(str(base)).local_id != ModelSpec.parse(config.model).local_id:
             raise ConfigError(f"adapter {adapter} was trained on {base!r}, but model is {config.model!r}: "
                               f"pass --model {base}")
     if config.max_parse_error_share is not None and not config.validation_size:
@@ -58,22 +61,13 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
     p, held = prepare(config, "dpo", tokenizer_from=tokenizer_from, overwrite=overwrite, resume=resume,
                       hold_out=config.validation_size)
     from datasets import Dataset
-    from peft import PeftModel
     from trl import DPOConfig
 
-    from finetune.tokens import dpo_tokens
     from finetune.format_check import FormatCheck
     from finetune.logs import LossLog
     from finetune.model import load_base
 
-    base = load_base(config, p.device)
-    try:
-        model = PeftModel.from_pretrained(base, str(adapter), is_trainable=True)
-    except Exception as e:  # noqa: BLE001 - peft raises many kinds (a shape mismatch is a RuntimeError)
-        from araft_lc.models import error_text
-
-        raise ConfigError(f"cannot load adapter {adapter} on {config.model!r} ({error_text(e)}): "
-                          "pass the adapter `araft train sft` wrote for this model") from None
+    model = load_base(config, p.device, adapter=str(adapter))
     callbacks: list[Any] = [LossLog(config.output_dir)]
     if held:
         # one prompt per held-out question, at a step drawn with the seed
@@ -81,7 +75,7 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
         for row in held:
             by_question.setdefault(str(row.get("question_id")), []).append(row)
         rng = random.Random(config.seed)
-        prompts = [dpo_tokens(p.tokenizer, rng.choice(rows))["prompt_ids"] for _, rows in sorted(by_question.items())]
+        prompts = [rng.choice(rows)["prompt"] for _, rows in sorted(by_question.items())]
         callbacks.append(FormatCheck(p.tokenizer, prompts, config.output_dir, config.check_every,
                                      config.max_parse_error_share))
     args = DPOConfig(**trl_args(p), beta=config.beta, loss_type=config.loss_type,

@@ -33,29 +33,18 @@ def merge_adapter(model: str, adapter: str, out: str, *, force: bool = False) ->
 
 def _merge(model: str, adapter: str, target: Path, force: bool) -> Path:
     import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
-    from araft_lc.models import error_text, local_model_id
-    from finetune.tokens import load_tokenizer
-
+    from araft_lc.causal_lm import load_causal_lm
+    from araft_lc.model_spec import ModelSpec
     from araft_lc.write_error import writing
+    from finetune.tokens import load_tokenizer
 
     if not (Path(adapter) / "adapter_config.json").is_file():
         raise ValueError(f"{adapter} has no adapter_config.json: pass a folder written by `araft train`")
     if target.exists() and not force:
         raise ValueError(f"{target} exists: pass --force to replace it")
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    try:
-        base = AutoModelForCausalLM.from_pretrained(local_model_id(model), dtype=dtype, use_safetensors=True)
-    except Exception as e:  # noqa: BLE001 - transformers and huggingface_hub raise many kinds
-        raise ValueError(f"cannot load model {model!r} ({error_text(e)}): pass a folder "
-                         "holding config.json and safetensors weights, or a preset") from None
-    try:
-        merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
-    except Exception as e:  # noqa: BLE001 - peft raises many kinds (a shape mismatch is a RuntimeError)
-        raise ValueError(f"cannot load adapter {adapter} on {model!r} ({error_text(e)}): "
-                         "pass the adapter `araft train` wrote for this model") from None
+    merged = load_causal_lm(ModelSpec.parse(model).local_id, adapters=adapter, dtype=dtype).merge_and_unload()
     tokenizer_from = adapter if (Path(adapter) / "tokenizer_config.json").is_file() else model
     tokenizer = load_tokenizer(tokenizer_from)
     tmp = target.with_name(target.name + ".tmp")

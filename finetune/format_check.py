@@ -3,8 +3,9 @@
 DPO against the previous step can destroy a small model's format (a prototype went from F1 16.9
 after SFT to 0.0 after an over-optimised DPO, 24 of 30 runs failing to parse). Every
 ``check_every`` steps this callback writes one step for each held-out prompt, exactly as the
-agent would (greedy, cut at the stop string), logs the share that does not parse, and stops the
-run when it exceeds ``max_parse_error_share``.
+agent would (the model in training, wrapped in the agent's ``AraftChatModel``: greedy, cut at the
+stop strings), logs the share that does not parse, and stops the run when it exceeds
+``max_parse_error_share``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any, Optional
 
 from transformers import TrainerCallback
 
-from araft_lc.chat_model import cut_at_stop_strings
 from araft_lc.parser import ParseError, parse
 from araft_lc.prompt import STOP
 from finetune.logs import append_log
@@ -23,28 +23,29 @@ __all__ = ["FormatCheck"]
 
 
 class FormatCheck(TrainerCallback):
-    def __init__(self, tokenizer: Any, prompts: list[list[int]], output_dir: str, every: int,
+    """The parse-error share of the model's greedy steps on ``prompts`` (chat turns, as a DPO
+    record's ``prompt``), logged every ``every`` steps; the run stops above ``limit``."""
+
+    def __init__(self, tokenizer: Any, prompts: list[list[dict[str, str]]], output_dir: str, every: int,
                  limit: Optional[float], tools: tuple[str, ...] = ("Wikipedia",), max_new_tokens: int = 96) -> None:
         self.tokenizer, self.prompts, self.output_dir = tokenizer, prompts, output_dir
         self.every, self.limit, self.tools, self.max_new_tokens = every, limit, list(tools), max_new_tokens
 
     def parse_error_share(self, model: Any) -> float:
-        import torch
+        from araft_lc.chat_model import AraftChatModel
 
+        # The weights change between checks: no prefix cache (it would hold stale key/values),
+        # and no batching thread for a handful of prompts.
+        chat = AraftChatModel(model=model, tokenizer=self.tokenizer, max_new_tokens=self.max_new_tokens,
+                              stop=list(STOP), prefix_cache=False, max_batch_size=1)
         was_training = model.training
         model.eval()
-        errors = 0
-        with torch.no_grad():
-            for ids in self.prompts:
-                inputs = torch.tensor([ids], device=model.device)
-                out = model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs),
-                                     max_new_tokens=self.max_new_tokens, do_sample=False,
-                                     stop_strings=list(STOP), tokenizer=self.tokenizer,
-                                     pad_token_id=self.tokenizer.pad_token_id)
-                text = self.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
-                errors += isinstance(parse(cut_at_stop_strings(text, STOP)[0], self.tools), ParseError)
-        if was_training:
-            model.train()
+        try:
+            errors = sum(isinstance(parse(chat.invoke(prompt).text, self.tools), ParseError)
+                         for prompt in self.prompts)
+        finally:
+            if was_training:
+                model.train()
         return errors / len(self.prompts)
 
     def _check(self, state: Any, model: Any) -> float:

@@ -7,7 +7,7 @@ crawl there), so the CPU path sets them; a CUDA-only option asked on a CPU is an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from finetune.config import ConfigError, TrainConfig
 
@@ -38,28 +38,20 @@ def resolve_device(config: TrainConfig) -> Device:
     return Device(True, bf16)
 
 
-def load_base(config: TrainConfig, device: Device) -> Any:
-    """The base causal LM: 4-bit NF4 (double quant, bf16 compute) when asked, else full precision."""
+def load_base(config: TrainConfig, device: Device, adapter: Optional[str] = None) -> Any:
+    """The base causal LM: 4-bit NF4 (double quant, bf16 compute) when asked, else full precision;
+    with ``adapter`` (a LoRA folder) loaded trainable on top.
+
+    Raises:
+        ModelLoadError: (a ValueError) the model or the adapter cannot be loaded, naming which and why.
+    """
     import torch
-    from transformers import AutoModelForCausalLM
 
-    from araft_lc.models import error_text, local_model_id
+    from araft_lc.causal_lm import load_causal_lm
+    from araft_lc.model_spec import ModelSpec
 
-    kwargs: dict[str, Any] = {"use_safetensors": True}
-    if config.load_in_4bit:
-        from araft_lc.chat_model import nf4_config
-
-        kwargs["quantization_config"] = nf4_config()
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
-    elif device.cuda:
-        kwargs["dtype"] = torch.bfloat16 if device.bf16 else torch.float32
-    else:
-        kwargs["dtype"] = torch.float32
-    try:
-        model = AutoModelForCausalLM.from_pretrained(local_model_id(config.model), **kwargs)
-    except Exception as e:  # noqa: BLE001 - transformers and huggingface_hub raise many kinds
-        raise ConfigError(f"cannot load model {config.model!r} ({error_text(e)}): "
-                          "pass a folder holding config.json and safetensors weights, or a preset") from None
+    model = load_causal_lm(ModelSpec.parse(config.model).local_id, adapters=adapter, quantize_4bit=config.load_in_4bit,
+                           dtype=torch.bfloat16 if device.cuda and device.bf16 else torch.float32, trainable=True)
     model.config.use_cache = False
     return model
 

@@ -34,25 +34,16 @@ def record_format(row: Mapping[str, Any]) -> RecordFormat:
 
 
 def load_tokenizer(spec: str) -> Any:
-    """The tokenizer of a local model spec (a preset, hf:PATH, a folder).
+    """The tokenizer of a local model spec (a preset, hf:PATH, a folder); it pads with EOS when it
+    has no pad token.
 
     Raises:
-        ValueError: it cannot be loaded, of whatever kind the cause (naming the spec and it).
+        ValueError: it cannot be loaded, of whatever kind the cause (naming the folder and it).
     """
-    from transformers import AutoTokenizer
+    from araft_lc.causal_lm import load_tokenizer as load
+    from araft_lc.model_spec import ModelSpec
 
-    from araft_lc.models import error_text, local_model_id
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(local_model_id(spec))
-    except Exception as e:  # noqa: BLE001 - transformers and huggingface_hub raise many kinds
-        if isinstance(e, ValueError) and str(e).startswith("cannot load tokenizer"):
-            raise
-        raise ValueError(f"cannot load tokenizer {spec!r} ({error_text(e)}): pass a folder holding "
-                         "tokenizer files, or a preset") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
+    return load(ModelSpec.parse(spec).local_id)
 
 
 def _ids(tokenizer: Any, pieces: list[tuple[str, bool]]) -> dict[str, list[int]]:

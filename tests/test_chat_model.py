@@ -4,7 +4,6 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from araft_lc.chat_model import AraftChatModel, ModelLoadError
-from araft_lc.models import load_chat_model
 
 MESSAGES = [SystemMessage("Answer with a Thought and an Action."), HumanMessage("Question: Where is Lucca?")]
 
@@ -12,24 +11,6 @@ MESSAGES = [SystemMessage("Answer with a Thought and an Action."), HumanMessage(
 @pytest.fixture(scope="module")
 def chat(tiny_llama):
     return AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24)
-
-
-@pytest.fixture(scope="module")
-def adapters(tiny_llama, tmp_path_factory):
-    """Two LoRA adapters with random (non-zero) weights, saved as peft writes them."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    paths = {}
-    for name, seed in (("a", 1), ("b", 2)):
-        torch.manual_seed(seed)
-        base = AutoModelForCausalLM.from_pretrained(tiny_llama)
-        peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"],
-                                                     init_lora_weights=False))
-        paths[name] = tmp_path_factory.mktemp(f"adapter-{name}")
-        peft_model.save_pretrained(paths[name])
-    return paths
 
 
 def test_prompt_is_llama2_chat_with_one_bos(chat):
@@ -94,11 +75,6 @@ def test_adapters_switch_by_name(tiny_llama, adapters, chat):
         model.bind(adapter="c").invoke(MESSAGES)
 
 
-def test_spec_with_adapter(tiny_llama, adapters):
-    model = load_chat_model(f"hf:{tiny_llama}+{adapters['a']}", max_new_tokens=4)
-    assert model.adapter == "adapter" and model.adapters == {"adapter": str(adapters["a"])}
-
-
 def test_load_errors_are_one_line(tmp_path, tiny_llama):
     with pytest.raises(ModelLoadError, match="cannot load model 'nobody/no-such-model'"):
         AraftChatModel(model_id="nobody/no-such-model")
@@ -106,16 +82,21 @@ def test_load_errors_are_one_line(tmp_path, tiny_llama):
         AraftChatModel(model_id=str(tiny_llama), adapters={"x": str(tmp_path)})
     with pytest.raises(ModelLoadError, match="needs a CUDA GPU"):
         AraftChatModel(model_id=str(tiny_llama), load_in_4bit=True)
-    with pytest.raises(ValueError, match="unknown model spec 'gpt-nope'"):
-        load_chat_model("gpt-nope")
-    with pytest.raises(ValueError, match="openai:MODEL@BASE_URL"):
-        load_chat_model("openai:model-without-url")
 
 
-def test_openai_spec_builds_chat_openai():
-    model = load_chat_model("openai:araft-dpo@http://127.0.0.1:8000/v1")
-    assert type(model).__name__ == "ChatOpenAI"
-    assert model.model_name == "araft-dpo"
+def test_wraps_a_model_already_loaded(tiny_llama, chat):
+    from araft_lc.causal_lm import load_causal_lm, load_tokenizer
+
+    model, tokenizer = load_causal_lm(str(tiny_llama)), load_tokenizer(str(tiny_llama))
+    wrapped = AraftChatModel(model=model, tokenizer=tokenizer, max_new_tokens=24)
+    assert wrapped._model is model and wrapped.tokenizer is tokenizer
+    assert wrapped.model_id == str(tiny_llama)  # the name replies carry: the model's own
+    assert wrapped.invoke(MESSAGES).content == chat.invoke(MESSAGES).content
+    assert [c.content for c in wrapped.stream(MESSAGES)] == [c.content for c in chat.stream(MESSAGES)]
+    with pytest.raises(TypeError, match="model_id="):
+        AraftChatModel(model=str(tiny_llama), tokenizer=tokenizer)
+    with pytest.raises(ValueError, match="a loaded model brings its own"):
+        AraftChatModel(model=model, tokenizer=tokenizer, adapters={"a": "x"})
 
 
 def test_prefix_cache_gives_the_same_tokens_for_fewer_computed(tiny_llama, adapters, mini_index):

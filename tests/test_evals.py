@@ -160,11 +160,3 @@ def test_smollm2_on_20_questions_writes_a_report_that_opens(data_dir, tmp_path):
     assert report["levels"]["all"]["f1"]["n"] == 20
     assert "| hard | 20 |" in (out / "report.md").read_text()
     assert imread(out / "report.png").shape[0] > 100  # a real image
-
-
-def test_a_preset_runs_with_the_prompt_its_adapter_learned():
-    from araft_lc.presets import prompt_for
-
-    assert prompt_for("araft-smollm2") == "zeroshot_turns"  # the shipped adapter's training prompt
-    assert prompt_for("araft-smollm2", "fewshot") == "fewshot"  # --prompt still wins
-    assert prompt_for("smollm2-135m") == prompt_for("hf:/some/folder") == "fewshot"

@@ -105,6 +105,18 @@ def test_dpo_trains_from_the_sft_adapter(tiny_llama, records, sft_adapter, tmp_p
     assert any("rewards/margins" in e and "logps/chosen" in e for e in logged)
 
 
+def test_dpo_takes_the_sft_base_however_it_is_spelled(tiny_llama, records, sft_adapter, tmp_path):
+    from finetune.dpo import train_dpo
+
+    common = {"data": str(records / "dpo.jsonl"), "output_dir": str(tmp_path / "dpo"), "adapter": str(sft_adapter)}
+    # hf:PATH is the folder the adapter was trained on: the run gets as far as the next check
+    spelled = _config(DPORunConfig, tiny_llama, model=f"hf:{tiny_llama}", max_parse_error_share=0.5, **common)
+    with pytest.raises(ConfigError, match="max_parse_error_share needs held-out prompts"):
+        train_dpo(spelled)
+    with pytest.raises(ConfigError, match=f"was trained on '{tiny_llama}', but model is 'araft-sft'"):
+        train_dpo(_config(DPORunConfig, tiny_llama, model="araft-sft", **common))
+
+
 def test_dpo_stops_when_the_format_breaks(tiny_llama, records, sft_adapter, tmp_path):
     from finetune.dpo import train_dpo
 

@@ -8,7 +8,8 @@ from conftest import ROOT
 
 
 def test_every_public_name_imports_from_the_package():
-    expected = {"create_araft_agent", "AgentInput", "AgentOutput", "AraftChatModel", "load_chat_model",
+    expected = {"create_araft_agent", "AgentInput", "AgentOutput", "AraftChatModel", "load_chat_model", "ModelSpec",
+                "load_causal_lm",
                 "WikipediaTool", "LocalWikipedia", "LiveWikipedia", "wikipedia_tool", "TrajectoryRecorder",
                 "JsonlTraceHandler", "load_prompt", "PromptStyle", "Step", "TrajectoryRecord", "parse",
                 "__version__"}
@@ -18,6 +19,8 @@ def test_every_public_name_imports_from_the_package():
         exec(f"from araft_lc import {name}", namespace)
         assert namespace[name] is not None, name
     assert araft_lc.load_chat_model.__module__ == "araft_lc.models"
+    assert araft_lc.ModelSpec.__module__ == "araft_lc.model_spec"
+    assert araft_lc.load_causal_lm.__module__ == "araft_lc.causal_lm"
     assert araft_lc.TrajectoryRecorder.__module__ == "araft_lc.recorder"
 
 
