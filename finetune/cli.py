@@ -30,6 +30,7 @@ def _read_trajectories(path: str, skip_bad: bool) -> Any:
 
 def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
     """For ``--kinds on_policy``: the teacher's corrections of a student run."""
+    from araft_lc.model_spec import ModelSpec
     from evals.hotpotqa import load_questions
     from evals.on_policy import corrections
     from evals.teachers import load_model
@@ -48,7 +49,7 @@ def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
         from araft_lc.tools.select import wikipedia_tool
 
         backend = wikipedia_tool(args.corpus).backend
-    teacher = load_model(args.teacher, list(questions.values()), backend)
+    teacher = load_model(ModelSpec.parse(args.teacher), list(questions.values()), backend)
 
     def correct(record: Any) -> Any:
         q = questions.get(record.question_id)
