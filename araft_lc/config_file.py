@@ -9,17 +9,29 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import MISSING, Field, fields
+from dataclasses import MISSING, Field, field, fields
 from pathlib import Path
-from typing import Any, Callable, Union, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Optional, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-__all__ = ["ConfigError", "read_config", "checked_values", "field_default"]
+__all__ = ["ConfigError", "config_field", "read_config", "checked_values", "field_default"]
 
 
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key and the fix."""
+
+
+def config_field(default: Any = None, help: str = "", *, factory: Optional[Callable[[], Any]] = None,
+                 **metadata: Any) -> Any:
+    """A dataclass field that carries its help (``metadata["help"]``, as TRL's configs do); a
+    list or dict default is copied for each instance; ``factory`` computes the default when an
+    instance is made (from the environment, say)."""
+    if factory is None and isinstance(default, (list, dict)):
+        factory = lambda: type(default)(default)  # noqa: E731
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help, **metadata})
+    return field(default=default, metadata={"help": help, **metadata})
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

@@ -8,22 +8,17 @@ valid key. ``to_yaml`` writes the exact config a run used, beside its adapter.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
 import yaml
 
 from araft_lc.config_file import ConfigError, checked_values, field_default, read_config
+from araft_lc.config_file import config_field as _f
 
 __all__ = ["ConfigError", "TrainConfig", "SFTRunConfig", "DPORunConfig", "load_config", "to_yaml", "config_help"]
 
 LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
-
-
-def _f(default: Any, help: str) -> Any:
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass
