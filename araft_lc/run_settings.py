@@ -79,12 +79,12 @@ class RunSettings:
 
     def check(self) -> None:
         """Raises ConfigError when a value cannot run (wherever it came from)."""
+        if self.max_steps < 1:
+            raise ConfigError("max_steps must be at least 1")
         for key in self.REQUIRED:
             if not getattr(self, key):
                 raise ConfigError(f"{key} is not set: pass --{key.replace('_', '-')} or put {key}: in the "
                                   "--config file")
-        if self.max_steps < 1:
-            raise ConfigError("max_steps must be at least 1")
 
 
 S = TypeVar("S", bound=RunSettings)
