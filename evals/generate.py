@@ -1,10 +1,11 @@
 """Teacher generation: run a teacher over questions, keep the correct trajectories.
 
-Resumable: the question ids already in the output or rejects file are skipped, a torn last line
-from a killed run is repaired, and each record is appended and fsynced as its run finishes. One
-run at a time owns an output (``OUT.lock``); a failed write stops the run with a ``WriteError``,
-and the same command, once the disk has room, finishes the rest, every question once.
-"""
+The run's settings are saved beside the output (``OUT.settings.yaml``); a resumed output must have
+been started with the same ones. Resumable: the question ids already in the output or rejects
+file are skipped, a torn last line from a killed run is repaired, and each record is appended and
+fsynced as its run finishes. One run at a time owns an output (``OUT.lock``); a failed write stops
+the run with a ``WriteError``, and the same command, once the disk has room, finishes the rest,
+every question once."""
 
 from __future__ import annotations
 
