@@ -45,7 +45,8 @@ class _DefaultsFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         help_text = action.help or ""
-        if "%(default)" in help_text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        unstated = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if "%(default)" in help_text or unstated or not action.option_strings:  # 0 and 0.0 are stated
             return help_text
         return help_text + " (default: %(default)s)"
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from araft_lc.models import add_model_flags
-from araft_lc.presets import DEFAULT_MODEL
+from araft_lc.run_settings import RunSettings, add_settings_flags, settings_from_args
 
 __all__ = ["add_parsers", "UserError", "user_errors"]
 
@@ -77,11 +75,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     from araft_lc.graph import create_araft_agent
     from araft_lc.model_spec import ModelSpec
-    from araft_lc.models import model_flags
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
     from araft_lc.trajectory import Step, TrajectoryRecord
 
+    settings = settings_from_args(RunSettings, args)
     question = " ".join(args.question.split())
     if not question:
         raise UserError("the question is empty: araft ask \"Which magazine was started first, ...?\"")
@@ -92,10 +90,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     spec.check_server()
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True,
                           max_chars=args.observation_chars)
-    model = spec.load(
-        adapter=args.adapter, load_in_4bit=True if args.four_bit else (False if args.no_4bit else None),
-        temperature=args.temperature, seed=args.seed, **model_flags(args),
-    )
+    model = spec.load(**settings.model_options())
     agent = create_araft_agent(model, [tool], prompt=style, max_steps=args.max_steps,
                                repetition_guard=args.repetition_guard, max_seconds=args.max_seconds)
     callbacks = []
@@ -195,31 +190,9 @@ def add_parsers(sub: Any) -> None:
     """Register ``ask`` and ``corpus build|search`` on the ``araft`` command's subparsers."""
     ask = sub.add_parser("ask", help="answer one question, printing each Thought/Action/Observation as it comes")
     ask.add_argument("question", nargs="?", default=EXAMPLE_QUESTION, help="the question to answer")
-    ask.add_argument("--model", default=os.environ.get("ARAFT_MODEL", DEFAULT_MODEL),
-                     help=f"a preset ({', '.join(_preset_names())}), hf:PATH_OR_ID[+ADAPTER], a local folder, "
-                          "or openai:MODEL@BASE_URL ($ARAFT_MODEL)")
-    ask.add_argument("--adapter", help="a LoRA adapter folder to apply on top of --model")
-    ask.add_argument("--4bit", dest="four_bit", action="store_true",
-                     help="quantise the model to 4-bit NF4 (bitsandbytes, CUDA only)")
-    ask.add_argument("--no-4bit", action="store_true",
-                     help="load a 4-bit preset (araft-sft, araft-dpo) unquantised, e.g. on a CPU")
-    ask.add_argument("--corpus", default=os.environ.get("ARAFT_CORPUS"),
-                     help="a local index, or a source file indexed once into the cache "
-                          "($ARAFT_CORPUS; without it, live Wikipedia)")
-    ask.add_argument("--live-api", help="the MediaWiki api.php URL for live Wikipedia")
-    ask.add_argument("--prompt", default=None,
-                     help="prompt style (fewshot, zeroshot, zeroshot_turns) or a YAML file (default: the "
-                          "model's own, else fewshot)")
-    ask.add_argument("--max-steps", type=int, default=5, help="model calls per question, parse errors included")
-    ask.add_argument("--repetition-guard", action="store_true",
-                     help="answer a repeated action with a note instead of running it again")
-    ask.add_argument("--temperature", type=float, default=0.0, help="0 decodes greedily; above 0 samples")
-    ask.add_argument("--seed", type=int, help="the sampling seed (with --temperature above 0)")
-    ask.add_argument("--observation-chars", type=int, default=600,
-                     help="a page's text is cut to this many characters, on a sentence boundary")
     ask.add_argument("--json", action="store_true", help="print the trajectory record as JSON on stdout")
     ask.add_argument("--trace", help="append a structured trace of every node, model and tool call (JSONL)")
-    add_model_flags(ask)
+    add_settings_flags(ask, RunSettings)
     ask.set_defaults(func=cmd_ask)
 
     corpus = sub.add_parser("corpus", help="build or inspect a local Wikipedia index")
@@ -239,9 +212,3 @@ def add_parsers(sub: Any) -> None:
     search.add_argument("--top", type=int, default=0, help="also list the top K titles with scores")
     search.add_argument("--observation-chars", type=int, default=600, help="the observation is cut to this length")
     search.set_defaults(func=cmd_corpus_search)
-
-
-def _preset_names() -> list[str]:
-    from araft_lc.presets import PRESETS
-
-    return list(PRESETS)

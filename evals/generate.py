@@ -1,10 +1,11 @@
 """Teacher generation: run a teacher over questions, keep the correct trajectories.
 
-Resumable: the question ids already in the output or rejects file are skipped, a torn last line
-from a killed run is repaired, and each record is appended and fsynced as its run finishes. One
-run at a time owns an output (``OUT.lock``); a failed write stops the run with a ``WriteError``,
-and the same command, once the disk has room, finishes the rest, every question once.
-"""
+The run's settings are saved beside the output (``OUT.settings.yaml``); a resumed output must have
+been started with the same ones. Resumable: the question ids already in the output or rejects
+file are skipped, a torn last line from a killed run is repaired, and each record is appended and
+fsynced as its run finishes. One run at a time owns an output (``OUT.lock``); a failed write stops
+the run with a ``WriteError``, and the same command, once the disk has room, finishes the rest,
+every question once."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from typing import Any, Optional, Sequence
 
 from araft_lc.jsonl_sink import JsonlSink, read_ids
 from araft_lc.output_lock import output_lock
+from araft_lc.run_settings import RunSettings, save_settings
 from evals.run_pool import run_pool
 from araft_lc.trajectory import TrajectoryRecord
 from evals.hotpotqa import Question, check_unique_ids
+from evals.settings import generate_settings_path
 
 __all__ = ["GenerationSummary", "generate", "rejects_path"]
 
@@ -50,14 +53,18 @@ def generate(
     retries: int = 2,
     producer: Optional[dict[str, Any]] = None,
     progress: bool = True,
+    settings: Optional[RunSettings] = None,
 ) -> GenerationSummary:
     """Run ``agent`` over ``questions``; kept records go to ``out``, the rest to ``*.rejects.jsonl``.
 
     A run is kept when it answered with exact match (``min_f1`` None) or with F1 >= ``min_f1``.
     A run that raises is retried ``retries`` times, then written to the rejects as an error.
+    ``settings``, when given, are saved as ``OUT.settings.yaml`` before any run; an output started
+    with other settings is not resumed.
 
     Raises:
         ValueError: two questions share an id, or ``out`` is a folder.
+        ConfigError: ``out`` was started with other ``settings``.
         OutputLocked: another run is writing ``out``.
         WriteError: a record could not be written (a full or failing disk); what was written
             before stays, whole.
@@ -67,6 +74,8 @@ def generate(
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder: name the .jsonl file to write")
     with output_lock(out):
+        if settings is not None:
+            save_settings(settings, generate_settings_path(out), "generate")
         return _generate(agent, questions, out, min_f1=min_f1, concurrency=concurrency, retries=retries,
                          producer=producer, progress=progress)
 

@@ -2,8 +2,9 @@
 
 Writes ``DIR/trajectories.jsonl`` (the same records as distillation, one per question and
 repeat, appended and fsynced as each run ends), then ``DIR/report.md``, ``report.json`` and
-``report.png``. Resumable like ``araft generate``: started again with the same arguments, it
-skips the (question, repeat) runs already written. ``repeats`` runs the sample R times with
+``report.png``, and ``DIR/settings.yaml`` (what ``araft eval --config`` reads to run it again).
+Resumable like ``araft generate``: started again with the same settings, it skips the (question,
+repeat) runs already written; other settings (but the ``RESUMABLE`` ones) are refused. ``repeats`` runs the sample R times with
 seeds ``seed``, ``seed + 1``, ... (sampling only makes sense with temperature > 0). One run at
 a time owns a folder (``DIR.lock`` beside it); a failed write stops the run with a
 ``WriteError``, and the same command, once the disk has room, finishes the rest.
@@ -20,10 +21,12 @@ from typing import Any, Callable, Optional, Sequence
 
 from araft_lc.jsonl_sink import JsonlSink, read_ids, repair_tail
 from araft_lc.output_lock import output_lock
+from araft_lc.run_settings import RunSettings, save_settings
 from evals.run_pool import run_pool
 from araft_lc.trajectory import TrajectoryRecord, read_trajectories
 from araft_lc.write_error import writing
 from evals.hotpotqa import Question, check_unique_ids
+from evals.settings import SETTINGS
 
 __all__ = ["EvalSummary", "evaluate", "run_key", "read_records", "check_out_dir", "TRAJECTORIES"]
 
@@ -68,11 +71,16 @@ def evaluate(
     retries: int = 2,
     producer: Optional[dict[str, Any]] = None,
     progress: bool = True,
+    settings: Optional[RunSettings] = None,
 ) -> EvalSummary:
     """Run the agent ``agent_for_repeat(r)`` builds on every question, for each repeat r.
 
+    ``settings``, when given, are saved as ``DIR/settings.yaml`` before any run; a folder started
+    with other settings is not resumed.
+
     Raises:
         ValueError: two questions share an id, or ``out_dir`` is a file.
+        ConfigError: ``out_dir`` was started with other ``settings``.
         OutputLocked: another run is writing ``out_dir``.
         WriteError: a record could not be written (a full or failing disk).
     """
@@ -81,14 +89,16 @@ def evaluate(
     check_out_dir(out)
     with output_lock(out):
         return _evaluate(agent_for_repeat, questions, out, repeats=repeats, concurrency=concurrency,
-                         retries=retries, producer=producer, progress=progress)
+                         retries=retries, producer=producer, progress=progress, settings=settings)
 
 
 def _evaluate(agent_for_repeat: Callable[[int], Any], questions: Sequence[Question], out: Path, *,
               repeats: int, concurrency: int, retries: int, producer: Optional[dict[str, Any]],
-              progress: bool) -> EvalSummary:
+              progress: bool, settings: Optional[RunSettings]) -> EvalSummary:
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
+    if settings is not None:
+        save_settings(settings, out / SETTINGS, "eval")
     path = out / TRAJECTORIES
     done = read_ids(path, key=run_key)
     start = time.perf_counter()

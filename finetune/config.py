@@ -8,27 +8,17 @@ valid key. ``to_yaml`` writes the exact config a run used, beside its adapter.
 
 from __future__ import annotations
 
-import difflib
-import re
-from dataclasses import MISSING, asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, TypeVar, Union, get_args, get_origin, get_type_hints
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
 import yaml
+
+from araft_lc.config_file import ConfigError, checked_values, field_default, read_config
+from araft_lc.config_file import config_field as _f
 
 __all__ = ["ConfigError", "TrainConfig", "SFTRunConfig", "DPORunConfig", "load_config", "to_yaml", "config_help"]
 
 LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
-
-
-class ConfigError(ValueError):
-    """A config file or override that cannot be used; the message names the key and the fix."""
-
-
-def _f(default: Any, help: str) -> Any:
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass
@@ -92,44 +82,6 @@ class DPORunConfig(TrainConfig):
 C = TypeVar("C", bound=TrainConfig)
 
 
-_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
-def _check(cls: type, key: str, value: Any) -> Any:
-    """``value`` for field ``key`` of ``cls``, or ConfigError naming the key and the fix."""
-    hint = get_type_hints(cls)[key]
-    origin, args = get_origin(hint), get_args(hint)
-    optional = type(None) in args
-    if value is None:
-        if optional:
-            return None
-        raise ConfigError(f"{key} may not be null")
-    accepted = [a for a in args if a is not type(None)] if origin is Union else [hint]
-    for kind in accepted:
-        base = get_origin(kind) or kind
-        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if base is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
-            return float(value)  # YAML 1.1 reads 5e-3 (no dot) as a string
-        if base is list and isinstance(value, list):
-            item = (get_args(kind) or (Any,))[0]
-            if item is float and all(isinstance(v, (int, float)) for v in value):
-                return [float(v) for v in value]
-            if item is Any or all(isinstance(v, item) for v in value):
-                return value
-        elif isinstance(value, base) and not (base is int and isinstance(value, bool)):
-            return value
-    kind = hint.__name__ if isinstance(hint, type) else str(hint)
-    raise ConfigError(f"{key}: {value!r} is not a {kind}")
-
-
-def _unknown(cls: type, key: str) -> ConfigError:
-    names = [f.name for f in fields(cls)]
-    near = difflib.get_close_matches(key, names, n=1)
-    hint = f"; did you mean {near[0]}?" if near else f"; valid keys: {', '.join(names)}"
-    return ConfigError(f"unknown config key {key!r} for {cls.__name__}{hint}")
-
-
 def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
     """``["--lora_r", "8", "--use_cpu"]`` -> ``{"lora_r": 8, "use_cpu": True}`` (values as YAML)."""
     out: dict[str, Any] = {}
@@ -160,19 +112,7 @@ def load_config(cls: type[C], path: Optional[str], overrides: Optional[dict[str,
         ConfigError: an unreadable file, an unknown key, a value of the wrong type, a missing
             required value (``data``, ``output_dir``; ``adapter`` for DPO).
     """
-    data: dict[str, Any] = {}
-    if path:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as e:
-            raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
-        except UnicodeDecodeError as e:
-            raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not YAML ({str(e).splitlines()[0]})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a config is a mapping of key: value")
-        data = dict(loaded or {})
+    data = read_config(path) if path else {}
     overrides = overrides or {}
     data.update(overrides)
 
@@ -184,15 +124,7 @@ def load_config(cls: type[C], path: Optional[str], overrides: Optional[dict[str,
 
 
 def _build(cls: type[C], data: dict[str, Any], where: Callable[[str], str]) -> C:
-    names = {f.name for f in fields(cls)}
-    values = {}
-    for key, value in data.items():
-        try:
-            if key not in names:
-                raise _unknown(cls, key)
-            values[key] = _check(cls, key, value)
-        except ConfigError as e:
-            raise ConfigError(f"{where(key)}{e}") from None
+    values = checked_values(cls, data, where)
     config = cls(**values)
     required = ["data", "output_dir"] + (["adapter"] if cls is DPORunConfig else [])
     for key in required:
@@ -214,6 +146,5 @@ def config_help(cls: type[TrainConfig]) -> str:
     """Every key of ``cls`` with its default and help, for ``araft train ... --help``."""
     lines = []
     for f in fields(cls):
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        lines.append(f"  --{f.name} (default: {default!r})\n      {f.metadata['help']}")
+        lines.append(f"  --{f.name} (default: {field_default(f)!r})\n      {f.metadata['help']}")
     return "\n".join(lines)

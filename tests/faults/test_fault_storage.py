@@ -176,7 +176,7 @@ def test_eval_on_a_full_disk_writes_no_report_then_finishes(data_dir, corpus_ind
             corpus_index, "--limit", "100", "--prompt", "zeroshot", "--out", out]
     first = disk.run(*argv)
     one_error_line(first, f"cannot write {out / 'trajectories.jsonl'}")
-    assert only_files(out) == ["trajectories.jsonl"]  # no report of a run that did not finish
+    assert only_files(out) == ["settings.yaml", "trajectories.jsonl"]  # no report of a run that did not finish
     assert 0 < len(whole_keys(out / "trajectories.jsonl", run_key)) < 100
     disk.make_room()
     second = disk.run(*argv)
