@@ -10,6 +10,7 @@ without one (written before versions) is version 1.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Literal, Optional, Sequence, Union
 
@@ -65,6 +66,7 @@ class ToolCard:
         return cls(tool.name, tool.description, schema if isinstance(schema, dict) else schema.model_json_schema())
 
 
+@lru_cache(maxsize=1)
 def _wikipedia() -> ToolCard:
     from araft_lc.tools.wikipedia import WikipediaTool
 
