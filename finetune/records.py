@@ -149,16 +149,16 @@ def sft_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
         # after it, where the run did not answer, is no target)
         last = len(record.steps) - 1
         messages = record.to_messages(prompt_style, upto=last) + _assistant(step_body(record.steps[last]))
-        yield MessagesRecord(question_id=record.question_id, messages=messages)
+        yield MessagesRecord(question_id=record.question_id, messages=messages, version=TRAINING_VERSION)
         return
     for i, step in enumerate(record.steps):
         prompt, completion = record.to_messages(prompt_style, upto=i), step_body(step)
         if fmt == "text":
             yield TextRecord(question_id=record.question_id, step=i,
-                             text=f"{llama2_prompt(prompt)} {completion} </s>")
+                             text=f"{llama2_prompt(prompt)} {completion} </s>", version=TRAINING_VERSION)
         else:
             yield PromptCompletionRecord(question_id=record.question_id, step=i, prompt=prompt,
-                                         completion=_assistant(completion))
+                                         completion=_assistant(completion), version=TRAINING_VERSION)
 
 
 def _malformed(step: Step) -> str:
@@ -212,4 +212,4 @@ def dpo_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
         prompt = record.to_messages(prompt_style, upto=i) if rejected else []
         for kind, text in rejected:
             yield DPORecord(question_id=record.question_id, step=i, kind=kind, prompt=prompt,
-                            chosen=_assistant(bodies[i]), rejected=_assistant(text))
+                            chosen=_assistant(bodies[i]), rejected=_assistant(text), version=TRAINING_VERSION)

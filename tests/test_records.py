@@ -155,10 +155,13 @@ def test_record_format_names_what_it_sees():
 @pytest.mark.parametrize("name, stage", [("expected_sft_step.jsonl", "sft"), ("expected_dpo.jsonl", "dpo")])
 def test_training_records_check_their_version(name, stage, tmp_path):
     rows, _ = read_records(str(GOLDEN / name), stage)
-    assert rows and all(row.get("version", 1) == TRAINING_VERSION for row in rows)  # none: version 1
-    newer = {**rows[0], "version": TRAINING_VERSION + 1}
+    assert rows and all(row["version"] == TRAINING_VERSION for row in rows)
+    old = {k: v for k, v in rows[0].items() if k != "version"}  # written before versions: version 1
     path = tmp_path / name
-    path.write_text("\n".join(json.dumps(r) for r in [rows[0], newer]) + "\n")
+    path.write_text(json.dumps(old) + "\n")
+    assert read_records(str(path), stage)[0] == [old]
+    newer = {**rows[0], "version": TRAINING_VERSION + 1}
+    path.write_text("\n".join(json.dumps(r) for r in [old, newer]) + "\n")
     with pytest.raises(DataError, match=rf"{name}:2: a training record of version {TRAINING_VERSION + 1}, but this "
                                         "araft reads versions 1 to 1: upgrade araft, or convert the file again"):
         read_records(str(path), stage)
