@@ -77,7 +77,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from araft_lc.model_spec import ModelSpec
     from araft_lc.prompt import load_prompt
     from araft_lc.tools.select import wikipedia_tool
-    from araft_lc.trajectory import Step, TrajectoryRecord
 
     settings = settings_from_args(RunSettings, args)
     question = " ".join(args.question.split())
@@ -102,6 +101,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
         repair_tail(Path(args.trace))  # a line torn by a full disk in an earlier run
         tracer = JsonlTraceHandler(args.trace)
         callbacks.append(tracer)
+    config: dict[str, Any] = {"callbacks": callbacks}
+    recorder = None
+    if args.json:  # the record is the recorder's, as in `araft eval` and `araft generate`
+        from araft_lc.recorder import TrajectoryRecorder
+
+        recorder = TrajectoryRecorder()
+        callbacks.append(recorder)
+        config["metadata"] = {"question_id": "ask-" + hashlib.sha1(question.encode()).hexdigest()[:12], "producer": {
+            "model": args.model, "adapter": args.adapter, "prompt_version": style.version,
+            "tool_backend": tool.backend.name, "seed": args.seed, "temperature": args.temperature,
+            "max_steps": args.max_steps, "repetition_guard": args.repetition_guard,
+        }}
     # With --json, stdout holds the record alone and the live trace goes to stderr.
     live = sys.stderr if args.json else sys.stdout
     print(f"Question: {question}", file=live, flush=True)
@@ -109,8 +120,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     show = _LiveSteps(live)
     start = time.perf_counter()
     try:
-        for mode, data in agent.stream({"question": question}, {"callbacks": callbacks},
-                                       stream_mode=["messages", "updates"]):
+        for mode, data in agent.stream({"question": question}, config, stream_mode=["messages", "updates"]):
             if mode == "messages":
                 chunk, meta = data
                 if isinstance(chunk, AIMessageChunk) and meta.get("langgraph_node") == "reason":
@@ -140,17 +150,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     status, answer = state.get("status"), state.get("answer")
     print(f"Answer: {answer}" if answer is not None else "No answer.", file=live)
     print(f"(status: {status}, {len(state.get('steps', []))} steps, {seconds:.1f} s)", file=live, flush=True)
-    if args.json:
-        record = TrajectoryRecord(
-            question_id="ask-" + hashlib.sha1(question.encode()).hexdigest()[:12],
-            question=question, status=status, prediction=answer,
-            steps=[Step.from_dict(s) for s in state.get("steps", [])],
-            producer={
-                "model": args.model, "adapter": args.adapter, "prompt_version": style.version,
-                "tool_backend": tool.backend.name, "seed": args.seed, "temperature": args.temperature,
-                "max_steps": args.max_steps, "repetition_guard": args.repetition_guard,
-            },
-        )
+    if recorder is not None:
+        [record] = recorder.records
         print(json.dumps(record.to_dict(), ensure_ascii=False))
     return 0
 

@@ -5,7 +5,7 @@ Each record is one whole line appended to a file opened with ``O_APPEND``, under
 a torn tail without a newline, which :func:`read_ids` repairs (truncates) on resume. A write
 that fails (a full disk, an I/O error) cuts its own partial line off again and raises
 :class:`~araft_lc.write_error.WriteError`; the sink then refuses further writes, so nothing is
-ever appended after a torn line.
+ever appended after a torn line. Files are read back by ``araft_lc.jsonl``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from araft_lc.jsonl import read_jsonl
 from araft_lc.redact import redact
 from araft_lc.write_error import WriteError, writing
 
@@ -57,21 +58,18 @@ def repair_tail(path: Path) -> int:
 
 def read_ids(path: Path, key: str | Callable[[dict[str, Any]], str] = "question_id") -> set[str]:
     """The ``key`` of every whole line of ``path`` (after repairing a torn tail): a field name, or
-    a function of the line's record."""
+    a function of the line's record.
+
+    Raises:
+        JsonlError: a line that is not a record with the key (``file:line`` and the fix).
+    """
     get = key if callable(key) else (lambda row: row[key])
     what = repr(key) if isinstance(key, str) else f"a {getattr(key, '__name__', 'key')}"
     if not path.exists():
         return set()
     repair_tail(path)
-    ids = set()
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    ids.add(str(get(json.loads(line))))
-                except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-                    raise ValueError(f"{path}:{lineno}: not a record with {what}; move the file away or fix the line") from None
-    return ids
+    return {row_id for _, row_id in read_jsonl(path, lambda row: str(get(row)), what=f"a record with {what}",
+                                               fix="move the file away or fix the line")}
 
 
 class JsonlSink:

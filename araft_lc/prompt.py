@@ -24,7 +24,7 @@ from langchain_core.tools import BaseTool
 
 from araft_lc.parser import ANSWER, format_action
 from araft_lc.tool_input import input_hint
-from araft_lc.trajectory import Step
+from araft_lc.step import Step
 
 __all__ = ["PromptStyle", "PROMPT_STYLES", "STOP", "LAYOUTS", "load_prompt", "example_tools", "step_body",
            "render_step", "render_messages"]

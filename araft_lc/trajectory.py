@@ -1,19 +1,28 @@
 """The trajectory record: one question run by the agent, as plain JSON.
 
 Evals write it, finetune reads it, and nothing else is needed to rebuild an SFT or DPO record
-from it (see ARCHITECTURE.md). ``Step`` is also the unit of the graph's state.
+from it (see ARCHITECTURE.md): like smolagents' memory steps, the record turns itself into the
+chat turns the model saw (``to_messages``), so training prompts are inference prompts. Each
+record carries the ``version`` of its format; a reader refuses a newer one, and a record
+without one (written before versions) is version 1.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Iterator, Literal, Optional, Sequence, Union
 
-from typing_extensions import TypedDict
+from langchain_core.tools import BaseTool
 
-__all__ = ["Status", "StepError", "Step", "StepDict", "TrajectoryRecord", "RECORD_VERSION", "action_key", "read_trajectories"]
+from araft_lc.chat_format import Turn, to_turns
+from araft_lc.jsonl import JsonlError, read_jsonl
+from araft_lc.prompt import PromptStyle, load_prompt, render_messages
+from araft_lc.step import Step, StepDict, StepError, action_key
+
+__all__ = ["Status", "StepError", "Step", "StepDict", "TrajectoryRecord", "RECORD_VERSION", "ToolCard",
+           "action_key", "check_version", "read_trajectories"]
 
 RECORD_VERSION = 1
 
@@ -21,50 +30,47 @@ RECORD_VERSION = 1
 # "recursion_limit": the caller's LangGraph recursion_limit ended the run before max_steps did.
 Status = Literal["running", "answered", "step_limit", "time_limit", "recursion_limit", "parse_error", "tool_error",
                  "error"]
-# Why a step did not yield a normal observation; None for a normal step.
-StepError = Literal["parse_error", "unknown_tool", "tool_error", "repeated_action"]
 
 
-class StepDict(TypedDict):
-    """A step as plain JSON data: what the graph's state and its checkpoints hold."""
+def check_version(data: dict[str, Any], newest: int, what: str) -> int:
+    """The format version of a record (1 when it has none: written before versions).
 
-    thought: str
-    action: Optional[str]
-    action_input: Optional[str]
-    observation: Optional[str]
-    raw: str
-    error: Optional[StepError]
-
-
-@dataclass
-class Step:
-    """One model call and what followed it.
-
-    ``action`` is the tool name, ``"Answer"`` for the final step, or None when the output did not
-    parse. ``observation`` is what the model is shown next (None after an answer).
+    Raises:
+        ValueError: a version this code does not know (newer, or not a whole number), with the fix.
     """
+    version = data.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= newest:
+        raise ValueError(f"{what} version {version!r}, but this araft reads versions 1 to {newest}: "
+                         "upgrade araft, or convert the file again with this one")
+    return version
 
-    thought: str
-    action: Optional[str]
-    action_input: Optional[str]
-    observation: Optional[str]
-    raw: str
-    error: Optional[StepError] = None
 
-    def to_dict(self) -> StepDict:
-        return StepDict(**asdict(self))
+@dataclass(frozen=True)
+class ToolCard:
+    """What a prompt shows of a tool (its name, description and arguments' JSON schema): enough
+    to render a recorded run's system turn without building the tool."""
+
+    name: str
+    description: str
+    tool_call_schema: dict[str, Any]
 
     @classmethod
-    def from_dict(cls, data: "Step | StepDict | dict[str, Any]") -> "Step":
-        if isinstance(data, Step):
-            return data
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def of(cls, tool: BaseTool | type[BaseTool]) -> "ToolCard":
+        """The card of a tool, or of a tool class from its defaults (no instance, no backend)."""
+        if isinstance(tool, type):
+            defaults = tool.model_fields
+            schema = defaults["args_schema"].default
+            return cls(defaults["name"].default, defaults["description"].default,
+                       schema if isinstance(schema, dict) else schema.model_json_schema())
+        schema = tool.tool_call_schema
+        return cls(tool.name, tool.description, schema if isinstance(schema, dict) else schema.model_json_schema())
 
 
-def action_key(step: Step) -> tuple[str, str]:
-    """A step's action compared case- and whitespace-insensitively (repetition guard and metrics)."""
-    return ((step.action or "").casefold(), " ".join((step.action_input or "").casefold().split()))
+@lru_cache(maxsize=1)
+def _wikipedia() -> ToolCard:
+    from araft_lc.tools.wikipedia import WikipediaTool
+
+    return ToolCard.of(WikipediaTool)
 
 
 @dataclass
@@ -92,30 +98,45 @@ class TrajectoryRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrajectoryRecord":
+        """The record of its JSON data.
+
+        Raises:
+            ValueError: a format version this code does not read.
+            TypeError: a required field is missing.
+        """
+        check_version(data, RECORD_VERSION, "a trajectory record of")
         names = {f.name for f in fields(cls)}
         kept = {k: v for k, v in data.items() if k in names}
         kept["steps"] = [Step.from_dict(s) for s in data.get("steps", [])]
         return cls(**kept)
 
+    def to_messages(self, style: Union[str, PromptStyle] = "fewshot", upto: Optional[int] = None,
+                    tools: Optional[Sequence[Union[BaseTool, ToolCard]]] = None) -> list[Turn]:
+        """The chat turns of the run in a prompt style: what the model saw before step ``upto``
+        (None: the whole run, its last step included), rendered exactly as the agent renders them.
+
+        Args:
+            style: a prompt style or its name (``load_prompt``).
+            upto: the step the turns lead up to.
+            tools: the tools the system turn lists (tools or their cards); None: the Wikipedia tool.
+        """
+        style = load_prompt(style) if isinstance(style, str) else style
+        steps = self.steps if upto is None else self.steps[:upto]
+        return to_turns(render_messages(style, tools or [_wikipedia()], self.question, steps))  # type: ignore[list-item]
+
 
 def read_trajectories(path: str | Path, *, skip_bad: bool = False,
                       bad: Optional[list[int]] = None) -> Iterator[TrajectoryRecord]:
-    """Each record of a trajectories JSONL file, in order.
+    """Each record of a trajectories JSONL file, in order (``araft_lc.jsonl``'s error policy).
 
     Raises:
-        ValueError: ``file:line`` of a line that is not a trajectory record; with ``skip_bad``
+        JsonlError: ``file:line`` of a line that is not a trajectory record; with ``skip_bad``
             such lines are passed over instead, their numbers appended to ``bad``.
     """
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            try:
-                record = TrajectoryRecord.from_dict(json.loads(raw.decode("utf-8")))
-            except (ValueError, TypeError, KeyError, AttributeError) as e:  # bad UTF-8 or JSON, wrong shape
-                if not skip_bad:
-                    raise ValueError(f"{path}:{lineno}: not a trajectory record ({type(e).__name__}: {e})") from None
-                if bad is not None:
-                    bad.append(lineno)
-                continue
-            yield record
+    def skip(error: JsonlError) -> None:
+        if bad is not None:
+            bad.append(error.lineno)
+
+    for _, record in read_jsonl(path, TrajectoryRecord.from_dict, what="a trajectory record",
+                                on_bad=skip if skip_bad else None):
+        yield record

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from araft_lc.corpus import CorpusError, iter_json_records, paragraphs_of_record
 from araft_lc.index import normalize_title
+from araft_lc.jsonl import read_jsonl
 
 __all__ = ["Question", "load_questions", "check_unique_ids", "LEVELS", "parse_levels", "sample_questions", "ids_in", "check_leakage"]
 
@@ -129,15 +129,8 @@ def ids_in(path: str | Path) -> set[str]:
     ids: set[str] = set()
     if p.suffix == ".json":
         return {q.id for q in load_questions(p)}
-    with open(p, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                ids.add(str(row.get("question_id", row.get("_id", row.get("id")))))
-            except (json.JSONDecodeError, AttributeError):
-                raise ValueError(f"{path}:{lineno}: not a JSON record with a question id") from None
+    for _, row in read_jsonl(p, what="a JSON record with a question id"):
+        ids.add(str(row.get("question_id", row.get("_id", row.get("id")))))
     ids.discard("None")
     return ids
 

@@ -1,7 +1,8 @@
 """What a run did, beyond its answer: the agent metrics the original lacked, and their means.
 
-Per record (``record_metrics``): EM and F1 (%), steps, whether it hit the step limit, repeated
-an earlier action, had a parse error, how many tool errors, wall seconds and generated tokens.
+Per record (``record_metrics``): EM and F1 (%, the scores the recorder gave the record), steps,
+whether it hit the step limit, repeated an earlier action, had a parse error, how many tool
+errors, wall seconds and generated tokens.
 ``summarize`` averages them per level and over all, for each repeat, then reports the mean and
 the standard deviation across repeats (what the original computed by hand over 5 runs).
 """
@@ -14,7 +15,6 @@ from typing import Any, Iterable
 
 from araft_lc.trajectory import TrajectoryRecord, action_key
 from evals.hotpotqa import LEVELS
-from evals.metrics import score
 
 __all__ = ["METRICS", "record_metrics", "summarize"]
 
@@ -28,8 +28,8 @@ METRICS = {
 
 def record_metrics(record: TrajectoryRecord) -> dict[str, float]:
     """The metrics of one run (percentages as 0 or 100, so their means are percentages)."""
-    answer = score(record.prediction, record.gold_answer or "") if record.status == "answered" else \
-        {"em": 0.0, "f1": 0.0}
+    # scored once, by the recorder (``evals.metrics.score``); a run that did not answer scores 0
+    answer = record.scores if record.status == "answered" else {}
     seen: set[tuple[str, str]] = set()
     repeated = False
     for step in record.steps:
@@ -40,7 +40,7 @@ def record_metrics(record: TrajectoryRecord) -> dict[str, float]:
         seen.add(key)
     tokens = sum(((call.get("usage") or {}).get("output_tokens") or 0) for call in record.calls)
     return {
-        "f1": 100 * answer["f1"], "em": 100 * answer["em"], "steps": float(len(record.steps)),
+        "f1": 100 * answer.get("f1", 0.0), "em": 100 * answer.get("em", 0.0), "steps": float(len(record.steps)),
         # a run that did not answer ran out of steps (its status says what the last step was)
         "step_limit": 100.0 * (record.status not in ("answered", "error")), "repeated": 100.0 * repeated,
         "parse_error": 100.0 * any(s.error == "parse_error" for s in record.steps),

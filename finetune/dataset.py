@@ -8,12 +8,13 @@ fails the run (``too_long: fail``); a trainer never truncates one.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from finetune.tokens import record_format, record_tokens, token_count
+from araft_lc.jsonl import JsonlError, read_jsonl
+from finetune.records import record_format
+from finetune.tokens import record_tokens, token_count
 
 __all__ = ["DataError", "TokenizedData", "read_records", "tokenize_records"]
 
@@ -39,32 +40,33 @@ class TokenizedData:
 
 
 def read_records(path: str, stage: str) -> tuple[list[dict[str, Any]], str]:
-    """The records of ``path`` for ``stage`` ("sft" or "dpo") and the file's sha256.
+    """The records of ``path`` for ``stage`` ("sft" or "dpo") and the file's sha256
+    (``araft_lc.jsonl``'s error policy: a bad line is an error naming it, a torn last line is
+    skipped with a warning).
 
     Raises:
-        DataError: a missing, empty or non-JSONL file, or records for the other stage.
+        DataError: a missing, empty or non-JSONL file, a record of a newer format version, or
+            records for the other stage.
     """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{path} does not exist: make records with `araft convert {stage}`")
-    raw = p.read_bytes()
-    rows = []
-    for lineno, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            fmt = record_format(row)
-        except (json.JSONDecodeError, ValueError, TypeError) as e:
-            raise DataError(f"{path}:{lineno}: {e}") from None
+    want = "prompt/chosen/rejected (araft convert dpo)" if stage == "dpo" else \
+        "prompt/completion, messages or text (araft convert sft)"
+
+    def of_stage(row: dict[str, Any]) -> dict[str, Any]:
+        fmt = record_format(row)
         if (fmt == "dpo") != (stage == "dpo"):
-            want = "prompt/chosen/rejected (araft convert dpo)" if stage == "dpo" else \
-                "prompt/completion, messages or text (araft convert sft)"
-            raise DataError(f"{path}:{lineno}: a {fmt} record, but {stage} trains on {want}")
-        rows.append(row)
+            raise ValueError(f"a {fmt} record, but {stage} trains on {want}")
+        return row
+
+    try:
+        rows = [row for _, row in read_jsonl(p, of_stage, what=f"a {stage} training record")]
+    except JsonlError as e:
+        raise DataError(str(e)) from None
     if not rows:
         raise DataError(f"{path} holds no records: make them with `araft convert {stage}`")
-    return rows, hashlib.sha256(raw).hexdigest()
+    return rows, hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def tokenize_records(tokenizer: Any, rows: list[dict[str, Any]], sha256: str,

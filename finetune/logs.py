@@ -9,13 +9,13 @@ appended whole and fsynced (``araft_lc.jsonl_sink``): a full disk stops the run 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
 from araft_lc.atomic_file import replace_atomically
+from araft_lc.jsonl import read_jsonl
 from araft_lc.jsonl_sink import JsonlSink
 
 __all__ = ["LossLog", "append_log", "read_log", "plot_log"]
@@ -43,11 +43,7 @@ def read_log(output_dir: str) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     latest: dict[tuple[int, tuple[str, ...]], dict[str, Any]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:  # a torn last line from a killed run
-            continue
+    for _, entry in read_jsonl(path, what="a log entry", fix=f"remove the line (or {LOG_NAME}) and plot again"):
         latest[(entry.get("step", 0), tuple(sorted(entry)))] = entry
     return [latest[k] for k in sorted(latest)]
 

@@ -33,20 +33,22 @@ its step was a mistake, the teacher's step from that state is chosen and the stu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, Optional, Union
 
-from araft_lc.chat_format import Turn, to_turns
+from typing_extensions import TypedDict
+
+from araft_lc.chat_format import Turn
 from araft_lc.llama2_format import llama2_prompt
 from araft_lc.parser import format_action
-from araft_lc.prompt import load_prompt, render_messages, step_body
-from araft_lc.tools.wikipedia import WikipediaTool
-from araft_lc.trajectory import Step, TrajectoryRecord
+from araft_lc.prompt import load_prompt, step_body
+from araft_lc.trajectory import Step, TrajectoryRecord, check_version
 
 if TYPE_CHECKING:
     from evals.on_policy import Correction
 
-__all__ = ["SFT_FORMATS", "GRANULARITIES", "DPO_KINDS", "sft_records", "dpo_records", "failed_steps",
-           "FailedSteps", "on_policy_records"]
+__all__ = ["SFT_FORMATS", "GRANULARITIES", "DPO_KINDS", "TRAINING_VERSION", "PromptCompletionRecord",
+           "MessagesRecord", "TextRecord", "SFTRecord", "DPORecord", "RecordFormat", "record_format",
+           "sft_records", "dpo_records", "failed_steps", "FailedSteps", "on_policy_records"]
 
 SftFormat = Literal["prompt_completion", "text"]
 SFT_FORMATS = ("prompt_completion", "text")
@@ -54,11 +56,75 @@ GRANULARITIES = ("step", "trajectory")
 DPO_KINDS = ("repeat_previous", "answer_before_search", "malformed_action", "failed_run")
 DEFAULT_DPO_KINDS = ("repeat_previous", "answer_before_search", "failed_run")
 
+# The version of the training record formats below; readers refuse a newer one, and a record
+# without one (written before versions) is version 1.
+TRAINING_VERSION = 1
 
-def _prompt(record: TrajectoryRecord, i: int, prompt_style: str) -> list[Turn]:
-    """The turns the model saw before step ``i``."""
-    tools = [WikipediaTool(backend=None)]
-    return to_turns(render_messages(load_prompt(prompt_style), tools, record.question, record.steps[:i]))
+
+class _Origin(TypedDict, total=False):
+    """Where a training record came from: not required, and ignored by ``trl``."""
+
+    question_id: str
+    step: int
+    version: int
+
+
+# Training records: TRL's own dataset formats (their required fields are what ``trl`` trains on).
+class PromptCompletionRecord(_Origin):
+    """SFT, one step: TRL's conversational prompt/completion (the loss on the completion)."""
+
+    prompt: list[Turn]
+    completion: list[Turn]
+
+
+class MessagesRecord(_Origin):
+    """SFT, one whole trajectory: TRL's conversational messages (the loss on assistant turns)."""
+
+    messages: list[Turn]
+
+
+class TextRecord(_Origin):
+    """SFT, one step: the original's single Llama-2 chat string (the loss on every token)."""
+
+    text: str
+
+
+SFTRecord = Union[PromptCompletionRecord, MessagesRecord, TextRecord]
+
+
+class _PairOrigin(_Origin, total=False):
+    kind: str  # which rule made the rejected side (DPO_KINDS, or on_policy)
+    reason: str  # on_policy: what the student's step got wrong (evals.on_policy.REASONS)
+
+
+class DPORecord(_PairOrigin):
+    """DPO, one step: TRL's conversational prompt/chosen/rejected."""
+
+    prompt: list[Turn]
+    chosen: list[Turn]
+    rejected: list[Turn]
+
+
+RecordFormat = Literal["prompt_completion", "messages", "text", "dpo"]
+# each format by the fields `trl` needs, the most fields first (a DPO record also has a prompt)
+_FORMATS: tuple[tuple[RecordFormat, Any], ...] = (
+    ("dpo", DPORecord), ("prompt_completion", PromptCompletionRecord), ("messages", MessagesRecord),
+    ("text", TextRecord),
+)
+
+
+def record_format(row: Mapping[str, Any]) -> RecordFormat:
+    """Which training record ``row`` is, by the fields its type requires.
+
+    Raises:
+        ValueError: it is none of them, or of a format version this code does not read.
+    """
+    for name, kind in _FORMATS:
+        if kind.__required_keys__ <= row.keys():
+            check_version(dict(row), TRAINING_VERSION, "a training record of")
+            return name
+    raise ValueError(f"not a training record: has {', '.join(sorted(row)) or 'no fields'}, expected "
+                     "prompt+completion or messages or text (SFT), or prompt+chosen+rejected (DPO)")
 
 
 def _assistant(text: str) -> list[Turn]:
@@ -70,7 +136,7 @@ def _valid(record: TrajectoryRecord) -> bool:
 
 
 def sft_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
-                fmt: SftFormat = "prompt_completion", granularity: str = "step") -> Iterator[dict[str, Any]]:
+                fmt: SftFormat = "prompt_completion", granularity: str = "step") -> Iterator[SFTRecord]:
     """SFT records of ``record`` (none if any step is malformed).
 
     Raises:
@@ -87,17 +153,20 @@ def sft_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
     if not _valid(record):
         return
     if granularity == "trajectory":
+        # the run up to its last step, which ends the record as the model wrote it (an observation
+        # after it, where the run did not answer, is no target)
         last = len(record.steps) - 1
-        messages = _prompt(record, last, prompt_style) + _assistant(step_body(record.steps[last]))
-        yield {"question_id": record.question_id, "messages": messages}
+        messages = record.to_messages(prompt_style, upto=last) + _assistant(step_body(record.steps[last]))
+        yield MessagesRecord(question_id=record.question_id, messages=messages, version=TRAINING_VERSION)
         return
     for i, step in enumerate(record.steps):
-        prompt, completion = _prompt(record, i, prompt_style), step_body(step)
-        base = {"question_id": record.question_id, "step": i}
+        prompt, completion = record.to_messages(prompt_style, upto=i), step_body(step)
         if fmt == "text":
-            yield {**base, "text": f"{llama2_prompt(prompt)} {completion} </s>"}
+            yield TextRecord(question_id=record.question_id, step=i,
+                             text=f"{llama2_prompt(prompt)} {completion} </s>", version=TRAINING_VERSION)
         else:
-            yield {**base, "prompt": prompt, "completion": _assistant(completion)}
+            yield PromptCompletionRecord(question_id=record.question_id, step=i, prompt=prompt,
+                                         completion=_assistant(completion), version=TRAINING_VERSION)
 
 
 def _malformed(step: Step) -> str:
@@ -125,7 +194,7 @@ def failed_steps(rejects: Iterable[TrajectoryRecord]) -> FailedSteps:
 
 def dpo_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
                 kinds: Iterable[str] = DEFAULT_DPO_KINDS,
-                failed: Optional[FailedSteps] = None) -> Iterator[dict[str, Any]]:
+                failed: Optional[FailedSteps] = None) -> Iterator[DPORecord]:
     """DPO pairs of ``record`` (none if any step is malformed), of the given ``kinds``."""
     kinds = set(kinds)
     unknown = kinds - set(DPO_KINDS)
@@ -148,17 +217,17 @@ def dpo_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
             for body in dict.fromkeys(failed.get((record.question_id, tuple(bodies[:i])), [])):
                 if body != bodies[i]:
                     rejected.append(("failed_run", body))
-        prompt = _prompt(record, i, prompt_style) if rejected else []
+        prompt = record.to_messages(prompt_style, upto=i) if rejected else []
         for kind, text in rejected:
-            yield {"question_id": record.question_id, "step": i, "kind": kind, "prompt": prompt,
-                   "chosen": _assistant(bodies[i]), "rejected": _assistant(text)}
+            yield DPORecord(question_id=record.question_id, step=i, kind=kind, prompt=prompt,
+                            chosen=_assistant(bodies[i]), rejected=_assistant(text), version=TRAINING_VERSION)
 
 
 def on_policy_records(record: TrajectoryRecord, fixes: Iterable["Correction"], *,
-                      prompt_style: str = "fewshot") -> Iterator[dict[str, Any]]:
+                      prompt_style: str = "fewshot") -> Iterator[DPORecord]:
     """DPO pairs of a student run from the teacher's corrections of it (``evals.on_policy``): the
-    prompt is the student's own run up to the corrected step."""
+    prompt is the student's own run up to the corrected step; ``reason`` says what was wrong."""
     for fix in fixes:
-        yield {"question_id": record.question_id, "step": fix.step, "kind": "on_policy", "reason": fix.reason,
-               "prompt": _prompt(record, fix.step, prompt_style), "chosen": _assistant(fix.chosen),
-               "rejected": _assistant(fix.rejected)}
+        yield DPORecord(question_id=record.question_id, step=fix.step, kind="on_policy", reason=fix.reason,
+                        prompt=record.to_messages(prompt_style, upto=fix.step), chosen=_assistant(fix.chosen),
+                        rejected=_assistant(fix.rejected), version=TRAINING_VERSION)

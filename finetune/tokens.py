@@ -11,26 +11,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from araft_lc.chat_format import segments
+from finetune.records import RecordFormat, record_format
 
-__all__ = ["RecordFormat", "record_format", "load_tokenizer", "sft_tokens", "dpo_tokens", "record_tokens",
+__all__ = ["load_tokenizer", "sft_tokens", "dpo_tokens", "record_tokens",
            "token_count", "record_length"]
-
-RecordFormat = str  # "prompt_completion" | "messages" | "text" | "dpo"
-_FORMATS = {
-    ("prompt", "completion"): "prompt_completion",
-    ("messages",): "messages",
-    ("text",): "text",
-    ("prompt", "chosen", "rejected"): "dpo",
-}
-
-
-def record_format(row: Mapping[str, Any]) -> RecordFormat:
-    """Which training record ``row`` is; raises ValueError for none of them."""
-    for keys, name in sorted(_FORMATS.items(), key=lambda kv: -len(kv[0])):
-        if all(k in row for k in keys):
-            return name
-    raise ValueError(f"not a training record: has {', '.join(sorted(row)) or 'no fields'}, expected "
-                     "prompt+completion or messages or text (SFT), or prompt+chosen+rejected (DPO)")
 
 
 def load_tokenizer(spec: str) -> Any:

@@ -7,6 +7,7 @@ import pytest
 from araft import main
 from araft_lc.trajectory import Step, TrajectoryRecord
 from evals.hotpotqa import Question, check_leakage, load_questions, parse_levels, sample_questions
+from evals.metrics import score
 from evals.report import compare
 from evals.run_metrics import record_metrics, summarize
 
@@ -49,11 +50,12 @@ def test_record_metrics():
         "q", "q?", "answered", "the Beatles",
         [_step("Wikipedia", "Beatles"), _step(None, None, "parse_error"), _step("Wikipedia", " beatles "),
          _step("Nope", "x", "unknown_tool"), _step("Answer", "the Beatles")],
-        gold_answer="Beatles", calls=[{"usage": {"output_tokens": 7}}, {"usage": None}, {"usage": {"output_tokens": 5}}],
+        gold_answer="Beatles", scores=score("the Beatles", "Beatles"), calls=[{"usage": {"output_tokens": 7}}, {"usage": None}, {"usage": {"output_tokens": 5}}],
         seconds=1.5)
     assert record_metrics(record) == {"f1": 100.0, "em": 100.0, "steps": 5.0, "step_limit": 0.0, "repeated": 100.0,
                                       "parse_error": 100.0, "tool_errors": 1.0, "seconds": 1.5, "tokens": 12.0}
-    limit = TrajectoryRecord("q", "q?", "step_limit", None, [_step("Wikipedia", "a")], gold_answer="a")
+    limit = TrajectoryRecord("q", "q?", "step_limit", None, [_step("Wikipedia", "a")], gold_answer="a",
+                             scores=score(None, "a"))
     assert record_metrics(limit)["step_limit"] == 100.0 and record_metrics(limit)["f1"] == 0.0
     unparsed = TrajectoryRecord("q", "q?", "parse_error", None, [_step(None, None, "parse_error")] * 5)
     assert record_metrics(unparsed)["step_limit"] == 100.0 and record_metrics(unparsed)["parse_error"] == 100.0
@@ -62,7 +64,7 @@ def test_record_metrics():
 def test_summary_is_mean_and_std_across_repeats():
     def rec(qid, level, repeat, prediction):
         return TrajectoryRecord(qid, "q?", "answered", prediction, [_step("Answer", prediction)], gold_answer="x",
-                                producer={"repeat": repeat, "level": level})
+                                scores=score(prediction, "x"), producer={"repeat": repeat, "level": level})
 
     records = [rec("1", "easy", 0, "x"), rec("2", "hard", 0, "x"), rec("1", "easy", 1, "x"), rec("2", "hard", 1, "y")]
     s = summarize(records)

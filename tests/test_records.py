@@ -10,8 +10,9 @@ from araft import main
 from araft_lc.parser import Action, Answer, parse
 from araft_lc.trajectory import Step, TrajectoryRecord
 from conftest import ROOT
-from finetune.records import DPO_KINDS, dpo_records, failed_steps, sft_records
-from finetune.tokens import record_format, record_length, sft_tokens
+from finetune.dataset import DataError, read_records
+from finetune.records import DPO_KINDS, TRAINING_VERSION, dpo_records, failed_steps, record_format, sft_records
+from finetune.tokens import record_length, sft_tokens
 
 GOLDEN = ROOT / "tests" / "data" / "golden"
 # name -> the convert arguments that make it (UPDATE_GOLDEN=1 rewrites the expected files)
@@ -149,6 +150,21 @@ def test_record_format_names_what_it_sees():
     assert record_format({"prompt": [], "completion": []}) == "prompt_completion"
     with pytest.raises(ValueError, match="not a training record: has question"):
         record_format({"question": "?"})
+
+
+@pytest.mark.parametrize("name, stage", [("expected_sft_step.jsonl", "sft"), ("expected_dpo.jsonl", "dpo")])
+def test_training_records_check_their_version(name, stage, tmp_path):
+    rows, _ = read_records(str(GOLDEN / name), stage)
+    assert rows and all(row["version"] == TRAINING_VERSION for row in rows)
+    old = {k: v for k, v in rows[0].items() if k != "version"}  # written before versions: version 1
+    path = tmp_path / name
+    path.write_text(json.dumps(old) + "\n")
+    assert read_records(str(path), stage)[0] == [old]
+    newer = {**rows[0], "version": TRAINING_VERSION + 1}
+    path.write_text("\n".join(json.dumps(r) for r in [old, newer]) + "\n")
+    with pytest.raises(DataError, match=rf"{name}:2: a training record of version {TRAINING_VERSION + 1}, but this "
+                                        "araft reads versions 1 to 1: upgrade araft, or convert the file again"):
+        read_records(str(path), stage)
 
 
 def test_convert_drops_records_over_the_token_budget(tiny_llama, tokenizers, tmp_path, capsys):
