@@ -10,7 +10,7 @@ trajectory fails honestly.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Optional
+from typing import Any, ClassVar, Iterable, Optional
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -55,13 +55,16 @@ class OracleChatModel(BaseChatModel):
         super().__init__(**kwargs)
         self._by_text = {" ".join(q.question.split()): q for q in questions}
 
+    # the spec that names this teacher (``--model oracle``); a subclass names its own
+    spec: ClassVar[str] = "oracle"
+
     @property
     def _llm_type(self) -> str:
-        return "araft-oracle"
+        return f"araft-{self.spec}"
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model": "oracle"}
+        return {"model": self.spec}
 
     def _is_gold(self, q: Question, title: str, observation: str) -> bool:
         if title not in q.context:  # no paragraph to compare against: accept any page found

@@ -18,7 +18,7 @@ which ``araft generate`` then rejects.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Optional
+from typing import Any, ClassVar, Iterable, Optional
 
 from pydantic import PrivateAttr
 
@@ -77,6 +77,7 @@ class VisibleTeacherChatModel(OracleChatModel):
     it reads the question and the run from the prompt), with its own ``next_step``."""
 
     show_misses: bool = True
+    spec: ClassVar[str] = "visible"
 
     _backend: Any = PrivateAttr(default=None)
     _memo: dict[str, Optional[str]] = PrivateAttr(default_factory=dict)
@@ -84,14 +85,6 @@ class VisibleTeacherChatModel(OracleChatModel):
     def __init__(self, questions: Iterable[Question], backend: Any, **kwargs: Any):
         super().__init__(questions, **kwargs)
         self._backend = backend
-
-    @property
-    def _llm_type(self) -> str:
-        return "araft-visible-teacher"
-
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"model": "visible"}
 
     def _found(self, query: str) -> Optional[str]:
         """The title the backend's page for ``query`` has (None when it finds none)."""
