@@ -19,6 +19,11 @@ Conversations: on a thread (a checkpointer and a ``thread_id``), each new human 
 and are not shown to the model (each question is answered on its own, as the adapters were
 trained). Both nodes have async forms, so ``ainvoke``/``astream`` (and the LangGraph server)
 run the model and async-only tools off the event loop.
+
+Why one file of ~380 lines: the nodes are closures over one agent's settings (model, tools,
+prompt, caps) and the small helpers they share; apart, each would take the same dozen values as
+arguments. The public schemas (``AgentInput``, ``AgentOutput``) stay beside the graph that
+defines them, as langgraph's prebuilt agents keep theirs.
 """
 
 from __future__ import annotations
