@@ -21,7 +21,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Hashable, Optional
+from typing import Any, Callable, ContextManager, Optional
 
 from araft_lc.batcher import Request
 from araft_lc.kv_rows import BatchKV, full_attention_only
@@ -70,14 +70,18 @@ class ContinuousBatcher:
         self._kv: Optional[BatchKV] = None
         self._adapter: Optional[str] = None
         self.batches: Counter[int] = Counter()  # rows in a decode step -> how many steps, for benchmarks
+        # where the worker's time goes, for benchmarks: prefill (tokens computed) and decode steps
+        self.stats = {"prefill_s": 0.0, "prefill_tokens": 0, "decode_s": 0.0}
         self._closed = False
         self._thread = threading.Thread(target=self._loop, daemon=True, name="araft-continuous-batcher")
         self._thread.start()
 
-    def submit(self, ids: list[int], key: Hashable, deadline: Optional[float] = None) -> list[int]:
+    def submit(self, ids: list[int], key: Any, deadline: Optional[float] = None) -> list[int]:
         """The new token ids for prompt ``ids`` under ``key`` (a greedy ``Decoding``); blocks."""
         if self._closed:
             raise RuntimeError("the continuous batcher is closed")
+        if key.temperature > 0:  # type: ignore[attr-defined]
+            raise ValueError("the continuous batcher decodes greedily; run a sampled call alone")
         request = Request(list(ids), key, deadline)
         self._queue.put(request)
         return request.future.result()
@@ -134,6 +138,7 @@ class ContinuousBatcher:
             adapter = request.key.adapter
             row = _Row(request, list(request.ids), len(request.ids), self._stop_criteria(request.key.stop))
             with self.lock, torch.inference_mode(), self.use_adapter(adapter):
+                start = time.perf_counter()
                 past = self.prefix_cache.lookup(adapter, row.ids) if self.prefix_cache is not None else None
                 if past is None:
                     from transformers import DynamicCache
@@ -147,6 +152,8 @@ class ContinuousBatcher:
                                  cache=past, use_cache=True, logits_to_keep=1)
                 if self.prefix_cache is not None:  # the prompt, for the calls that share its start
                     self.prefix_cache.store(adapter, row.ids, past)
+                self.stats["prefill_s"] += time.perf_counter() - start
+                self.stats["prefill_tokens"] += n - done
             row.ids.append(int(out.logits[0, -1].argmax()))
             if self._finished(row):
                 self._leave(row, past)
@@ -169,12 +176,14 @@ class ContinuousBatcher:
         device = self.model.device
         try:
             with self.lock, torch.inference_mode(), self.use_adapter(self._adapter):
+                start = time.perf_counter()
                 last = torch.tensor([[row.ids[-1]] for row in self._rows], device=device)
                 mask, positions = kv.next_mask_and_positions()
                 out = self.model(input_ids=last, attention_mask=mask, position_ids=positions, cache=kv.cache,
                                  use_cache=True)
                 kv.advanced(mask)
                 tokens = out.logits[:, -1].argmax(-1).tolist()
+                self.stats["decode_s"] += time.perf_counter() - start
         except Exception as e:  # a shared forward failed: every row in it fails
             for row in self._rows:
                 row.request.future.set_exception(e)
