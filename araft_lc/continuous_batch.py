@@ -98,10 +98,13 @@ class ContinuousBatcher:
 
     def _loop(self) -> None:
         while self._take(block=not self._rows):
-            for request in self._admissible():
-                self._join(request)
-            if self._rows:
-                self._step()
+            try:
+                for request in self._admissible():
+                    self._join(request)
+                if self._rows:
+                    self._step()
+            except Exception as e:  # the batch's own bookkeeping failed: its rows fail, the worker goes on
+                self._fail_batch(e)
         error = RuntimeError("the continuous batcher was closed")
         for r in [*self._waiting, *(row.request for row in self._rows)]:
             r.future.set_exception(error)
@@ -127,7 +130,8 @@ class ContinuousBatcher:
                 return []
         room = self.max_batch - len(self._rows)
         chosen = [r for r in self._waiting if r.key.adapter == self._adapter][:room]
-        self._waiting = [r for r in self._waiting if r not in chosen]
+        taken = {id(r) for r in chosen}
+        self._waiting = [r for r in self._waiting if id(r) not in taken]
         return chosen
 
     def _join(self, request: Request) -> None:
@@ -158,13 +162,14 @@ class ContinuousBatcher:
             if self._finished(row):
                 self._leave(row, past)
                 return
+            if self._kv is None:
+                self._kv = BatchKV(past)
+            else:
+                self._kv.add(past)  # the batch is unchanged if this fails
         except Exception as e:  # this request only: the batch goes on
-            request.future.set_exception(e)
+            if not request.future.done():
+                request.future.set_exception(e)
             return
-        if self._kv is None:
-            self._kv = BatchKV(past)
-        else:
-            self._kv.add(past)
         self._rows.append(row)
 
     def _step(self) -> None:
@@ -185,9 +190,7 @@ class ContinuousBatcher:
                 tokens = out.logits[:, -1].argmax(-1).tolist()
                 self.stats["decode_s"] += time.perf_counter() - start
         except Exception as e:  # a shared forward failed: every row in it fails
-            for row in self._rows:
-                row.request.future.set_exception(e)
-            self._rows, self._kv = [], None
+            self._fail_batch(e)
             return
         self.batches[len(self._rows)] += 1
         ended: list[tuple[int, Optional[Exception]]] = []
@@ -207,6 +210,12 @@ class ContinuousBatcher:
         if not self._rows:
             self._kv = None
 
+    def _fail_batch(self, error: Exception) -> None:
+        for row in self._rows:
+            if not row.request.future.done():
+                row.request.future.set_exception(error)
+        self._rows, self._kv = [], None
+
     def _finished(self, row: _Row) -> bool:
         """Whether ``row`` ends with the token it just got (the order of ``generate``'s criteria)."""
         d, token = row.request.key, row.ids[-1]
@@ -223,10 +232,10 @@ class ContinuousBatcher:
 
     def _leave(self, row: _Row, past: Any) -> None:
         """Answer ``row`` and keep its key/values (all but its last token) for the run's next call."""
+        row.request.future.set_result(row.generated)
         if self.prefix_cache is not None:
             with self.lock:
                 self.prefix_cache.store(row.request.key.adapter, row.ids, past)
-        row.request.future.set_result(row.generated)
 
     def _stop_criteria(self, stop: tuple[str, ...]) -> Any:
         if not stop:

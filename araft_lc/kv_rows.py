@@ -61,11 +61,15 @@ class BatchKV:
         import torch
 
         width = max(self.mask.shape[1], past.get_seq_length())
-        for layer, new in zip(self.cache.layers, past.layers):
-            layer.keys = torch.cat([_left_pad(layer.keys, width), _left_pad(new.keys, width)])
-            layer.values = torch.cat([_left_pad(layer.values, width), _left_pad(new.values, width)])
+        # every new tensor first, then the swap: a failure (out of memory) leaves the batch as it was
+        merged = [(torch.cat([_left_pad(layer.keys, width), _left_pad(new.keys, width)]),
+                   torch.cat([_left_pad(layer.values, width), _left_pad(new.values, width)]))
+                  for layer, new in zip(self.cache.layers, past.layers)]
         ones = torch.ones(1, past.get_seq_length(), dtype=self.mask.dtype, device=self.mask.device)
-        self.mask = torch.cat([_left_pad_mask(self.mask, width), _left_pad_mask(ones, width)])
+        mask = torch.cat([_left_pad_mask(self.mask, width), _left_pad_mask(ones, width)])
+        for layer, (keys, values) in zip(self.cache.layers, merged):
+            layer.keys, layer.values = keys, values
+        self.mask = mask
 
     def next_mask_and_positions(self) -> tuple[Any, Any]:
         """The attention mask and position ids of a step that feeds one token per row."""
