@@ -17,7 +17,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator, Optional, Sequence
+from typing import Any, ClassVar, Iterator, Literal, Optional, Sequence
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -63,6 +63,18 @@ def _deadline_criteria(deadlines: Sequence[Optional[float]]) -> dict[str, Any]:
             return torch.tensor([d is not None and now >= d for d in deadlines], device=input_ids.device)
 
     return {"stopping_criteria": StoppingCriteriaList([Deadline()])}
+
+
+def _use_adapter(model: Any, has_adapters: bool, adapter: Optional[str]) -> Any:
+    """The context in which ``model`` runs ``adapter`` (None: the base model)."""
+    import contextlib
+
+    if not has_adapters:
+        return contextlib.nullcontext()
+    if adapter is None:
+        return model.disable_adapter()
+    model.set_adapter(adapter)
+    return contextlib.nullcontext()
 
 
 def _usage(input_tokens: int, output_tokens: int) -> UsageMetadata:
@@ -115,6 +127,9 @@ class AraftChatModel(BaseChatModel):
             padded batch of up to this many (``araft_lc.batcher``); 1 turns batching off. A
             batch of one takes the prefix-cache path. Sampled calls run one by one, so a seed
             reproduces them.
+        batching: ``"padded"`` gathers waiting calls into one ``generate``; ``"continuous"``
+            decodes in one running batch that calls join and leave between tokens, each
+            prefilled from its cached prefix (``araft_lc.continuous_batch``).
 
     Per call, ``invoke(..., max_tokens=, temperature=, top_p=, seed=, stop=, adapter=)`` override
     the fields, and ``deadline=`` (a ``time.time()`` value) stops generation at that moment (the
@@ -144,6 +159,7 @@ class AraftChatModel(BaseChatModel):
     prefix_cache_entries: int = 4
     max_batch_size: int = 8
     batch_wait_ms: float = 5.0
+    batching: Literal["padded", "continuous"] = "padded"
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
@@ -203,7 +219,18 @@ class AraftChatModel(BaseChatModel):
             from araft_lc.prefix_cache import PrefixCache
 
             self._cache = PrefixCache(self.prefix_cache_entries)
-        if self.max_batch_size > 1:
+        if self.max_batch_size > 1 and self.batching == "continuous":
+            import functools
+            import weakref
+
+            from araft_lc.continuous_batch import ContinuousBatcher
+
+            # The worker holds no reference to this object, so collecting it ends the worker.
+            self._batcher = ContinuousBatcher(model, tokenizer, self._cache, self._lock,
+                                              functools.partial(_use_adapter, model, bool(self.adapters)),
+                                              self.max_batch_size)
+            weakref.finalize(self, self._batcher.close, False)
+        elif self.max_batch_size > 1:
             from araft_lc.batcher import Batcher
 
             self._batcher = Batcher(self._run_batch, self.max_batch_size, self.batch_wait_ms / 1000)
@@ -278,15 +305,8 @@ class AraftChatModel(BaseChatModel):
         return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
 
     def _adapter_context(self, adapter: Optional[str]) -> Any:
-        import contextlib
-
         self._check_adapter(adapter)
-        if not self.adapters:
-            return contextlib.nullcontext()
-        if adapter is None:
-            return self._model.disable_adapter()
-        self._model.set_adapter(adapter)
-        return contextlib.nullcontext()
+        return _use_adapter(self._model, bool(self.adapters), adapter)
 
     def _check_adapter(self, adapter: Optional[str]) -> None:
         if adapter is not None and adapter not in self.adapters:

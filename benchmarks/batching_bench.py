@@ -1,13 +1,18 @@
 """Batched generation across concurrent agent runs: questions per minute at concurrency 1 and K.
 
     python -m benchmarks.batching_bench [--questions 8] [--concurrency 8] [--prompt zeroshot_turns]
+                                        [--modes sequential,padded,continuous]
                                         [--adapter DIR] [--out benchmarks/batching_bench.json]
 
 SmolLM2-135M-Instruct (fp32, this CPU), greedy, 5 steps at most, the local index. The same
-questions run one at a time (``max_batch_size=1``: the prefix cache on, no batching) and then K
-at a time through ``agent.batch`` (calls gathered into padded batches). Reports questions per
-minute, generated tokens per second, the batch sizes that ran, and whether every step's output
-was the same.
+questions run one at a time (``sequential``: ``max_batch_size=1``, the prefix cache on, no
+batching), then K at a time through ``agent.batch``: ``padded`` gathers waiting calls into one
+padded ``generate``, ``continuous`` decodes in one running batch that calls join and leave
+(``araft_lc.continuous_batch``). Reports questions per minute, generated tokens per second, the
+speedup over the first mode, prompt tokens computed (padding not counted), the batch sizes that
+ran (continuous: rows per decode step, and the engine's prefill and decode seconds), and whether
+every step's output was the same as the first mode's. On a shared machine the process's CPU
+seconds (``cpu_speedup``) are steadier than wall time.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from evals.hotpotqa import load_questions, sample_questions
 
 
 
-def run(agent, questions, concurrency: int) -> tuple[float, list, int]:
+def run(agent, questions, concurrency: int, usage: list | None = None) -> tuple[float, list, int]:
+    """Seconds, each question's step outputs, generated tokens; each call's usage into ``usage``."""
     recorder = TrajectoryRecorder()
     configs = [{"callbacks": [recorder], "metadata": {"question_id": q.id}} for q in questions]
     start = time.perf_counter()
@@ -39,8 +45,10 @@ def run(agent, questions, concurrency: int) -> tuple[float, list, int]:
     seconds = time.perf_counter() - start
     by_id = {r.question_id: r for r in recorder.records}
     steps = [[s.raw for s in by_id[q.id].steps] for q in questions]
-    tokens = sum((c.get("usage") or {}).get("output_tokens", 0) for r in recorder.records for c in r.calls)
-    return seconds, steps, tokens
+    calls = [c.get("usage") or {} for r in recorder.records for c in r.calls]
+    if usage is not None:
+        usage.extend(calls)
+    return seconds, steps, sum(u.get("output_tokens", 0) for u in calls)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt", default="zeroshot_turns")
     parser.add_argument("--adapter")
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--modes", default="sequential,padded,continuous")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     questions = sample_questions(list(load_questions(DATA / "dev_distractor_a500.jsonl")), limit=args.questions, seed=0)
@@ -57,21 +66,38 @@ def main(argv: list[str] | None = None) -> int:
     adapters = {"adapter": args.adapter} if args.adapter else {}
     common = {"model_id": str(smollm2_path()), "max_new_tokens": args.max_new_tokens, "adapters": adapters,
               "adapter": "adapter" if args.adapter else None}
-    results = {}
-    for label, concurrency, batch in (("sequential", 1, 1), ("batched", args.concurrency, args.concurrency)):
-        model = AraftChatModel(**common, max_batch_size=batch)
+    modes = {"sequential": (1, {"max_batch_size": 1}),
+             "padded": (args.concurrency, {"max_batch_size": args.concurrency, "batching": "padded"}),
+             "continuous": (args.concurrency, {"max_batch_size": args.concurrency, "batching": "continuous"})}
+    results, steps = {}, {}
+    for label in args.modes.split(","):
+        concurrency, fields = modes[label]
+        model = AraftChatModel(**common, **fields)
         agent = create_araft_agent(model, [tool], prompt=args.prompt, max_steps=5)
-        seconds, steps, tokens = run(agent, questions, concurrency)
+        usage: list = []
+        cpu = time.process_time()  # every thread of this process: the work, whatever else the machine runs
+        seconds, steps[label], tokens = run(agent, questions, concurrency, usage)
+        cpu = time.process_time() - cpu
+        prompt_tokens = sum(u.get("input_tokens", 0) for u in usage)
+        reused = model._cache.reused_tokens if model._cache is not None else 0
         results[label] = {"concurrency": concurrency, "seconds": round(seconds, 1),
                           "questions_per_minute": round(60 * len(questions) / seconds, 2),
-                          "generated_tokens_per_second": round(tokens / seconds, 1), "steps": steps,
+                          "generated_tokens_per_second": round(tokens / seconds, 1),
+                          "prompt_tokens": prompt_tokens, "prompt_tokens_computed": prompt_tokens - reused,
+                          "cpu_seconds": round(cpu, 1),
                           "batch_sizes": dict(model._batcher.batches) if model._batcher else {}}
+        if hasattr(model._batcher, "stats"):
+            results[label]["engine"] = {k: round(v, 1) for k, v in model._batcher.stats.items()}
         print(f"{label}: {seconds:.1f} s, {results[label]['questions_per_minute']} q/min", file=sys.stderr, flush=True)
-    same = results["sequential"].pop("steps") == results["batched"].pop("steps")
+    first = next(iter(results))
+    for label, r in results.items():
+        r["speedup"] = round(results[first]["seconds"] / r["seconds"], 2)
+        r["cpu_speedup"] = round(results[first]["cpu_seconds"] / r["cpu_seconds"], 2)
+        r["identical_outputs"] = steps[label] == steps[first]
     out = {**stamp("python -m benchmarks.batching_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
            "model": "SmolLM2-135M-Instruct fp32" + (f" + {args.adapter}" if args.adapter else ""),
-           "prompt": args.prompt, "questions": len(questions), **results, "identical_outputs": same,
-           "speedup": round(results["sequential"]["seconds"] / results["batched"]["seconds"], 2)}
+           "prompt": args.prompt, "questions": len(questions), **results,
+           "identical_outputs": all(r["identical_outputs"] for r in results.values())}
     return emit(out, args.out)
 
 

@@ -1,0 +1,247 @@
+"""Continuous batching: one decode loop that concurrent calls join and leave between steps.
+
+``araft_lc.batcher`` runs a padded ``generate`` per batch: every row's whole prompt is computed
+again (the prefix cache serves single calls only), and the batch runs until its longest row
+ends, while runs that finished their step wait for it before their next one. Here one worker
+thread owns a running batch instead. A new call is prefilled alone from its cached prefix
+(``araft_lc.prefix_cache``: only the tokens after it are computed) and its key/values are
+left-padded into the batch's cache; each step is one forward of one token over all active rows;
+a row that ends (EOS, a stop string, its token cap, its deadline) leaves at once, its answer
+returned and its key/values kept in the prefix cache for the run's next call.
+
+Greedy only (a sampled call keeps its own seeded ``generate``, so a seed reproduces it). Rows
+of one adapter share a forward: while calls for another adapter wait, no new row is admitted,
+and when the batch has drained it switches to the adapter of the oldest waiting call.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager, Optional
+
+from araft_lc.batcher import Request
+from araft_lc.kv_rows import BatchKV, full_attention_only
+
+__all__ = ["ContinuousBatcher"]
+
+
+@dataclass
+class _Row:
+    request: Request
+    ids: list[int]  # the prompt, then each token generated so far
+    prompt_len: int
+    stop: Any  # a transformers StopStringCriteria, or None
+
+    @property
+    def generated(self) -> list[int]:
+        return self.ids[self.prompt_len:]
+
+
+class ContinuousBatcher:
+    """Greedy generation for concurrent requests in one running batch (same ``submit`` as ``Batcher``).
+
+    Args:
+        model: a transformers causal LM (a peft model with adapters works too).
+        tokenizer: its tokenizer (EOS, stop strings).
+        prefix_cache: an ``araft_lc.prefix_cache.PrefixCache``, or None to compute whole prompts.
+        lock: held around each forward, shared with the model's other callers.
+        use_adapter: ``use_adapter(name)`` is the context in which a forward runs that adapter.
+        max_batch: rows decoded together at most.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, prefix_cache: Any, lock: threading.Lock,
+                 use_adapter: Callable[[Optional[str]], ContextManager[Any]], max_batch: int = 8) -> None:
+        self.model, self.tokenizer, self.prefix_cache, self.lock = model, tokenizer, prefix_cache, lock
+        self.use_adapter, self.max_batch = use_adapter, max_batch
+        if not full_attention_only(model.config):
+            raise ValueError("continuous batching pads full-attention caches only; this model has other layers")
+        if prefix_cache is not None:  # every active row's last sequence, and the prompts being read
+            prefix_cache.max_entries = max(prefix_cache.max_entries, 2 * max_batch)
+        eos = tokenizer.eos_token_id
+        self._eos = set(eos if isinstance(eos, (list, tuple)) else [eos])
+        self._stops: dict[tuple[str, ...], Any] = {}
+        self._queue: "queue.Queue[Optional[Request]]" = queue.Queue()
+        self._waiting: list[Request] = []
+        self._rows: list[_Row] = []
+        self._kv: Optional[BatchKV] = None
+        self._adapter: Optional[str] = None
+        self.batches: Counter[int] = Counter()  # rows in a decode step -> how many steps, for benchmarks
+        # where the worker's time goes, for benchmarks: prefill (tokens computed) and decode steps
+        self.stats = {"prefill_s": 0.0, "prefill_tokens": 0, "decode_s": 0.0}
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="araft-continuous-batcher")
+        self._thread.start()
+
+    def submit(self, ids: list[int], key: Any, deadline: Optional[float] = None) -> list[int]:
+        """The new token ids for prompt ``ids`` under ``key`` (a greedy ``Decoding``); blocks."""
+        if self._closed:
+            raise RuntimeError("the continuous batcher is closed")
+        if key.temperature > 0:  # type: ignore[attr-defined]
+            raise ValueError("the continuous batcher decodes greedily; run a sampled call alone")
+        request = Request(list(ids), key, deadline)
+        self._queue.put(request)
+        return request.future.result()
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the worker (and wait for it); calls still waiting or running get a RuntimeError."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+        if wait and threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    # -- the worker ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while self._take(block=not self._rows):
+            try:
+                for request in self._admissible():
+                    self._join(request)
+                if self._rows:
+                    self._step()
+            except Exception as e:  # the batch's own bookkeeping failed: its rows fail, the worker goes on
+                self._fail_batch(e)
+        error = RuntimeError("the continuous batcher was closed")
+        for r in [*self._waiting, *(row.request for row in self._rows)]:
+            r.future.set_exception(error)
+
+    def _take(self, block: bool) -> bool:
+        """Move queued requests to the waiting list; False once closed."""
+        while True:
+            try:
+                request = self._queue.get(block=block and not self._waiting)
+            except queue.Empty:
+                return True
+            if request is None:
+                return False
+            self._waiting.append(request)
+            block = False
+
+    def _admissible(self) -> list[Any]:
+        """Waiting requests that join now: the batch's adapter, in order, while there is room."""
+        if not self._rows and self._waiting:
+            self._adapter = self._waiting[0].key.adapter
+        if any(r.key.adapter != self._adapter for r in self._waiting):
+            if self._rows:  # drain, then switch to the oldest waiting call's adapter
+                return []
+        room = self.max_batch - len(self._rows)
+        chosen = [r for r in self._waiting if r.key.adapter == self._adapter][:room]
+        taken = {id(r) for r in chosen}
+        self._waiting = [r for r in self._waiting if id(r) not in taken]
+        return chosen
+
+    def _join(self, request: Request) -> None:
+        """Prefill one request from its cached prefix; it joins the batch unless already done."""
+        import torch
+
+        try:
+            adapter = request.key.adapter
+            row = _Row(request, list(request.ids), len(request.ids), self._stop_criteria(request.key.stop))
+            with self.lock, torch.inference_mode(), self.use_adapter(adapter):
+                start = time.perf_counter()
+                past = self.prefix_cache.lookup(adapter, row.ids) if self.prefix_cache is not None else None
+                if past is None:
+                    from transformers import DynamicCache
+
+                    past = DynamicCache(config=self.model.config)
+                done = past.get_seq_length()
+                n = len(row.ids)
+                out = self.model(input_ids=torch.tensor([row.ids[done:]], device=self.model.device),
+                                 attention_mask=torch.ones(1, n, dtype=torch.long, device=self.model.device),
+                                 position_ids=torch.arange(done, n, device=self.model.device)[None],
+                                 cache=past, use_cache=True, logits_to_keep=1)
+                if self.prefix_cache is not None:  # the prompt, for the calls that share its start
+                    self.prefix_cache.store(adapter, row.ids, past)
+                self.stats["prefill_s"] += time.perf_counter() - start
+                self.stats["prefill_tokens"] += n - done
+            row.ids.append(int(out.logits[0, -1].argmax()))
+            if self._finished(row):
+                self._leave(row, past)
+                return
+            if self._kv is None:
+                self._kv = BatchKV(past)
+            else:
+                self._kv.add(past)  # the batch is unchanged if this fails
+        except Exception as e:  # this request only: the batch goes on
+            if not request.future.done():
+                request.future.set_exception(e)
+            return
+        self._rows.append(row)
+
+    def _step(self) -> None:
+        """One token for every active row; rows that end leave."""
+        import torch
+
+        kv = self._kv
+        assert kv is not None
+        device = self.model.device
+        try:
+            with self.lock, torch.inference_mode(), self.use_adapter(self._adapter):
+                start = time.perf_counter()
+                last = torch.tensor([[row.ids[-1]] for row in self._rows], device=device)
+                mask, positions = kv.next_mask_and_positions()
+                out = self.model(input_ids=last, attention_mask=mask, position_ids=positions, cache=kv.cache,
+                                 use_cache=True)
+                kv.advanced(mask)
+                tokens = out.logits[:, -1].argmax(-1).tolist()
+                self.stats["decode_s"] += time.perf_counter() - start
+        except Exception as e:  # a shared forward failed: every row in it fails
+            self._fail_batch(e)
+            return
+        self.batches[len(self._rows)] += 1
+        ended: list[tuple[int, Optional[Exception]]] = []
+        for i, (row, token) in enumerate(zip(self._rows, tokens)):
+            row.ids.append(token)
+            try:
+                if self._finished(row):
+                    ended.append((i, None))
+            except Exception as e:  # this row only
+                ended.append((i, e))
+        for i, error in reversed(ended):  # the last first, so the indices stay valid
+            row, past = self._rows.pop(i), kv.remove(i)
+            if error is None:
+                self._leave(row, past)
+            else:
+                row.request.future.set_exception(error)
+        if not self._rows:
+            self._kv = None
+
+    def _fail_batch(self, error: Exception) -> None:
+        for row in self._rows:
+            if not row.request.future.done():
+                row.request.future.set_exception(error)
+        self._rows, self._kv = [], None
+
+    def _finished(self, row: _Row) -> bool:
+        """Whether ``row`` ends with the token it just got (the order of ``generate``'s criteria)."""
+        d, token = row.request.key, row.ids[-1]
+        if token in self._eos or len(row.generated) >= d.max_new_tokens:
+            return True
+        if row.stop is not None:
+            import torch
+
+            tail = torch.tensor([row.ids[-row.stop.maximum_token_len:]])
+            if bool(row.stop(tail, None)[0]):
+                return True
+        deadline = row.request.deadline
+        return deadline is not None and time.time() >= deadline
+
+    def _leave(self, row: _Row, past: Any) -> None:
+        """Answer ``row`` and keep its key/values (all but its last token) for the run's next call."""
+        row.request.future.set_result(row.generated)
+        if self.prefix_cache is not None:
+            with self.lock:
+                self.prefix_cache.store(row.request.key.adapter, row.ids, past)
+
+    def _stop_criteria(self, stop: tuple[str, ...]) -> Any:
+        if not stop:
+            return None
+        if stop not in self._stops:
+            from transformers import StopStringCriteria
+
+            self._stops[stop] = StopStringCriteria(self.tokenizer, list(stop))
+        return self._stops[stop]

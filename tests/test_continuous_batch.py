@@ -1,0 +1,130 @@
+"""Continuous batching on the tiny random Llama: every row answers as it would alone, whenever it
+joins, whatever its own stop strings, token cap, deadline or adapter; a failing row fails alone."""
+
+import gc
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from araft_lc.chat_model import AraftChatModel
+
+SYSTEM = SystemMessage("Answer with a Thought and an Action.")
+PROMPTS = [[SYSTEM, HumanMessage(f"Question: {q}")] for q in (
+    "Where is Lucca?", "Who founded Philadelphia?", "When was it?",
+    "Which magazine was started first, Arthur's or First for Women?", "Is Lucca in Tuscany?")]
+
+
+def worker_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "araft-continuous-batcher"]
+
+
+@pytest.fixture(scope="module")
+def alone(tiny_llama, adapters):
+    return AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, max_batch_size=1,
+                          adapters={k: str(v) for k, v in adapters.items()})
+
+
+@pytest.fixture(scope="module")
+def continuous(tiny_llama, adapters):
+    return AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, batching="continuous",
+                          adapters={k: str(v) for k, v in adapters.items()})
+
+
+def wait_for_steps(engine, n: int) -> None:
+    """Until the engine has run ``n`` decode steps in all (a condition, not a time limit)."""
+    while sum(engine.batches.values()) < n:
+        time.sleep(0.005)
+
+
+def test_rows_that_join_mid_flight_answer_as_alone(alone, continuous):
+    expected = [alone.invoke(p, max_tokens=40).content for p in PROMPTS]
+    engine = continuous._batcher
+    steps_before = sum(engine.batches.values())
+    with ThreadPoolExecutor(len(PROMPTS)) as pool:
+        first = [pool.submit(continuous.invoke, p, max_tokens=40) for p in PROMPTS[:2]]
+        wait_for_steps(engine, steps_before + 3)  # the first rows are decoding; the rest join them
+        later = [pool.submit(continuous.invoke, p, max_tokens=40) for p in PROMPTS[2:]]
+        got = [f.result().content for f in first + later]
+    assert got == expected
+    assert max(engine.batches) >= 3  # late rows decoded beside the first ones
+
+
+def test_each_row_keeps_its_own_stop_cap_and_deadline(alone, continuous):
+    free = alone.invoke(PROMPTS[0]).content
+    stop = free[len(free) // 2: len(free) // 2 + 5]
+    calls = [(PROMPTS[0], {"stop": [stop]}), (PROMPTS[1], {"max_tokens": 7}), (PROMPTS[2], {}),
+             (PROMPTS[3], {"deadline": time.time() - 1}), (PROMPTS[4], {"stop": ["Obs", "e"]})]
+    expected = [alone.invoke(p, **kw) for p, kw in calls]
+    with ThreadPoolExecutor(len(calls)) as pool:
+        got = list(pool.map(lambda c: continuous.invoke(c[0], **c[1]), calls))
+    assert [m.content for m in got] == [m.content for m in expected]
+    assert [m.usage_metadata for m in got] == [m.usage_metadata for m in expected]
+    assert [m.response_metadata["stopped"] for m in got] == [m.response_metadata["stopped"] for m in expected]
+    assert got[0].response_metadata["stopped"] and got[1].usage_metadata["output_tokens"] == 7
+    assert got[3].usage_metadata["output_tokens"] == 1  # past its deadline: one token, as generate() gives
+
+
+def test_rows_of_different_adapters_take_turns_and_answer_as_alone(alone, continuous):
+    calls = [(p, adapter) for p in PROMPTS[:3] for adapter in ("a", "b", None)]
+    expected = [alone.invoke(p, adapter=adapter).content for p, adapter in calls]
+    with ThreadPoolExecutor(len(calls)) as pool:
+        got = list(pool.map(lambda c: continuous.invoke(c[0], adapter=c[1]).content, calls))
+    assert got == expected
+    assert len(set(expected)) > 3  # the adapters really change the output
+
+
+def test_a_failing_row_fails_alone(alone, continuous):
+    engine = continuous._batcher
+    key = continuous._decoding(None, {})
+    bad = continuous._prompt_ids(PROMPTS[0]) + [continuous.tokenizer.vocab_size + 1000]  # no such embedding
+    expected = [alone.invoke(p).content for p in PROMPTS[:3]]
+    with ThreadPoolExecutor(4) as pool:
+        good = [pool.submit(continuous.invoke, p) for p in PROMPTS[:3]]
+        failing = pool.submit(engine.submit, bad, key)
+        with pytest.raises(IndexError):
+            failing.result()
+        assert [f.result().content for f in good] == expected
+    assert continuous.invoke(PROMPTS[0]).content == expected[0]  # and the engine goes on
+
+
+def test_agent_runs_in_a_continuous_batch_match_runs_one_at_a_time(tiny_llama, mini_index):
+    from araft_lc.graph import create_araft_agent
+    from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+
+    tool = WikipediaTool(backend=LocalWikipedia(mini_index))
+    questions = [{"question": q} for q in ("Where is Lucca?", "Who founded Philadelphia?", "When was it?")]
+    steps = {}
+    for batching, size in (("padded", 1), ("continuous", 8)):
+        model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=12, max_batch_size=size, batching=batching)
+        agent = create_araft_agent(model, [tool], prompt="zeroshot_turns", max_steps=3)
+        steps[batching] = [[s["raw"] for s in r["steps"]] for r in agent.batch(questions, {"max_concurrency": 3})]
+        if batching == "continuous":
+            assert model._cache.reused_tokens > model._cache.prompt_tokens / 2  # later steps reuse their run
+    assert steps["continuous"] == steps["padded"]
+
+
+def test_sampled_calls_keep_their_seed(alone, continuous):
+    kw = {"temperature": 0.9, "seed": 7}
+    assert continuous.invoke(PROMPTS[0], **kw).content == alone.invoke(PROMPTS[0], **kw).content
+
+
+def test_the_worker_ends_with_its_model_and_on_close(tiny_llama):
+    before = len(worker_threads())
+    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=4, batching="continuous")
+    model.batch(PROMPTS[:2])
+    assert len(worker_threads()) == before + 1
+    thread = model._batcher._thread
+    del model
+    gc.collect()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+
+    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=4, batching="continuous")
+    model._batcher.close()
+    assert not model._batcher._thread.is_alive()
+    with pytest.raises(RuntimeError, match="closed"):
+        model.invoke(PROMPTS[0])
+    assert len(worker_threads()) == before
