@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Optional, Sequence
+from typing import Any, ClassVar, Iterator, Literal, Optional, Sequence
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -20,7 +20,7 @@ from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, UsageMetadata
 from langchain_core.runnables import Runnable
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from araft_lc.batcher import Request
 from araft_lc.chat_format import render_chat, to_turns
@@ -130,6 +130,17 @@ class AraftChatModel(BaseChatModel):
             padded batch of up to this many (``araft_lc.batcher``); 1 turns batching off. A
             batch of one takes the prefix-cache path. Sampled calls run one by one, so a seed
             reproduces them.
+        decode: ``dynamic`` (the default): ``generate``'s growing cache; ``static``: batch-1 calls
+            decode in a static cache of a few fixed lengths (``araft_lc.static_decode``), which a
+            GPU runs compiled; the prefix cache then lives in it, cropped in place. Batches of
+            several rows stay dynamic. ``warm_up()`` compiles it ahead.
+        static_cache_lengths: the static caches' lengths (default powers of two from 512 to
+            the model's context); a call longer than the largest decodes dynamically.
+        compile_decode: with ``decode="static"``: None compiles where transformers does (CUDA,
+            not 4-bit); True everywhere, NF4 and CPU included; False never.
+        merge_lora: merge the one loaded adapter into the weights for inference (it must be
+            ``adapter``; a call that asks for another, or for none, is refused). Not with 4-bit:
+            re-quantising the merged weights would change the outputs.
 
     Per call, ``invoke(..., max_tokens=, temperature=, top_p=, seed=, stop=, adapter=)`` override
     the fields, and ``deadline=`` (a ``time.time()`` value) stops generation at that moment (the
@@ -159,12 +170,24 @@ class AraftChatModel(BaseChatModel):
     prefix_cache_entries: int = 4
     max_batch_size: int = 8
     batch_wait_ms: float = 5.0
+    decode: Literal["dynamic", "static"] = "dynamic"
+    static_cache_lengths: Optional[list[int]] = None
+    compile_decode: Optional[bool] = None
+    merge_lora: bool = False
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _cache: Any = PrivateAttr(default=None)
     _batcher: Any = PrivateAttr(default=None)
+    _static: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _merge_needs_one_adapter(self) -> "AraftChatModel":
+        if self.merge_lora and (len(self.adapters) != 1 or self.adapter not in self.adapters or self.load_in_4bit):
+            raise ValueError("merge_lora needs exactly one adapter, made the active one (adapter=), on an "
+                             "unquantised model: merging into 4-bit weights re-quantises them and changes outputs")
+        return self
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
@@ -261,6 +284,8 @@ class AraftChatModel(BaseChatModel):
             "quantization": "nf4" if self.load_in_4bit else None,
             "temperature": self.temperature,
             "max_new_tokens": self.max_new_tokens,
+            "decode": self.decode,
+            "merge_lora": self.merge_lora,
         }
 
     @property
@@ -321,6 +346,11 @@ class AraftChatModel(BaseChatModel):
         self._check_adapter(adapter)
         if not self.adapters:
             return contextlib.nullcontext()
+        if self.merge_lora:
+            from araft_lc.lora_merge import merge_once
+
+            merge_once(self._model, adapter)  # and no set_adapter: peft would unmerge for it
+            return contextlib.nullcontext()
         if adapter is None:
             return self._model.disable_adapter()
         self._model.set_adapter(adapter)
@@ -331,6 +361,9 @@ class AraftChatModel(BaseChatModel):
             if not self.adapters:
                 raise ValueError(f"adapter {adapter!r} asked for, but the model has no adapters")
             raise ValueError(f"unknown adapter {adapter!r}: loaded are {list(self.adapters)}")
+        if self.merge_lora and adapter != self.adapter:
+            raise ValueError(f"adapter {adapter!r} asked for, but {self.adapter!r} is merged into the weights "
+                             "(merge_lora=True): build the model without merge_lora to switch per call")
 
     def _run_batch(self, requests: list[Any]) -> list[list[int]]:
         """Generate for requests of one key (their ``Decoding``): the new token ids of each.
@@ -347,7 +380,7 @@ class AraftChatModel(BaseChatModel):
             self._seed(d)
             if len(requests) == 1:
                 inputs = self._one_input(requests[0].ids)
-                out = self._model.generate(**inputs, **self._generation_kwargs(d), **self._cached(d.adapter, inputs),
+                out = self._model.generate(**inputs, **self._generation_kwargs(d), **self._cached(d, inputs),
                                            **_deadline_criteria([requests[0].deadline]))
                 self._keep(d.adapter, out)
                 return [out.sequences[0, len(requests[0].ids):].tolist()]
@@ -364,16 +397,59 @@ class AraftChatModel(BaseChatModel):
             rows.append(row)
         return rows
 
-    def _cached(self, adapter: Optional[str], inputs: Any) -> dict[str, Any]:
-        """generate() arguments that reuse a cached prefix, and return the cache to keep."""
+    def _cached(self, d: Decoding, inputs: Any) -> dict[str, Any]:
+        """generate() arguments for one row: its static cache (``decode="static"``, when the call
+        fits one) or a cached prefix, and return the cache to keep."""
+        ids = inputs["input_ids"][0].tolist()
+        if self.decode == "static":
+            static = self._static_decoder()
+            cache = static.cache_for(d.adapter, ids, d.max_new_tokens)
+            if cache is not None:
+                return {"cache": cache, **static.generation_options()}
         if self._cache is None:
             return {}
-        past = self._cache.lookup(adapter, inputs["input_ids"][0].tolist())
+        past = self._cache.lookup(d.adapter, ids)
         return {"cache": past} if past is not None else {}
 
     def _keep(self, adapter: Optional[str], out: Any) -> None:
+        if self._static is not None and self._static.keep(adapter, out.sequences[0].tolist(), out.cache):
+            return
         if self._cache is not None:
             self._cache.store(adapter, out.sequences[0].tolist(), out.cache)
+
+    def _static_decoder(self) -> Any:
+        if self._static is None:
+            from araft_lc.static_decode import StaticDecoder
+
+            self._static = StaticDecoder(self._model, self.static_cache_lengths, reuse_prefix=bool(self.prefix_cache),
+                                         compile=self.compile_decode)
+        return self._static
+
+    def warm_up(self, lengths: Optional[Sequence[int]] = None) -> dict[int, float]:
+        """Run the static decode path once per cache length (all by default), with the model's
+        adapter, so that compilation happens now and not in a user's call.
+
+        Returns:
+            cache length -> seconds its first call took (on a GPU, mostly compilation).
+
+        Raises:
+            ValueError: the model decodes dynamically (``decode="dynamic"``): nothing to compile.
+        """
+        import torch
+
+        if self.decode != "static":
+            raise ValueError('warm_up compiles the static decode path: build the model with decode="static"')
+
+        def run(ids: list[int], new_tokens: int) -> None:
+            d = Decoding(self.adapter, (), new_tokens, 0.0, 1.0, None)
+            inputs = self._one_input(ids)
+            with self._lock, torch.inference_mode(), self._adapter_context(d.adapter):
+                # min_new_tokens: an early EOS would skip the decode step that compiles
+                out = self._model.generate(**inputs, **self._generation_kwargs(d), **self._cached(d, inputs),
+                                           min_new_tokens=new_tokens)
+                self._keep(d.adapter, out)
+
+        return self._static_decoder().warm_up(run, lengths)
 
     @staticmethod
     def _seed(d: Decoding) -> None:
@@ -481,7 +557,7 @@ class AraftChatModel(BaseChatModel):
                 with torch.inference_mode(), self._adapter_context(d.adapter):
                     self._seed(d)
                     out = self._model.generate(**inputs, **self._generation_kwargs(d), streamer=streamer,
-                                               **self._cached(d.adapter, inputs), **_deadline_criteria([deadline]))
+                                               **self._cached(d, inputs), **_deadline_criteria([deadline]))
                     self._keep(d.adapter, out)
                     produced.append(out.sequences.shape[1] - inputs["input_ids"].shape[1])
             except BaseException as e:  # re-raised in the caller's thread

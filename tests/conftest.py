@@ -122,6 +122,24 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def adapters(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two LoRA adapters with random (non-zero) weights, saved as peft writes them."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    paths = {}
+    for name, seed in (("a", 1), ("b", 2)):
+        torch.manual_seed(seed)
+        base = AutoModelForCausalLM.from_pretrained(tiny_llama)
+        peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"],
+                                                     init_lora_weights=False))
+        paths[name] = tmp_path_factory.mktemp(f"adapter-{name}")
+        peft_model.save_pretrained(paths[name])
+    return paths
+
+
 class ScriptedChatModel(BaseChatModel):
     """A fake model at the edge of the world: it answers from a script, in order, and records
     each prompt. Like a real server it honours ``stop`` by cutting its text at the first one."""

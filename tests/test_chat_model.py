@@ -14,24 +14,6 @@ def chat(tiny_llama):
     return AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24)
 
 
-@pytest.fixture(scope="module")
-def adapters(tiny_llama, tmp_path_factory):
-    """Two LoRA adapters with random (non-zero) weights, saved as peft writes them."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    paths = {}
-    for name, seed in (("a", 1), ("b", 2)):
-        torch.manual_seed(seed)
-        base = AutoModelForCausalLM.from_pretrained(tiny_llama)
-        peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"],
-                                                     init_lora_weights=False))
-        paths[name] = tmp_path_factory.mktemp(f"adapter-{name}")
-        peft_model.save_pretrained(paths[name])
-    return paths
-
-
 def test_prompt_is_llama2_chat_with_one_bos(chat):
     text = chat.prompt_text(MESSAGES)
     assert text == ("<s>[INST] <<SYS>>\nAnswer with a Thought and an Action.\n<</SYS>>\n\n"
