@@ -314,9 +314,13 @@ class AraftChatModel(BaseChatModel):
         return Decoding(adapter, stops, int(max_new), float(kwargs.get("temperature", self.temperature)),
                         float(kwargs.get("top_p", self.top_p)), kwargs.get("seed", self.seed))
 
-    def _generation_kwargs(self, d: Decoding) -> dict[str, Any]:
+    def _generation_kwargs(self, d: Decoding, cached: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        """generate() arguments for ``d``, with a row's ``_cached`` ones (its generation options
+        go into the config: transformers wants them there, not beside it)."""
         from transformers import GenerationConfig
 
+        extra = dict(cached or {})
+        options = {k: extra.pop(k) for k in ("compile_config", "disable_compile", "min_new_tokens") if k in extra}
         sample = d.temperature > 0
         config = GenerationConfig(
             max_new_tokens=d.max_new_tokens,
@@ -327,8 +331,9 @@ class AraftChatModel(BaseChatModel):
             eos_token_id=self._tokenizer.eos_token_id,
             stop_strings=list(d.stop) if d.stop else None,
             return_dict_in_generate=True,
+            **options,
         )
-        return {"generation_config": config, "tokenizer": self._tokenizer}
+        return {"generation_config": config, "tokenizer": self._tokenizer, **extra}
 
     def _prompt_ids(self, messages: Sequence[BaseMessage]) -> list[int]:
         # The text carries its own special tokens (template or Llama-2 format): add none.
@@ -380,7 +385,7 @@ class AraftChatModel(BaseChatModel):
             self._seed(d)
             if len(requests) == 1:
                 inputs = self._one_input(requests[0].ids)
-                out = self._model.generate(**inputs, **self._generation_kwargs(d), **self._cached(d, inputs),
+                out = self._model.generate(**inputs, **self._generation_kwargs(d, self._cached(d, inputs)),
                                            **_deadline_criteria([requests[0].deadline]))
                 self._keep(d.adapter, out)
                 return [out.sequences[0, len(requests[0].ids):].tolist()]
@@ -445,8 +450,8 @@ class AraftChatModel(BaseChatModel):
             inputs = self._one_input(ids)
             with self._lock, torch.inference_mode(), self._adapter_context(d.adapter):
                 # min_new_tokens: an early EOS would skip the decode step that compiles
-                out = self._model.generate(**inputs, **self._generation_kwargs(d), **self._cached(d, inputs),
-                                           min_new_tokens=new_tokens)
+                out = self._model.generate(**inputs, **self._generation_kwargs(
+                    d, {**self._cached(d, inputs), "min_new_tokens": new_tokens}))
                 self._keep(d.adapter, out)
 
         return self._static_decoder().warm_up(run, lengths)
@@ -556,8 +561,8 @@ class AraftChatModel(BaseChatModel):
             try:
                 with torch.inference_mode(), self._adapter_context(d.adapter):
                     self._seed(d)
-                    out = self._model.generate(**inputs, **self._generation_kwargs(d), streamer=streamer,
-                                               **self._cached(d, inputs), **_deadline_criteria([deadline]))
+                    out = self._model.generate(**inputs, **self._generation_kwargs(d, self._cached(d, inputs)),
+                                               streamer=streamer, **_deadline_criteria([deadline]))
                     self._keep(d.adapter, out)
                     produced.append(out.sequences.shape[1] - inputs["input_ids"].shape[1])
             except BaseException as e:  # re-raised in the caller's thread
