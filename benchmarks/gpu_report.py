@@ -51,8 +51,12 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
                 compile_s = r.get("compile_s", {})
                 out.append((f"{label}, {words}: warm-up (compile) per cache length",
                             ", ".join(f"{k}: {v} s" for k, v in compile_s.items()) or "-", "reported"))
-                out.append((f"{label}, {words}: agent steps the same as dynamic",
-                            str(r.get("same_steps_as_dynamic", "-")), "True (within dtype)"))
+                out.append((f"{label}, {words}: agent steps the same as dynamic (share of steps)",
+                            f"{r.get('same_steps_as_dynamic', '-')} ({r.get('same_step_share', '-')})",
+                            "True (within dtype)"))
+        for key, error in res.items():
+            if key.endswith("_error"):
+                out.append((f"{label}, {CONFIGS.get(key[:-6], key[:-6])}: failed", str(error), ""))
         if "concurrency" in res:
             c = res["concurrency"]
             out.append((f"{label}: {c['n']} agent runs at once / one at a time (dynamic)",

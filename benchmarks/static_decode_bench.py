@@ -18,20 +18,12 @@ import statistics
 import sys
 import time
 
-from benchmarks.common import DATA, emit, stamp
+from benchmarks.common import DATA, decode_tok_s, emit, stamp
 from araft_lc.chat_model import AraftChatModel
 from araft_lc.graph import create_araft_agent
 from araft_lc.presets import smollm2_path
 from araft_lc.tools.select import wikipedia_tool
 from evals.hotpotqa import load_questions
-
-
-def _decode_tok_s(model: AraftChatModel, question: str, tokens: int) -> float:
-    stamps, produced = [], 0
-    for chunk in model.stream(question, max_tokens=tokens):
-        stamps.append(time.perf_counter())
-        produced = (chunk.usage_metadata or {}).get("output_tokens", produced)
-    return round((produced - 1) / (stamps[-1] - stamps[0]), 2) if produced > 1 and stamps[-1] > stamps[0] else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     questions = list(load_questions(DATA / "dev_distractor_a500.jsonl"))[: args.questions]
     tool = wikipedia_tool(str(DATA / "wiki_corpus.jsonl.gz"))
     common = {"model_id": str(smollm2_path()), "max_new_tokens": args.max_new_tokens, "prefix_cache": True}
-    variants = {"dynamic": {}, "static": {"decode": "static"}}
+    lengths = [1024, 2048, 4096]  # a fewshot agent run spans ~900 to ~2,500 tokens
+    variants = {"dynamic": {}, "static": {"decode": "static", "static_cache_lengths": lengths}}
     if args.compile:
-        variants["static_compiled"] = {"decode": "static", "compile_decode": True}
+        variants["static_compiled"] = {**variants["static"], "compile_decode": True}
     models = {name: AraftChatModel(**common, **fields) for name, fields in variants.items()}
     warm = {name: m.warm_up() for name, m in models.items() if m.decode == "static"}
     agents = {name: create_araft_agent(m, [tool], prompt=args.prompt, max_steps=5) for name, m in models.items()}
@@ -67,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": "SmolLM2-135M-Instruct fp32", "prompt": args.prompt, "runs": len(questions),
         "seconds_per_run": per_run,
         "speedup_over_dynamic": {n: round(per_run["dynamic"] / s, 2) for n, s in per_run.items() if n != "dynamic"},
-        "decode_tok_s": {n: _decode_tok_s(m, questions[0].question, 64) for n, m in models.items()},
+        "decode_tok_s": {n: decode_tok_s(m, questions[0].question, 64) for n, m in models.items()},
         "warm_up_s": warm,
         "identical_outputs": same,
     }
