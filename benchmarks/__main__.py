@@ -44,7 +44,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], bool]] = {
     "batching_bench": (["--questions", "8", "--concurrency", "8", "--max-new-tokens", "128"],
                        ["--questions", "2", "--concurrency", "2", "--max-new-tokens", "8"], True),
     "vllm_bench": (["--questions", "8", "--concurrency", "8"], ["--questions", "2", "--concurrency", "2"], True),
-    "static_decode_bench": (["--questions", "3", "--compile"],
+    "static_decode_bench": (["--questions", "2"],
                             ["--questions", "1", "--max-new-tokens", "8", "--prompt", "zeroshot"], True),
 }
 
