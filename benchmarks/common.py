@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-__all__ = ["DATA", "stamp", "emit"]
+__all__ = ["DATA", "stamp", "emit", "decode_tok_s"]
 
 DATA = Path(os.environ.get("ARAFT_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "hotpotqa"))
 
@@ -28,3 +28,13 @@ def emit(result: dict[str, Any], out: Optional[str]) -> int:
     if out:
         Path(out).write_text(text + "\n")
     return 0
+
+
+def decode_tok_s(model: Any, prompt: Any, new_tokens: int) -> float:
+    """Batch-1 decode tokens/s of a chat model's ``stream``, first chunk to last: prefill (before
+    the first token) is not counted."""
+    stamps, produced = [], 0
+    for chunk in model.stream(prompt, max_tokens=new_tokens):
+        stamps.append(time.perf_counter())
+        produced = (chunk.usage_metadata or {}).get("output_tokens", produced)
+    return round((produced - 1) / (stamps[-1] - stamps[0]), 2) if produced > 1 and stamps[-1] > stamps[0] else 0.0

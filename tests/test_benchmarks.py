@@ -19,11 +19,12 @@ def test_every_benchmark_runs_at_smoke_size():
     assert table.startswith("figure")
     assert "LangGraph overhead per agent step" in table and "synthetic index, 2,000 pages" in table
     if (hotpotqa_dir() / "wiki_corpus.jsonl.gz").is_file():
-        for figure in ("sample index", "prefix cache: identical outputs", "batching (continuous): identical outputs"):
+        for figure in ("sample index", "prefix cache: identical outputs", "batching (padded): identical outputs",
+                       "batching (continuous): identical outputs", "static decode: identical outputs"):
             assert figure in table
-        # greedy outputs are the same with and without the cache, batched or not
+        # greedy outputs are the same with and without the cache, batched or not, static or dynamic
         identical = [line for line in table.splitlines() if "identical outputs" in line]
-        assert len(identical) == 3 and all(" True " in line for line in identical)
+        assert len(identical) == 4 and all(" True " in line for line in identical)
     else:
         assert "skipped, the HotpotQA sample is not at" in done.stderr
 
