@@ -38,3 +38,17 @@ def decode_tok_s(model: Any, prompt: Any, new_tokens: int) -> float:
         stamps.append(time.perf_counter())
         produced = (chunk.usage_metadata or {}).get("output_tokens", produced)
     return round((produced - 1) / (stamps[-1] - stamps[0]), 2) if produced > 1 and stamps[-1] > stamps[0] else 0.0
+
+
+def stop_process_group(proc: Any, timeout: float = 30) -> None:
+    """Stop a server started in its own process group: SIGTERM, then SIGKILL after ``timeout``."""
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

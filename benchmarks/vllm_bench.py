@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.batching_bench import run
-from benchmarks.common import DATA, emit, stamp
+from benchmarks.common import DATA, emit, stamp, stop_process_group
 from araft_lc.chat_model import AraftChatModel
 from araft_lc.graph import create_araft_agent
 from araft_lc.models import load_chat_model
@@ -53,15 +52,6 @@ def wait_ready(url: str, proc: subprocess.Popen | None, timeout: float) -> float
         except OSError:
             time.sleep(2)
     raise SystemExit(f"the vLLM server at {url} was not ready within {timeout} s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label}: {results[label]}", file=sys.stderr, flush=True)
     finally:
         if proc is not None:
-            stop_server(proc)
+            stop_process_group(proc)
     flat = {k: [s for run_steps in v for s in run_steps] for k, v in steps.items()}
     k = args.concurrency
     same = sum(a == b for a, b in zip(flat["vllm_c1"], flat["araft_c1"]))

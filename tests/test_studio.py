@@ -9,7 +9,6 @@ process group, and stopped by its PID.
 
 import asyncio
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.common import stop_process_group
 from conftest import MINI_CORPUS, ROOT
 
 langgraph_sdk = pytest.importorskip("langgraph_sdk", reason="pip install -e '.[dev]' brings langgraph-cli[inmem]")
@@ -57,13 +57,7 @@ def server(tiny_llama, tmp_path):
                 time.sleep(0.5)
         yield url, tmp_path / "server.log"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc, timeout=20)
         log.close()
 
 
