@@ -7,7 +7,10 @@ and peft are imported when a model is loaded, not when this module is.
 Longer than our ~300 lines on purpose: it is one class, and LangChain's chat-model contract
 (invoke, stream, batch, tool calling, structured output, tracing params) is one surface that the
 standard suites check as a whole; its helpers already live beside it (``batcher``,
-``prefix_cache``, ``tool_calling``, ``structured_output``, ``chat_format``).
+``continuous_batch``, ``static_decode``, ``lora_merge``, ``prefix_cache``, ``tool_calling``,
+``structured_output``, ``chat_format``). At ~630 lines it is due a split: the choice between the
+decode paths (one call, padded batch, continuous batch, static cache) belongs in a module of its
+own, which the chat surface calls.
 """
 
 from __future__ import annotations
