@@ -45,7 +45,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], bool]] = {
                        ["--questions", "2", "--concurrency", "2", "--max-new-tokens", "8"], True),
     "vllm_bench": (["--questions", "8", "--concurrency", "8"], ["--questions", "2", "--concurrency", "2"], True),
     "static_decode_bench": (["--questions", "2"],
-                            ["--questions", "1", "--max-new-tokens", "8", "--prompt", "zeroshot"], True),
+                            ["--questions", "1", "--max-new-tokens", "8", "--prompt", "zeroshot", "--lengths", "1024"],
+                            True),
 }
 
 

@@ -1,6 +1,6 @@
 """Static-cache decoding on this CPU: agent runs with ``decode="dynamic"`` and ``"static"``.
 
-    python -m benchmarks.static_decode_bench [--questions 3] [--compile] [--out benchmarks/static_decode_bench.json]
+    python -m benchmarks.static_decode_bench [--questions 2] [--compile] [--lengths 1024,2048,4096] [--out benchmarks/static_decode_bench.json]
 
 SmolLM2-135M-Instruct (fp32) runs the agent (5 steps at most, greedy, the prefix cache on, as
 on a CPU by default) over the first N questions of ``dev_distractor_a500.jsonl`` with the local
@@ -32,12 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt", default="fewshot")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--compile", action="store_true", help="add the static path compiled by inductor")
+    parser.add_argument("--lengths", default="1024,2048,4096", help="the static caches (a fewshot run: ~900-2,500)")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     questions = list(load_questions(DATA / "dev_distractor_a500.jsonl"))[: args.questions]
     tool = wikipedia_tool(str(DATA / "wiki_corpus.jsonl.gz"))
     common = {"model_id": str(smollm2_path()), "max_new_tokens": args.max_new_tokens, "prefix_cache": True}
-    lengths = [1024, 2048, 4096]  # a fewshot agent run spans ~900 to ~2,500 tokens
+    lengths = [int(n) for n in args.lengths.split(",")]
     variants = {"dynamic": {}, "static": {"decode": "static", "static_cache_lengths": lengths}}
     if args.compile:
         variants["static_compiled"] = {**variants["static"], "compile_decode": True}
