@@ -138,7 +138,10 @@ class AraftChatModel(BaseChatModel):
             reproduces them.
         batching: ``"padded"`` gathers waiting calls into one ``generate``; ``"continuous"``
             decodes in one running batch that calls join and leave between tokens, each
-            prefilled from its cached prefix (``araft_lc.continuous_batch``).
+            prefilled from its cached prefix (``araft_lc.continuous_batch``). None (the default):
+            continuous on a CPU, where it measured 1.34x the padded batcher's questions/min at
+            concurrency 8 (benchmarks/RESULTS.md); padded on CUDA, where only padded is measured,
+            and with ``decode="static"``, whose calls run one at a time.
         decode: ``dynamic`` (the default): ``generate``'s growing cache; ``static``: batch-1 calls
             decode in a static cache of a few fixed lengths (``araft_lc.static_decode``), which a
             GPU runs compiled; the prefix cache then lives in it, cropped in place. Batches of
@@ -179,7 +182,7 @@ class AraftChatModel(BaseChatModel):
     prefix_cache_entries: int = 4
     max_batch_size: int = 8
     batch_wait_ms: float = 5.0
-    batching: Literal["padded", "continuous"] = "padded"
+    batching: Optional[Literal["padded", "continuous"]] = None
     decode: Literal["dynamic", "static"] = "dynamic"
     static_cache_lengths: Optional[list[int]] = None
     compile_decode: Optional[bool] = None
@@ -251,6 +254,9 @@ class AraftChatModel(BaseChatModel):
             from araft_lc.prefix_cache import PrefixCache
 
             self._cache = PrefixCache(self.prefix_cache_entries)
+        if self.batching is None:  # static decode serves calls one at a time, beside a padded batcher
+            cpu = not str(model.device).startswith("cuda")
+            self.batching = "continuous" if cpu and self.decode == "dynamic" else "padded"
         if self.max_batch_size > 1 and self.batching == "continuous":
             import functools
             import weakref
