@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-__all__ = ["load_causal_lm", "load_tokenizer", "nf4_config", "ModelLoadError", "error_text"]
+__all__ = ["load_causal_lm", "load_tokenizer", "pad_with_eos", "nf4_config", "ModelLoadError", "error_text"]
 
 
 class ModelLoadError(ValueError):
@@ -128,6 +128,11 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False) -> Any:
     except Exception as e:  # noqa: BLE001 - transformers and huggingface_hub raise many kinds
         raise ModelLoadError(f"cannot load tokenizer {path!r} ({error_text(e)}): pass a folder holding "
                              "tokenizer files, or a preset") from None
+    return pad_with_eos(tokenizer)
+
+
+def pad_with_eos(tokenizer: Any) -> Any:
+    """``tokenizer``, padding with its EOS token when it has no pad token (batches need one)."""
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

@@ -31,7 +31,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from araft_lc.batcher import Request
-from araft_lc.causal_lm import ModelLoadError, load_causal_lm, load_tokenizer
+from araft_lc.causal_lm import ModelLoadError, load_causal_lm, load_tokenizer, pad_with_eos
 from araft_lc.chat_format import render_chat, to_turns
 from araft_lc.presets import MAX_NEW_TOKENS
 
@@ -216,9 +216,7 @@ class AraftChatModel(BaseChatModel):
         if model is None:
             self._load()
             return
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        self._use(model, tokenizer)
+        self._use(model, pad_with_eos(tokenizer))
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "AraftChatModel":
