@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 from araft_lc.trajectory import TrajectoryRecord, action_key
 from evals.hotpotqa import Question
-from evals.metrics import exact_match, normalize_answer
+from evals.metrics import normalize_answer
 
 __all__ = ["CAUSES", "Reach", "failure_cause", "reach", "FailureCounts", "count_failures", "failures_table"]
 
@@ -57,8 +57,9 @@ def reach(record: TrajectoryRecord, q: Question) -> Reach:
 
 
 def failure_cause(record: TrajectoryRecord, q: Question) -> Optional[str]:
-    """The run's cause of failure (a key of ``CAUSES``), or None for an exact answer."""
-    if record.status == "answered" and exact_match(record.prediction, q.answer):
+    """The run's cause of failure (a key of ``CAUSES``), or None for an exact answer (the EM the
+    recorder scored; a record without scores has none)."""
+    if record.status == "answered" and record.scores.get("em"):
         return None
     if record.status != "answered":
         if record.status in ("time_limit", "tool_error", "error"):

@@ -5,6 +5,7 @@ import pytest
 from araft_lc.trajectory import Step, TrajectoryRecord
 from evals.failures import CAUSES, count_failures, failure_cause, failures_table, reach
 from evals.hotpotqa import Question
+from evals.metrics import score
 
 Q = Question(
     id="q1", question="Which team did the coach of the Rangers play for?", answer="Toronto Maple Leafs",
@@ -39,7 +40,9 @@ def questions_file(folder) -> str:
 
 def run(steps: list[Step], status: str = "answered", q: Question = Q) -> TrajectoryRecord:
     prediction = steps[-1].action_input if status == "answered" else None
-    return TrajectoryRecord(q.id, q.question, status, prediction, steps, gold_answer=q.answer)
+    # scored as the recorder scores a run (evals.run_pool passes evals.metrics.score)
+    scores = score(prediction, q.answer) if status == "answered" else {}
+    return TrajectoryRecord(q.id, q.question, status, prediction, steps, gold_answer=q.answer, scores=scores)
 
 
 def test_each_cause_is_told_apart():
