@@ -129,7 +129,12 @@ def train_and_save(trainer: Any, p: Prepared) -> Path:
                "samples_per_second": metrics.get("train_samples_per_second"),
                "steps": trainer.state.global_step, "final_loss": metrics.get("train_loss"),
                "device": "cuda" if p.device.cuda else "cpu", "resumed_from": str(p.resume_from or "") or None}
+    # a callback that stopped the run and put earlier weights back (the DPO format check) says which
+    restored = [cb.restored_step for cb in trainer.callback_handler.callbacks
+                if getattr(cb, "restored_step", None) is not None]
+    summary["weights_from_step"] = restored[0] if restored else summary["steps"]
     out = save_run(trainer, p.tokenizer, p.config, summary)
-    print(f"saved {out}: {summary['steps']} steps in {seconds:.0f} s "
+    kept = f" (the adapter holds step {restored[0]}'s weights)" if restored else ""
+    print(f"saved {out}: {summary['steps']} steps{kept} in {seconds:.0f} s "
           f"({summary['samples_per_second']} samples/s), train loss {summary['final_loss']}", file=sys.stderr)
     return out

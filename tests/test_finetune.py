@@ -125,9 +125,41 @@ def test_dpo_stops_when_the_format_breaks(tiny_llama, records, sft_adapter, tmp_
     config = _config(DPORunConfig, tiny_llama, data=str(records / "dpo.jsonl"), output_dir=str(out),
                      adapter=str(sft_adapter), validation_size=1, max_parse_error_share=0.0, check_every=1)
     train_dpo(config)
-    assert json.loads((out / "summary.json").read_text())["steps"] == 1
-    shares = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines() if "format/" in l]
-    assert [s["format/parse_error_share"] for s in shares] == [1.0, 1.0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 1 and summary["weights_from_step"] == 0
+    logged = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines()]
+    assert [e["format/parse_error_share"] for e in logged if "format/parse_error_share" in e] == [1.0, 1.0]
+    assert {"step": 1, "format/restored_step": 0} in logged
+    # no check passed, so the adapter it saved is the one it started from, not the step that failed
+    before, after = _lora_weights(sft_adapter), _lora_weights(out)
+    assert before.keys() == after.keys() and all((before[k] == after[k]).all() for k in before)
+
+
+def test_a_failed_format_check_puts_back_the_last_passing_weights(tmp_path):
+    import torch
+    from types import SimpleNamespace
+
+    from finetune.format_check import FormatCheck
+
+    class Scripted(FormatCheck):  # the shares a model would score at steps 0, 2, 4 (the model is real)
+        shares = iter([0.5, 0.1, 0.9])
+
+        def parse_error_share(self, model):
+            return next(self.shares)
+
+    model = torch.nn.Linear(2, 2)
+    model.bias.requires_grad_(False)  # frozen weights are not kept (only the adapter's are trainable)
+    check = Scripted(None, [[]], str(tmp_path), every=2, limit=0.25)
+    state, control = SimpleNamespace(global_step=0, is_world_process_zero=True), SimpleNamespace(should_training_stop=False)
+    check.on_train_begin(None, state, control, model=model)
+    for step in (1, 2, 3, 4):
+        with torch.no_grad():
+            model.weight.fill_(float(step))
+        state.global_step = step
+        check.on_step_end(None, state, control, model=model)
+        assert control.should_training_stop == (step == 4)
+    # step 2 passed (10%), step 4 failed (90%): the weights are step 2's again
+    assert check.restored_step == 2 and bool((model.weight == 2.0).all())
 
 
 def test_resume_continues_from_the_last_checkpoint(tiny_llama, records, tmp_path, capsys):
