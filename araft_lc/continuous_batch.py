@@ -163,7 +163,7 @@ class ContinuousBatcher:
                 self._leave(row, past)
                 return
             if self._kv is None:
-                self._kv = BatchKV(past)
+                self._kv = BatchKV(past, self.max_batch)
             else:
                 self._kv.add(past)  # the batch is unchanged if this fails
         except Exception as e:  # this request only: the batch goes on
