@@ -29,36 +29,12 @@ from araft_lc.kv_rows import BatchKV, full_attention_only
 __all__ = ["ContinuousBatcher"]
 
 
-@dataclass(frozen=True)
-class _StopStrings:
-    """A call's stop strings: ``generate``'s ``StopStringCriteria``, asked only after a token that
-    can end one of them (most tokens cannot, and asking costs a dozen tensor ops a row a step)."""
-
-    criteria: Any  # a transformers StopStringCriteria
-    enders: frozenset[int]
-
-    @classmethod
-    def of(cls, criteria: Any) -> "_StopStrings":
-        # the criteria matches from the last token back: it can match only if that token has a
-        # positive end length for some stop string (the columns before the token-length column)
-        ends = criteria.embedding_vec[:, criteria.max_valid_positions * criteria.num_stop_strings:-1]
-        return cls(criteria, frozenset((ends > 0).any(dim=-1).nonzero().flatten().tolist()))
-
-    def ended(self, ids: list[int]) -> bool:
-        """Whether ``ids`` ends with one of the stop strings, as the criteria decides."""
-        import torch
-
-        if min(ids[-1], self.criteria.embedding_vec.shape[0] - 1) not in self.enders:  # clamped as it clamps
-            return False
-        return bool(self.criteria(torch.tensor([ids[-self.criteria.maximum_token_len:]]), None)[0])
-
-
 @dataclass
 class _Row:
     request: Request
     ids: list[int]  # the prompt, then each token generated so far
     prompt_len: int
-    stop: Optional[_StopStrings]
+    stop: Any  # a transformers StopStringCriteria, or None
 
     @property
     def generated(self) -> list[int]:
@@ -87,7 +63,7 @@ class ContinuousBatcher:
             prefix_cache.max_entries = max(prefix_cache.max_entries, 2 * max_batch)
         eos = tokenizer.eos_token_id
         self._eos = set(eos if isinstance(eos, (list, tuple)) else [eos])
-        self._stops: dict[tuple[str, ...], _StopStrings] = {}
+        self._stops: dict[tuple[str, ...], Any] = {}
         self._queue: "queue.Queue[Optional[Request]]" = queue.Queue()
         self._waiting: list[Request] = []
         self._rows: list[_Row] = []
@@ -164,7 +140,7 @@ class ContinuousBatcher:
 
         try:
             adapter = request.key.adapter
-            row = _Row(request, list(request.ids), len(request.ids), self._stop_strings(request.key.stop))
+            row = _Row(request, list(request.ids), len(request.ids), self._stop_criteria(request.key.stop))
             with self.lock, torch.inference_mode(), self.use_adapter(adapter):
                 start = time.perf_counter()
                 past = self.prefix_cache.lookup(adapter, row.ids) if self.prefix_cache is not None else None
@@ -187,7 +163,7 @@ class ContinuousBatcher:
                 self._leave(row, past)
                 return
             if self._kv is None:
-                self._kv = BatchKV(past, self.max_batch)
+                self._kv = BatchKV(past)
             else:
                 self._kv.add(past)  # the batch is unchanged if this fails
         except Exception as e:  # this request only: the batch goes on
@@ -245,8 +221,12 @@ class ContinuousBatcher:
         d, token = row.request.key, row.ids[-1]
         if token in self._eos or len(row.generated) >= d.max_new_tokens:
             return True
-        if row.stop is not None and row.stop.ended(row.ids):
-            return True
+        if row.stop is not None:
+            import torch
+
+            tail = torch.tensor([row.ids[-row.stop.maximum_token_len:]])
+            if bool(row.stop(tail, None)[0]):
+                return True
         deadline = row.request.deadline
         return deadline is not None and time.time() >= deadline
 
@@ -257,11 +237,11 @@ class ContinuousBatcher:
             with self.lock:
                 self.prefix_cache.store(row.request.key.adapter, row.ids, past)
 
-    def _stop_strings(self, stop: tuple[str, ...]) -> Optional[_StopStrings]:
+    def _stop_criteria(self, stop: tuple[str, ...]) -> Any:
         if not stop:
             return None
         if stop not in self._stops:
             from transformers import StopStringCriteria
 
-            self._stops[stop] = _StopStrings.of(StopStringCriteria(self.tokenizer, list(stop)))
+            self._stops[stop] = StopStringCriteria(self.tokenizer, list(stop))
         return self._stops[stop]

@@ -128,24 +128,3 @@ def test_the_worker_ends_with_its_model_and_on_close(tiny_llama):
     with pytest.raises(RuntimeError, match="closed"):
         model.invoke(PROMPTS[0])
     assert len(worker_threads()) == before
-
-
-@pytest.mark.parametrize("stop", [("Observation:",), ("Obs", "e"), ("\n",)])
-def test_stop_strings_are_asked_only_when_they_can_end_and_say_what_the_criteria_says(tiny_llama, stop):
-    import torch
-    from transformers import AutoTokenizer, StopStringCriteria
-
-    from araft_lc.continuous_batch import _StopStrings
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
-    criteria = StopStringCriteria(tokenizer, list(stop))
-    check = _StopStrings.of(criteria)
-    vocab, fired = len(tokenizer), 0
-    for text in ("Thought: look it up.\nAction: search[Lucca]\nObservation", "Obs", "Observation:", "Lucca is in Tuscany"):
-        context = tokenizer(text, add_special_tokens=False).input_ids
-        rows = torch.tensor([context + [t] for t in range(vocab + 3)])  # and ids past the vocabulary
-        expected = criteria(rows, None).tolist()
-        assert [check.ended(r) for r in rows.tolist()] == expected
-        fired += sum(expected)
-    assert fired > 0
-    assert 0 < len(check.enders) < vocab / 2  # most tokens end no stop string: no check after them
