@@ -128,3 +128,29 @@ def test_the_worker_ends_with_its_model_and_on_close(tiny_llama):
     with pytest.raises(RuntimeError, match="closed"):
         model.invoke(PROMPTS[0])
     assert len(worker_threads()) == before
+
+
+def test_a_pool_of_runs_drains(continuous):
+    """As `araft eval --concurrency 8` drives it: 8 threads, each sending a run's next call as soon
+    as its last one returns, over more runs than threads (an in-place batch cache once lost calls
+    here, at the pool's tail, and the evaluation hung)."""
+    import random
+    from concurrent.futures import wait
+
+    from langchain_core.messages import AIMessage
+
+    def run(k: int) -> int:
+        rng = random.Random(k)
+        messages = [SYSTEM, HumanMessage(f"Question: {k} " + "word " * rng.randint(1, 60))]
+        for _ in range(rng.randint(1, 5)):
+            out = continuous.invoke(messages, max_tokens=rng.randint(1, 30),
+                                    stop=["Obs", "\n\n"] if rng.random() < 0.5 else None)
+            messages += [AIMessage(out.content), HumanMessage("Observation: " + "text " * rng.randint(1, 80))]
+        return k
+
+    pool = ThreadPoolExecutor(8)
+    futures = [pool.submit(run, k) for k in range(60)]
+    done, pending = wait(futures, timeout=600)  # a hang fails here, not a slow machine
+    pool.shutdown(wait=not pending, cancel_futures=True)
+    assert not pending, f"{len(pending)} of 60 runs never finished: the engine lost their calls"
+    assert sorted(f.result() for f in done) == list(range(60))
