@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-__all__ = ["DATA", "stamp", "emit", "decode_tok_s"]
+__all__ = ["DATA", "stamp", "emit", "decode_tok_s", "stop_process_group"]
 
 DATA = Path(os.environ.get("ARAFT_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "hotpotqa"))
 
