@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Optional
 
@@ -29,12 +30,36 @@ from araft_lc.kv_rows import BatchKV, full_attention_only
 __all__ = ["ContinuousBatcher"]
 
 
+@dataclass(frozen=True)
+class _StopStrings:
+    """A call's stop strings: ``generate``'s ``StopStringCriteria``, asked only after a token that
+    can end one of them (most tokens cannot, and asking costs a dozen tensor ops a row a step)."""
+
+    criteria: Any  # a transformers StopStringCriteria
+    enders: frozenset[int]
+
+    @classmethod
+    def of(cls, criteria: Any) -> "_StopStrings":
+        # the criteria matches from the last token back: it can match only if that token has a
+        # positive end length for some stop string (the columns before the token-length column)
+        ends = criteria.embedding_vec[:, criteria.max_valid_positions * criteria.num_stop_strings:-1]
+        return cls(criteria, frozenset((ends > 0).any(dim=-1).nonzero().flatten().tolist()))
+
+    def ended(self, ids: list[int]) -> bool:
+        """Whether ``ids`` ends with one of the stop strings, as the criteria decides."""
+        import torch
+
+        if min(ids[-1], self.criteria.embedding_vec.shape[0] - 1) not in self.enders:  # clamped as it clamps
+            return False
+        return bool(self.criteria(torch.tensor([ids[-self.criteria.maximum_token_len:]]), None)[0])
+
+
 @dataclass
 class _Row:
     request: Request
     ids: list[int]  # the prompt, then each token generated so far
     prompt_len: int
-    stop: Any  # a transformers StopStringCriteria, or None
+    stop: Optional[_StopStrings]
 
     @property
     def generated(self) -> list[int]:
@@ -63,8 +88,10 @@ class ContinuousBatcher:
             prefix_cache.max_entries = max(prefix_cache.max_entries, 2 * max_batch)
         eos = tokenizer.eos_token_id
         self._eos = set(eos if isinstance(eos, (list, tuple)) else [eos])
-        self._stops: dict[tuple[str, ...], Any] = {}
+        self._stops: dict[tuple[str, ...], _StopStrings] = {}
         self._queue: "queue.Queue[Optional[Request]]" = queue.Queue()
+        self._unanswered: set[Future] = set()  # every call submitted and not yet answered, wherever it is
+        self._calls = threading.Lock()  # guards _unanswered and _closed
         self._waiting: list[Request] = []
         self._rows: list[_Row] = []
         self._kv: Optional[BatchKV] = None
@@ -78,18 +105,26 @@ class ContinuousBatcher:
 
     def submit(self, ids: list[int], key: Any, deadline: Optional[float] = None) -> list[int]:
         """The new token ids for prompt ``ids`` under ``key`` (a greedy ``Decoding``); blocks."""
-        if self._closed:
-            raise RuntimeError("the continuous batcher is closed")
         if key.temperature > 0:  # type: ignore[attr-defined]
             raise ValueError("the continuous batcher decodes greedily; run a sampled call alone")
         request = Request(list(ids), key, deadline)
+        with self._calls:
+            if self._closed:
+                raise RuntimeError("the continuous batcher is closed")
+            self._unanswered.add(request.future)
+        request.future.add_done_callback(self._answered)
         self._queue.put(request)
         return request.future.result()
 
+    def _answered(self, future: Future) -> None:
+        with self._calls:
+            self._unanswered.discard(future)
+
     def close(self, wait: bool = True) -> None:
         """Stop the worker (and wait for it); calls still waiting or running get a RuntimeError."""
-        if not self._closed:
-            self._closed = True
+        with self._calls:
+            closing, self._closed = not self._closed, True
+        if closing:
             self._queue.put(None)
         if wait and threading.current_thread() is not self._thread:
             self._thread.join()
@@ -106,8 +141,11 @@ class ContinuousBatcher:
             except Exception as e:  # the batch's own bookkeeping failed: its rows fail, the worker goes on
                 self._fail_batch(e)
         error = RuntimeError("the continuous batcher was closed")
-        for r in [*self._waiting, *(row.request for row in self._rows)]:
-            r.future.set_exception(error)
+        with self._calls:  # waiting, running, or (a bug) lost: no call waits forever
+            unanswered = list(self._unanswered)
+        for future in unanswered:
+            if not future.done():
+                future.set_exception(error)
 
     def _take(self, block: bool) -> bool:
         """Move queued requests to the waiting list; False once closed."""
@@ -140,7 +178,7 @@ class ContinuousBatcher:
 
         try:
             adapter = request.key.adapter
-            row = _Row(request, list(request.ids), len(request.ids), self._stop_criteria(request.key.stop))
+            row = _Row(request, list(request.ids), len(request.ids), self._stop_strings(request.key.stop))
             with self.lock, torch.inference_mode(), self.use_adapter(adapter):
                 start = time.perf_counter()
                 past = self.prefix_cache.lookup(adapter, row.ids) if self.prefix_cache is not None else None
@@ -163,7 +201,7 @@ class ContinuousBatcher:
                 self._leave(row, past)
                 return
             if self._kv is None:
-                self._kv = BatchKV(past)
+                self._kv = BatchKV(past, self.max_batch)
             else:
                 self._kv.add(past)  # the batch is unchanged if this fails
         except Exception as e:  # this request only: the batch goes on
@@ -202,7 +240,8 @@ class ContinuousBatcher:
             except Exception as e:  # this row only
                 ended.append((i, e))
         for i, error in reversed(ended):  # the last first, so the indices stay valid
-            row, past = self._rows.pop(i), kv.remove(i)
+            past = kv.remove(i)  # if this fails, the row is still in the batch and fails with it
+            row = self._rows.pop(i)
             if error is None:
                 self._leave(row, past)
             else:
@@ -221,12 +260,8 @@ class ContinuousBatcher:
         d, token = row.request.key, row.ids[-1]
         if token in self._eos or len(row.generated) >= d.max_new_tokens:
             return True
-        if row.stop is not None:
-            import torch
-
-            tail = torch.tensor([row.ids[-row.stop.maximum_token_len:]])
-            if bool(row.stop(tail, None)[0]):
-                return True
+        if row.stop is not None and row.stop.ended(row.ids):
+            return True
         deadline = row.request.deadline
         return deadline is not None and time.time() >= deadline
 
@@ -237,11 +272,11 @@ class ContinuousBatcher:
             with self.lock:
                 self.prefix_cache.store(row.request.key.adapter, row.ids, past)
 
-    def _stop_criteria(self, stop: tuple[str, ...]) -> Any:
+    def _stop_strings(self, stop: tuple[str, ...]) -> Optional[_StopStrings]:
         if not stop:
             return None
         if stop not in self._stops:
             from transformers import StopStringCriteria
 
-            self._stops[stop] = StopStringCriteria(self.tokenizer, list(stop))
+            self._stops[stop] = _StopStrings.of(StopStringCriteria(self.tokenizer, list(stop)))
         return self._stops[stop]

@@ -33,6 +33,16 @@ def continuous(tiny_llama, adapters):
                           adapters={k: str(v) for k, v in adapters.items()})
 
 
+@pytest.fixture
+def own(tiny_llama, adapters):
+    """A continuous model of the test's own, closed after it: closing answers every call still
+    waiting, so a call the engine lost fails its test instead of hanging the process at exit."""
+    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, batching="continuous",
+                           adapters={k: str(v) for k, v in adapters.items()})
+    yield model
+    model._batcher.close()
+
+
 def wait_for_steps(engine, n: int) -> None:
     """Until the engine has run ``n`` decode steps in all (a condition, not a time limit)."""
     while sum(engine.batches.values()) < n:
@@ -130,7 +140,28 @@ def test_the_worker_ends_with_its_model_and_on_close(tiny_llama):
     assert len(worker_threads()) == before
 
 
-def test_a_pool_of_runs_drains(continuous):
+@pytest.mark.parametrize("stop", [("Observation:",), ("Obs", "e"), ("\n",)])
+def test_stop_strings_are_asked_only_when_they_can_end_and_say_what_the_criteria_says(tiny_llama, stop):
+    import torch
+    from transformers import AutoTokenizer, StopStringCriteria
+
+    from araft_lc.continuous_batch import _StopStrings
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    criteria = StopStringCriteria(tokenizer, list(stop))
+    check = _StopStrings.of(criteria)
+    vocab, fired = len(tokenizer), 0
+    for text in ("Thought: look it up.\nAction: search[Lucca]\nObservation", "Obs", "Observation:", "Lucca is in Tuscany"):
+        context = tokenizer(text, add_special_tokens=False).input_ids
+        rows = torch.tensor([context + [t] for t in range(vocab + 3)])  # and ids past the vocabulary
+        expected = criteria(rows, None).tolist()
+        assert [check.ended(r) for r in rows.tolist()] == expected
+        fired += sum(expected)
+    assert fired > 0
+    assert 0 < len(check.enders) < vocab / 2  # most tokens end no stop string: no check after them
+
+
+def test_a_pool_of_runs_drains(own):
     """As `araft eval --concurrency 8` drives it: 8 threads, each sending a run's next call as soon
     as its last one returns, over more runs than threads (an in-place batch cache once lost calls
     here, at the pool's tail, and the evaluation hung)."""
@@ -143,7 +174,7 @@ def test_a_pool_of_runs_drains(continuous):
         rng = random.Random(k)
         messages = [SYSTEM, HumanMessage(f"Question: {k} " + "word " * rng.randint(1, 60))]
         for _ in range(rng.randint(1, 5)):
-            out = continuous.invoke(messages, max_tokens=rng.randint(1, 30),
+            out = own.invoke(messages, max_tokens=rng.randint(1, 30),
                                     stop=["Obs", "\n\n"] if rng.random() < 0.5 else None)
             messages += [AIMessage(out.content), HumanMessage("Observation: " + "text " * rng.randint(1, 80))]
         return k
@@ -154,3 +185,29 @@ def test_a_pool_of_runs_drains(continuous):
     pool.shutdown(wait=not pending, cancel_futures=True)
     assert not pending, f"{len(pending)} of 60 runs never finished: the engine lost their calls"
     assert sorted(f.result() for f in done) == list(range(60))
+
+
+def test_a_failed_removal_fails_its_rows_and_loses_none(own, monkeypatch):
+    """Whatever fails in the batch's bookkeeping, every call gets an answer or an error: none waits forever."""
+    from concurrent.futures import wait
+
+    from araft_lc.kv_rows import BatchKV
+
+    remove, failures = BatchKV.remove, []
+
+    def fails_once(self, i):
+        if not failures:
+            failures.append(i)
+            raise MemoryError("no room to copy the row out")
+        return remove(self, i)
+
+    monkeypatch.setattr(BatchKV, "remove", fails_once)
+    pool = ThreadPoolExecutor(len(PROMPTS))
+    futures = [pool.submit(own.invoke, p, max_tokens=5 + 3 * k) for k, p in enumerate(PROMPTS)]
+    done, pending = wait(futures, timeout=300)  # a lost call fails here, not a slow machine
+    pool.shutdown(wait=not pending)
+    assert not pending and failures
+    errors = [f.exception() for f in done if f.exception() is not None]
+    assert errors and all(isinstance(e, MemoryError) for e in errors)
+    assert own.invoke(PROMPTS[0]).content  # and the engine goes on
+
