@@ -51,11 +51,18 @@ def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
         backend = wikipedia_tool(args.corpus).backend
     teacher = load_model(ModelSpec.parse(args.teacher), list(questions.values()), backend)
 
+    from evals.on_policy import REASONS
+
+    reasons = set(args.reasons.split(",")) if args.reasons else set(REASONS)
+    if reasons - set(REASONS):
+        raise UserError(f"unknown --reasons {','.join(sorted(reasons - set(REASONS)))}: choose from "
+                        f"{','.join(REASONS)}")
+
     def correct(record: Any) -> Any:
         q = questions.get(record.question_id)
         if q is None:
             raise UserError(f"question {record.question_id} is not in --questions: pass the files the runs used")
-        return corrections(record, q, teacher)
+        return (fix for fix in corrections(record, q, teacher) if fix.reason in reasons)
 
     return correct
 
@@ -116,7 +123,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
                                     f"{args.max_tokens} (the longest has {longest} tokens): raise --max-tokens, "
                                     "or use a shorter --prompt-style (zeroshot records are ~5x shorter)")
                 raise UserError(f"the {trajectories} trajectories gave no {args.kind} records (for dpo: no step had "
-                                "a rejected alternative of the kinds asked for)")
+                                "a rejected alternative of the kinds, or reasons, asked for)")
     except ValueError as e:
         raise UserError(str(e)) from None
     detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
@@ -167,6 +174,8 @@ def add_parsers(sub: Any) -> None:
                                 "over the student's runs (araft eval's trajectories), with --questions")
             c.add_argument("--teacher", default="visible", choices=["visible", "oracle"],
                            help="on_policy: the teacher whose step is chosen (default: %(default)s)")
+            c.add_argument("--reasons", help="on_policy: keep only the corrections of these comma-separated "
+                                             "reasons (evals.on_policy.REASONS; default: all)")
             c.add_argument("--questions", nargs="+", help="on_policy: the HotpotQA files the student ran")
             c.add_argument("--corpus", help="on_policy: the index the student searched (the visible teacher "
                                             "searches it too)")

@@ -83,6 +83,13 @@ def test_convert_writes_on_policy_pairs(tmp_path, capsys):
     assert row["prompt"][-1]["content"].startswith("Observation: The Rangers are a hockey club")
     assert "look up John Smith (coach)" in row["chosen"][0]["content"]
     assert "action_input: John Smith]" in row["rejected"][0]["content"]
+    only = [*argv, "--force", "--kinds", "on_policy", "--teacher", "oracle", "--questions", questions, "--reasons"]
+    before = out.read_text()
+    assert main([*only, "wrong_answer,late_answer"]) == 2  # its one correction has another reason: no records
+    assert "gave no dpo records" in capsys.readouterr().err and out.read_text() == before  # the old file stays
+    assert main([*only, "early_answer"]) == 0 and "on_policy/early_answer 1" in capsys.readouterr().out
+    assert main([*only, "early,late_answer"]) == 2
+    assert "unknown --reasons early: choose from format," in capsys.readouterr().err
     assert main([*argv, "--force", "--kinds", "on_policy,repeat_previous", "--questions", questions]) == 2
     assert "convert them separately" in capsys.readouterr().err
     assert main([*argv, "--force", "--kinds", "on_policy"]) == 2
