@@ -13,13 +13,23 @@ speedup over the first mode, prompt tokens computed (padding not counted), the b
 ran (continuous: rows per decode step, and the engine's prefill and decode seconds), and whether
 every step's output was the same as the first mode's. On a shared machine the process's CPU
 seconds (``cpu_speedup``) are steadier than wall time.
+
+Each mode runs in a fresh process, as a user's run would: in one process, a forward on another
+thread (an earlier mode's) slowed the continuous engine's steps about 1.5x (libgomp gives each
+calling thread its own OpenMP team and, with more of its threads than cores, stops its workers
+spinning between the thousands of small parallel regions of a step; RESULTS.md). ``--in-process``
+runs them one after another in this one, to measure that.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from benchmarks.common import DATA, emit, stamp
 from araft_lc.chat_model import AraftChatModel
@@ -60,7 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--modes", default="sequential,padded,continuous")
     parser.add_argument("--out")
+    parser.add_argument("--in-process", action="store_true", help="every mode in this process, one after another")
+    parser.add_argument("--steps-out", help=argparse.SUPPRESS)  # a child's step outputs, for the parent to compare
     args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    labels = args.modes.split(",")
+    if len(labels) > 1 and not args.in_process:
+        return _in_fresh_processes(args, argv, labels)
     questions = sample_questions(list(load_questions(DATA / "dev_distractor_a500.jsonl")), limit=args.questions, seed=0)
     tool = wikipedia_tool(str(DATA / "wiki_corpus.jsonl.gz"))
     adapters = {"adapter": args.adapter} if args.adapter else {}
@@ -70,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
              "padded": (args.concurrency, {"max_batch_size": args.concurrency, "batching": "padded"}),
              "continuous": (args.concurrency, {"max_batch_size": args.concurrency, "batching": "continuous"})}
     results, steps = {}, {}
-    for label in args.modes.split(","):
+    for label in labels:
         concurrency, fields = modes[label]
         model = AraftChatModel(**common, **fields)
         agent = create_araft_agent(model, [tool], prompt=args.prompt, max_steps=5)
@@ -89,15 +105,41 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(model._batcher, "stats"):
             results[label]["engine"] = {k: round(v, 1) for k, v in model._batcher.stats.items()}
         print(f"{label}: {seconds:.1f} s, {results[label]['questions_per_minute']} q/min", file=sys.stderr, flush=True)
+    if args.steps_out:
+        Path(args.steps_out).write_text(json.dumps(steps))
+    out = {**stamp("python -m benchmarks.batching_bench " + " ".join(argv)),
+           "model": "SmolLM2-135M-Instruct fp32" + (f" + {args.adapter}" if args.adapter else ""),
+           "prompt": args.prompt, "questions": len(questions), "processes": "one" if len(labels) == 1 else "one for all",
+           **_compared(results, steps)}
+    return emit(out, args.out)
+
+
+def _compared(results: dict, steps: dict) -> dict:
+    """``results`` with each mode's speedup over the first and whether its outputs were the first's."""
     first = next(iter(results))
     for label, r in results.items():
         r["speedup"] = round(results[first]["seconds"] / r["seconds"], 2)
         r["cpu_speedup"] = round(results[first]["cpu_seconds"] / r["cpu_seconds"], 2)
         r["identical_outputs"] = steps[label] == steps[first]
-    out = {**stamp("python -m benchmarks.batching_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
-           "model": "SmolLM2-135M-Instruct fp32" + (f" + {args.adapter}" if args.adapter else ""),
-           "prompt": args.prompt, "questions": len(questions), **results,
-           "identical_outputs": all(r["identical_outputs"] for r in results.values())}
+    return {**results, "identical_outputs": all(r["identical_outputs"] for r in results.values())}
+
+
+def _in_fresh_processes(args: argparse.Namespace, argv: list[str], labels: list[str]) -> int:
+    """Each mode in a child process of its own, one after another; one result, as in-process."""
+    results, steps, head = {}, {}, {}
+    passed = ["--questions", str(args.questions), "--concurrency", str(args.concurrency), "--prompt", args.prompt,
+              "--max-new-tokens", str(args.max_new_tokens), *(["--adapter", args.adapter] if args.adapter else [])]
+    with tempfile.TemporaryDirectory() as tmp:
+        for label in labels:
+            out, steps_out = Path(tmp) / f"{label}.json", Path(tmp) / f"{label}.steps.json"
+            subprocess.run([sys.executable, "-m", "benchmarks.batching_bench", *passed, "--modes", label,
+                            "--out", str(out), "--steps-out", str(steps_out)], check=True, stdout=subprocess.DEVNULL)
+            child = json.loads(out.read_text())
+            results[label] = {k: v for k, v in child[label].items() if k not in ("speedup", "cpu_speedup", "identical_outputs")}
+            steps.update(json.loads(steps_out.read_text()))
+            head = {k: child[k] for k in ("date", "machine", "model", "prompt", "questions")}
+    out = {**stamp("python -m benchmarks.batching_bench " + " ".join(argv)), **head,
+           "processes": "one per mode", **_compared(results, steps)}
     return emit(out, args.out)
 
 

@@ -18,6 +18,7 @@ def test_every_benchmark_runs_at_smoke_size():
     table = done.stdout
     assert table.startswith("figure")
     assert "LangGraph overhead per agent step" in table and "synthetic index, 2,000 pages" in table
+    assert "decode step: a token of a full batch against one alone" in table
     if (hotpotqa_dir() / "wiki_corpus.jsonl.gz").is_file():
         for figure in ("sample index", "prefix cache: identical outputs", "batching (padded): identical outputs",
                        "batching (continuous): identical outputs", "static decode: identical outputs"):
