@@ -32,7 +32,7 @@ def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
     """For ``--kinds on_policy``: the teacher's corrections of a student run."""
     from araft_lc.model_spec import ModelSpec
     from evals.hotpotqa import load_questions
-    from evals.on_policy import corrections
+    from evals.on_policy import REASONS, corrections
     from evals.teachers import load_model
 
     if args.kinds != "on_policy":
@@ -50,8 +50,6 @@ def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
 
         backend = wikipedia_tool(args.corpus).backend
     teacher = load_model(ModelSpec.parse(args.teacher), list(questions.values()), backend)
-
-    from evals.on_policy import REASONS
 
     reasons = set(args.reasons.split(",")) if args.reasons else set(REASONS)
     if reasons - set(REASONS):

@@ -27,18 +27,21 @@ def alone(tiny_llama, adapters):
                           adapters={k: str(v) for k, v in adapters.items()})
 
 
-@pytest.fixture(scope="module")
-def continuous(tiny_llama, adapters):
+def continuous_model(tiny_llama, adapters) -> AraftChatModel:
     return AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, batching="continuous",
                           adapters={k: str(v) for k, v in adapters.items()})
+
+
+@pytest.fixture(scope="module")
+def continuous(tiny_llama, adapters):
+    return continuous_model(tiny_llama, adapters)
 
 
 @pytest.fixture
 def own(tiny_llama, adapters):
     """A continuous model of the test's own, closed after it: closing answers every call still
     waiting, so a call the engine lost fails its test instead of hanging the process at exit."""
-    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, batching="continuous",
-                           adapters={k: str(v) for k, v in adapters.items()})
+    model = continuous_model(tiny_llama, adapters)
     yield model
     model._batcher.close()
 
@@ -175,7 +178,7 @@ def test_a_pool_of_runs_drains(own):
         messages = [SYSTEM, HumanMessage(f"Question: {k} " + "word " * rng.randint(1, 60))]
         for _ in range(rng.randint(1, 5)):
             out = own.invoke(messages, max_tokens=rng.randint(1, 30),
-                                    stop=["Obs", "\n\n"] if rng.random() < 0.5 else None)
+                             stop=["Obs", "\n\n"] if rng.random() < 0.5 else None)
             messages += [AIMessage(out.content), HumanMessage("Observation: " + "text " * rng.randint(1, 80))]
         return k
 
@@ -210,4 +213,3 @@ def test_a_failed_removal_fails_its_rows_and_loses_none(own, monkeypatch):
     errors = [f.exception() for f in done if f.exception() is not None]
     assert errors and all(isinstance(e, MemoryError) for e in errors)
     assert own.invoke(PROMPTS[0]).content  # and the engine goes on
-
