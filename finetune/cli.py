@@ -88,6 +88,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
             raise UserError(f"cannot load tokenizer {args.tokenizer!r}: {e}") from None
     kinds = args.kinds.split(",") if getattr(args, "kinds", None) else None
     failed = failed_steps(_read_trajectories(rejects, args.skip_bad)) if rejects else None
+    if getattr(args, "reasons", None) and not (kinds and "on_policy" in kinds):
+        raise UserError("--reasons picks among on_policy corrections: pass --kinds on_policy")
     correct = _labeler(args) if kinds and "on_policy" in kinds else None
     counts: dict[str, int] = {}
     trajectories = dropped = longest = total = 0

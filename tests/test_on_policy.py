@@ -90,6 +90,9 @@ def test_convert_writes_on_policy_pairs(tmp_path, capsys):
     assert main([*only, "early_answer"]) == 0 and "on_policy/early_answer 1" in capsys.readouterr().out
     assert main([*only, "early,late_answer"]) == 2
     assert "unknown --reasons early: choose from format," in capsys.readouterr().err
+    kept = out.read_text()
+    assert main([*argv, "--force", "--reasons", "early_answer"]) == 2  # the teacher's own kinds have no reasons
+    assert "pass --kinds on_policy" in capsys.readouterr().err and out.read_text() == kept
     assert main([*argv, "--force", "--kinds", "on_policy,repeat_previous", "--questions", questions]) == 2
     assert "convert them separately" in capsys.readouterr().err
     assert main([*argv, "--force", "--kinds", "on_policy"]) == 2
