@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from araft_lc.config_file import ConfigError
 from araft_lc.run_settings import add_settings_flags, check_resumable, settings_from_args
 from evals.settings import SETTINGS, EvalSettings, GenerateSettings, generate_settings_path
 
@@ -31,11 +32,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_resumable(settings, generate_settings_path(args.out))
     if args.limit is not None:
         questions = questions[: args.limit]
+    if settings.order == "reversed":
+        if ModelSpec.parse(args.model).kind != "teacher":
+            raise ConfigError(f"--order reversed is for a teacher (oracle, visible), not {args.model!r}")
+        comparisons = [q for q in questions if q.type == "comparison"]
+        print(f"--order reversed: the {len(comparisons)} comparison questions of {len(questions)} (a bridge "
+              "question is read in one order only)", file=sys.stderr)
+        questions = comparisons
     spec = ModelSpec.parse(args.model)
     style = load_prompt(args.prompt or spec.prompt)
     spec.check_server()
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
-    teacher = load_model(spec, questions, tool.backend, **settings.model_options())
+    teacher = load_model(spec, questions, tool.backend, order=settings.order, **settings.model_options())
     agent = create_araft_agent(teacher, [tool], prompt=style, max_steps=args.max_steps,
                                repetition_guard=args.repetition_guard, max_seconds=args.max_seconds)
     producer = {"model": args.model, "prompt_version": style.version, "tool_backend": tool.backend.name,

@@ -33,8 +33,9 @@ def first_sentence(text: str, limit: int = 120) -> str:
     return sentence if len(sentence) <= limit else sentence[:limit].rsplit(" ", 1)[0] + " ..."
 
 
-def search_order(q: Question) -> list[str]:
-    """Gold titles in the order a careful reader would search them."""
+def search_order(q: Question, reverse_comparison: bool = False) -> list[str]:
+    """Gold titles in the order a careful reader would search them; with ``reverse_comparison``,
+    a comparison question's in the other order (a bridge question has only one)."""
     titles = list(q.supporting_titles)
     norm_q = f" {normalize_title(q.question)} "
 
@@ -43,11 +44,15 @@ def search_order(q: Question) -> list[str]:
         return i if i >= 0 else len(norm_q)
 
     # Named titles first, in the question's order; unnamed ones keep the supporting-fact order.
-    return sorted(titles, key=lambda t: (position(t), titles.index(t)))
+    order = sorted(titles, key=lambda t: (position(t), titles.index(t)))
+    return order[::-1] if reverse_comparison and q.type == "comparison" else order
 
 
 class OracleChatModel(BaseChatModel):
     """Answers from ``questions`` (looked up by question text); any other question gets a give-up."""
+
+    # read a comparison question's pages in the other order than the question names them
+    reverse_comparison: bool = False
 
     _by_text: dict[str, Question] = PrivateAttr(default_factory=dict)
 
@@ -75,7 +80,7 @@ class OracleChatModel(BaseChatModel):
         q = self._by_text.get(" ".join(question.split()))
         if q is None or not q.supporting_titles:
             return f"Thought: I cannot answer this.\nAction: {format_action('Answer', GIVE_UP)}"
-        order = search_order(q)
+        order = search_order(q, self.reverse_comparison)
         done = len(_ACTION.findall(scratchpad))
         observations = _OBSERVATION.findall(scratchpad)
         if done and (len(observations) < done or not self._is_gold(q, order[done - 1], observations[done - 1])):

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Optional
 
-from araft_lc.config_file import config_field
+from araft_lc.config_file import ConfigError, config_field
 from araft_lc.run_settings import RunSettings
 
-__all__ = ["GenerateSettings", "EvalSettings", "SETTINGS", "generate_settings_path"]
+__all__ = ["GenerateSettings", "EvalSettings", "SETTINGS", "ORDERS", "generate_settings_path"]
+
+ORDERS = ("question", "reversed")  # the orders a teacher reads a comparison question's pages in
 
 SETTINGS = "settings.yaml"  # in an eval's --out folder
 
@@ -39,8 +41,16 @@ class GenerateSettings(_QuestionRunSettings):
     out: str = config_field("", "kept trajectories (JSONL); the rest go to *.rejects.jsonl")
     limit: Optional[int] = config_field(None, "the first N questions only")
     min_f1: Optional[float] = config_field(None, "keep runs with F1 >= this (default: exact match)")
+    order: str = config_field("question", "the order a teacher reads a comparison question's pages in: "
+                                          "question (as it names them) or reversed, which runs the comparison "
+                                          "questions only (a second trajectory for each: more SFT data)")
 
     RESUMABLE: ClassVar[tuple[str, ...]] = (*_QuestionRunSettings.RESUMABLE, "limit")
+
+    def check(self) -> None:
+        super().check()
+        if self.order not in ORDERS:
+            raise ConfigError(f"order {self.order!r} is not one of {', '.join(ORDERS)}")
 
 
 @dataclass

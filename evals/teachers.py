@@ -14,10 +14,12 @@ from evals.hotpotqa import Question
 __all__ = ["load_model"]
 
 
-def load_model(spec: ModelSpec, questions: Sequence[Question], backend: Any = None, **options: Any) -> BaseChatModel:
+def load_model(spec: ModelSpec, questions: Sequence[Question], backend: Any = None, order: str = "question",
+               **options: Any) -> BaseChatModel:
     """The chat model a run over ``questions`` uses: for the teacher ``oracle``, an
     ``OracleChatModel`` answering them; ``visible``, a ``VisibleTeacherChatModel`` searching
     ``backend`` with visible words only; any other spec, what ``spec.load(**options)`` loads.
+    A teacher reads a comparison question's pages in ``order`` (``question`` or ``reversed``).
 
     Raises:
         ValueError: the spec names nothing loadable.
@@ -27,9 +29,9 @@ def load_model(spec: ModelSpec, questions: Sequence[Question], backend: Any = No
     if spec.name == "oracle":
         from evals.oracle import OracleChatModel
 
-        return OracleChatModel(questions)
+        return OracleChatModel(questions, reverse_comparison=order == "reversed")
     from evals.visible_teacher import VisibleTeacherChatModel
 
     if backend is None:
         raise ValueError("the visible teacher searches the agent's Wikipedia backend: pass backend=")
-    return VisibleTeacherChatModel(questions, backend)
+    return VisibleTeacherChatModel(questions, backend, reverse_comparison=order == "reversed")

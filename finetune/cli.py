@@ -70,7 +70,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from finetune.records import dpo_records, failed_steps, on_policy_records, sft_records
 
     rejects = getattr(args, "rejects", None)
-    for path in filter(None, [args.trajectories, rejects]):
+    for path in filter(None, [*args.trajectories, rejects]):
         if not Path(path).is_file():
             raise UserError(f"{path} does not exist: run `araft generate` first")
     if args.max_tokens is not None and not args.tokenizer:
@@ -92,10 +92,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise UserError("--reasons picks among on_policy corrections: pass --kinds on_policy")
     correct = _labeler(args) if kinds and "on_policy" in kinds else None
     counts: dict[str, int] = {}
-    trajectories = dropped = longest = total = 0
+    written: set[str] = set()  # rows already written: several files may hold the same run
+    trajectories = dropped = duplicates = longest = total = 0
     try:
         with open_atomically(out) as f:
-            for record in _read_trajectories(args.trajectories, args.skip_bad):
+            for record in (r for path in args.trajectories for r in _read_trajectories(path, args.skip_bad)):
                 trajectories += 1
                 if args.kind == "sft":
                     rows = sft_records(record, prompt_style=args.prompt_style, fmt=args.format,
@@ -106,6 +107,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
                     rows = dpo_records(record, prompt_style=args.prompt_style, failed=failed,
                                        **({"kinds": kinds} if kinds else {}))
                 for row in rows:
+                    line = json.dumps(row, ensure_ascii=False)
+                    if line in written:
+                        duplicates += 1
+                        continue
+                    written.add(line)
                     if tokenizer is not None:
                         n = record_length(tokenizer, row)
                         longest = max(longest, n)
@@ -116,7 +122,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
                     kind = row.get("kind", getattr(args, "granularity", args.kind))
                     kind += f"/{row['reason']}" if "reason" in row else ""
                     counts[kind] = counts.get(kind, 0) + 1
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    f.write(line + "\n")
             if trajectories and not counts:  # nothing to train on: leave no empty file behind
                 if dropped:
                     raise UserError(f"all {dropped} {args.kind} records are longer than --max-tokens "
@@ -127,7 +133,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UserError(str(e)) from None
     detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-    print(f"{sum(counts.values())} {args.kind} records ({detail}) from {trajectories} trajectories -> {out}")
+    same = f"; {duplicates} exact duplicates left out" if duplicates else ""
+    print(f"{sum(counts.values())} {args.kind} records ({detail}) from {trajectories} trajectories{same} -> {out}")
     if tokenizer is not None:
         over = f"; dropped {dropped} over --max-tokens {args.max_tokens}" if args.max_tokens is not None else ""
         print(f"tokens: {total} in all, longest record {longest}{over}")
@@ -158,7 +165,9 @@ def add_parsers(sub: Any) -> None:
     for kind, what in (("sft", "SFT records: TRL prompt/completion, Llama-2 text, or conversations"),
                        ("dpo", "DPO records: TRL prompt/chosen/rejected, with a kind column")):
         c = convert_sub.add_parser(kind, help=what, description=what)
-        c.add_argument("trajectories", help="kept trajectories from araft generate (JSONL)")
+        c.add_argument("trajectories", nargs="+", help="kept trajectories from araft generate (JSONL; several "
+                                                       "files are read in order, a record that is already "
+                                                       "written is left out)")
         c.add_argument("--out", required=True, help="the records file to write (JSONL)")
         c.add_argument("--prompt-style", default="fewshot",
                        help="the prompt the records train: fewshot, zeroshot, zeroshot_turns or a YAML file")

@@ -67,6 +67,18 @@ def test_oracle_search_order_and_honest_failure(dev, corpus_index):
     assert result["answer"] == "unknown"
 
 
+def test_oracle_reads_a_comparison_in_either_order_and_a_bridge_in_one(dev, corpus_index):
+    comparison = next(q for q in dev if q.type == "comparison" and len(search_order(q)) == 2)
+    bridge = next(q for q in dev if q.type == "bridge")
+    assert search_order(comparison, reverse_comparison=True) == search_order(comparison)[::-1]
+    assert search_order(bridge, reverse_comparison=True) == search_order(bridge)
+    agent = create_araft_agent(OracleChatModel([comparison], reverse_comparison=True),
+                               [WikipediaTool(backend=LocalWikipedia(corpus_index))])
+    result = agent.invoke({"question": comparison.question})
+    assert result["answer"] == comparison.answer
+    assert [s["action_input"] for s in result["steps"][:2]] == search_order(comparison)[::-1]
+
+
 @pytest.mark.parametrize("prompt", ["fewshot", "zeroshot_turns"])
 def test_oracle_answers_in_either_layout(dev, corpus_index, prompt):
     agent = create_araft_agent(OracleChatModel(dev[:5]), [WikipediaTool(backend=LocalWikipedia(corpus_index))],

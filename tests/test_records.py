@@ -182,6 +182,22 @@ def test_convert_drops_records_over_the_token_budget(tiny_llama, tokenizers, tmp
     assert f"dropped {len(lengths) - kept} over --max-tokens {budget}" in printed
 
 
+def test_convert_reads_several_files_and_leaves_out_what_is_already_written(tmp_path, capsys):
+    source = GOLDEN / "trajectories.jsonl"
+    once, twice = tmp_path / "once.jsonl", tmp_path / "twice.jsonl"
+    flags = ["--prompt-style", "zeroshot_turns", "--granularity", "trajectory"]
+    assert main(["convert", "sft", str(source), "--out", str(once), *flags]) == 0
+    n = len(once.read_text().splitlines())
+    assert "exact duplicates" not in capsys.readouterr().out
+    assert main(["convert", "sft", str(source), str(source), "--out", str(twice), *flags]) == 0
+    assert twice.read_text() == once.read_text()
+    assert f"from {2 * len(_records('trajectories.jsonl'))} trajectories; {n} exact duplicates left out" in \
+        capsys.readouterr().out
+    assert main(["convert", "sft", str(source), str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "missing.jsonl does not exist: run `araft generate` first" in capsys.readouterr().err
+    assert not (tmp_path / "x.jsonl").exists()
+
+
 def test_convert_errors_are_one_line(tmp_path, capsys):
     source = GOLDEN / "trajectories.jsonl"
     out = tmp_path / "x.jsonl"

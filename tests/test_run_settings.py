@@ -141,6 +141,32 @@ def test_generate_saves_its_settings_beside_its_output(questions, mini_index, tm
     assert "min_f1 None there, 0.5 now" in _err_line(capsys)
 
 
+def test_generate_reversed_reads_each_comparison_question_in_the_other_order(questions, mini_index, tmp_path,
+                                                                              capsys):
+    rows = [json.loads(line) for line in questions.read_text().splitlines()]
+    rows[0]["type"] = "comparison"  # q1 compares two magazines
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "reversed.jsonl"
+    flags = ["generate", "--questions", str(questions), "--teacher", "oracle", "--corpus", str(mini_index),
+             "--prompt", "zeroshot"]
+    assert main([*flags, "--order", "reversed", "--out", str(out)]) == 0
+    assert "--order reversed: the 1 comparison questions of 3" in capsys.readouterr().err
+    (run,) = map(json.loads, out.read_text().splitlines())
+    assert run["question_id"] == "q1" and run["status"] == "answered" and run["prediction"] == "Arthur's Magazine"
+    assert [s["action_input"] for s in run["steps"]] == ["First for Women", "Arthur's Magazine", "Arthur's Magazine"]
+    assert yaml.safe_load((tmp_path / "reversed.settings.yaml").read_text())["order"] == "reversed"
+    # the default reads it as the question names the magazines
+    assert main([*flags, "--out", str(tmp_path / "asked.jsonl")]) == 0
+    asked = json.loads((tmp_path / "asked.jsonl").read_text().splitlines()[0])
+    assert [s["action_input"] for s in asked["steps"]][:2] == ["Arthur's Magazine", "First for Women"]
+    capsys.readouterr()
+    assert main([*flags, "--order", "sideways", "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "order 'sideways' is not one of question, reversed" in _err_line(capsys)
+    assert main([*flags, "--teacher", "smollm2-135m", "--order", "reversed", "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "--order reversed is for a teacher (oracle, visible), not 'smollm2-135m'" in _err_line(capsys)
+    assert not (tmp_path / "x.jsonl").exists()
+
+
 @pytest.mark.parametrize("command", ["ask", "generate", "eval"])
 def test_a_bad_config_is_one_line_naming_the_fix(command, tmp_path, capsys):
     config = tmp_path / "c.yaml"
