@@ -28,8 +28,32 @@ _OBSERVATION = re.compile(r"^Observation: (.*)$", re.MULTILINE)
 _ACTION = re.compile(r"^Action: ", re.MULTILINE)
 
 
+# A sentence ends at . ! or ? (and any closing quote or bracket) before whitespace and a capital,
+# a digit or an opening quote; a period that ends an abbreviation or an initial ends none.
+_SENTENCE_END = re.compile(r"[.!?][\"'’”)\]]*(?=\s+[\"'‘“(\[]?[A-Z0-9])")
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "no", "nos", "co", "corp", "inc", "ltd", "vs", "v",
+                  "c", "ca", "mt", "ft", "gen", "col", "lt", "capt", "sgt", "prof", "rev", "hon", "vol", "op",
+                  "pp", "fl", "approx", "est", "dept", "univ", "jan", "feb", "mar", "apr", "aug", "sep", "sept",
+                  "oct", "nov", "dec"}
+
+
+def _is_abbreviation(word: str) -> bool:
+    """Whether ``word`` (the text before a period, up to the last space) is an initial ("E"),
+    a dotted acronym ("U.S", "F.P") or a common abbreviation ("Jr", "No", "v")."""
+    word = word.lstrip("\"'‘“([")
+    return ((len(word) == 1 and word.isalpha()) or re.fullmatch(r"(?:\w\.)+\w", word) is not None
+            or word.lower() in _ABBREVIATIONS)
+
+
 def first_sentence(text: str, limit: int = 120) -> str:
-    sentence = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
+    """The first sentence of ``text``, not cut at an abbreviation or an initial ("Bruce E. Wilson",
+    "Hook and Ladder No. 4"), cut to ``limit`` characters on a word boundary."""
+    sentence = text
+    for end in _SENTENCE_END.finditer(text):
+        if text[end.start()] == "." and _is_abbreviation(text[:end.start()].rsplit(None, 1)[-1]):
+            continue
+        sentence = text[:end.end()]
+        break
     return sentence if len(sentence) <= limit else sentence[:limit].rsplit(" ", 1)[0] + " ..."
 
 

@@ -20,7 +20,7 @@ from conftest import ROOT
 from evals.generate import generate, rejects_path
 from evals.hotpotqa import load_questions
 from evals.metrics import score
-from evals.oracle import OracleChatModel, search_order
+from evals.oracle import OracleChatModel, first_sentence, search_order
 from finetune.records import dpo_records, sft_records
 
 
@@ -65,6 +65,25 @@ def test_oracle_search_order_and_honest_failure(dev, corpus_index):
     q = dev[0]
     result = create_araft_agent(OracleChatModel([q]), [Wikipedia]).invoke({"question": q.question})
     assert result["answer"] == "unknown"
+
+
+@pytest.mark.parametrize("text, first", [
+    ("Poleconomy is a board game invented by New Zealander Bruce E. Wilson. It was sold in 1982.",
+     "Poleconomy is a board game invented by New Zealander Bruce E. Wilson."),
+    ("Hook and Ladder No. 4 is a firehouse in Albany. It was built in 1910.",
+     "Hook and Ladder No. 4 is a firehouse in Albany."),
+    ("The House is part of the U.S. state's legislature. It has 134 members.",
+     "The House is part of the U.S. state's legislature."),
+    ("Papa Gino's, Inc. is a restaurant chain. It is based in Dedham.", "Papa Gino's, Inc. is a restaurant chain."),
+    ("Roe v. Wade was decided in 1973. It was overturned.", "Roe v. Wade was decided in 1973."),
+    ("He said \"Stop.\" Then he left.", "He said \"Stop.\""),
+    ("It was built in 1910. 1920 saw a fire.", "It was built in 1910."),
+    ("It runs on. and on", "It runs on. and on"),
+    ("no end at all", "no end at all"),
+    ("word " * 40, "word " * 23 + "word ..."),
+])
+def test_the_teachers_first_sentence_is_not_cut_at_an_abbreviation(text, first):
+    assert first_sentence(text) == first
 
 
 def test_oracle_reads_a_comparison_in_either_order_and_a_bridge_in_one(dev, corpus_index):
