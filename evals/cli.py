@@ -32,14 +32,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_resumable(settings, generate_settings_path(args.out))
     if args.limit is not None:
         questions = questions[: args.limit]
+    spec = ModelSpec.parse(args.model)
     if settings.order == "reversed":
-        if ModelSpec.parse(args.model).kind != "teacher":
+        if spec.kind != "teacher":
             raise ConfigError(f"--order reversed is for a teacher (oracle, visible), not {args.model!r}")
         comparisons = [q for q in questions if q.type == "comparison"]
         print(f"--order reversed: the {len(comparisons)} comparison questions of {len(questions)} (a bridge "
               "question is read in one order only)", file=sys.stderr)
         questions = comparisons
-    spec = ModelSpec.parse(args.model)
     style = load_prompt(args.prompt or spec.prompt)
     spec.check_server()
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
