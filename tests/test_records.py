@@ -193,7 +193,8 @@ def test_convert_reads_several_files_and_leaves_out_what_is_already_written(tmp_
     assert twice.read_text() == once.read_text()
     assert f"from {2 * len(_records('trajectories.jsonl'))} trajectories; {n} exact duplicates left out" in \
         capsys.readouterr().out
-    assert main(["convert", "sft", str(source), str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x.jsonl")]) == 2
+    missing = tmp_path / "missing.jsonl"
+    assert main(["convert", "sft", str(source), str(missing), "--out", str(tmp_path / "x.jsonl")]) == 2
     assert "missing.jsonl does not exist: run `araft generate` first" in capsys.readouterr().err
     assert not (tmp_path / "x.jsonl").exists()
 
