@@ -37,10 +37,10 @@ _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "no", "nos", "co", 
                   "oct", "nov", "dec"}
 
 
-def _is_abbreviation(word: str) -> bool:
-    """Whether ``word`` (the text before a period, up to the last space) is an initial ("E"),
-    a dotted acronym ("U.S", "F.P") or a common abbreviation ("Jr", "No", "v")."""
-    word = word.lstrip("\"'‘“([")
+def _is_abbreviation(before: str) -> bool:
+    """Whether the last word of ``before`` (the text before a period) is an initial ("E"), a
+    dotted acronym ("U.S", "F.P") or a common abbreviation ("Jr", "No", "v")."""
+    word = before.rsplit(None, 1)[-1].lstrip("\"'‘“([") if before.strip() else ""
     return ((len(word) == 1 and word.isalpha()) or re.fullmatch(r"(?:\w\.)+\w", word) is not None
             or word.lower() in _ABBREVIATIONS)
 
@@ -50,7 +50,7 @@ def first_sentence(text: str, limit: int = 120) -> str:
     "Hook and Ladder No. 4"), cut to ``limit`` characters on a word boundary."""
     sentence = text
     for end in _SENTENCE_END.finditer(text):
-        if text[end.start()] == "." and _is_abbreviation(text[:end.start()].rsplit(None, 1)[-1]):
+        if text[end.start()] == "." and _is_abbreviation(text[:end.start()]):
             continue
         sentence = text[:end.end()]
         break

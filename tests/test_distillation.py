@@ -80,6 +80,7 @@ def test_oracle_search_order_and_honest_failure(dev, corpus_index):
     ("It was built in 1910. 1920 saw a fire.", "It was built in 1910."),
     ("It runs on. and on", "It runs on. and on"),
     ("no end at all", "no end at all"),
+    (". A text that starts with a period.", "."),  # as the split before: no word before it, no crash
     ("word " * 40, "word " * 23 + "word ..."),
 ])
 def test_the_teachers_first_sentence_is_not_cut_at_an_abbreviation(text, first):
