@@ -26,12 +26,13 @@ def load_model(spec: ModelSpec, questions: Sequence[Question], backend: Any = No
     """
     if spec.kind != "teacher":
         return spec.load(**options)
+    reverse = order == "reversed"
     if spec.name == "oracle":
         from evals.oracle import OracleChatModel
 
-        return OracleChatModel(questions, reverse_comparison=order == "reversed")
+        return OracleChatModel(questions, reverse_comparison=reverse)
     from evals.visible_teacher import VisibleTeacherChatModel
 
     if backend is None:
         raise ValueError("the visible teacher searches the agent's Wikipedia backend: pass backend=")
-    return VisibleTeacherChatModel(questions, backend, reverse_comparison=order == "reversed")
+    return VisibleTeacherChatModel(questions, backend, reverse_comparison=reverse)

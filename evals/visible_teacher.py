@@ -125,7 +125,8 @@ class VisibleTeacherChatModel(OracleChatModel):
         observations = _OBSERVATION.findall(scratchpad)
         searched = _SEARCH.findall(scratchpad)
         texts = [question, *observations]
-        remaining = [t for t in search_order(q, self.reverse_comparison) if not any(q.shows(t, o) for o in observations)]
+        remaining = [t for t in search_order(q, self.reverse_comparison)
+                     if not any(q.shows(t, o) for o in observations)]
         # Done when every gold page was read or, for a bridge question, when a gold page read
         # names the answer (a comparison's answer is one of the names it compares: not evidence).
         answer_seen = (q.type != "comparison" and len(remaining) < len(q.supporting_titles)
