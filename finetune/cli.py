@@ -179,8 +179,9 @@ def add_parsers(sub: Any) -> None:
                            help="TRL prompt/completion, or the original's Llama-2 text column")
         else:
             c.add_argument("--kinds", default="repeat_previous,answer_before_search,failed_run",
-                           help="comma-separated rejection kinds (also: malformed_action); or on_policy alone, "
-                                "over the student's runs (araft eval's trajectories), with --questions")
+                           help="comma-separated rejection kinds (also: malformed_action, wrong_answer); "
+                                "or on_policy alone, over the student's runs (araft eval's trajectories), "
+                                "with --questions")
             c.add_argument("--teacher", default="visible", choices=["visible", "oracle"],
                            help="on_policy: the teacher whose step is chosen (default: %(default)s)")
             c.add_argument("--reasons", help="on_policy: keep only the corrections of these comma-separated "

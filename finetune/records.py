@@ -25,6 +25,11 @@ its ``kind``:
   teaches the format the parser needs;
 - ``failed_run`` (from rejected trajectories): the step a failed teacher run took at the same
   point after the same steps, when it differs from the kept run's step.
+- ``wrong_answer`` (opt-in): the answer step with a wrong answer the run makes easy to give: each
+  title it searched that shares no word with the answer (a bridge question's student answers with
+  the page it just searched; a comparison's picks the other entity), or, for a yes/no answer, the
+  other one. The thought's own naming of the answer is changed with it, so the pair differs only
+  in which answer it gives.
 
 ``on_policy_records`` reads the student's runs instead: at each state the student reached where
 its step was a mistake, the teacher's step from that state is chosen and the student's rejected
@@ -42,6 +47,7 @@ from araft_lc.llama2_format import llama2_prompt
 from araft_lc.parser import format_action
 from araft_lc.prompt import load_prompt, step_body
 from araft_lc.trajectory import Step, TrajectoryRecord, check_version
+from evals.metrics import f1_score, normalize_answer
 
 if TYPE_CHECKING:
     from evals.on_policy import Correction
@@ -53,7 +59,7 @@ __all__ = ["SFT_FORMATS", "GRANULARITIES", "DPO_KINDS", "TRAINING_VERSION", "Pro
 SftFormat = Literal["prompt_completion", "text"]
 SFT_FORMATS = ("prompt_completion", "text")
 GRANULARITIES = ("step", "trajectory")
-DPO_KINDS = ("repeat_previous", "answer_before_search", "malformed_action", "failed_run")
+DPO_KINDS = ("repeat_previous", "answer_before_search", "malformed_action", "failed_run", "wrong_answer")
 DEFAULT_DPO_KINDS = ("repeat_previous", "answer_before_search", "failed_run")
 
 # The version of the training record formats below; readers refuse a newer one, and a record
@@ -174,6 +180,26 @@ def _malformed(step: Step) -> str:
     return f"Thought: {step.thought}\nAction: {step.action}: {step.action_input or ''}"
 
 
+def _wrong_answers(record: TrajectoryRecord, answer: str) -> list[str]:
+    """The ``wrong_answer`` kind's answers for a run that answered ``answer``: the other of yes/no,
+    else each distinct search input of the run with no word in common with the answer."""
+    given = normalize_answer(answer)
+    if given in ("yes", "no"):
+        return ["no" if given == "yes" else "yes"]
+    searched: dict[str, str] = {}  # the first spelling of each search, by its normal form
+    for step in record.steps:
+        if step.action not in (None, "Answer") and step.action_input:
+            searched.setdefault(normalize_answer(step.action_input), step.action_input)
+    return [text for key, text in searched.items() if key and f1_score(text, answer) == 0.0]
+
+
+def _answering(step: Step, answer: str, other: str) -> str:
+    """``step`` (an answer step) giving ``other`` instead of ``answer``, in its thought too."""
+    before, found, after = step.thought.rpartition(answer)
+    thought = f"{before}{other}{after}" if found else step.thought
+    return f"Thought: {thought}\nAction: {format_action('Answer', other)}"
+
+
 # (question_id, steps taken before) -> the next steps failed runs took from there
 FailedSteps = dict[tuple[str, tuple[str, ...]], list[str]]
 
@@ -213,6 +239,9 @@ def dpo_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
                              f"Thought: I know the answer.\nAction: {format_action('Answer', answer)}"))
         if "malformed_action" in kinds:
             rejected.append(("malformed_action", _malformed(step)))
+        if i == len(record.steps) - 1 and step.action == "Answer" and "wrong_answer" in kinds:
+            given = step.action_input or ""
+            rejected += [("wrong_answer", _answering(step, given, other)) for other in _wrong_answers(record, given)]
         if "failed_run" in kinds and failed:
             for body in dict.fromkeys(failed.get((record.question_id, tuple(bodies[:i])), [])):
                 if body != bodies[i]:

@@ -54,11 +54,37 @@ def test_golden_counts_and_kinds():
         "malformed_action": [("g1", 0), ("g1", 1), ("g1", 2), ("g2", 0), ("g2", 1)],
         # g1's failed run took the same first step, then searched again; g2's answered at once
         "failed_run": [("g1", 1), ("g2", 0)],
+        # the answer step, answering with a title the run searched that is not the answer
+        "wrong_answer": [("g1", 2), ("g2", 1)],
     }
     for d in pairs:
         assert d["chosen"] != d["rejected"]
         if d["kind"] == "malformed_action":
             assert isinstance(parse(d["rejected"][0]["content"], ["Wikipedia"]), Action) is False
+
+
+def test_wrong_answer_pairs_answer_a_searched_title_or_the_other_of_yes_and_no():
+    def run(answer, *queries, thought=None):
+        steps = [Step(f"Look up {q}.", "Wikipedia", q, f"{q} is a page.", raw="") for q in queries]
+        steps.append(Step(thought or f"So the answer is {answer}.", "Answer", answer, None, raw=""))
+        record = TrajectoryRecord("q", "a question?", "answered", answer, steps, gold_answer=answer)
+        return [d["rejected"][0]["content"] for d in dpo_records(record, kinds=["wrong_answer"])]
+
+    # a bridge run: both searched titles are wrong answers; one that shares a word with the answer
+    # ("President Bill Clinton" for "Bill Clinton") is no wrong answer, and a search repeated once
+    assert run("Pimp My Ride", "Likwit Crew", "King T", "king t") == [
+        "Thought: So the answer is Likwit Crew.\nAction: [action: Answer, action_input: Likwit Crew]",
+        "Thought: So the answer is King T.\nAction: [action: Answer, action_input: King T]"]
+    assert run("Bill Clinton", "President Bill Clinton") == []
+    # a comparison: the entity that is not the answer
+    assert run("Liberty", "Liberty", "MIT Technology Review") == [
+        "Thought: So the answer is MIT Technology Review.\n"
+        "Action: [action: Answer, action_input: MIT Technology Review]"]
+    # yes/no: the other one, whatever was searched; a thought that does not name the answer is kept
+    assert run("no", "Der Rosenkavalier", thought="One is a comedy, the other a tragedy.") == [
+        "Thought: One is a comedy, the other a tragedy.\nAction: [action: Answer, action_input: yes]"]
+    # only a run's answer step has them
+    assert run("Paris") == []
 
 
 def test_trajectory_granularity_needs_the_turns_layout():
