@@ -17,7 +17,7 @@ from araft_lc.trajectory import TrajectoryRecord, action_key
 from evals.hotpotqa import Question
 from evals.metrics import normalize_answer
 
-__all__ = ["CAUSES", "Reach", "failure_cause", "reach", "FailureCounts", "count_failures", "failures_table"]
+__all__ = ["CAUSES", "Reach", "failure_cause", "answers_a_search", "reach", "FailureCounts", "count_failures", "failures_table"]
 
 # cause -> (its name in tables, what it means), in the order they are tried
 CAUSES: dict[str, tuple[str, str]] = {
@@ -56,6 +56,13 @@ def reach(record: TrajectoryRecord, q: Question) -> Reach:
     )
 
 
+def answers_a_search(record: TrajectoryRecord) -> bool:
+    """The run answered with one of its own searches (normalised): a bridge run that names the
+    page it looked up instead of what the page says, or a comparison's run naming an entity."""
+    searched = {normalize_answer(s.action_input or "") for s in record.steps if s.action == "Wikipedia"}
+    return record.status == "answered" and normalize_answer(record.prediction or "") in searched - {""}
+
+
 def failure_cause(record: TrajectoryRecord, q: Question) -> Optional[str]:
     """The run's cause of failure (a key of ``CAUSES``), or None for an exact answer (the EM the
     recorder scored; a record without scores has none)."""
@@ -88,7 +95,7 @@ class FailureCounts:
     runs: int = 0
     causes: Counter = field(default_factory=Counter)
     examples: dict[str, TrajectoryRecord] = field(default_factory=dict)
-    reached: Counter = field(default_factory=Counter)
+    reached: Counter = field(default_factory=Counter)  # Reach's fields, and wrong_answer_searched
 
     @property
     def failed(self) -> int:
@@ -114,6 +121,8 @@ def count_failures(label: str, records: Iterable[TrajectoryRecord], questions: M
         if cause is not None:
             out.causes[cause] += 1
             out.examples.setdefault(cause, record)
+            if answers_a_search(record):
+                out.reached["wrong_answer_searched"] += 1
     return out
 
 
@@ -140,7 +149,8 @@ def failures_table(runs: Sequence[FailureCounts]) -> str:
     lines += ["", "## How far runs got (all runs)", "",
               "| | " + " | ".join(r.label for r in runs) + " |", "|" + "---|" * (len(runs) + 1)]
     for key, name in (("first_search_gold", "first search reads a supporting page"),
-                      ("all_gold", "every supporting page read"), ("answer_seen", "gold answer in an observation")):
+                      ("all_gold", "every supporting page read"), ("answer_seen", "gold answer in an observation"),
+                      ("wrong_answer_searched", "failed, answering with a title it searched")):
         lines.append(f"| {name} | " + " | ".join(_share(r.reached[key], r.runs) for r in runs) + " |")
     for r in runs:
         lines += ["", f"## Examples: {r.label}", ""]

@@ -3,7 +3,7 @@
 import pytest
 
 from araft_lc.trajectory import Step, TrajectoryRecord
-from evals.failures import CAUSES, count_failures, failure_cause, failures_table, reach
+from evals.failures import CAUSES, answers_a_search, count_failures, failure_cause, failures_table, reach
 from evals.hotpotqa import Question
 from evals.metrics import score
 
@@ -75,7 +75,18 @@ def test_reach_and_the_table():
     table = failures_table([counts])
     assert "| first search wrong |" in table and "| 2 (100%) |" in table and "2 of 3" in table
     assert "Searches: `Rangers FC`. Answer: Glasgow; gold: Toronto Maple Leafs." in table
-    assert len([line for line in table.splitlines() if line.startswith("| ")]) == len(CAUSES) + 2 + 4
+    assert len([line for line in table.splitlines() if line.startswith("| ")]) == len(CAUSES) + 2 + 5
+    assert "| failed, answering with a title it searched | 0 (0%) |" in table
+
+
+def test_a_wrong_answer_that_names_a_search_is_counted():
+    named = run([search("Rangers", "Rangers"), search("John Smith", "John Smith (coach)"), answer("john smith")])
+    assert answers_a_search(named) and not answers_a_search(run([search("Rangers", "Rangers"), answer("Glasgow")]))
+    # a right answer that is a search is no failure, so it is not counted
+    right = run([search("Toronto Maple Leafs", "John Smith (coach)"), answer("Toronto Maple Leafs")])
+    counts = count_failures("sft", [named, right], {Q.id: Q})
+    assert counts.reached["wrong_answer_searched"] == 1
+    assert "| failed, answering with a title it searched | 1 (50%) |" in failures_table([counts])
 
 
 def test_a_run_over_other_questions_is_refused():
