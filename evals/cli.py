@@ -33,9 +33,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.limit is not None:
         questions = questions[: args.limit]
     spec = ModelSpec.parse(args.model)
+    for option, value, default in (("order", settings.order, "question"),
+                                   ("thoughts", settings.thoughts, "first_sentence")):
+        if value != default and spec.kind != "teacher":
+            raise ConfigError(f"--{option} {value} is for a teacher (oracle, visible), not {args.model!r}")
     if settings.order == "reversed":
-        if spec.kind != "teacher":
-            raise ConfigError(f"--order reversed is for a teacher (oracle, visible), not {args.model!r}")
         comparisons = [q for q in questions if q.type == "comparison"]
         print(f"--order reversed: the {len(comparisons)} comparison questions of {len(questions)} (a bridge "
               "question is read in one order only)", file=sys.stderr)
@@ -43,7 +45,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     style = load_prompt(args.prompt or spec.prompt)
     spec.check_server()
     tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
-    teacher = load_model(spec, questions, tool.backend, order=settings.order, **settings.model_options())
+    teacher = load_model(spec, questions, tool.backend, order=settings.order, thoughts=settings.thoughts,
+                         **settings.model_options())
     agent = create_araft_agent(teacher, [tool], prompt=style, max_steps=args.max_steps,
                                repetition_guard=args.repetition_guard, max_seconds=args.max_seconds)
     producer = {"model": args.model, "prompt_version": style.version, "tool_backend": tool.backend.name,

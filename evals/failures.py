@@ -17,7 +17,8 @@ from araft_lc.trajectory import TrajectoryRecord, action_key
 from evals.hotpotqa import Question
 from evals.metrics import normalize_answer
 
-__all__ = ["CAUSES", "Reach", "failure_cause", "answers_a_search", "reach", "FailureCounts", "count_failures", "failures_table"]
+__all__ = ["CAUSES", "Reach", "failure_cause", "answers_a_search", "reach", "FailureCounts", "count_failures",
+           "failures_table"]
 
 # cause -> (its name in tables, what it means), in the order they are tried
 CAUSES: dict[str, tuple[str, str]] = {

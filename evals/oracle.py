@@ -21,7 +21,8 @@ from araft_lc.index import normalize_title
 from araft_lc.parser import format_action
 from evals.hotpotqa import Question
 
-__all__ = ["OracleChatModel", "GIVE_UP", "first_sentence", "search_order"]
+__all__ = ["OracleChatModel", "GIVE_UP", "first_sentence", "evidence_sentence", "sentences",
+           "search_order"]
 
 GIVE_UP = "unknown"
 _OBSERVATION = re.compile(r"^Observation: (.*)$", re.MULTILINE)
@@ -45,16 +46,67 @@ def _is_abbreviation(before: str) -> bool:
             or word.lower() in _ABBREVIATIONS)
 
 
-def first_sentence(text: str, limit: int = 120) -> str:
-    """The first sentence of ``text``, not cut at an abbreviation or an initial ("Bruce E. Wilson",
-    "Hook and Ladder No. 4"), cut to ``limit`` characters on a word boundary."""
-    sentence = text
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text``, not split at an abbreviation or an initial ("Bruce E. Wilson",
+    "Hook and Ladder No. 4")."""
+    out, start = [], 0
     for end in _SENTENCE_END.finditer(text):
         if text[end.start()] == "." and _is_abbreviation(text[:end.start()]):
             continue
-        sentence = text[:end.end()]
-        break
+        out.append(text[start:end.end()].strip())
+        start = end.end()
+    return [s for s in (*out, text[start:].strip()) if s]
+
+
+def _cut(sentence: str, limit: int) -> str:
     return sentence if len(sentence) <= limit else sentence[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def _cut_around(sentence: str, name: str, limit: int) -> str:
+    """``sentence`` cut to ``limit`` characters so that ``name`` stays in it: from its start when
+    the name ends early enough, else the words before and after the name, marked where cut."""
+    at = sentence.casefold().find(name.casefold())
+    if len(sentence) <= limit or at < 0 or at + len(name) <= limit - 4:
+        return _cut(sentence, limit)
+    start = sentence.find(" ", max(0, at - limit // 2)) + 1 or at
+    return "... " + _cut(sentence[start:], limit - 4)
+
+
+def first_sentence(text: str, limit: int = 120) -> str:
+    """The first sentence of ``text`` (``sentences``), cut to ``limit`` characters on a word boundary."""
+    found = sentences(text)
+    return _cut(found[0] if found else text, limit)
+
+
+# words too common to tie a sentence to a question
+_STOPWORDS = {"a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "with", "from", "and", "or", "as", "is",
+              "was", "are", "were", "be", "been", "it", "its", "his", "her", "their", "this", "that", "these",
+              "which", "what", "who", "whom", "whose", "when", "where", "how", "did", "does", "do", "both", "same",
+              "s", "than", "more", "first", "also", "has", "had", "have"}
+
+
+def _words(text: str) -> set[str]:
+    return set(normalize_title(text).split()) - _STOPWORDS
+
+
+def evidence_sentence(text: str, question: str, names: Iterable[str] = (), known: str = "",
+                      limit: int = 200) -> str:
+    """The sentence of ``text`` (an observation) a reader would quote: the first that names one of
+    ``names`` (the next page to look up, or the answer; a title's "(disambiguation)" aside), else
+    the one sharing the most words with ``question`` beyond those of ``known`` (the search that
+    found the page: every sentence of it is about that), else the first. Cut to ``limit``."""
+    found = sentences(text)
+    if not found:
+        return _cut(text, limit)
+    for name in names:
+        name = re.sub(r"\s*\([^)]*\)$", "", name)
+        key = normalize_title(name)
+        for sentence in found:
+            if key and f" {key} " in f" {normalize_title(sentence)} ":
+                return _cut_around(sentence, name, limit)
+    wanted = _words(question) - _words(known)
+    best = max(found, key=lambda s: (len(wanted & _words(s)), -found.index(s)))
+    return _cut(best if wanted & _words(best) else found[0], limit)
 
 
 def search_order(q: Question, reverse_comparison: bool = False) -> list[str]:
@@ -77,6 +129,8 @@ class OracleChatModel(BaseChatModel):
 
     # read a comparison question's pages in the other order than the question names them
     reverse_comparison: bool = False
+    # quote, in each thought after a search, the evidence sentence of the page read, not its first
+    evidence_thoughts: bool = False
 
     _by_text: dict[str, Question] = PrivateAttr(default_factory=dict)
 
@@ -94,6 +148,15 @@ class OracleChatModel(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model": self.spec}
+
+    def quote(self, q: Question, observation: str, searched: str, next_name: Optional[str]) -> str:
+        """What a thought says of the page just read (found by the search ``searched``) before it
+        looks up ``next_name``, or, with None, before it answers."""
+        if not self.evidence_thoughts:
+            return first_sentence(observation)
+        # a comparison's answer is one of the names it compares: the sentence that names it is no evidence
+        names = [next_name] if next_name else [] if q.type == "comparison" else [q.answer]
+        return evidence_sentence(observation, q.question, names, known=searched)
 
     def _is_gold(self, q: Question, title: str, observation: str) -> bool:
         if title not in q.context:  # no paragraph to compare against: accept any page found
@@ -117,9 +180,9 @@ class OracleChatModel(BaseChatModel):
             elif done == 0:
                 thought = f"I need to find out about {title} first."
             else:
-                thought = f"{first_sentence(observations[-1])} Now I need to look up {title}."
+                thought = f"{self.quote(q, observations[-1], order[done - 1], title)} Now I need to look up {title}."
             return f"Thought: {thought}\nAction: {format_action('Wikipedia', title)}"
-        thought = f"{first_sentence(observations[-1])} So the answer is {q.answer}."
+        thought = f"{self.quote(q, observations[-1], order[done - 1], None)} So the answer is {q.answer}."
         return f"Thought: {thought}\nAction: {format_action('Answer', q.answer)}"
 
     def _generate(self, messages: list[BaseMessage], stop: Optional[list[str]] = None,

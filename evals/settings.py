@@ -12,9 +12,11 @@ from typing import ClassVar, Optional
 from araft_lc.config_file import ConfigError, config_field
 from araft_lc.run_settings import RunSettings
 
-__all__ = ["GenerateSettings", "EvalSettings", "SETTINGS", "ORDERS", "generate_settings_path"]
+__all__ = ["GenerateSettings", "EvalSettings", "SETTINGS", "ORDERS", "THOUGHTS", "generate_settings_path"]
 
 ORDERS = ("question", "reversed")  # the orders a teacher reads a comparison question's pages in
+# what a teacher's thought quotes of the page it read (evals.oracle.OracleChatModel.quote)
+THOUGHTS = ("first_sentence", "evidence")
 
 SETTINGS = "settings.yaml"  # in an eval's --out folder
 
@@ -45,12 +47,19 @@ class GenerateSettings(_QuestionRunSettings):
                                           "question (as it names them) or reversed, which runs the comparison "
                                           "questions only (a second trajectory for each: more SFT data)")
 
+    thoughts: str = config_field("first_sentence", "what a teacher's thought quotes of the page it read: "
+                                                   "first_sentence (the original's way) or evidence (the "
+                                                   "sentence naming the next page or the answer, else the "
+                                                   "one closest to the question)")
+
     RESUMABLE: ClassVar[tuple[str, ...]] = (*_QuestionRunSettings.RESUMABLE, "limit")
 
     def check(self) -> None:
         super().check()
         if self.order not in ORDERS:
             raise ConfigError(f"order {self.order!r} is not one of {', '.join(ORDERS)}")
+        if self.thoughts not in THOUGHTS:
+            raise ConfigError(f"thoughts {self.thoughts!r} is not one of {', '.join(THOUGHTS)}")
 
 
 @dataclass

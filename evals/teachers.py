@@ -15,24 +15,25 @@ __all__ = ["load_model"]
 
 
 def load_model(spec: ModelSpec, questions: Sequence[Question], backend: Any = None, order: str = "question",
-               **options: Any) -> BaseChatModel:
+               thoughts: str = "first_sentence", **options: Any) -> BaseChatModel:
     """The chat model a run over ``questions`` uses: for the teacher ``oracle``, an
     ``OracleChatModel`` answering them; ``visible``, a ``VisibleTeacherChatModel`` searching
     ``backend`` with visible words only; any other spec, what ``spec.load(**options)`` loads.
-    A teacher reads a comparison question's pages in ``order`` (``question`` or ``reversed``).
+    A teacher reads a comparison question's pages in ``order`` (``question`` or ``reversed``), and its
+    thoughts quote of each page read what ``thoughts`` says (``first_sentence`` or ``evidence``).
 
     Raises:
         ValueError: the spec names nothing loadable.
     """
     if spec.kind != "teacher":
         return spec.load(**options)
-    reverse = order == "reversed"
+    reverse, evidence = order == "reversed", thoughts == "evidence"
     if spec.name == "oracle":
         from evals.oracle import OracleChatModel
 
-        return OracleChatModel(questions, reverse_comparison=reverse)
+        return OracleChatModel(questions, reverse_comparison=reverse, evidence_thoughts=evidence)
     from evals.visible_teacher import VisibleTeacherChatModel
 
     if backend is None:
         raise ValueError("the visible teacher searches the agent's Wikipedia backend: pass backend=")
-    return VisibleTeacherChatModel(questions, backend, reverse_comparison=reverse)
+    return VisibleTeacherChatModel(questions, backend, reverse_comparison=reverse, evidence_thoughts=evidence)

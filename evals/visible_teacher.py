@@ -25,7 +25,7 @@ from pydantic import PrivateAttr
 from araft_lc.index import normalize_title
 from araft_lc.parser import format_action
 from evals.hotpotqa import Question
-from evals.oracle import GIVE_UP, OracleChatModel, first_sentence, search_order
+from evals.oracle import GIVE_UP, OracleChatModel, search_order
 
 __all__ = ["VisibleTeacherChatModel", "visible_spans", "is_visible", "imitability"]
 
@@ -132,7 +132,7 @@ class VisibleTeacherChatModel(OracleChatModel):
         answer_seen = (q.type != "comparison" and len(remaining) < len(q.supporting_titles)
                        and is_visible(q.answer, observations) and not is_visible(q.answer, [question]))
         if not remaining or answer_seen:
-            return (f"Thought: {first_sentence(observations[-1])} So the answer is {q.answer}.\n"
+            return (f"Thought: {self.quote(q, observations[-1], searched[-1], None)} So the answer is {q.answer}.\n"
                     f"Action: {format_action('Answer', q.answer)}")
         misses = [s for s in searched if self._found(s) not in q.supporting_titles]
         for title in remaining:
@@ -145,7 +145,7 @@ class VisibleTeacherChatModel(OracleChatModel):
             elif searched and searched[-1] in misses:
                 thought = f"That was not the page I need. I will search {query} instead."
             else:
-                thought = f"{first_sentence(observations[-1])} Now I need to look up {query}."
+                thought = f"{self.quote(q, observations[-1], searched[-1], query)} Now I need to look up {query}."
             return f"Thought: {thought}\nAction: {format_action('Wikipedia', query)}"
         return ("Thought: I cannot find the page I need with what I know.\n"
                 f"Action: {format_action('Answer', GIVE_UP)}")

@@ -20,7 +20,7 @@ from conftest import ROOT
 from evals.generate import generate, rejects_path
 from evals.hotpotqa import load_questions
 from evals.metrics import score
-from evals.oracle import OracleChatModel, first_sentence, search_order
+from evals.oracle import OracleChatModel, evidence_sentence, first_sentence, search_order
 from finetune.records import dpo_records, sft_records
 
 
@@ -85,6 +85,28 @@ def test_oracle_search_order_and_honest_failure(dev, corpus_index):
 ])
 def test_the_teachers_first_sentence_is_not_cut_at_an_abbreviation(text, first):
     assert first_sentence(text) == first
+
+
+PAGE = ("Liberty is a magazine published by the Seventh-day Adventist Church. It has a circulation of over "
+        "200,000. Its editor is Lincoln E. Steed.")
+
+
+@pytest.mark.parametrize("names, known, quoted", [
+    (["Lincoln E. Steed"], "Liberty", "Its editor is Lincoln E. Steed."),  # it names the next page
+    (["Lincoln E. Steed (editor)"], "Liberty", "Its editor is Lincoln E. Steed."),  # a title's aside left out
+    (["Steed Lincoln"], "Liberty", "It has a circulation of over 200,000."),  # not named: the closest
+    ([], "Liberty", "It has a circulation of over 200,000."),  # a comparison: closest to the question
+    # nothing beyond the search's words in common with the question: the first sentence
+    ([], "Liberty circulation over 200,000", "Liberty is a magazine published by the Seventh-day Adventist Church."),
+])
+def test_the_evidence_sentence_names_what_comes_next_or_is_closest_to_the_question(names, known, quoted):
+    question = "Which has a circulation of over 200,000, Liberty or MIT Technology Review?"
+    assert evidence_sentence(PAGE, question, names, known=known) == quoted
+
+
+def test_the_evidence_sentence_of_a_text_without_sentences_is_the_text_cut():
+    assert evidence_sentence("", "a question?") == ""
+    assert evidence_sentence("word " * 60, "a question?") == "word " * 39 + "word ..."
 
 
 def test_oracle_reads_a_comparison_in_either_order_and_a_bridge_in_one(dev, corpus_index):

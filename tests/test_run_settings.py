@@ -167,6 +167,29 @@ def test_generate_reversed_reads_each_comparison_question_in_the_other_order(que
     assert not (tmp_path / "x.jsonl").exists()
 
 
+def test_generate_with_evidence_thoughts_quotes_the_sentence_holding_the_answer(questions, mini_index, tmp_path,
+                                                                               capsys):
+    flags = ["generate", "--questions", str(questions), "--teacher", "oracle", "--corpus", str(mini_index),
+             "--prompt", "zeroshot", "--limit", "2"]
+    assert main([*flags, "--thoughts", "evidence", "--out", str(tmp_path / "evidence.jsonl")]) == 0
+    assert main([*flags, "--out", str(tmp_path / "first.jsonl")]) == 0
+    runs = {name: {r["question_id"]: [s["thought"] for s in r["steps"]]
+                   for r in map(json.loads, (tmp_path / f"{name}.jsonl").read_text().splitlines())}
+            for name in ("evidence", "first")}
+    # q2 asks who founded Philadelphia: the page's second sentence says it, its first does not
+    assert runs["evidence"]["q2"][-1] == "It was founded in 1682 by William Penn. So the answer is William Penn."
+    assert runs["first"]["q2"][-1] == "Philadelphia is the largest city in Pennsylvania. So the answer is William Penn."
+    assert runs["evidence"]["q2"][:-1] == runs["first"]["q2"][:-1]
+    assert yaml.safe_load((tmp_path / "evidence.settings.yaml").read_text())["thoughts"] == "evidence"
+    capsys.readouterr()
+    assert main([*flags, "--thoughts", "all", "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "thoughts 'all' is not one of first_sentence, evidence" in _err_line(capsys)
+    teacher = ["--teacher", "smollm2-135m", "--thoughts", "evidence"]
+    assert main([*flags, *teacher, "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "--thoughts evidence is for a teacher (oracle, visible), not 'smollm2-135m'" in _err_line(capsys)
+    assert not (tmp_path / "x.jsonl").exists()
+
+
 @pytest.mark.parametrize("command", ["ask", "generate", "eval"])
 def test_a_bad_config_is_one_line_naming_the_fix(command, tmp_path, capsys):
     config = tmp_path / "c.yaml"

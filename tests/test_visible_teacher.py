@@ -56,3 +56,33 @@ def test_generate_reports_what_a_student_can_imitate(data_dir, tmp_path, capsys)
     oracle = capsys.readouterr().out
     share = float(oracle.split("searches, ")[1].split("%")[0])
     assert share < 90.0  # the oracle searches gold titles the run never saw
+
+
+def test_evidence_thoughts_quote_the_sentence_that_names_the_next_search(data_dir, tmp_path):
+    from araft_lc.graph import create_araft_agent
+    from araft_lc.index import normalize_title
+    from araft_lc.tools.select import wikipedia_tool
+    from araft_lc.trajectory import read_trajectories
+    from evals.generate import generate
+    from evals.hotpotqa import load_questions
+    from evals.visible_teacher import VisibleTeacherChatModel
+
+    questions = list(load_questions(data_dir / "dev_distractor_b300.jsonl"))[:80]
+    tool = wikipedia_tool(data_dir / "wiki_corpus.jsonl.gz")
+    teacher = VisibleTeacherChatModel(questions, tool.backend, evidence_thoughts=True)
+    generate(create_araft_agent(teacher, [tool], prompt="zeroshot_turns"), questions, tmp_path / "t.jsonl",
+             progress=False)
+    named = on_page = 0
+    for record in read_trajectories(tmp_path / "t.jsonl"):
+        for before, step in zip(record.steps, record.steps[1:]):
+            suffix = f" Now I need to look up {step.action_input}."
+            if step.action != "Wikipedia" or not step.thought.endswith(suffix):
+                continue  # a recovery after a miss quotes nothing
+            quote = step.thought[: -len(suffix)].removeprefix("... ").removesuffix(" ...")
+            assert quote in before.observation, (quote, before.observation)  # a part of the page read
+            query = f" {normalize_title(step.action_input)} "
+            if query in f" {normalize_title(before.observation)} ":  # else it is a span of the question
+                on_page += 1
+                named += query in f" {normalize_title(quote)} "
+    # a query the page names is named in the quote, but for the few spans across two sentences
+    assert on_page >= 20 and named >= 0.9 * on_page, (named, on_page)
