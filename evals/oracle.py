@@ -105,8 +105,8 @@ def evidence_sentence(text: str, question: str, names: Iterable[str] = (), known
             if key and f" {key} " in f" {normalize_title(sentence)} ":
                 return _cut_around(sentence, name, limit)
     wanted = _words(question) - _words(known)
-    best = max(found, key=lambda s: (len(wanted & _words(s)), -found.index(s)))
-    return _cut(best if wanted & _words(best) else found[0], limit)
+    shared = [len(wanted & _words(s)) for s in found]
+    return _cut(found[shared.index(max(shared))], limit)  # the first of the closest (no words shared: the first)
 
 
 def search_order(q: Question, reverse_comparison: bool = False) -> list[str]:

@@ -17,20 +17,28 @@ def test_spans_share_a_word_with_the_title():
     assert _entity_like("Saint Peter of Alcantara") and not _entity_like("Hill is a plantation")
 
 
-def test_teacher_searches_only_visible_words(data_dir, tmp_path):
-    from evals.generate import generate
+def _visible_runs(data_dir, out, **options):
+    """The visible teacher (with ``options``) over the first 80 questions of b300 into ``out``:
+    generate's summary and the number of questions."""
     from araft_lc.graph import create_araft_agent
     from araft_lc.tools.select import wikipedia_tool
-    from araft_lc.trajectory import read_trajectories
+    from evals.generate import generate
     from evals.hotpotqa import load_questions
     from evals.visible_teacher import VisibleTeacherChatModel
 
     questions = list(load_questions(data_dir / "dev_distractor_b300.jsonl"))[:80]
     tool = wikipedia_tool(data_dir / "wiki_corpus.jsonl.gz")
-    agent = create_araft_agent(VisibleTeacherChatModel(questions, tool.backend), [tool], prompt="zeroshot_turns")
-    summary = generate(agent, questions, tmp_path / "traj.jsonl", progress=False)
+    agent = create_araft_agent(VisibleTeacherChatModel(questions, tool.backend, **options), [tool],
+                               prompt="zeroshot_turns")
+    return generate(agent, questions, out, progress=False), len(questions)
+
+
+def test_teacher_searches_only_visible_words(data_dir, tmp_path):
+    from araft_lc.trajectory import read_trajectories
+
+    summary, asked = _visible_runs(data_dir, tmp_path / "traj.jsonl")
     kept = list(read_trajectories(tmp_path / "traj.jsonl"))
-    assert summary.kept == len(kept) and len(kept) >= 0.6 * len(questions)
+    assert summary.kept == len(kept) and len(kept) >= 0.6 * asked
     recoveries = 0
     for record in kept:
         seen = [record.question]
@@ -59,19 +67,10 @@ def test_generate_reports_what_a_student_can_imitate(data_dir, tmp_path, capsys)
 
 
 def test_evidence_thoughts_quote_the_sentence_that_names_the_next_search(data_dir, tmp_path):
-    from araft_lc.graph import create_araft_agent
     from araft_lc.index import normalize_title
-    from araft_lc.tools.select import wikipedia_tool
     from araft_lc.trajectory import read_trajectories
-    from evals.generate import generate
-    from evals.hotpotqa import load_questions
-    from evals.visible_teacher import VisibleTeacherChatModel
 
-    questions = list(load_questions(data_dir / "dev_distractor_b300.jsonl"))[:80]
-    tool = wikipedia_tool(data_dir / "wiki_corpus.jsonl.gz")
-    teacher = VisibleTeacherChatModel(questions, tool.backend, evidence_thoughts=True)
-    generate(create_araft_agent(teacher, [tool], prompt="zeroshot_turns"), questions, tmp_path / "t.jsonl",
-             progress=False)
+    _visible_runs(data_dir, tmp_path / "t.jsonl", evidence_thoughts=True)
     named = on_page = 0
     for record in read_trajectories(tmp_path / "t.jsonl"):
         for before, step in zip(record.steps, record.steps[1:]):
