@@ -72,6 +72,9 @@ class DPORunConfig(TrainConfig):
                                            "step's NLL, which keeps a small model's action format")
     loss_weights: Optional[list[float]] = _f(None, "a weight per loss_type (null: all 1)")
     precompute_ref_log_probs: bool = _f(False, "compute the reference log-probs once before training")
+    pair_tokens: str = _f("all", "the tokens of a pair the DPO term counts: all (TRL's DPO), or differing: "
+                                 "only where the chosen and rejected steps differ (the sft loss type still "
+                                 "covers the whole chosen step)")
     validation_size: int = _f(0, "hold out this many questions' DPO records; check the action format on "
                                             "one prompt of each")
     max_parse_error_share: Optional[float] = _f(
@@ -133,9 +136,28 @@ def _build(cls: type[C], data: dict[str, Any], where: Callable[[str], str]) -> C
     if not 0 <= config.warmup_ratio < 1:
         raise ConfigError(f"{where('warmup_ratio')}warmup_ratio: {config.warmup_ratio} is not a share of the "
                           "steps in [0, 1)")
+    if isinstance(config, DPORunConfig):
+        _check_pair_tokens(config, where)
     if config.too_long not in ("drop", "fail"):
         raise ConfigError(f"{where('too_long')}too_long: {config.too_long!r} is not drop or fail")
     return config
+
+
+def _check_pair_tokens(config: DPORunConfig, where: Callable[[str], str]) -> None:
+    from finetune.pair_tokens import PAIR_TOKEN_LOSSES, PAIR_TOKENS
+
+    if config.pair_tokens not in PAIR_TOKENS:
+        raise ConfigError(f"{where('pair_tokens')}pair_tokens: {config.pair_tokens!r} is not "
+                          f"{' or '.join(PAIR_TOKENS)}")
+    if config.pair_tokens != "differing":
+        return
+    other = [t for t in config.loss_type if t not in PAIR_TOKEN_LOSSES]
+    if other:
+        raise ConfigError(f"{where('loss_type')}pair_tokens differing computes the loss types "
+                          f"{', '.join(PAIR_TOKEN_LOSSES)}, not {', '.join(other)}: drop them or set pair_tokens all")
+    if config.precompute_ref_log_probs:
+        raise ConfigError(f"{where('precompute_ref_log_probs')}pair_tokens differing computes the reference "
+                          "log-probs as it trains: set precompute_ref_log_probs false")
 
 
 def to_yaml(config: TrainConfig) -> str:

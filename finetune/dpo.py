@@ -26,11 +26,33 @@ __all__ = ["train_dpo", "main"]
 def _tokenized_trainer() -> type:
     from trl import DPOTrainer
 
+    from finetune.pair_tokens import counted_tokens_collator, differing_loss
+
     class TokenizedDPOTrainer(DPOTrainer):
-        """DPOTrainer on rows already tokenised the agent's way (any chat format, one BOS)."""
+        """DPOTrainer on rows already tokenised the agent's way (any chat format, one BOS); rows
+        that carry ``chosen_counted``/``rejected_counted`` (``pair_tokens: differing``) count
+        only those tokens in the DPO term."""
+
+        def __init__(self, *args: Any, counted: bool = False, **kwargs: Any) -> None:
+            if counted:
+                a, tok = kwargs["args"], kwargs["processing_class"]
+                kwargs["data_collator"] = counted_tokens_collator(
+                    pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+                    max_length=a.max_length, truncation_mode=a.truncation_mode,
+                    pad_to_multiple_of=a.pad_to_multiple_of)
+            super().__init__(*args, **kwargs)
 
         def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:
             return dataset
+
+        def _set_signature_columns_if_needed(self) -> None:
+            super()._set_signature_columns_if_needed()
+            self._signature_columns = [*self._signature_columns, "chosen_counted", "rejected_counted"]
+
+        def _compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool) -> Any:
+            if "preference_mask" not in inputs:
+                return super()._compute_loss(model, inputs, return_outputs)
+            return differing_loss(self, model, inputs)
 
     return TokenizedDPOTrainer
 
@@ -66,6 +88,7 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
     from finetune.format_check import FormatCheck
     from finetune.logs import LossLog
     from finetune.model import load_base
+    from finetune.pair_tokens import with_differing_tokens
 
     model = load_base(config, p.device, adapter=str(adapter))
     callbacks: list[Any] = [LossLog(config.output_dir)]
@@ -80,9 +103,11 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
                                      config.max_parse_error_share))
     args = DPOConfig(**trl_args(p), beta=config.beta, loss_type=config.loss_type,
                      loss_weights=config.loss_weights, precompute_ref_log_probs=config.precompute_ref_log_probs)
+    counted = config.pair_tokens == "differing"
+    rows = [with_differing_tokens(r) for r in p.data.rows] if counted else p.data.rows
     trainer = _tokenized_trainer()(
-        model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(p.data.rows),
-        processing_class=p.tokenizer, callbacks=callbacks,
+        model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(rows),
+        processing_class=p.tokenizer, callbacks=callbacks, counted=counted,
     )
     return train_and_save(trainer, p)
 

@@ -225,3 +225,28 @@ def test_bad_inputs_fail_before_any_model_loads(tiny_llama, records, tmp_path, c
                  "--too_long", "fail"]) == 2
     assert "longer than max_length 20" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing written before the checks passed
+
+
+def test_dpo_on_the_differing_tokens_trains_and_logs_how_many_it_counts(tiny_llama, records, sft_adapter, tmp_path):
+    from finetune.dpo import train_dpo
+
+    out = tmp_path / "dpo"
+    config = _config(DPORunConfig, tiny_llama, data=str(records / "dpo.jsonl"), output_dir=str(out),
+                     adapter=str(sft_adapter), loss_type=["sigmoid", "sft"], pair_tokens="differing")
+    train_dpo(config)
+    before, after = _lora_weights(sft_adapter), _lora_weights(out)
+    assert any(not (before[k] == after[k]).all() for k in before)
+    logged = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines()]
+    counted = [e["counted_tokens"] for e in logged if "counted_tokens" in e]
+    assert counted and all(n > 0 for n in counted) and any("rewards/margins" in e for e in logged)
+    assert "pair_tokens: differing" in (out / "araft_train.yaml").read_text()
+
+
+def test_pair_tokens_errors_name_the_value_and_the_fix():
+    base = {"data": "d", "output_dir": "o", "adapter": "a"}
+    with pytest.raises(ConfigError, match="pair_tokens: 'diff' is not all or differing"):
+        load_config(DPORunConfig, None, {**base, "pair_tokens": "diff"})
+    with pytest.raises(ConfigError, match="not hinge: drop them or set pair_tokens all"):
+        load_config(DPORunConfig, None, {**base, "pair_tokens": "differing", "loss_type": ["hinge", "sft"]})
+    with pytest.raises(ConfigError, match="set precompute_ref_log_probs false"):
+        load_config(DPORunConfig, None, {**base, "pair_tokens": "differing", "precompute_ref_log_probs": True})
