@@ -9,6 +9,7 @@ supporting pages come from the questions file the run used.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence
@@ -17,8 +18,8 @@ from araft_lc.trajectory import TrajectoryRecord, action_key
 from evals.hotpotqa import Question
 from evals.metrics import normalize_answer
 
-__all__ = ["CAUSES", "Reach", "failure_cause", "answers_a_search", "reach", "FailureCounts", "count_failures",
-           "failures_table"]
+__all__ = ["CAUSES", "Reach", "failure_cause", "answers_a_search", "loops", "reach", "FailureCounts",
+           "count_failures", "failures_table"]
 
 # cause -> (its name in tables, what it means), in the order they are tried
 CAUSES: dict[str, tuple[str, str]] = {
@@ -64,6 +65,19 @@ def answers_a_search(record: TrajectoryRecord) -> bool:
     return record.status == "answered" and normalize_answer(record.prediction or "") in searched - {""}
 
 
+def loops(text: str, longest: int = 40) -> bool:
+    """The text writes one sentence (or line) three times or more ("So the answer is X. So the
+    answer is X. So the answer is X."), or ends in one run of words written three times over, as
+    a step cut at the token limit does (its last word, which the limit may have cut, left out).
+    ``longest``: the longest such run looked for, in words."""
+    pieces = Counter(p.strip() for p in re.split(r"[.!?:]\s+|\n+", text) if p.strip())
+    if pieces and max(pieces.values()) >= 3:
+        return True
+    words = text.split()[:-1]
+    return any(all(words[-i] == words[-i - p] for i in range(1, 2 * p + 1))
+               for p in range(1, min(longest, len(words) // 3) + 1))
+
+
 def failure_cause(record: TrajectoryRecord, q: Question) -> Optional[str]:
     """The run's cause of failure (a key of ``CAUSES``), or None for an exact answer (the EM the
     recorder scored; a record without scores has none)."""
@@ -96,7 +110,7 @@ class FailureCounts:
     runs: int = 0
     causes: Counter = field(default_factory=Counter)
     examples: dict[str, TrajectoryRecord] = field(default_factory=dict)
-    reached: Counter = field(default_factory=Counter)  # Reach's fields, and wrong_answer_searched
+    reached: Counter = field(default_factory=Counter)  # Reach's fields, wrong_answer_searched, parse_error_loop
 
     @property
     def failed(self) -> int:
@@ -124,6 +138,9 @@ def count_failures(label: str, records: Iterable[TrajectoryRecord], questions: M
             out.examples.setdefault(cause, record)
             if answers_a_search(record):
                 out.reached["wrong_answer_searched"] += 1
+            if cause == "parse_error" and any(loops(s.raw or "") for s in record.steps
+                                              if s.error == "parse_error"):
+                out.reached["parse_error_loop"] += 1
     return out
 
 
@@ -151,7 +168,8 @@ def failures_table(runs: Sequence[FailureCounts]) -> str:
               "| | " + " | ".join(r.label for r in runs) + " |", "|" + "---|" * (len(runs) + 1)]
     for key, name in (("first_search_gold", "first search reads a supporting page"),
                       ("all_gold", "every supporting page read"), ("answer_seen", "gold answer in an observation"),
-                      ("wrong_answer_searched", "failed, answering with a title it searched")):
+                      ("wrong_answer_searched", "failed, answering with a title it searched"),
+                      ("parse_error_loop", "failed on a parse error, writing in a loop (a sentence three times over)")):
         lines.append(f"| {name} | " + " | ".join(_share(r.reached[key], r.runs) for r in runs) + " |")
     for r in runs:
         lines += ["", f"## Examples: {r.label}", ""]

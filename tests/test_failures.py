@@ -3,7 +3,8 @@
 import pytest
 
 from araft_lc.trajectory import Step, TrajectoryRecord
-from evals.failures import CAUSES, answers_a_search, count_failures, failure_cause, failures_table, reach
+from evals.failures import (CAUSES, answers_a_search, count_failures, loops, failure_cause, failures_table,
+                            reach)
 from evals.hotpotqa import Question
 from evals.metrics import score
 
@@ -75,7 +76,7 @@ def test_reach_and_the_table():
     table = failures_table([counts])
     assert "| first search wrong |" in table and "| 2 (100%) |" in table and "2 of 3" in table
     assert "Searches: `Rangers FC`. Answer: Glasgow; gold: Toronto Maple Leafs." in table
-    assert len([line for line in table.splitlines() if line.startswith("| ")]) == len(CAUSES) + 2 + 5
+    assert len([line for line in table.splitlines() if line.startswith("| ")]) == len(CAUSES) + 2 + 6
     assert "| failed, answering with a title it searched | 0 (0%) |" in table
 
 
@@ -87,6 +88,23 @@ def test_a_wrong_answer_that_names_a_search_is_counted():
     counts = count_failures("sft", [named, right], {Q.id: Q})
     assert counts.reached["wrong_answer_searched"] == 1
     assert "| failed, answering with a title it searched | 1 (50%) |" in failures_table([counts])
+
+
+def test_a_step_that_loops_is_told_from_other_parse_errors():
+    # two steps as DPO adapters wrote them, cut at the token limit mid-word
+    assert loops("Thought: Rangers F.C. is a club. So the answer is Glasgow. So the answer is Glasgow. "
+                          "So the answer is Glasgow. So the answer is Gla")
+    assert loops("Now I need to look up John F. Kennedy Jr. (brother of John F.) Jr. (brother of John F.) "
+                          "Jr. (brother of John F.) Jr. (bro")
+    assert not loops("Thought: I know the answer. Answer: Glasgow")  # no action, no loop
+    assert not loops("So the answer is Glasgow. So the answer is Glasgow.")  # twice is not a loop
+    assert loops("Thought: So the answer is no. So the answer is no. So the answer is no.\nAction: [action: No]")
+    looping = Step("", None, None, "No action found.", raw="So it is. " * 5 + "So", error="parse_error")
+    other = Step("", None, None, "No action found.", raw="gibberish", error="parse_error")
+    counts = count_failures("dpo", [run([looping], status="step_limit"), run([other], status="step_limit")], {Q.id: Q})
+    assert counts.causes["parse_error"] == 2 and counts.reached["parse_error_loop"] == 1
+    assert "| failed on a parse error, writing in a loop (a sentence three times over) | 1 (50%) |" in \
+        failures_table([counts])
 
 
 def test_a_run_over_other_questions_is_refused():
