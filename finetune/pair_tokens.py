@@ -1,15 +1,18 @@
 """Which tokens of a preference pair the DPO term counts.
 
 ``all`` is TRL's DPO: the log-ratio of a step sums over every one of its tokens. A rejected step
-shares most of its tokens with the chosen one (``Thought:``, ``Action: Search[``, ``]``, the end of
-the turn). Before the two differ, those tokens cancel; after, they stand in another context and do
-not: DPO pushes the rejected step's format down where it follows a rejected decision, e.g. the
-``Action: Finish[`` after "So the answer is <a wrong name>." The adapters trained that way loop
-inside a thought ("So the answer is X. So the answer is X. ...") in 3-12% of their evaluation runs.
+shares most of its tokens with the chosen one (``Thought:``, ``Action: [action:``,
+``action_input:``, ``]``, the end of the turn). Before the two differ, those tokens cancel; after,
+they stand in another context and do not: DPO pushes the rejected step's format down where it
+follows a rejected decision, e.g. the ``Action:`` line after "So the answer is <a wrong name>."
 
 ``differing`` counts only the tokens where the two steps differ: the two token sequences are
 aligned (``difflib``, no junk heuristic) and a token inside a matching block counts on neither
 side. The ``sft`` loss type, where it is on, still covers the whole chosen step.
+
+Measured on the same pairs (docs/reproduction.md, 2026-11-29): ``differing`` cut the evaluation
+steps written in a loop from 32 to 6, but the tool name, which differs between an answer step
+and a search step, was then pushed down further: 24 steps named no tool, against 5.
 """
 
 from __future__ import annotations
