@@ -36,10 +36,10 @@ def _tokenized_trainer() -> type:
         def __init__(self, *args: Any, counted: bool = False, **kwargs: Any) -> None:
             if counted:
                 a, tok = kwargs["args"], kwargs["processing_class"]
+                # finetune.tokens.load_tokenizer pads with EOS where the model has no pad token
                 kwargs["data_collator"] = counted_tokens_collator(
-                    pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-                    max_length=a.max_length, truncation_mode=a.truncation_mode,
-                    pad_to_multiple_of=a.pad_to_multiple_of)
+                    pad_token_id=tok.pad_token_id, max_length=a.max_length,
+                    truncation_mode=a.truncation_mode, pad_to_multiple_of=a.pad_to_multiple_of)
             super().__init__(*args, **kwargs)
 
         def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:

@@ -90,6 +90,7 @@ def differing_loss(trainer: Any, model: Any, inputs: dict[str, Any]) -> Any:
     outputs = model(**kwargs, labels=labels, fused_lm_head=True)
     shifted_counted, shifted_completion = counted[..., 1:], completion[..., 1:]
     n = shifted_counted.size(1)
+    chosen_n, rejected_n = shifted_counted.sum(dim=1).float().chunk(2, dim=0)  # tokens counted per step
     token_logps = outputs.log_probs[:, -n:]
     logps = (token_logps * shifted_counted).sum(dim=1)
     with torch.no_grad(), disable_gradient_checkpointing(trainer.model, trainer.args.gradient_checkpointing_kwargs):
@@ -105,8 +106,8 @@ def differing_loss(trainer: Any, model: Any, inputs: dict[str, Any]) -> Any:
         if loss_type == "sigmoid":
             per_pair = -F.logsigmoid(trainer.beta * (chosen_ratio - rejected_ratio))
         elif loss_type == "ipo":  # TRL's IPO: the log-ratios per counted token
-            c_n, r_n = shifted_counted.sum(dim=1).clamp(min=1).chunk(2, dim=0)
-            per_pair = (chosen_ratio / c_n - rejected_ratio / r_n - 1 / (2 * trainer.beta)) ** 2
+            per_pair = (chosen_ratio / chosen_n.clamp(min=1) - rejected_ratio / rejected_n.clamp(min=1)
+                        - 1 / (2 * trainer.beta)) ** 2
         elif loss_type == "sft":  # the whole chosen step, not only where it differs
             chosen_tokens, _ = token_logps.chunk(2, dim=0)
             chosen_mask, _ = shifted_completion.chunk(2, dim=0)
@@ -124,6 +125,5 @@ def differing_loss(trainer: Any, model: Any, inputs: dict[str, Any]) -> Any:
     metrics["rewards/margins"].append(gather(chosen_rewards - rejected_rewards).mean().item())
     metrics["logps/chosen"].append(gather(chosen_logps.detach()).mean().item())
     metrics["logps/rejected"].append(gather(rejected_logps.detach()).mean().item())
-    chosen_n, rejected_n = shifted_counted.sum(dim=1).float().chunk(2, dim=0)
     metrics["counted_tokens"].append(gather(chosen_n + rejected_n).mean().item())  # a pair's, both sides
     return loss
