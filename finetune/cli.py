@@ -67,7 +67,7 @@ def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from araft_lc.atomic_file import open_atomically
-    from finetune.records import dpo_records, failed_steps, on_policy_records, sft_records
+    from finetune.records import contrast_records, dpo_records, failed_steps, on_policy_records, sft_records
 
     rejects = getattr(args, "rejects", None)
     for path in filter(None, [*args.trajectories, rejects]):
@@ -91,21 +91,36 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if getattr(args, "reasons", None) and not (kinds and "on_policy" in kinds):
         raise UserError("--reasons picks among on_policy corrections: pass --kinds on_policy")
     correct = _labeler(args) if kinds and "on_policy" in kinds else None
+    contrast = bool(kinds and "self_contrast" in kinds)
+    if contrast and kinds != ["self_contrast"]:
+        raise UserError("self_contrast pairs come from the student's runs compared with each other, the other kinds "
+                        "from one run each: convert them separately")
     counts: dict[str, int] = {}
     written: set[str] = set()  # rows already written: several files may hold the same run
     trajectories = dropped = duplicates = longest = total = 0
+
+    def row_batches() -> Any:
+        nonlocal trajectories
+        records = (r for path in args.trajectories for r in _read_trajectories(path, args.skip_bad))
+        if contrast:  # all runs of a question at once
+            runs = list(records)
+            trajectories = len(runs)
+            yield contrast_records(runs, prompt_style=args.prompt_style)
+            return
+        for record in records:
+            trajectories += 1
+            if args.kind == "sft":
+                yield sft_records(record, prompt_style=args.prompt_style, fmt=args.format,
+                                  granularity=args.granularity)
+            elif correct is not None:
+                yield on_policy_records(record, correct(record), prompt_style=args.prompt_style)
+            else:
+                yield dpo_records(record, prompt_style=args.prompt_style, failed=failed,
+                                  **({"kinds": kinds} if kinds else {}))
+
     try:
         with open_atomically(out) as f:
-            for record in (r for path in args.trajectories for r in _read_trajectories(path, args.skip_bad)):
-                trajectories += 1
-                if args.kind == "sft":
-                    rows = sft_records(record, prompt_style=args.prompt_style, fmt=args.format,
-                                       granularity=args.granularity)
-                elif correct is not None:
-                    rows = on_policy_records(record, correct(record), prompt_style=args.prompt_style)
-                else:
-                    rows = dpo_records(record, prompt_style=args.prompt_style, failed=failed,
-                                       **({"kinds": kinds} if kinds else {}))
+            for rows in row_batches():
                 for row in rows:
                     line = json.dumps(row, ensure_ascii=False)
                     if line in written:
@@ -181,7 +196,8 @@ def add_parsers(sub: Any) -> None:
             c.add_argument("--kinds", default="repeat_previous,answer_before_search,failed_run",
                            help="comma-separated rejection kinds (also: malformed_action, wrong_answer); "
                                 "or on_policy alone, over the student's runs (araft eval's trajectories), "
-                                "with --questions")
+                                "with --questions; or self_contrast alone, over several runs of the student "
+                                "on each question (an exact run's step against a failed run's, where they part)")
             c.add_argument("--teacher", default="visible", choices=["visible", "oracle"],
                            help="on_policy: the teacher whose step is chosen (default: %(default)s)")
             c.add_argument("--reasons", help="on_policy: keep only the corrections of these comma-separated "

@@ -34,6 +34,10 @@ its ``kind``:
 ``on_policy_records`` reads the student's runs instead: at each state the student reached where
 its step was a mistake, the teacher's step from that state is chosen and the student's rejected
 (``evals.on_policy``); each pair also names its ``reason``.
+
+``contrast_records`` (kind ``self_contrast``) needs no teacher: it sets the student's own runs of
+one question against each other, the step of a run that answered exactly against the step of a
+run that failed, where the two part.
 """
 
 from __future__ import annotations
@@ -46,15 +50,17 @@ from araft_lc.chat_format import Turn
 from araft_lc.llama2_format import llama2_prompt
 from araft_lc.parser import format_action
 from araft_lc.prompt import load_prompt, step_body
+from araft_lc.step import action_key
 from araft_lc.trajectory import Step, TrajectoryRecord, check_version
-from evals.metrics import f1_score, normalize_answer
+from evals.metrics import exact_match, f1_score, normalize_answer
 
 if TYPE_CHECKING:
     from evals.on_policy import Correction
 
 __all__ = ["SFT_FORMATS", "GRANULARITIES", "DPO_KINDS", "TRAINING_VERSION", "PromptCompletionRecord",
            "MessagesRecord", "TextRecord", "SFTRecord", "DPORecord", "RecordFormat", "record_format",
-           "sft_records", "dpo_records", "failed_steps", "FailedSteps", "on_policy_records"]
+           "sft_records", "dpo_records", "failed_steps", "FailedSteps", "on_policy_records",
+           "contrast_records", "FAILED_F1"]
 
 SftFormat = Literal["prompt_completion", "text"]
 SFT_FORMATS = ("prompt_completion", "text")
@@ -260,3 +266,50 @@ def on_policy_records(record: TrajectoryRecord, fixes: Iterable["Correction"], *
         yield DPORecord(question_id=record.question_id, step=fix.step, kind="on_policy", reason=fix.reason,
                         prompt=record.to_messages(prompt_style, upto=fix.step), chosen=_assistant(fix.chosen),
                         rejected=_assistant(fix.rejected), version=TRAINING_VERSION)
+
+
+# self_contrast: a run whose answer scores below this F1 against the gold answer is a failed run
+FAILED_F1 = 0.5
+# runs that ended for a reason of the world (a time limit, a tool error) show no choice of the model's
+_MODEL_ENDINGS = ("answered", "step_limit", "parse_error")
+
+
+def _contrast_reason(chosen: Step, rejected: Step, before: list[Step]) -> str:
+    if rejected.action is None or rejected.error in ("parse_error", "unknown_tool"):
+        return "format"
+    if rejected.action == "Answer":
+        return "wrong_answer" if chosen.action == "Answer" else "early_answer"
+    if action_key(rejected) in {action_key(s) for s in before}:
+        return "repeat"
+    return "late_answer" if chosen.action == "Answer" else "search"
+
+
+def contrast_records(records: Iterable[TrajectoryRecord], *, prompt_style: str = "fewshot") -> Iterator[DPORecord]:
+    """``self_contrast`` pairs from several runs of the student on each question (sampled, or
+    greedy beside sampled): for every run that answered exactly and every run that failed (F1 below
+    ``FAILED_F1``), at the first step where the two differ, the exact run's step is chosen and the
+    failed run's rejected. The steps before are the same, so the observations are too (the tools
+    are deterministic) and the prompt is a state both runs reached. Where the two steps take the
+    same action in other words, the runs part by chance, not by a choice: no pair. Both sides are
+    the student's own writing, so a pair moves a decision, not a format the student never wrote;
+    ``reason`` says what the rejected step did (the vocabulary of ``evals.on_policy.REASONS``)."""
+    by_question: dict[str, list[TrajectoryRecord]] = {}
+    for record in records:
+        if record.status in _MODEL_ENDINGS and record.gold_answer is not None and record.steps:
+            by_question.setdefault(record.question_id, []).append(record)
+    for runs in by_question.values():
+        exact = [r for r in runs if r.prediction is not None and exact_match(r.prediction, r.gold_answer)]
+        failed = [r for r in runs if r.prediction is None or f1_score(r.prediction, r.gold_answer) < FAILED_F1]
+        for good in exact:
+            for bad in failed:
+                i = next((i for i, (a, b) in enumerate(zip(good.steps, bad.steps)) if step_body(a) != step_body(b)),
+                         None)
+                if i is None:  # one run is the other's beginning: they part at no step
+                    continue
+                chosen, rejected = good.steps[i], bad.steps[i]
+                if chosen.action is None or chosen.error is not None or (rejected.action is not None and action_key(chosen) == action_key(rejected)):
+                    continue
+                yield DPORecord(question_id=good.question_id, step=i, kind="self_contrast",
+                                reason=_contrast_reason(chosen, rejected, good.steps[:i]),
+                                prompt=good.to_messages(prompt_style, upto=i), chosen=_assistant(step_body(chosen)),
+                                rejected=_assistant(step_body(rejected)), version=TRAINING_VERSION)

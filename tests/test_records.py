@@ -235,3 +235,60 @@ def test_convert_errors_are_one_line(tmp_path, capsys):
     assert not out.exists() and not (tmp_path / "x.jsonl.tmp").exists()
     assert main(["convert", "dpo", str(source), "--out", str(out), "--kinds", "nope"]) == 2
     assert "unknown DPO kind 'nope'" in capsys.readouterr().err
+
+
+def test_self_contrast_sets_an_exact_run_s_step_against_a_failed_run_s_where_they_part():
+    from araft_lc.trajectory import Step
+    from finetune.records import contrast_records
+    from test_failures import Q, answer, run, search
+
+    both = [search("Rangers", "Rangers"), search("John Smith (coach)", "John Smith (coach)")]
+    exact = run([*both, answer("Toronto Maple Leafs")])
+    bad_parse = Step("", None, None, "Invalid format", raw="I think Rangers", error="parse_error")
+    failed = {
+        "early_answer": run([both[0], answer("John Smith")]),
+        "wrong_answer": run([*both, answer("Boston Bruins")]),
+        "search": run([search("Rangers FC", "Rangers F.C."), answer("Glasgow")]),
+        "repeat": run([both[0], both[0], both[0], both[0], both[0]], "step_limit"),
+        "format": run([both[0], bad_parse], "parse_error"),
+    }
+    no_pair = [
+        run([*both, answer("Maple Leafs")]),  # F1 0.8: neither exact nor failed
+        run([Step("The club first.", "Wikipedia", "rangers", Q.context["Rangers"], raw=""), answer("Glasgow")]),  # parts by chance
+        run([both[0], answer("Glasgow")], "tool_error"),  # the world's failure, not the model's
+    ]
+    pairs = list(contrast_records([exact, *no_pair, *failed.values()], prompt_style="zeroshot_turns"))
+    assert [(p["reason"], p["step"]) for p in pairs] == [
+        ("early_answer", 1), ("wrong_answer", 2), ("search", 0), ("repeat", 1), ("format", 1)]
+    by_reason = {p["reason"]: p for p in pairs}
+    early = by_reason["early_answer"]
+    assert early["kind"] == "self_contrast" and early["question_id"] == exact.question_id
+    assert early["prompt"] == exact.to_messages("zeroshot_turns", upto=1)  # the state both runs reached
+    assert early["prompt"][-1]["content"].startswith("Observation: The Rangers are a hockey club")
+    assert "action_input: John Smith (coach)]" in early["chosen"][0]["content"]
+    assert "[action: Answer, action_input: John Smith]" in early["rejected"][0]["content"]
+    assert by_reason["format"]["rejected"][0]["content"] == "I think Rangers"
+    # no exact run, or no failed one: nothing to contrast
+    assert list(contrast_records(failed.values())) == [] and list(contrast_records([exact, exact])) == []
+
+
+def test_convert_writes_self_contrast_pairs_from_several_files(tmp_path, capsys):
+    from test_failures import answer, run, search
+
+    first = search("Rangers", "Rangers")
+    runs = [run([first, search("John Smith (coach)", "John Smith (coach)"), answer("Toronto Maple Leafs")]),
+            run([first, answer("John Smith")])]
+    files = []
+    for i, record in enumerate(runs):  # a greedy run and a sampled one, as eval writes them
+        files.append(tmp_path / f"run{i}.jsonl")
+        files[-1].write_text(json.dumps(record.to_dict()) + "\n")
+    out = tmp_path / "dpo.jsonl"
+    argv = ["convert", "dpo", *map(str, files), "--out", str(out), "--prompt-style", "zeroshot_turns"]
+    assert main([*argv, "--kinds", "self_contrast"]) == 0
+    assert "1 dpo records (self_contrast/early_answer 1) from 2 trajectories" in capsys.readouterr().out
+    [row] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (row["kind"], row["step"]) == ("self_contrast", 1)
+    assert main([*argv, "--force", "--kinds", "self_contrast,repeat_previous"]) == 2
+    assert "convert them separately" in capsys.readouterr().err
+    assert main([*argv[:3], *argv[4:], "--force", "--kinds", "self_contrast"]) == 2  # the exact run alone
+    assert "gave no dpo records" in capsys.readouterr().err and out.read_text().count("\n") == 1
