@@ -307,7 +307,7 @@ def contrast_records(records: Iterable[TrajectoryRecord], *, prompt_style: str =
                 if i is None:  # one run is the other's beginning: they part at no step
                     continue
                 chosen, rejected = good.steps[i], bad.steps[i]
-                if chosen.action is None or chosen.error is not None or (rejected.action is not None and action_key(chosen) == action_key(rejected)):
+                if chosen.action is None or chosen.error is not None or action_key(chosen) == action_key(rejected):
                     continue
                 yield DPORecord(question_id=good.question_id, step=i, kind="self_contrast",
                                 reason=_contrast_reason(chosen, rejected, good.steps[:i]),
