@@ -20,7 +20,7 @@ from evals.hotpotqa import Question
 from evals.metrics import exact_match
 from evals.oracle import GIVE_UP, OracleChatModel
 
-__all__ = ["REASONS", "Correction", "corrections"]
+__all__ = ["REASONS", "Correction", "corrections", "step_reason"]
 
 # why the student's step was rejected
 REASONS = {
@@ -54,24 +54,30 @@ def _teacher_step(teacher: OracleChatModel, q: Question, before: Sequence[Step])
     raise ValueError(f"the teacher wrote a step that does not parse: {text!r}")
 
 
+def step_reason(step: Step, other: Step, before: Sequence[Step]) -> str:
+    """Which of ``REASONS`` names what ``step`` did where ``other`` (a better step) was taken, after
+    the steps ``before``; whether it was a mistake at all is the caller's to say."""
+    if step.action is None or step.error in ("parse_error", "unknown_tool"):
+        return "format"
+    if step.action == "Answer":
+        return "wrong_answer" if other.action == "Answer" else "early_answer"
+    if action_key(step) in {action_key(s) for s in before} or step.error == "repeated_action":
+        return "repeat"
+    return "late_answer" if other.action == "Answer" else "search"
+
+
 def _reason(student: Step, teacher: Step, before: Sequence[Step], q: Question) -> Optional[str]:
     """Why ``student`` is a mistake where the teacher writes ``teacher``; None if it is not one."""
-    if student.action is None or student.error in ("parse_error", "unknown_tool"):
-        return "format"
-    if student.action == "Answer":
-        if exact_match(student.action_input, q.answer):
-            return None
-        return "wrong_answer" if teacher.action == "Answer" else "early_answer"
-    if action_key(student) in {action_key(s) for s in before} or student.error == "repeated_action":
-        return "repeat"
-    if teacher.action == "Answer":
-        return "late_answer"
-    if action_key(student) == action_key(teacher):
+    reason = step_reason(student, teacher, before)
+    if reason in ("wrong_answer", "early_answer") and exact_match(student.action_input, q.answer):
         return None
-    read = set(q.gold_pages_in(s.observation for s in before))
-    if set(q.gold_pages_in([student.observation])) - read:
-        return None  # other words, a page the run needed
-    return "search"
+    if reason == "search":
+        if action_key(student) == action_key(teacher):
+            return None
+        read = set(q.gold_pages_in(s.observation for s in before))
+        if set(q.gold_pages_in([student.observation])) - read:
+            return None  # other words, a page the run needed
+    return reason
 
 
 def corrections(record: TrajectoryRecord, q: Question, teacher: OracleChatModel) -> Iterator[Correction]:

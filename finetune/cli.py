@@ -35,9 +35,6 @@ def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
     from evals.on_policy import REASONS, corrections
     from evals.teachers import load_model
 
-    if args.kinds != "on_policy":
-        raise UserError("on_policy pairs come from the student's runs, the other kinds from the teacher's: "
-                        "convert them separately")
     if not args.questions:
         raise UserError("--kinds on_policy labels the student's runs with a teacher: pass --questions (the "
                         "files the runs used) and --corpus")
@@ -90,11 +87,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
     failed = failed_steps(_read_trajectories(rejects, args.skip_bad)) if rejects else None
     if getattr(args, "reasons", None) and not (kinds and "on_policy" in kinds):
         raise UserError("--reasons picks among on_policy corrections: pass --kinds on_policy")
-    correct = _labeler(args) if kinds and "on_policy" in kinds else None
-    contrast = bool(kinds and "self_contrast" in kinds)
-    if contrast and kinds != ["self_contrast"]:
-        raise UserError("self_contrast pairs come from the student's runs compared with each other, the other kinds "
-                        "from one run each: convert them separately")
+    student = next((k for k in ("on_policy", "self_contrast") if kinds and k in kinds), None)
+    if student and len(kinds) > 1:
+        raise UserError(f"{student} pairs come from the student's runs, the other kinds from the teacher's: "
+                        "convert them separately")
+    correct = _labeler(args) if student == "on_policy" else None
+    contrast = student == "self_contrast"
     counts: dict[str, int] = {}
     written: set[str] = set()  # rows already written: several files may hold the same run
     trajectories = dropped = duplicates = longest = total = 0

@@ -42,7 +42,7 @@ run that failed, where the two part.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, Optional, Union
+from typing import Any, Iterable, Iterator, Literal, Mapping, Optional, Union
 
 from typing_extensions import TypedDict
 
@@ -53,9 +53,7 @@ from araft_lc.prompt import load_prompt, step_body
 from araft_lc.step import action_key
 from araft_lc.trajectory import Step, TrajectoryRecord, check_version
 from evals.metrics import exact_match, f1_score, normalize_answer
-
-if TYPE_CHECKING:
-    from evals.on_policy import Correction
+from evals.on_policy import Correction, step_reason
 
 __all__ = ["SFT_FORMATS", "GRANULARITIES", "DPO_KINDS", "TRAINING_VERSION", "PromptCompletionRecord",
            "MessagesRecord", "TextRecord", "SFTRecord", "DPORecord", "RecordFormat", "record_format",
@@ -258,7 +256,7 @@ def dpo_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
                             chosen=_assistant(bodies[i]), rejected=_assistant(text), version=TRAINING_VERSION)
 
 
-def on_policy_records(record: TrajectoryRecord, fixes: Iterable["Correction"], *,
+def on_policy_records(record: TrajectoryRecord, fixes: Iterable[Correction], *,
                       prompt_style: str = "fewshot") -> Iterator[DPORecord]:
     """DPO pairs of a student run from the teacher's corrections of it (``evals.on_policy``): the
     prompt is the student's own run up to the corrected step; ``reason`` says what was wrong."""
@@ -274,16 +272,6 @@ FAILED_F1 = 0.5
 _MODEL_ENDINGS = ("answered", "step_limit", "parse_error")
 
 
-def _contrast_reason(chosen: Step, rejected: Step, before: list[Step]) -> str:
-    if rejected.action is None or rejected.error in ("parse_error", "unknown_tool"):
-        return "format"
-    if rejected.action == "Answer":
-        return "wrong_answer" if chosen.action == "Answer" else "early_answer"
-    if action_key(rejected) in {action_key(s) for s in before}:
-        return "repeat"
-    return "late_answer" if chosen.action == "Answer" else "search"
-
-
 def contrast_records(records: Iterable[TrajectoryRecord], *, prompt_style: str = "fewshot") -> Iterator[DPORecord]:
     """``self_contrast`` pairs from several runs of the student on each question (sampled, or
     greedy beside sampled): for every run that answered exactly and every run that failed (F1 below
@@ -292,7 +280,7 @@ def contrast_records(records: Iterable[TrajectoryRecord], *, prompt_style: str =
     are deterministic) and the prompt is a state both runs reached. Where the two steps take the
     same action in other words, the runs part by chance, not by a choice: no pair. Both sides are
     the student's own writing, so a pair moves a decision, not a format the student never wrote;
-    ``reason`` says what the rejected step did (the vocabulary of ``evals.on_policy.REASONS``)."""
+    ``reason`` says what the rejected step did (``evals.on_policy.step_reason``)."""
     by_question: dict[str, list[TrajectoryRecord]] = {}
     for record in records:
         if record.status in _MODEL_ENDINGS and record.gold_answer is not None and record.steps:
@@ -310,6 +298,6 @@ def contrast_records(records: Iterable[TrajectoryRecord], *, prompt_style: str =
                 if chosen.action is None or chosen.error is not None or action_key(chosen) == action_key(rejected):
                     continue
                 yield DPORecord(question_id=good.question_id, step=i, kind="self_contrast",
-                                reason=_contrast_reason(chosen, rejected, good.steps[:i]),
+                                reason=step_reason(rejected, chosen, good.steps[:i]),
                                 prompt=good.to_messages(prompt_style, upto=i), chosen=_assistant(step_body(chosen)),
                                 rejected=_assistant(step_body(rejected)), version=TRAINING_VERSION)
