@@ -33,6 +33,10 @@ def _markdown(report: dict[str, Any]) -> str:
     for level, stats in report["levels"].items():
         lines.append("| " + " | ".join([level, str(stats["f1"]["n"]), *[_cell(stats[m], repeats) for m in METRICS]])
                      + " |")
+    if "best_of_repeats" in report:
+        best = report["best_of_repeats"]
+        lines += ["", f"Best of the {repeats} repeats per question (pass@{repeats}): F1 {best['f1']:.1f} %, "
+                      f"EM {best['em']:.1f} %."]
     return "\n".join(lines) + "\n"
 
 

@@ -4,7 +4,9 @@ Per record (``record_metrics``): EM and F1 (%, the scores the recorder gave the 
 whether it hit the step limit, repeated an earlier action, had a parse error, how many tool
 errors, wall seconds and generated tokens.
 ``summarize`` averages them per level and over all, for each repeat, then reports the mean and
-the standard deviation across repeats (what the original computed by hand over 5 runs).
+the standard deviation across repeats (what the original computed by hand over 5 runs); with
+several repeats, also the best of them per question (pass@k): how much a method that only picks
+among the agent's own runs could gain.
 """
 
 from __future__ import annotations
@@ -54,19 +56,22 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def summarize(records: Iterable[TrajectoryRecord]) -> dict[str, Any]:
-    """``{"levels": {level: {metric: {"mean", "std", "n"}}}, "repeats": R, "questions": N}``.
+    """``{"levels": {level: {metric: {"mean", "std", "n"}}}, "repeats": R, "questions": N}``, and
+    with R > 1 ``"best_of_repeats": {"f1", "em"}``: the mean over questions of each one's best
+    repeat.
 
     Levels are easy, medium, hard (those present) and ``all``; ``n`` counts runs per repeat.
     """
     by: dict[int, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
-    questions = set()
+    best: dict[str, dict[str, float]] = defaultdict(lambda: {"f1": 0.0, "em": 0.0})
     for record in records:
         repeat = int(record.producer.get("repeat", 0))
         metrics = record_metrics(record)
+        top = best[record.question_id]
+        top.update({m: max(top[m], metrics[m]) for m in top})
         level = record.producer.get("level") or "unknown"
         by[repeat][level].append(metrics)
         by[repeat]["all"].append(metrics)
-        questions.add(record.question_id)
     levels = [l for l in (*LEVELS, "unknown") if any(l in per for per in by.values())] + ["all"]
     out: dict[str, Any] = {}
     for level in levels:
@@ -77,4 +82,7 @@ def summarize(records: Iterable[TrajectoryRecord]) -> dict[str, Any]:
                 "n": len(next(iter(by.values())).get(level, []))}
             for m in METRICS
         }
-    return {"levels": out, "repeats": len(by), "questions": len(questions)}
+    summary: dict[str, Any] = {"levels": out, "repeats": len(by), "questions": len(best)}
+    if len(by) > 1:
+        summary["best_of_repeats"] = {m: statistics.fmean(top[m] for top in best.values()) for m in ("f1", "em")}
+    return summary

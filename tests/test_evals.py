@@ -8,7 +8,7 @@ from araft import main
 from araft_lc.trajectory import Step, TrajectoryRecord
 from evals.hotpotqa import Question, check_leakage, load_questions, parse_levels, sample_questions
 from evals.metrics import score
-from evals.report import compare
+from evals.report import compare, write_report
 from evals.run_metrics import record_metrics, summarize
 
 
@@ -72,6 +72,23 @@ def test_summary_is_mean_and_std_across_repeats():
     assert s["levels"]["easy"]["f1"] == {"mean": 100.0, "std": 0.0, "n": 1}
     assert s["levels"]["hard"]["em"]["mean"] == 50.0 and s["levels"]["hard"]["em"]["std"] == pytest.approx(70.71, 0.01)
     assert s["levels"]["all"]["em"] == {"mean": 75.0, "std": pytest.approx(35.36, 0.01), "n": 2}
+    # each question's best repeat: question 2 answered exactly in one of its two
+    assert s["best_of_repeats"] == {"f1": 100.0, "em": 100.0}
+    assert "best_of_repeats" not in summarize(records[:2])
+
+
+def test_report_says_the_best_of_the_repeats(tmp_path):
+    def rec(qid, repeat, prediction):
+        return TrajectoryRecord(qid, "q?", "answered", prediction, [_step("Answer", prediction)], gold_answer="x y",
+                                scores=score(prediction, "x y"), producer={"repeat": repeat, "level": "hard"})
+
+    runs = [rec("1", 0, "x y"), rec("2", 0, "z"), rec("1", 1, "z"), rec("2", 1, "x")]
+    (tmp_path / "trajectories.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in runs))
+    report = write_report(tmp_path)
+    # the repeats score (100 + 0) / 2 and (0 + 66.7) / 2; each question at its best, (100 + 66.7) / 2
+    assert report["levels"]["all"]["f1"]["mean"] == pytest.approx(41.67, 0.01)
+    assert report["best_of_repeats"]["f1"] == pytest.approx(83.33, 0.01) and report["best_of_repeats"]["em"] == 50.0
+    assert "Best of the 2 repeats per question (pass@2): F1 83.3 %, EM 50.0 %." in (tmp_path / "report.md").read_text()
 
 
 def _eval(data_dir, out, *extra):
