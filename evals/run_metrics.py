@@ -51,6 +51,10 @@ def record_metrics(record: TrajectoryRecord) -> dict[str, float]:
     }
 
 
+# the scores a question's best repeat is taken on (``summarize``'s ``best_of_repeats``)
+_BEST_OF = ("f1", "em")
+
+
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return {m: statistics.fmean(r[m] for r in rows) for m in METRICS}
 
@@ -63,7 +67,7 @@ def summarize(records: Iterable[TrajectoryRecord]) -> dict[str, Any]:
     Levels are easy, medium, hard (those present) and ``all``; ``n`` counts runs per repeat.
     """
     by: dict[int, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
-    best: dict[str, dict[str, float]] = defaultdict(lambda: {"f1": 0.0, "em": 0.0})
+    best: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(_BEST_OF, 0.0))
     for record in records:
         repeat = int(record.producer.get("repeat", 0))
         metrics = record_metrics(record)
@@ -84,5 +88,5 @@ def summarize(records: Iterable[TrajectoryRecord]) -> dict[str, Any]:
         }
     summary: dict[str, Any] = {"levels": out, "repeats": len(by), "questions": len(best)}
     if len(by) > 1:
-        summary["best_of_repeats"] = {m: statistics.fmean(top[m] for top in best.values()) for m in ("f1", "em")}
+        summary["best_of_repeats"] = {m: statistics.fmean(top[m] for top in best.values()) for m in _BEST_OF}
     return summary
