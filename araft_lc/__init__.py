@@ -13,6 +13,8 @@ from araft_lc.version import __version__
 
 __all__ = [
     "create_araft_agent",
+    "build_agent",
+    "RunSettings",
     "AgentInput",
     "AgentOutput",
     "AgentState",
@@ -36,6 +38,8 @@ __all__ = [
 
 _LAZY = {
     "create_araft_agent": "araft_lc.graph",
+    "build_agent": "araft_lc.agent_factory",
+    "RunSettings": "araft_lc.run_settings",
     "AgentInput": "araft_lc.graph",
     "AgentOutput": "araft_lc.graph",
     "AgentState": "araft_lc.graph",
@@ -57,6 +61,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from araft_lc.agent_factory import build_agent
     from araft_lc.causal_lm import load_causal_lm
     from araft_lc.chat_model import AraftChatModel
     from araft_lc.graph import AgentInput, AgentOutput, AgentState, create_araft_agent
@@ -65,6 +70,7 @@ if TYPE_CHECKING:
     from araft_lc.parser import parse
     from araft_lc.prompt import PromptStyle, load_prompt
     from araft_lc.recorder import TrajectoryRecorder
+    from araft_lc.run_settings import RunSettings
     from araft_lc.tools.live_wikipedia import LiveWikipedia
     from araft_lc.tools.select import wikipedia_tool
     from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool

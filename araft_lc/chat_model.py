@@ -33,7 +33,8 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from araft_lc.batcher import Request
 from araft_lc.causal_lm import ModelLoadError, load_causal_lm, load_tokenizer, pad_with_eos
 from araft_lc.chat_format import render_chat, to_turns
-from araft_lc.presets import MAX_NEW_TOKENS
+from araft_lc.presets import DEFAULT_PROMPT, MAX_NEW_TOKENS, trained_prompt
+from araft_lc.prompt import warn_prompt_mismatch
 
 # What one call may set besides ``stop`` (``tools``/``tool_choice``/``prompt`` come from
 # ``bind_tools``, ``structured_output`` from ``with_structured_output``).
@@ -123,8 +124,13 @@ class AraftChatModel(BaseChatModel):
         max_new_tokens: the cap on generated tokens per call (alias ``max_tokens``).
         temperature: 0 decodes greedily; above 0 samples, seeded by ``seed``.
         stop: stop strings for every call (a call's own ``stop`` is added to them).
-        prompt: the Araft prompt style that tools bound with ``bind_tools`` are rendered into
-            (``fewshot``, ``zeroshot``, ``zeroshot_turns`` or a YAML path).
+        prompt: the Araft prompt style this model runs with: the agent's (``create_araft_agent``
+            without ``prompt=``) and the one tools bound with ``bind_tools`` are rendered into
+            (``fewshot``, ``zeroshot``, ``zeroshot_turns`` or a YAML path). None (the default):
+            the style the active adapter was trained with, as its folder records it
+            (``trained_prompt``), else ``fewshot``. A style other than the adapter's is a warning.
+        model_name: the name traces show (``ls_model_name``): the preset or spec the user
+            named. None: the Hub id, or a local folder's name (not the cache path it loads from).
         max_parse_retries: with bound tools, how often output that does not parse (or does not
             fit the tool) is shown to the model as an observation and tried again.
         prefix_cache: reuse the key/values of the longest token prefix already read (the shared
@@ -173,7 +179,8 @@ class AraftChatModel(BaseChatModel):
     seed: Optional[int] = None
     stop: Optional[list[str]] = None
     streaming: bool = False  # invoke() streams internally (LangChain's convention)
-    prompt: str = "fewshot"
+    prompt: Optional[str] = None
+    model_name: Optional[str] = None
     max_parse_retries: int = Field(default=2, ge=0)
     device: Optional[str] = None
     trust_remote_code: bool = False
@@ -202,6 +209,21 @@ class AraftChatModel(BaseChatModel):
                              "unquantised model: merging into 4-bit weights re-quantises them and changes outputs")
         return self
 
+    @model_validator(mode="after")
+    def _prompt_of_the_adapter(self) -> "AraftChatModel":
+        """Fill ``prompt`` with the adapter's own style; warn when one given differs from it."""
+        trained = self.trained_prompt
+        if self.prompt is None:
+            self.prompt = trained or DEFAULT_PROMPT
+        else:
+            warn_prompt_mismatch(self.prompt, trained, f"adapter {self.adapter!r}")
+        return self
+
+    @property
+    def trained_prompt(self) -> Optional[str]:
+        """The prompt style the active adapter was trained with, where its folder records it."""
+        return trained_prompt(self.adapters.get(self.adapter)) if self.adapter else None
+
     def __init__(self, *, model: Any = None, tokenizer: Any = None, **data: Any) -> None:
         if model is not None:
             if isinstance(model, str) or tokenizer is None:
@@ -220,14 +242,15 @@ class AraftChatModel(BaseChatModel):
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "AraftChatModel":
-        """Build a preset (``araft-dpo``, ``araft-sft``, ``smollm2-135m``); ``overrides`` win."""
+        """Build a preset (``araft-smollm2``, ``araft-dpo``, ``araft-sft``, ``smollm2-135m``) with
+        the prompt style its adapter was trained with; ``overrides`` win."""
         from araft_lc.presets import preset_fields
 
         try:
             fields = preset_fields(name)
         except ValueError as e:
             raise ModelLoadError(str(e)) from None
-        return cls(**{**fields, **overrides})
+        return cls(**{**fields, "model_name": name, **overrides})
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -281,7 +304,9 @@ class AraftChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {
             "model_id": self.model_id,
+            "model_name": self.display_name,
             "adapter": self.adapter,
+            "prompt": self.prompt,
             "adapters": self.adapters,
             "quantization": "nf4" if self.load_in_4bit else None,
             "temperature": self.temperature,
@@ -289,6 +314,17 @@ class AraftChatModel(BaseChatModel):
             "decode": self.decode,
             "merge_lora": self.merge_lora,
         }
+
+    @property
+    def display_name(self) -> str:
+        """The model as the user named it: ``model_name``, else the Hub id or the folder's name,
+        with ``+ADAPTER`` where an adapter is active and the name does not already say it."""
+        import os
+
+        if self.model_name:
+            return self.model_name
+        name = os.path.basename(self.model_id.rstrip("/\\")) if os.path.isdir(self.model_id) else self.model_id
+        return name + (f"+{self.adapter}" if self.adapter else "")
 
     @property
     def tokenizer(self) -> Any:
@@ -595,7 +631,7 @@ class AraftChatModel(BaseChatModel):
         """What tracing shows of a call: provider, model, temperature, token cap, stop strings."""
         params = LangSmithParams(
             ls_provider="araft", ls_model_type="chat",
-            ls_model_name=str(kwargs.get("model") or self.model_id + (f"+{self.adapter}" if self.adapter else "")),
+            ls_model_name=str(kwargs.get("model") or self.display_name),
             ls_temperature=float(kwargs.get("temperature", self.temperature)),
             ls_max_tokens=int(kwargs.get("max_tokens", kwargs.get("max_new_tokens", self.max_new_tokens))),
         )

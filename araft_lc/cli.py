@@ -73,25 +73,16 @@ class _LiveSteps:
 def cmd_ask(args: argparse.Namespace) -> int:
     from langchain_core.messages import AIMessageChunk
 
-    from araft_lc.graph import create_araft_agent
-    from araft_lc.model_spec import ModelSpec
-    from araft_lc.prompt import load_prompt
-    from araft_lc.tools.select import wikipedia_tool
+    from araft_lc.agent_factory import build_agent, check_settings, settings_tool
 
     settings = settings_from_args(RunSettings, args)
     question = " ".join(args.question.split())
     if not question:
         raise UserError("the question is empty: araft ask \"Which magazine was started first, ...?\"")
-    spec = ModelSpec.parse(args.model)
-    style = load_prompt(args.prompt or spec.prompt)
     # The cheap checks first, the model's before the corpus's: nothing heavy loads for a typo.
-    spec.check(args.adapter)
-    spec.check_server()
-    tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True,
-                          max_chars=args.observation_chars)
-    model = spec.load(**settings.model_options())
-    agent = create_araft_agent(model, [tool], prompt=style, max_steps=args.max_steps,
-                               repetition_guard=args.repetition_guard, max_seconds=args.max_seconds)
+    check_settings(settings)
+    tool = settings_tool(settings)
+    agent = build_agent(settings, tools=[tool])
     callbacks = []
     tracer = None
     if args.trace:
@@ -109,7 +100,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         recorder = TrajectoryRecorder()
         callbacks.append(recorder)
         config["metadata"] = {"question_id": "ask-" + hashlib.sha1(question.encode()).hexdigest()[:12], "producer": {
-            "model": args.model, "adapter": args.adapter, "prompt_version": style.version,
+            "model": args.model, "adapter": args.adapter, "prompt_version": agent.prompt_version,
             "tool_backend": tool.backend.name, "seed": args.seed, "temperature": args.temperature,
             "max_steps": args.max_steps, "repetition_guard": args.repetition_guard,
         }}

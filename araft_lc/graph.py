@@ -48,15 +48,17 @@ from typing_extensions import TypedDict
 
 from araft_lc.chat_model import cut_at_stop_strings
 from araft_lc.parser import Action, Answer, format_action, parse
-from araft_lc.prompt import STOP, PromptStyle, load_prompt, render_messages
+from araft_lc.presets import DEFAULT_PROMPT, MAX_SECONDS, MAX_STEPS
+from araft_lc.prompt import STOP, PromptStyle, load_prompt, render_messages, warn_prompt_mismatch
 from araft_lc.tool_input import ArgsError, describe_error, tool_args
 from araft_lc.trajectory import Status, Step, StepDict, action_key
 
-__all__ = ["AgentInput", "AgentOutput", "AgentState", "AraftAgent", "create_araft_agent", "cut_at_stop",
-           "message_text"]
+__all__ = ["AgentInput", "AgentOutput", "AgentState", "AraftAgent", "create_araft_agent", "agent_prompt",
+           "cut_at_stop", "message_text"]
 
 # The graph's tag in callbacks, so a recorder finds the agent's own run inside any parent graph.
 AGENT_TAG = "araft:agent"
+PROMPT_KEY = "araft_prompt_version"  # the metadata key of the agent's prompt version
 
 
 class AgentInput(TypedDict, total=False):
@@ -95,6 +97,11 @@ class QuestionInput(BaseModel):
 class AraftAgent(CompiledStateGraph):
     """The compiled Araft graph; it names the input it takes when given something else."""
 
+    @property
+    def prompt_version(self) -> str:
+        """The version of the prompt style the agent runs (``araft-zeroshot-turns-v1``, say)."""
+        return str((self.config or {}).get("metadata", {}).get(PROMPT_KEY, ""))
+
     def _check_input(self, input: Any) -> None:
         if isinstance(input, str):
             raise TypeError(
@@ -102,9 +109,32 @@ class AraftAgent(CompiledStateGraph):
                 "or invoke({'messages': [HumanMessage('...')]})"
             )
 
-    def as_tool(self, args_schema: Any = None, **kwargs: Any) -> BaseTool:
-        """The agent as a tool of one argument, ``question`` (the natural input of a tool call)."""
-        return super().as_tool(args_schema or QuestionInput, **kwargs)
+    def as_tool(self, args_schema: Any = None, *, name: Optional[str] = None,
+                description: Optional[str] = None, arg_types: Any = None) -> BaseTool:
+        """The agent as a tool of one argument, ``question``, for another agent to call.
+
+        The calling model receives the answer's text, or for a run that ends without one, its
+        status and why (``No answer (step_limit): ...``), never a dump of the state. The whole
+        output (steps, status, messages) is the tool message's ``artifact``
+        (``response_format="content_and_artifact"``), for code that wants it.
+        """
+        if args_schema not in (None, QuestionInput) or arg_types is not None:
+            raise TypeError("the Araft agent's tool takes one argument, question: call as_tool(name=..., "
+                            "description=...)")
+        agent = self
+
+        def ask(question: str, config: RunnableConfig) -> tuple[str, dict[str, Any]]:
+            out = agent.invoke({"question": question}, config)
+            return tool_reply(out), out
+
+        async def aask(question: str, config: RunnableConfig) -> tuple[str, dict[str, Any]]:
+            out = await agent.ainvoke({"question": question}, config)
+            return tool_reply(out), out
+
+        return StructuredTool.from_function(
+            func=ask, coroutine=aask, name=name or self.get_name(), args_schema=QuestionInput,
+            description=description or "Answers a question by searching Wikipedia, step by step (ReAct).",
+            response_format="content_and_artifact")
 
     def stream(self, input: Any, *args: Any, **kwargs: Any) -> Any:
         self._check_input(input)
@@ -113,6 +143,16 @@ class AraftAgent(CompiledStateGraph):
     def astream(self, input: Any, *args: Any, **kwargs: Any) -> Any:
         self._check_input(input)
         return super().astream(input, *args, **kwargs)
+
+
+def tool_reply(output: dict[str, Any]) -> str:
+    """What a run says to a model that called the agent as a tool: the answer, or the status of
+    a run that ended without one and why."""
+    if output.get("answer") is not None:
+        return str(output["answer"])
+    messages = output.get("messages") or []
+    why = message_text(messages[-1]).removeprefix("No answer: ") if messages else ""
+    return f"No answer ({output.get('status')}): {why}".rstrip(": ")
 
 
 def message_text(message: Any) -> str:
@@ -132,6 +172,20 @@ def message_text(message: Any) -> str:
 def cut_at_stop(text: str, stop: Sequence[str] = STOP) -> str:
     """Cut ``text`` at the first stop string, for models that do not honour ``stop`` themselves."""
     return cut_at_stop_strings(text, stop)[0]
+
+
+def agent_prompt(model: Any, prompt: Optional[str | PromptStyle] = None) -> PromptStyle:
+    """The prompt style an agent on ``model`` runs with: ``prompt`` where given (a warning when
+    the model's adapter was trained with another), else the model's own (its ``prompt``), else
+    ``fewshot``."""
+    if prompt is None:
+        own = getattr(model, "prompt", None)
+        return load_prompt(own if isinstance(own, str) and own else DEFAULT_PROMPT)
+    style = prompt if isinstance(prompt, PromptStyle) else load_prompt(prompt)
+    trained = getattr(model, "trained_prompt", None)
+    warn_prompt_mismatch(style, trained if isinstance(trained, str) else None,
+                         f"the model's adapter ({getattr(model, 'display_name', type(model).__name__)})")
+    return style
 
 
 def _end_status(step: Step) -> Status:
@@ -164,10 +218,10 @@ def create_araft_agent(
     model: BaseChatModel,
     tools: Optional[Sequence[BaseTool]] = None,
     *,
-    prompt: str | PromptStyle = "fewshot",
-    max_steps: int = 5,
+    prompt: Optional[str | PromptStyle] = None,
+    max_steps: int = MAX_STEPS,
     repetition_guard: bool = False,
-    max_seconds: Optional[float] = None,
+    max_seconds: Optional[float] = MAX_SECONDS,
     checkpointer: Any = None,
     name: str = "araft",
 ) -> AraftAgent:
@@ -180,7 +234,10 @@ def create_araft_agent(
             text) or several (given it as a JSON object); the prompt lists them with their
             inputs and the parser accepts their names. The default is the Wikipedia tool over
             ``$ARAFT_CORPUS`` when set, else live Wikipedia.
-        prompt: a prompt style name (``fewshot``, ``zeroshot``), a YAML path or a ``PromptStyle``.
+        prompt: a prompt style name (``fewshot``, ``zeroshot``, ``zeroshot_turns``), a YAML path
+            or a ``PromptStyle``. None (the default): the model's own (``AraftChatModel.prompt``:
+            the style its adapter was trained with), else ``fewshot`` for a model that carries
+            none. A style other than the one the model's adapter was trained with is a warning.
             Examples that use a tool the agent lacks are left out of the prompt.
         max_steps: model calls per run, parse errors included (the original's cap: 5).
         repetition_guard: answer an action identical to an earlier one with a note instead of
@@ -189,6 +246,7 @@ def create_araft_agent(
             ends with status ``time_limit``; a model that takes a ``deadline`` (AraftChatModel)
             also stops generating then, so a step never runs past it (others are bounded by
             their token limit and request timeout, tools by their own timeout). None: no limit.
+            The defaults are ``araft ask``'s (``araft_lc.presets``).
         checkpointer: passed to ``compile`` (threads, interrupts, LangGraph Studio).
         name: the graph's name in traces.
 
@@ -215,7 +273,7 @@ def create_araft_agent(
     if len(by_name) != len(tools):
         raise ValueError("tool names must be unique (case-insensitively)")
     tool_names = [t.name for t in tools]
-    style = prompt if isinstance(prompt, PromptStyle) else load_prompt(prompt)
+    style = agent_prompt(model, prompt)
     style.render_system(tools)  # reads any prompt file now, never on the event loop of a server
 
     def end(status: Status, note: str, update: dict[str, Any], state: AgentState) -> dict[str, Any]:
@@ -378,7 +436,10 @@ def create_araft_agent(
     graph.add_edge("start", "reason")
     graph.add_conditional_edges("reason", after_reason, ["act", "reason", END])
     graph.add_conditional_edges("act", after_act, ["reason", END])
-    compiled = graph.compile(checkpointer=checkpointer, name=name).with_config(tags=[AGENT_TAG])
+    # The prompt's version rides in the config's metadata: every trace of the run shows it, and it
+    # survives the copies with_config makes (AraftAgent.prompt_version reads it).
+    compiled = graph.compile(checkpointer=checkpointer, name=name).with_config(
+        tags=[AGENT_TAG], metadata={PROMPT_KEY: style.version})
     # compile() builds a CompiledStateGraph itself; the subclass only adds input checks and
     # as_tool's schema, so the compiled graph takes it as is (langgraph dev still sees a Pregel).
     compiled.__class__ = AraftAgent

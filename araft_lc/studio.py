@@ -1,10 +1,13 @@
 """The graph for the LangGraph server: ``langgraph dev`` / ``langgraph up`` / LangGraph Studio
-(see ``langgraph.json``).
+(see ``langgraph.json``, and ``make serve``).
 
-Configured by environment: ``ARAFT_MODEL`` (a model spec, default ``smollm2-135m``),
-``ARAFT_ADAPTER`` (a LoRA adapter folder), ``ARAFT_PROMPT`` (a prompt style, default
-``fewshot``), ``ARAFT_CORPUS`` (an index or source file; unset means live Wikipedia),
-``ARAFT_MAX_STEPS``, ``ARAFT_MAX_NEW_TOKENS``, ``ARAFT_REPETITION_GUARD`` (1 to turn it on).
+The server runs the agent ``araft ask`` runs: the same run settings, with the same defaults (the
+shipped model with the prompt it was trained on, 5 steps, 600 s per run), built by the same
+factory (``araft_lc.agent_factory.build_agent``). A server takes no flags, so the settings come
+from the file ``$ARAFT_CONFIG`` names (as ``araft ask --config`` reads) and from ``$ARAFT_<FIELD>``
+variables (``ARAFT_CORPUS``, ``ARAFT_MODEL``, ``ARAFT_MAX_SECONDS``, ...; ``araft_lc.run_settings``).
+Without ``ARAFT_CORPUS`` it uses live Wikipedia and, as ``araft ask`` does, first checks that it
+answers: where it does not, the graph does not load, and every run says so and how to build an index.
 
 The server runs on an event loop that refuses blocking calls, so the factory is async: the model,
 the index and the prompt files load in a worker thread, once per process; the graph's nodes are
@@ -14,40 +17,38 @@ async and run the model and the tools off the loop.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from typing import Any, Optional
 
-from langgraph.graph.state import CompiledStateGraph
+from araft_lc.graph import AraftAgent
 
-__all__ = ["make_graph", "build_graph"]
+__all__ = ["make_graph", "build_graph", "DESCRIPTION"]
 
-_built: Optional[CompiledStateGraph] = None
+DESCRIPTION = ("Araft: a small ReAct agent (Thought, Action, Observation) that answers a question by "
+               "searching Wikipedia. Input {'question': str} or {'messages': [...]}; output the answer, "
+               "its status and every step.")
+
+_built: Optional[AraftAgent] = None
 _lock = threading.Lock()
 
 
-def build_graph() -> CompiledStateGraph:
-    """The Araft agent as the environment describes it, built once per process (blocking)."""
+def build_graph() -> AraftAgent:
+    """The agent the environment's settings describe, built once per process (blocking).
+
+    Raises:
+        ValueError: settings that cannot run, or a corpus or live Wikipedia that is not there,
+            in one line naming the fix.
+    """
     global _built
     with _lock:
         if _built is None:
-            from araft_lc.graph import create_araft_agent
-            from araft_lc.models import load_chat_model
-            from araft_lc.presets import DEFAULT_MODEL, MAX_NEW_TOKENS
-            from araft_lc.tools.select import wikipedia_tool
+            from araft_lc.agent_factory import build_agent
+            from araft_lc.run_settings import RunSettings, settings_from_env
 
-            model = load_chat_model(
-                os.environ.get("ARAFT_MODEL", DEFAULT_MODEL), adapter=os.environ.get("ARAFT_ADAPTER") or None,
-                max_new_tokens=int(os.environ.get("ARAFT_MAX_NEW_TOKENS", MAX_NEW_TOKENS)),
-            )
-            _built = create_araft_agent(
-                model, [wikipedia_tool()], prompt=os.environ.get("ARAFT_PROMPT", "fewshot"),
-                max_steps=int(os.environ.get("ARAFT_MAX_STEPS", "5")),
-                repetition_guard=os.environ.get("ARAFT_REPETITION_GUARD") == "1",
-            )
+            _built = build_agent(settings_from_env(RunSettings))
         return _built
 
 
-async def make_graph(config: Any = None) -> CompiledStateGraph:
+async def make_graph(config: Any = None) -> AraftAgent:
     """The LangGraph server's factory: ``build_graph`` in a worker thread."""
     return await asyncio.to_thread(build_graph)

@@ -16,10 +16,9 @@ __all__ = ["add_parsers"]
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from araft_lc.graph import create_araft_agent
+    from araft_lc.agent_factory import build_agent, settings_tool
     from araft_lc.model_spec import ModelSpec
     from araft_lc.prompt import load_prompt
-    from araft_lc.tools.select import wikipedia_tool
     from evals.generate import generate, rejects_path
     from evals.hotpotqa import check_unique_ids, load_questions
     from evals.teachers import load_model
@@ -42,14 +41,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"--order reversed: the {len(comparisons)} comparison questions of {len(questions)} (a bridge "
               "question is read in one order only)", file=sys.stderr)
         questions = comparisons
-    style = load_prompt(args.prompt or spec.prompt)
+    if args.prompt:
+        load_prompt(args.prompt)  # a typo fails before anything loads
     spec.check_server()
-    tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
+    tool = settings_tool(settings)
     teacher = load_model(spec, questions, tool.backend, order=settings.order, thoughts=settings.thoughts,
                          **settings.model_options())
-    agent = create_araft_agent(teacher, [tool], prompt=style, max_steps=args.max_steps,
-                               repetition_guard=args.repetition_guard, max_seconds=args.max_seconds)
-    producer = {"model": args.model, "prompt_version": style.version, "tool_backend": tool.backend.name,
+    agent = build_agent(settings, model=teacher, tools=[tool])
+    producer = {"model": args.model, "prompt_version": agent.prompt_version, "tool_backend": tool.backend.name,
                 "max_steps": args.max_steps}
     out = Path(args.out)
     summary = generate(agent, questions, out, min_f1=args.min_f1, concurrency=args.concurrency,
@@ -67,10 +66,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from araft_lc.graph import create_araft_agent
+    from araft_lc.agent_factory import build_agent, settings_tool
     from araft_lc.model_spec import ModelSpec
     from araft_lc.prompt import load_prompt
-    from araft_lc.tools.select import wikipedia_tool
     from evals.hotpotqa import check_leakage, check_unique_ids, load_questions, parse_levels, sample_questions
     from evals.teachers import load_model
     from evals.report import write_report
@@ -90,19 +88,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
               "(set --temperature above 0 to sample)", file=sys.stderr)
         repeats = 1
     spec = ModelSpec.parse(args.model)
-    style = load_prompt(args.prompt or spec.prompt)
+    if args.prompt:
+        load_prompt(args.prompt)  # a typo fails before anything loads
     spec.check_server()
-    tool = wikipedia_tool(args.corpus, live_api=args.live_api, check_live=True, max_chars=args.observation_chars)
+    tool = settings_tool(settings)
     model = load_model(spec, questions, tool.backend, **settings.model_options())
 
     def agent_for_repeat(repeat: int) -> Any:
         # a teacher answers from the facts, deterministically: only a language model takes a seed
         seeded = model if spec.kind == "teacher" else model.model_copy(update={"seed": args.seed + repeat})
-        return create_araft_agent(seeded, [tool], prompt=style, max_steps=args.max_steps,
-                                  repetition_guard=args.repetition_guard, max_seconds=args.max_seconds)
+        return build_agent(settings, model=seeded, tools=[tool])
 
     producer = {"label": args.label or Path(args.out).name, "model": args.model, "adapter": args.adapter,
-                "prompt_version": style.version, "tool_backend": tool.backend.name, "max_steps": args.max_steps,
+                "prompt_version": agent_for_repeat(0).prompt_version, "tool_backend": tool.backend.name, "max_steps": args.max_steps,
                 "repetition_guard": args.repetition_guard, "temperature": args.temperature,
                 "sample_seed": args.seed}
     print(f"evaluating {len(questions)} questions x {repeats} -> {args.out}", file=sys.stderr)

@@ -33,10 +33,14 @@ class TokenizedData:
     max_length: int
     longest: int
     sha256: str
+    prompt_style: Optional[str] = None  # the one prompt style the records render, where they say so
 
     def summary(self) -> dict[str, Any]:
+        """What ``data.json`` holds beside the adapter; its ``prompt_style`` is the style the
+        adapter runs with by default (``araft_lc.presets.trained_prompt``)."""
         return {"records": self.records, "kept": len(self.rows), "dropped_too_long": self.dropped,
-                "max_length": self.max_length, "longest": self.longest, "sha256": self.sha256}
+                "max_length": self.max_length, "longest": self.longest, "sha256": self.sha256,
+                "prompt_style": self.prompt_style}
 
 
 def read_records(path: str, stage: str) -> tuple[list[dict[str, Any]], str]:
@@ -82,4 +86,6 @@ def tokenize_records(tokenizer: Any, rows: list[dict[str, Any]], sha256: str,
                         f"{longest}): raise max_length, or set too_long: drop to train without them")
     if not kept:
         raise DataError(f"every record is longer than max_length {limit}: raise it (longest {longest})")
-    return TokenizedData(kept, len(rows), dropped, limit, longest, sha256)
+    styles = {row.get("prompt_style") for row in rows}
+    style = styles.pop() if len(styles) == 1 else None  # records of several styles teach none of them
+    return TokenizedData(kept, len(rows), dropped, limit, longest, sha256, style)

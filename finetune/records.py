@@ -77,6 +77,7 @@ class _Origin(TypedDict, total=False):
     question_id: str
     step: int
     version: int
+    prompt_style: str  # the prompt the record renders (araft train records it with the adapter)
 
 
 # Training records: TRL's own dataset formats (their required fields are what ``trl`` trains on).
@@ -167,16 +168,19 @@ def sft_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
         # after it, where the run did not answer, is no target)
         last = len(record.steps) - 1
         messages = record.to_messages(prompt_style, upto=last) + _assistant(step_body(record.steps[last]))
-        yield MessagesRecord(question_id=record.question_id, messages=messages, version=TRAINING_VERSION)
+        yield MessagesRecord(question_id=record.question_id, messages=messages, version=TRAINING_VERSION,
+                             prompt_style=prompt_style)
         return
     for i, step in enumerate(record.steps):
         prompt, completion = record.to_messages(prompt_style, upto=i), step_body(step)
         if fmt == "text":
             yield TextRecord(question_id=record.question_id, step=i,
-                             text=f"{llama2_prompt(prompt)} {completion} </s>", version=TRAINING_VERSION)
+                             text=f"{llama2_prompt(prompt)} {completion} </s>", version=TRAINING_VERSION,
+                             prompt_style=prompt_style)
         else:
             yield PromptCompletionRecord(question_id=record.question_id, step=i, prompt=prompt,
-                                         completion=_assistant(completion), version=TRAINING_VERSION)
+                                         completion=_assistant(completion), version=TRAINING_VERSION,
+                                         prompt_style=prompt_style)
 
 
 def _malformed(step: Step) -> str:
@@ -253,7 +257,8 @@ def dpo_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
         prompt = record.to_messages(prompt_style, upto=i) if rejected else []
         for kind, text in rejected:
             yield DPORecord(question_id=record.question_id, step=i, kind=kind, prompt=prompt,
-                            chosen=_assistant(bodies[i]), rejected=_assistant(text), version=TRAINING_VERSION)
+                            chosen=_assistant(bodies[i]), rejected=_assistant(text), version=TRAINING_VERSION,
+                            prompt_style=prompt_style)
 
 
 def on_policy_records(record: TrajectoryRecord, fixes: Iterable[Correction], *,
@@ -263,7 +268,7 @@ def on_policy_records(record: TrajectoryRecord, fixes: Iterable[Correction], *,
     for fix in fixes:
         yield DPORecord(question_id=record.question_id, step=fix.step, kind="on_policy", reason=fix.reason,
                         prompt=record.to_messages(prompt_style, upto=fix.step), chosen=_assistant(fix.chosen),
-                        rejected=_assistant(fix.rejected), version=TRAINING_VERSION)
+                        rejected=_assistant(fix.rejected), version=TRAINING_VERSION, prompt_style=prompt_style)
 
 
 # self_contrast: a run whose answer scores below this F1 against the gold answer is a failed run
@@ -300,4 +305,5 @@ def contrast_records(records: Iterable[TrajectoryRecord], *, prompt_style: str =
                 yield DPORecord(question_id=good.question_id, step=i, kind="self_contrast",
                                 reason=step_reason(rejected, chosen, good.steps[:i]),
                                 prompt=good.to_messages(prompt_style, upto=i), chosen=_assistant(step_body(chosen)),
-                                rejected=_assistant(step_body(rejected)), version=TRAINING_VERSION)
+                                rejected=_assistant(step_body(rejected)), version=TRAINING_VERSION,
+                                prompt_style=prompt_style)

@@ -86,11 +86,27 @@ def test_bare_string_input_is_a_clear_error(scripted, wiki):
         agent.invoke("Who founded Philadelphia?")
 
 
-def test_agent_as_a_tool(scripted, wiki):
+def test_agent_as_a_tool_hands_back_the_answer(scripted, wiki):
     agent = create_araft_agent(scripted(script=[answer("Penn")]), [wiki])
     as_tool = agent.as_tool(name="araft", description="answers questions from Wikipedia")
-    out = as_tool.invoke({"question": "Who founded Philadelphia?"})
-    assert out["answer"] == "Penn" and out["status"] == "answered"
+    assert as_tool.name == "araft" and set(as_tool.args) == {"question"}
+    assert as_tool.invoke({"question": "Who founded Philadelphia?"}) == "Penn"
+    # As a model's tool call: the answer is the message's content, the whole output its artifact.
+    message = as_tool.invoke({"type": "tool_call", "id": "c1", "name": "araft",
+                              "args": {"question": "Who founded Philadelphia?"}})
+    assert message.content == "Penn" and message.tool_call_id == "c1"
+    assert message.artifact["status"] == "answered" and message.artifact["steps"][0]["action"] == "Answer"
+
+
+def test_agent_as_a_tool_says_why_a_run_has_no_answer(scripted, wiki):
+    agent = create_araft_agent(scripted(script=[act("Wikipedia", "Philadelphia")]), [wiki], max_steps=2)
+    reply = agent.as_tool().invoke({"question": "Who founded Philadelphia?"})
+    assert reply == "No answer (step_limit): the run ended with status step_limit after 2 steps."
+
+
+async def test_agent_as_a_tool_async(scripted, wiki):
+    agent = create_araft_agent(scripted(script=[answer("Penn")]), [wiki])
+    assert await agent.as_tool().ainvoke({"question": "Who founded Philadelphia?"}) == "Penn"
 
 
 def test_multi_argument_tool(scripted):

@@ -44,9 +44,13 @@ def test_local_id_is_the_weights_folder_or_hub_id():
         ModelSpec.parse("oracle").local_id
 
 
-def test_prompt_is_the_one_a_presets_adapter_learned():
-    assert ModelSpec.parse("araft-smollm2").prompt == "zeroshot_turns"  # the shipped adapter's training prompt
-    assert ModelSpec.parse("smollm2-135m").prompt == ModelSpec.parse("hf:/some/folder").prompt == "fewshot"
+def test_the_shipped_adapter_records_the_prompt_its_preset_names():
+    from araft_lc.presets import PRESETS, trained_prompt
+
+    shipped = PRESETS["araft-smollm2"]
+    assert trained_prompt(shipped.adapters["araft"]) == shipped.prompt == "zeroshot_turns"
+    assert trained_prompt(None) is None and trained_prompt("/no/such/adapter") is None
+    assert trained_prompt("FDeRubeis/araft_trained_dpo") is None  # a Hub id: its preset says (fewshot)
 
 
 def test_check_names_what_is_missing(tiny_llama, adapters, tmp_path):
