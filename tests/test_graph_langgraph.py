@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import StructuredTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
 
@@ -57,7 +57,7 @@ def test_checkpoints_serialise_under_strict_msgpack(scripted, wiki, tmp_path):
 import warnings; warnings.simplefilter("error")
 import sys; sys.path.insert(0, {str(os.path.dirname(__file__))!r})
 from conftest import ScriptedChatModel
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from araft_lc.graph import create_araft_agent
 from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
@@ -102,6 +102,39 @@ def test_agent_as_a_tool_says_why_a_run_has_no_answer(scripted, wiki):
     agent = create_araft_agent(scripted(script=[act("Wikipedia", "Philadelphia")]), [wiki], max_steps=2)
     reply = agent.as_tool().invoke({"question": "Who founded Philadelphia?"})
     assert reply == "No answer (step_limit): the run ended with status step_limit after 2 steps."
+
+
+def test_a_supervisor_agent_receives_the_answer(scripted, wiki):
+    """Araft as a sub-agent of LangChain's create_agent: the supervisor's model reads the answer."""
+    agents = pytest.importorskip("langchain.agents", reason="pip install -e '.[langchain]'")
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import ToolMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    class Supervisor(BaseChatModel):  # a tool-calling model at the edge of the world, scripted
+        seen: list = []
+
+        @property
+        def _llm_type(self) -> str:
+            return "supervisor"
+
+        def bind_tools(self, tools, **kwargs):
+            return self
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            self.seen.append(messages)
+            replies = [m for m in messages if isinstance(m, ToolMessage)]
+            message = (AIMessage(f"Araft says: {replies[-1].content}") if replies else AIMessage("", tool_calls=[
+                {"name": "araft", "args": {"question": "Who founded Philadelphia?"}, "id": "call_1"}]))
+            return ChatResult(generations=[ChatGeneration(message=message)])
+
+    araft = create_araft_agent(scripted(script=[act("Wikipedia", "Philadelphia"), answer("William Penn")]), [wiki])
+    boss = Supervisor()
+    app = agents.create_agent(boss, [araft.as_tool(name="araft", description="answers questions from Wikipedia")])
+    result = app.invoke({"messages": [HumanMessage("Ask araft who founded Philadelphia.")]})
+    [reply] = [m for m in boss.seen[-1] if isinstance(m, ToolMessage)]
+    assert reply.content == "William Penn" and reply.artifact["steps"][0]["action"] == "Wikipedia"
+    assert result["messages"][-1].content == "Araft says: William Penn"
 
 
 async def test_agent_as_a_tool_async(scripted, wiki):
