@@ -1,13 +1,16 @@
-# Two commands do everything on a fresh clone: `make ask` and `make test`.
+# Two commands do everything on a fresh clone: `make ask` and `make test`; `make serve` serves the
+# same agent with `langgraph dev` (CORPUS= empty: live Wikipedia).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 DATA ?= ../shared/data/hotpotqa
 TORCH_INDEX ?=
 QUESTION ?= Which genus has more species, Bactris and Epigaea?
+CORPUS ?= $(DATA)/wiki_corpus.jsonl.gz
+PORT ?= 2024
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install ask test bench
+.PHONY: install ask serve test bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +27,11 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 ask: $(VENV)/.installed
-	$(VENV)/bin/araft ask --corpus $(DATA)/wiki_corpus.jsonl.gz "$(QUESTION)"
+	$(VENV)/bin/araft ask --corpus "$(CORPUS)" "$(QUESTION)"
+
+# The agent `make ask` runs, behind the LangGraph server's API on 127.0.0.1:$(PORT) (langgraph.json).
+serve: $(VENV)/.installed
+	ARAFT_CORPUS="$(if $(CORPUS),$(abspath $(CORPUS)))" $(VENV)/bin/langgraph dev --no-browser --host 127.0.0.1 --port $(PORT)
 
 test: $(VENV)/.installed
 	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest

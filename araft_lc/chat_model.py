@@ -34,7 +34,7 @@ from araft_lc.batcher import Request
 from araft_lc.causal_lm import ModelLoadError, load_causal_lm, load_tokenizer, pad_with_eos
 from araft_lc.chat_format import render_chat, to_turns
 from araft_lc.presets import DEFAULT_PROMPT, MAX_NEW_TOKENS, trained_prompt
-from araft_lc.prompt import warn_prompt_mismatch
+from araft_lc.prompt import load_prompt, warn_prompt_mismatch
 
 # What one call may set besides ``stop`` (``tools``/``tool_choice``/``prompt`` come from
 # ``bind_tools``, ``structured_output`` from ``with_structured_output``).
@@ -217,6 +217,7 @@ class AraftChatModel(BaseChatModel):
             self.prompt = trained or DEFAULT_PROMPT
         else:
             warn_prompt_mismatch(self.prompt, trained, f"adapter {self.adapter!r}")
+        load_prompt(self.prompt)  # an unknown style fails here, in one line, not at the first call
         return self
 
     @property
@@ -529,7 +530,7 @@ class AraftChatModel(BaseChatModel):
                     deadline: Optional[float] = None) -> AIMessage:
         """A tool-calling turn in the Araft grammar (``araft_lc.tool_calling``): the reply as a
         tool call or the answer, after at most ``max_parse_retries`` retries of unusable output."""
-        from araft_lc.prompt import STOP, load_prompt
+        from araft_lc.prompt import STOP
         from araft_lc.tool_calling import react_prompt, read_reply, tool_specs, with_retry_step
 
         style = load_prompt(prompt)

@@ -180,7 +180,10 @@ def agent_prompt(model: Any, prompt: Optional[str | PromptStyle] = None) -> Prom
     ``fewshot``."""
     if prompt is None:
         own = getattr(model, "prompt", None)
-        return load_prompt(own if isinstance(own, str) and own else DEFAULT_PROMPT)
+        try:  # (AraftChatModel checks its own; another model's `prompt` may mean something else)
+            return load_prompt(own) if isinstance(own, str) and own else load_prompt(DEFAULT_PROMPT)
+        except ValueError:
+            return load_prompt(DEFAULT_PROMPT)
     style = prompt if isinstance(prompt, PromptStyle) else load_prompt(prompt)
     trained = getattr(model, "trained_prompt", None)
     warn_prompt_mismatch(style, trained if isinstance(trained, str) else None,

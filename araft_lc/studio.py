@@ -22,11 +22,7 @@ from typing import Any, Optional
 
 from araft_lc.graph import AraftAgent
 
-__all__ = ["make_graph", "build_graph", "DESCRIPTION"]
-
-DESCRIPTION = ("Araft: a small ReAct agent (Thought, Action, Observation) that answers a question by "
-               "searching Wikipedia. Input {'question': str} or {'messages': [...]}; output the answer, "
-               "its status and every step.")
+__all__ = ["make_graph", "build_graph"]
 
 _built: Optional[AraftAgent] = None
 _lock = threading.Lock()

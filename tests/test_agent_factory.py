@@ -41,8 +41,10 @@ def test_a_model_carries_the_prompt_its_adapter_was_trained_with(tiny_llama, tur
     assert agent.prompt_version == "araft-fewshot-v1"
     with pytest.warns(UserWarning, match="adapter 't' was trained with the 'zeroshot_turns' prompt"):
         AraftChatModel(model_id=str(tiny_llama), adapters={"t": str(turns_adapter)}, adapter="t", prompt="zeroshot")
-    # The base model, or an adapter that records nothing: the default style.
+    # The base model, or an adapter that records nothing: the default style; a typo fails at once.
     assert AraftChatModel(model_id=str(tiny_llama)).prompt == "fewshot"
+    with pytest.raises(ValueError, match="unknown prompt style 'fewshoot'"):
+        AraftChatModel(model_id=str(tiny_llama), prompt="fewshoot")
 
 
 def test_the_agent_renders_the_models_own_prompt(wiki):

@@ -78,7 +78,7 @@ def test_per_call_temperature_and_stop(chat):
 
 def test_ls_params_name_the_model(chat, tiny_llama):
     params = chat._get_ls_params(stop=["Observation:"])
-    assert params == {"ls_provider": "araft", "ls_model_type": "chat", "ls_model_name": str(tiny_llama),
+    assert params == {"ls_provider": "araft", "ls_model_type": "chat", "ls_model_name": tiny_llama.name,
                       "ls_temperature": 0.0, "ls_max_tokens": 24, "ls_stop": ["Observation:"]}
     assert chat._get_ls_params(model="other", max_tokens=5)["ls_max_tokens"] == 5
 
