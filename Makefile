@@ -7,7 +7,7 @@ DATA ?= ../shared/data/hotpotqa
 TORCH_INDEX ?=
 QUESTION ?= Which genus has more species, Bactris and Epigaea?
 CORPUS ?= $(DATA)/wiki_corpus.jsonl.gz
-PORT ?= 2024
+SERVE_PORT ?= 2024
 export HF_HUB_OFFLINE ?= 1
 
 .PHONY: install ask serve test bench
@@ -29,9 +29,9 @@ install: $(VENV)/.installed
 ask: $(VENV)/.installed
 	$(VENV)/bin/araft ask --corpus "$(CORPUS)" "$(QUESTION)"
 
-# The agent `make ask` runs, behind the LangGraph server's API on 127.0.0.1:$(PORT) (langgraph.json).
+# The agent `make ask` runs, behind the LangGraph server's API on 127.0.0.1:$(SERVE_PORT) (langgraph.json).
 serve: $(VENV)/.installed
-	ARAFT_CORPUS="$(if $(CORPUS),$(abspath $(CORPUS)))" $(VENV)/bin/langgraph dev --no-browser --host 127.0.0.1 --port $(PORT)
+	ARAFT_CORPUS="$(if $(CORPUS),$(abspath $(CORPUS)))" $(VENV)/bin/langgraph dev --no-browser --host 127.0.0.1 --port $(SERVE_PORT) --no-reload
 
 test: $(VENV)/.installed
 	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest
