@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-__all__ = ["CorpusError", "Paragraph", "open_text", "iter_json_records", "read_paragraphs", "paragraphs_of_record", "Pages"]
+__all__ = ["CorpusError", "Paragraph", "open_text", "open_bytes", "iter_json_records", "read_paragraphs",
+           "paragraphs_of_record", "Pages"]
 
 
 class CorpusError(ValueError):
@@ -35,6 +36,21 @@ def open_text(path: Path) -> IO[str]:
     if path.suffix == ".bz2":
         return bz2.open(path, "rt", encoding="utf-8")
     return open(path, encoding="utf-8")
+
+
+def open_bytes(path: Path) -> IO[bytes]:
+    """Open plain, gzip or bz2 bytes by the file's suffix (decoded line by line, so that a byte
+    that is not UTF-8 is named by its line)."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    if path.suffix == ".bz2":
+        return bz2.open(path, "rb")
+    return open(path, "rb")
+
+
+def _not_utf8(path: Path, lineno: int, e: UnicodeDecodeError) -> CorpusError:
+    return CorpusError(f"{path}:{lineno}: not UTF-8 text ({e.reason} at byte {e.start} of the line); "
+                       "save the file as UTF-8")
 
 
 def _join(sentences: Any) -> str:
@@ -83,23 +99,34 @@ def iter_json_records(path: str | Path) -> Iterator[tuple[str, Any]]:
     if not path.is_file():
         raise CorpusError(f"{path}: no such file")
     try:
-        with open_text(path) as f:
-            head = ""
+        with open_bytes(path) as f:
+            head = b""
             while not head:
                 chunk = f.read(1)
                 if not chunk:
                     raise CorpusError(f"{path}: the file is empty")
                 head = chunk.strip()
             f.seek(0)
-            if head == "[":
+            if head == b"[":
+                data = f.read()
                 try:
-                    records = json.load(f)
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    line_start = data.rfind(b"\n", 0, e.start) + 1
+                    e.start -= line_start
+                    raise _not_utf8(path, data.count(b"\n", 0, line_start) + 1, e) from None
+                try:
+                    records = json.loads(text)
                 except json.JSONDecodeError as e:
                     raise CorpusError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
                 for i, record in enumerate(records):
                     yield f"{path}: item {i}", record
                 return
-            for lineno, line in enumerate(f, 1):
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise _not_utf8(path, lineno, e) from None
                 if not line.strip():
                     continue
                 try:
@@ -109,8 +136,8 @@ def iter_json_records(path: str | Path) -> Iterator[tuple[str, Any]]:
                         f"{path}:{lineno}: not valid JSON ({e.msg}); each line must be one JSON object"
                     ) from None
                 yield f"{path}:{lineno}", record
-    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:
-        # a torn or corrupt .gz/.bz2 (zlib.error, EOFError) or bytes that are not UTF-8
+    except (OSError, EOFError, zlib.error) as e:
+        # a torn or corrupt .gz/.bz2 (zlib.error, EOFError)
         raise CorpusError(f"{path}: cannot read ({e})") from None
 
 

@@ -57,3 +57,16 @@ def test_bad_files_name_file_and_line(tmp_path, content, message):
 def test_missing_file(tmp_path):
     with pytest.raises(CorpusError, match="no such file"):
         list(read_paragraphs(tmp_path / "nope.jsonl"))
+
+
+@pytest.mark.parametrize("name", ["q.jsonl", "q.jsonl.gz", "q.json"])
+def test_undecodable_bytes_name_the_line(tmp_path, name):
+    from evals.hotpotqa import load_questions
+
+    body = (b'[\n {"_id": "a", "question": "q?", "answer": "x"},\n {"_id": "b", "question": "caf\xff?"}\n]\n'
+            if name.endswith(".json") else b'{"_id": "a", "question": "q?", "answer": "x"}\n{"_id": "b", "question": "caf\xff?"}\n')
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(body) if name.endswith(".gz") else body)
+    line = 3 if name.endswith(".json") else 2
+    with pytest.raises(CorpusError, match=rf"{name}:{line}: not UTF-8 text \(invalid start byte at byte \d+ of the line\)"):
+        list(load_questions(path))
