@@ -1,0 +1,96 @@
+"""Tools bounded in time and size: a user's tool that hangs or floods cannot hold a run past its
+deadline or fill its prompt (the agent's side of it is in test_graph_bounds.py)."""
+
+import asyncio
+import threading
+import time
+
+import pytest
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import StructuredTool, tool
+
+from araft_lc.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
+
+
+HANG_S = 60.0  # what a hung tool would hold the run for, unbounded
+
+
+@pytest.fixture
+def hung():
+    """A sync and an async tool that hang until the test ends (then they return, late)."""
+    release = threading.Event()
+
+    @tool
+    def hangs(query: str) -> str:
+        """Hangs."""
+        release.wait(HANG_S)
+        return "late"
+
+    async def ahang(query: str) -> str:
+        for _ in range(int(HANG_S * 10)):
+            if release.is_set():
+                break
+            await asyncio.sleep(0.1)
+        return "late"
+
+    yield hangs, StructuredTool.from_function(coroutine=ahang, name="ahangs", description="hangs"), release
+    release.set()
+
+
+def test_a_sync_tool_that_hangs_is_abandoned_at_its_timeout(hung):
+    hangs, _, release = hung
+    start = time.monotonic()
+    with pytest.raises(ToolTimeout, match="hangs timed out after 0.3 s"):
+        run_tool(hangs, "x", {}, timeout=0.3)
+    assert time.monotonic() - start < HANG_S / 2  # it returned, long before the tool would have
+    release.set()
+    assert run_tool(hangs, "x", {}, timeout=5) == "late" and run_tool(hangs, "x", {}, timeout=None) == "late"
+
+
+def test_an_async_tool_is_cancelled_at_its_timeout(hung):
+    hangs, ahangs, release = hung
+
+    async def under_ainvoke():
+        with pytest.raises(ToolTimeout, match="ahangs timed out"):
+            await arun_tool(ahangs, "x", {}, timeout=0.3)
+        with pytest.raises(ToolTimeout, match="hangs timed out"):  # a sync tool under ainvoke()
+            await arun_tool(hangs, "x", {}, timeout=0.3)
+        release.set()  # (so that asyncio.run's executor shutdown does not wait on the abandoned thread)
+
+    start = time.monotonic()
+    with pytest.raises(ToolTimeout, match="ahangs timed out"):
+        run_tool(ahangs, "x", {}, timeout=0.3)  # under invoke(): a loop of its own
+    asyncio.run(under_ainvoke())
+    assert time.monotonic() - start < HANG_S / 2
+    assert asyncio.run(arun_tool(ahangs, "x", {}, timeout=5)) == "late"
+
+
+def test_a_tools_own_errors_and_timeouts_stay_its_own():
+    @tool
+    def fails(query: str) -> str:
+        """Fails."""
+        raise TimeoutError("the tool's own network timeout")
+
+    with pytest.raises(TimeoutError, match="own network timeout"):
+        run_tool(fails, "x", {}, timeout=5)
+    with pytest.raises(TimeoutError, match="own network timeout"):
+        asyncio.run(arun_tool(fails, "x", {}, timeout=5))
+
+
+def test_outputs_of_any_type_render_as_text():
+    assert render_output("text") == "text"
+    assert render_output(b"caf\xc3\xa9 \xff") == "café \ufffd"
+    assert render_output({"a": 1, "b": ["é"]}) == '{"a": 1, "b": ["é"]}'
+    assert render_output([1, 2]) == "[1, 2]"
+    assert render_output(ToolMessage("from a message", tool_call_id="c")) == "from a message"
+    assert render_output(42) == "42"
+
+
+def test_observations_are_cut_at_a_word_with_a_mark_and_their_length():
+    assert cap_observation("  short \n text ", 600) == ("short text", None)
+    flood = "word " * 1_000_000  # 5,000,000 characters
+    text, original = cap_observation(flood, 600)
+    assert original == 4_999_999 and len(text) <= 600
+    assert text.endswith("word ... [cut: 4,999,999 characters]") and "wor ..." not in text
+    assert cap_observation("x" * 700, 600)[0].endswith("x ... [cut: 700 characters]")  # one long word: cut inside it
+    assert cap_observation(flood, None) == (" ".join(flood.split()), None)
