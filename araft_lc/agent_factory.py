@@ -98,4 +98,5 @@ def build_agent(settings: Optional[RunSettings] = None, *, model: Optional["Base
     model = model if model is not None else settings_model(settings)
     return create_araft_agent(model, tools, prompt=settings.prompt, max_steps=settings.max_steps,
                               repetition_guard=settings.repetition_guard, max_seconds=settings.max_seconds,
-                              checkpointer=checkpointer, name=name)
+                              tool_timeout=settings.tool_timeout, observation_chars=settings.observation_chars,
+                              max_question_chars=settings.max_question_chars, checkpointer=checkpointer, name=name)

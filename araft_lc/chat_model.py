@@ -91,7 +91,12 @@ def _usage(input_tokens: int, output_tokens: int) -> UsageMetadata:
     return UsageMetadata(input_tokens=input_tokens, output_tokens=output_tokens,
                          total_tokens=input_tokens + output_tokens)
 
-__all__ = ["AraftChatModel", "Decoding", "ModelLoadError", "cut_at_stop_strings"]
+__all__ = ["AraftChatModel", "ContextLimitError", "Decoding", "ModelLoadError", "cut_at_stop_strings"]
+
+
+class ContextLimitError(ValueError):
+    """A prompt that, with the tokens the call may write, does not fit the model's context; raised
+    before any prefill (a prefill's memory grows with the square of its length)."""
 
 
 def cut_at_stop_strings(text: str, stop: Optional[Sequence[str]]) -> tuple[str, bool]:
@@ -374,9 +379,25 @@ class AraftChatModel(BaseChatModel):
         )
         return {"generation_config": config, "tokenizer": self._tokenizer, **extra}
 
-    def _prompt_ids(self, messages: Sequence[BaseMessage]) -> list[int]:
+    @property
+    def context_length(self) -> Optional[int]:
+        """The positions the model takes (its config's ``max_position_embeddings``), if it says."""
+        length = getattr(getattr(self._model, "config", None), "max_position_embeddings", None)
+        return length if isinstance(length, int) and length > 0 else None
+
+    def _prompt_ids(self, messages: Sequence[BaseMessage], max_new_tokens: int) -> list[int]:
+        """The prompt's token ids, checked to fit the context with ``max_new_tokens`` after it.
+
+        Raises:
+            ContextLimitError: it does not fit; nothing was prefilled.
+        """
         # The text carries its own special tokens (template or Llama-2 format): add none.
-        return self._tokenizer(self.prompt_text(messages), add_special_tokens=False)["input_ids"]
+        ids = self._tokenizer(self.prompt_text(messages), add_special_tokens=False)["input_ids"]
+        limit = self.context_length
+        if limit is not None and len(ids) + max_new_tokens > limit:
+            raise ContextLimitError(f"the prompt is {len(ids):,} tokens and a step may write {max_new_tokens:,} "
+                                    f"more, past the model's context of {limit:,} positions")
+        return ids
 
     def _one_input(self, ids: list[int]) -> dict[str, Any]:
         import torch
@@ -492,7 +513,7 @@ class AraftChatModel(BaseChatModel):
 
     def _complete(self, messages: Sequence[BaseMessage], d: Decoding, deadline: Optional[float] = None) -> AIMessage:
         """One generation for ``messages``: its text cut at the stop strings, with token usage."""
-        ids = self._prompt_ids(messages)
+        ids = self._prompt_ids(messages, d.max_new_tokens)
         if self._batcher is not None and d.temperature == 0:
             new_tokens = self._batcher.submit(ids, d, deadline)
         else:
@@ -579,7 +600,7 @@ class AraftChatModel(BaseChatModel):
         import torch
         from transformers import TextIteratorStreamer
 
-        inputs = self._one_input(self._prompt_ids(messages))
+        inputs = self._one_input(self._prompt_ids(messages, d.max_new_tokens))
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
         errors: list[BaseException] = []
         produced: list[int] = []

@@ -79,6 +79,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question.split())
     if not question:
         raise UserError("the question is empty: araft ask \"Which magazine was started first, ...?\"")
+    if len(question) > settings.max_question_chars:  # before anything loads
+        raise UserError(f"the question is {len(question):,} characters, more than --max-question-chars "
+                        f"{settings.max_question_chars:,}: ask a shorter one")
     # The cheap checks first, the model's before the corpus's: nothing heavy loads for a typo.
     check_settings(settings)
     tool = settings_tool(settings)
@@ -139,6 +142,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 pass  # its failed write has already stopped the run
     seconds = time.perf_counter() - start
     status, answer = state.get("status"), state.get("answer")
+    if status == "context_limit" and not state.get("steps"):  # the question alone does not fit
+        messages = state.get("messages") or []
+        raise UserError(str(messages[-1].content).removeprefix("No answer: ").rstrip(".") if messages else
+                        "the question does not fit the model's context")
     print(f"Answer: {answer}" if answer is not None else "No answer.", file=live)
     print(f"(status: {status}, {len(state.get('steps', []))} steps, {seconds:.1f} s)", file=live, flush=True)
     if recorder is not None:

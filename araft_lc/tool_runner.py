@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextvars
 import json
@@ -96,12 +97,21 @@ async def arun_tool(tool: BaseTool, tool_input: Any, config: RunnableConfig, tim
 
 def render_output(output: Any) -> str:
     """A tool's output as the text of an observation: a message's text, bytes decoded (UTF-8,
-    undecodable bytes replaced), a dict or list as JSON, anything else as ``str``."""
+    undecodable bytes replaced), a dict or list as JSON, anything else as ``str``.
+
+    A tool called with a tool call answers with a ``ToolMessage`` whose content LangChain made:
+    a dict as JSON, a list as it is (content blocks, or the tool's own list of strings), bytes as
+    their Python literal (``b'...'``), which is read back into bytes here."""
     if isinstance(output, ToolMessage):
         output = output.content
-        if isinstance(output, list):  # content blocks: their text
+        if isinstance(output, list) and any(isinstance(b, dict) and "type" in b for b in output):
             output = "".join(b if isinstance(b, str) else str(b.get("text", "")) if isinstance(b, dict) else ""
-                             for b in output)
+                             for b in output)  # content blocks: their text
+        elif isinstance(output, str) and output[:2] in ("b'", 'b"'):
+            try:
+                output = ast.literal_eval(output)
+            except (ValueError, SyntaxError):
+                pass
     if isinstance(output, (bytes, bytearray)):
         return bytes(output).decode("utf-8", errors="replace")
     if isinstance(output, (dict, list, tuple)):

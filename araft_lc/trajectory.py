@@ -29,7 +29,7 @@ RECORD_VERSION = 1
 # "error": the run itself failed (the model server kept failing); no steps may follow.
 # "recursion_limit": the caller's LangGraph recursion_limit ended the run before max_steps did.
 Status = Literal["running", "answered", "step_limit", "time_limit", "recursion_limit", "parse_error", "tool_error",
-                 "error"]
+                 "context_limit", "error"]
 
 
 def check_version(data: dict[str, Any], newest: int, what: str) -> int:

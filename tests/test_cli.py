@@ -68,6 +68,9 @@ def test_corpus_build_and_search(tmp_path, capsys, name, engine):
         (["ask", "q?", "--model", "/nonexistent/model"], "model folder /nonexistent/model does not exist"),
         (["ask", "q?", "--model", str(ROOT / "tests")], "is not a model folder (it has no config.json)"),
         (["ask", "q?", "--corpus", str(MINI_CORPUS), "--adapter", "/nope"], "adapter folder /nope does not exist"),
+        # An oversized question is refused before anything loads (the model named here does not exist).
+        (["ask", "why? " * 60_000, "--model", "/nonexistent/model"],
+         "the question is 299,999 characters, more than --max-question-chars 2,000"),
     ],
 )
 def test_user_errors_are_one_line(argv, message, capsys):
@@ -75,6 +78,19 @@ def test_user_errors_are_one_line(argv, message, capsys):
     err = capsys.readouterr().err
     assert err.startswith("araft: error: ") and message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_question_beyond_the_models_context_is_a_user_error(tiny_llama, tmp_path, capsys):
+    import shutil
+
+    small = tmp_path / "tiny-512"
+    shutil.copytree(tiny_llama, small)
+    config = json.loads((small / "config.json").read_text())
+    (small / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 512}))
+    code = main(["ask", "Who founded Philadelphia? " * 70, "--model", str(small), "--corpus", str(MINI_CORPUS)])
+    [error] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("araft: error:")]
+    assert code == 2 and error.startswith("araft: error: the question does not fit the model: the prompt is ")
+    assert error.endswith("past the model's context of 512 positions")
 
 
 def test_bad_corpus_line_names_file_and_line(tmp_path, capsys):

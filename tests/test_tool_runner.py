@@ -83,6 +83,11 @@ def test_outputs_of_any_type_render_as_text():
     assert render_output({"a": 1, "b": ["é"]}) == '{"a": 1, "b": ["é"]}'
     assert render_output([1, 2]) == "[1, 2]"
     assert render_output(ToolMessage("from a message", tool_call_id="c")) == "from a message"
+    # what LangChain puts in a ToolMessage for a tool's bytes and list of strings
+    assert render_output(ToolMessage(str(b"caf\xc3\xa9"), tool_call_id="c")) == "café"
+    assert render_output(ToolMessage(["a", "b"], tool_call_id="c")) == '["a", "b"]'
+    assert render_output(ToolMessage([{"type": "text", "text": "blocks"}], tool_call_id="c")) == "blocks"
+    assert render_output(ToolMessage("b'not a literal", tool_call_id="c")) == "b'not a literal"
     assert render_output(42) == "42"
 
 

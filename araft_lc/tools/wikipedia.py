@@ -39,7 +39,8 @@ class WikipediaBackend(Protocol):
 def cut_at_sentence(text: str, max_chars: int) -> str:
     """Whitespace-normalise ``text`` and cut it to at most ``max_chars`` on a sentence boundary.
 
-    A first sentence longer than ``max_chars`` is cut on a word boundary with an ellipsis.
+    A first sentence longer than ``max_chars`` is cut on a word boundary with an ellipsis, within
+    ``max_chars`` (so the agent's own cap, at the same length, never cuts a page again).
     """
     text = " ".join(text.split())
     if len(text) <= max_chars:
@@ -47,7 +48,7 @@ def cut_at_sentence(text: str, max_chars: int) -> str:
     ends = [m.end() for m in _SENTENCE_END.finditer(text) if m.end() <= max_chars]
     if ends:
         return text[: ends[-1]]
-    cut = text[:max_chars].rsplit(" ", 1)[0]
+    cut = text[:max(max_chars - 4, 1)].rsplit(" ", 1)[0]
     return cut + " ..."
 
 
