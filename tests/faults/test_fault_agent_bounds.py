@@ -1,7 +1,8 @@
-"""Bounds that belong to the agent, whatever its tools and input: a tool that hangs is cut off at
-its timeout or at the run's deadline; an observation of any size and type is capped; a question
-too long for the agent is refused before any model call; a prompt too long for the model's
-context is never prefilled."""
+"""Bounds that belong to the agent, whatever its tools and input (``araft_lc.graph`` with
+``araft_lc.tool_runner`` and the chat model's context check): a tool that hangs is cut off at its
+timeout or at the run's deadline; an observation of any size and type is capped; a question too
+long for the agent is refused before any model call; a prompt too long for the model's context is
+never prefilled."""
 
 import asyncio
 import threading
@@ -38,20 +39,22 @@ def hanging():
     release.set()
 
 
-def test_a_hung_tool_is_cut_off_at_its_timeout_and_the_run_goes_on(scripted, hanging):
+def test_a_hung_tool_is_cut_off_at_its_timeout_and_the_run_goes_on(scripted, hanging, ledger):
     sync_tool, _, _ = hanging
     model = scripted(script=[act("Slow", "x"), answer("y")])
     start = time.monotonic()
     result = create_araft_agent(model, [sync_tool], tool_timeout=0.5).invoke({"question": "q?"})
-    assert time.monotonic() - start < HANG_S / 2
+    seconds = time.monotonic() - start
+    assert seconds < HANG_S / 2
     step = result["steps"][0]
     assert step["error"] == "tool_timeout"
     assert step["observation"] == "The tool Slow did not answer within 0.5 s (timed out)."
     assert result["status"] == "answered" and result["answer"] == "y"  # the run went on
     assert "Observation: The tool Slow did not answer" in model.prompts[1][1].content
+    ledger.add("tools: hung", faults=1, runs=1, completed=1, seconds=seconds)
 
 
-def test_the_runs_deadline_cuts_a_hung_tool_off_and_ends_the_run(scripted, hanging):
+def test_the_runs_deadline_cuts_a_hung_tool_off_and_ends_the_run(scripted, hanging, ledger):
     sync_tool, _, _ = hanging
     model = scripted(script=[act("Slow", "x"), answer("y")])
     start = time.monotonic()
@@ -59,15 +62,17 @@ def test_the_runs_deadline_cuts_a_hung_tool_off_and_ends_the_run(scripted, hangi
     assert time.monotonic() - start < HANG_S / 2
     assert result["steps"][0]["error"] == "tool_timeout" and result["status"] == "time_limit"
     assert len(model.prompts) == 1  # no model call after the deadline
+    ledger.add("tools: hung", faults=1, runs=1, completed=1, seconds=time.monotonic() - start)
 
 
-async def test_an_async_tool_is_cancelled_at_its_timeout(scripted, hanging):
+async def test_an_async_tool_is_cancelled_at_its_timeout(scripted, hanging, ledger):
     _, async_tool, _ = hanging
     model = scripted(script=[act("Slow", "x"), answer("y")])
     start = time.monotonic()
     result = await create_araft_agent(model, [async_tool], tool_timeout=0.5).ainvoke({"question": "q?"})
     assert time.monotonic() - start < HANG_S / 2
     assert result["steps"][0]["error"] == "tool_timeout" and result["answer"] == "y"
+    ledger.add("tools: hung", faults=1, runs=1, completed=1, seconds=time.monotonic() - start)
 
 
 def test_an_async_only_tool_under_invoke_is_cut_off_too(scripted, hanging):
@@ -77,7 +82,7 @@ def test_an_async_only_tool_under_invoke_is_cut_off_too(scripted, hanging):
     assert result["steps"][0]["error"] == "tool_timeout"
 
 
-def test_a_flood_of_text_is_capped_and_its_length_kept(scripted):
+def test_a_flood_of_text_is_capped_and_its_length_kept(scripted, ledger):
     @tool
     def Flood(query: str) -> str:  # noqa: N802
         """Returns five million characters."""
@@ -89,6 +94,7 @@ def test_a_flood_of_text_is_capped_and_its_length_kept(scripted):
     assert len(step["observation"]) <= 600 and step["observation"].endswith("word ... [cut: 4,999,999 characters]")
     assert step["observed_chars"] == 4_999_999
     assert len(model.prompts[1][1].content) < 5_000  # the next prompt holds the cut observation only
+    ledger.add("tools: flood", faults=1, runs=1, completed=1)
 
 
 @pytest.mark.parametrize("output, text", [
@@ -105,13 +111,14 @@ def test_bytes_dicts_and_lists_are_rendered_as_text(scripted, output, text):
     assert result["steps"][0]["observation"] == text and "observed_chars" not in result["steps"][0]
 
 
-def test_an_oversized_question_is_refused_before_any_model_call(scripted, wiki):
+def test_an_oversized_question_is_refused_before_any_model_call(scripted, wiki, ledger):
     model = scripted(script=[answer("y")])
     agent = create_araft_agent(model, [wiki], max_question_chars=100)
     with pytest.raises(ValueError, match=r"the question is 299,999 characters, more than this agent takes \(100"):
         agent.invoke({"question": "why? " * 60_000})
     assert model.prompts == []
     assert agent.invoke({"question": "Who founded Philadelphia?"})["answer"] == "y"
+    ledger.add("context", faults=1, runs=2, completed=1)
 
 
 def test_bounds_must_be_positive(scripted, wiki):
@@ -133,7 +140,7 @@ def small_context(tiny_llama, tmp_path):
     return folder
 
 
-def test_a_question_that_cannot_fit_the_context_is_refused_before_any_prefill(small_context, wiki):
+def test_a_question_that_cannot_fit_the_context_is_refused_before_any_prefill(small_context, wiki, ledger):
     from araft_lc.chat_model import AraftChatModel, ContextLimitError
 
     model = AraftChatModel(model_id=str(small_context), max_new_tokens=8, prefix_cache=True)
@@ -146,9 +153,10 @@ def test_a_question_that_cannot_fit_the_context_is_refused_before_any_prefill(sm
     assert model._cache.prompt_tokens == 0  # nothing was prefilled (every prefill asks the prefix cache first)
     with pytest.raises(ContextLimitError):  # the chat model itself, streamed or not
         list(model.stream("word " * 2000))
+    ledger.add("context", faults=2, runs=2, completed=1)
 
 
-def test_a_scratchpad_that_outgrows_the_context_ends_the_run(small_context, wiki):
+def test_a_scratchpad_that_outgrows_the_context_ends_the_run(small_context, wiki, ledger):
     from araft_lc.chat_model import AraftChatModel
     from araft_lc.prompt import load_prompt, render_messages
 
@@ -160,3 +168,4 @@ def test_a_scratchpad_that_outgrows_the_context_ends_the_run(small_context, wiki
     result = create_araft_agent(model, [wiki], prompt="zeroshot", max_steps=3).invoke({"question": question})
     assert result["status"] == "context_limit" and len(result["steps"]) == 1
     assert "after 1 steps the run outgrew the model" in result["messages"][-1].content
+    ledger.add("context", faults=1, runs=1, completed=1)
