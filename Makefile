@@ -8,6 +8,7 @@ TORCH_INDEX ?=
 QUESTION ?= Which genus has more species, Bactris and Epigaea?
 CORPUS ?= $(DATA)/wiki_corpus.jsonl.gz
 SERVE_PORT ?= 2024
+SERVE_JOBS ?= 8
 export HF_HUB_OFFLINE ?= 1
 
 .PHONY: install ask serve test bench
@@ -29,9 +30,11 @@ install: $(VENV)/.installed
 ask: $(VENV)/.installed
 	$(VENV)/bin/araft ask --corpus "$(CORPUS)" "$(QUESTION)"
 
-# The agent `make ask` runs, behind the LangGraph server's API on 127.0.0.1:$(SERVE_PORT) (langgraph.json).
+# The agent `make ask` runs, behind the LangGraph server's API on 127.0.0.1:$(SERVE_PORT) (langgraph.json),
+# SERVE_JOBS runs at once (their model calls share one continuous batch).
 serve: $(VENV)/.installed
-	ARAFT_CORPUS="$(if $(CORPUS),$(abspath $(CORPUS)))" $(VENV)/bin/langgraph dev --no-browser --host 127.0.0.1 --port $(SERVE_PORT) --no-reload
+	ARAFT_CORPUS="$(if $(CORPUS),$(abspath $(CORPUS)))" $(VENV)/bin/langgraph dev --no-browser --host 127.0.0.1 --port $(SERVE_PORT) --no-reload \
+		--n-jobs-per-worker $(SERVE_JOBS)
 
 test: $(VENV)/.installed
 	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest

@@ -311,7 +311,10 @@ def create_araft_agent(
         question = state.get("question")
         if not question and messages and isinstance(messages[-1], HumanMessage):
             question = message_text(messages[-1])
-        question = " ".join(str(question or "").split())
+        if question is not None and not isinstance(question, str):
+            raise ValueError(f"the question must be text, not a {type(question).__name__}: invoke with "
+                             "{'question': '...'}")
+        question = " ".join((question or "").split())
         if not question:
             raise ValueError(
                 "the question is empty: invoke with {'question': '...'} or end 'messages' with a "

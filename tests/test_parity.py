@@ -61,8 +61,8 @@ def test_every_door_runs_the_same_agent(data_dir, questions, capsys, tmp_path):
         client = langgraph_sdk.get_client(url=url)
         return [_run(await client.runs.wait(None, "araft", input={"question": q})) for q in questions]
 
-    with langgraph_dev({"ARAFT_CORPUS": corpus}, tmp_path / "server.log") as url:  # nothing else set
-        doors["langgraph dev"] = asyncio.run(ask_server(url))
+    with langgraph_dev({"ARAFT_CORPUS": corpus}, tmp_path / "server.log") as server:  # nothing else set
+        doors["langgraph dev"] = asyncio.run(ask_server(server.url))
 
     reference = doors["araft ask --json"]
     assert all(run["status"] == "answered" for run in reference[:1]), reference[0]  # the quickstart answers

@@ -16,8 +16,8 @@ langgraph_sdk = pytest.importorskip("langgraph_sdk", reason="pip install -e '.[d
 def server(tiny_llama, tmp_path):
     env = {"ARAFT_MODEL": str(tiny_llama), "ARAFT_CORPUS": str(MINI_CORPUS), "ARAFT_MAX_STEPS": "2",
            "ARAFT_MAX_NEW_TOKENS": "8"}
-    with langgraph_dev(env, tmp_path / "server.log") as url:
-        yield url, tmp_path / "server.log"
+    with langgraph_dev(env, tmp_path / "server.log") as server:
+        yield server.url, tmp_path / "server.log"
 
 
 def test_threads_runs_stream_and_history_on_langgraph_dev(server):
