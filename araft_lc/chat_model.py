@@ -385,7 +385,7 @@ class AraftChatModel(BaseChatModel):
         length = getattr(getattr(self._model, "config", None), "max_position_embeddings", None)
         return length if isinstance(length, int) and length > 0 else None
 
-    def _prompt_ids(self, messages: Sequence[BaseMessage], max_new_tokens: int) -> list[int]:
+    def _prompt_ids(self, messages: Sequence[BaseMessage], max_new_tokens: int = 0) -> list[int]:
         """The prompt's token ids, checked to fit the context with ``max_new_tokens`` after it.
 
         Raises:

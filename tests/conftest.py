@@ -99,6 +99,18 @@ def _train_tokenizer() -> Any:
     )
 
 
+def with_context(model_dir: Path, out: Path, positions: int) -> Path:
+    """A copy of the model folder ``model_dir`` at ``out`` whose config gives it ``positions``
+    positions of context (a Llama's rotary positions work at any length; only the check differs)."""
+    import json
+    import shutil
+
+    shutil.copytree(model_dir, out)
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**config, "max_position_embeddings": positions}))
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer random LlamaForCausalLM and its tokenizer (no chat template: Llama-2 format)."""

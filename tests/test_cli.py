@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from araft import main
-from conftest import MINI_CORPUS, ROOT
+from conftest import MINI_CORPUS, ROOT, with_context
 
 
 def test_ask_end_to_end_with_json_and_trace(tiny_llama, tmp_path, capsys):
@@ -81,12 +81,7 @@ def test_user_errors_are_one_line(argv, message, capsys):
 
 
 def test_a_question_beyond_the_models_context_is_a_user_error(tiny_llama, tmp_path, capsys):
-    import shutil
-
-    small = tmp_path / "tiny-512"
-    shutil.copytree(tiny_llama, small)
-    config = json.loads((small / "config.json").read_text())
-    (small / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 512}))
+    small = with_context(tiny_llama, tmp_path / "tiny-512", 512)
     code = main(["ask", "Who founded Philadelphia? " * 70, "--model", str(small), "--corpus", str(MINI_CORPUS)])
     [error] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("araft: error:")]
     assert code == 2 and error.startswith("araft: error: the question does not fit the model: the prompt is ")

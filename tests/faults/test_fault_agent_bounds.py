@@ -12,7 +12,7 @@ import pytest
 from langchain_core.tools import StructuredTool, tool
 
 from araft_lc.graph import create_araft_agent
-from conftest import act, answer
+from conftest import act, answer, with_context
 
 HANG_S = 60.0  # how long the hung tools below would hold a run, unbounded
 
@@ -130,14 +130,7 @@ def test_bounds_must_be_positive(scripted, wiki):
 @pytest.fixture
 def small_context(tiny_llama, tmp_path):
     """The tiny Llama with a context of 512 positions (its config says so; nothing else differs)."""
-    import json
-    import shutil
-
-    folder = tmp_path / "tiny-512"
-    shutil.copytree(tiny_llama, folder)
-    config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 512}))
-    return folder
+    return with_context(tiny_llama, tmp_path / "tiny-512", 512)
 
 
 def test_a_question_that_cannot_fit_the_context_is_refused_before_any_prefill(small_context, wiki, ledger):

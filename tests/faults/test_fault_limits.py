@@ -50,13 +50,15 @@ def test_max_seconds_ends_a_slow_run_with_time_limit(mini_index, ledger):
     ledger.add("limits", faults=1, runs=1, completed=1)
 
 
-def test_max_seconds_stops_generation_inside_a_step(tiny_llama, mini_index, ledger):
+def test_max_seconds_stops_generation_inside_a_step(tiny_llama, mini_index, ledger, tmp_path):
     from araft_lc.chat_model import AraftChatModel
     from araft_lc.recorder import TrajectoryRecorder
+    from conftest import with_context
 
-    # A random model that never writes a stop string, allowed 100,000 tokens a step: without a
-    # deadline inside generation its first step would run for many minutes.
-    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=100_000, prefix_cache=False)
+    # A random model that never writes a stop string, allowed 100,000 tokens a step (in a context
+    # that takes them): without a deadline inside generation its first step would run for minutes.
+    long_context = with_context(tiny_llama, tmp_path / "tiny-200k", 200_000)
+    model = AraftChatModel(model_id=str(long_context), max_new_tokens=100_000, prefix_cache=False)
     agent = create_araft_agent(model, [WikipediaTool(backend=LocalWikipedia(mini_index))], max_steps=5,
                                max_seconds=1.0)
     recorder = TrajectoryRecorder()
