@@ -37,45 +37,45 @@ __all__ = [
 ]
 
 _LAZY = {
-    "create_araft_agent": "araft_lc.graph",
-    "build_agent": "araft_lc.agent_factory",
-    "RunSettings": "araft_lc.run_settings",
-    "AgentInput": "araft_lc.graph",
-    "AgentOutput": "araft_lc.graph",
-    "AgentState": "araft_lc.graph",
-    "AraftChatModel": "araft_lc.chat_model",
-    "load_chat_model": "araft_lc.models",
-    "ModelSpec": "araft_lc.model_spec",
-    "load_causal_lm": "araft_lc.causal_lm",
-    "WikipediaTool": "araft_lc.tools.wikipedia",
-    "LocalWikipedia": "araft_lc.tools.wikipedia",
-    "LiveWikipedia": "araft_lc.tools.live_wikipedia",
-    "wikipedia_tool": "araft_lc.tools.select",
-    "TrajectoryRecorder": "araft_lc.recorder",
-    "JsonlTraceHandler": "araft_lc.tracing",
-    "load_prompt": "araft_lc.prompt",
-    "PromptStyle": "araft_lc.prompt",
-    "Step": "araft_lc.trajectory",
-    "TrajectoryRecord": "araft_lc.trajectory",
-    "parse": "araft_lc.parser",
+    "create_araft_agent": "araft_lc.agent.graph",
+    "build_agent": "araft_lc.agent.factory",
+    "RunSettings": "araft_lc.agent.settings",
+    "AgentInput": "araft_lc.agent.graph",
+    "AgentOutput": "araft_lc.agent.graph",
+    "AgentState": "araft_lc.agent.graph",
+    "AraftChatModel": "araft_lc.chat.chat_model",
+    "load_chat_model": "araft_lc.chat.models",
+    "ModelSpec": "araft_lc.chat.model_spec",
+    "load_causal_lm": "araft_lc.runtime.causal_lm",
+    "WikipediaTool": "araft_lc.wiki.wikipedia",
+    "LocalWikipedia": "araft_lc.wiki.wikipedia",
+    "LiveWikipedia": "araft_lc.wiki.live_wikipedia",
+    "wikipedia_tool": "araft_lc.wiki.select",
+    "TrajectoryRecorder": "araft_lc.agent.recorder",
+    "JsonlTraceHandler": "araft_lc.agent.tracing",
+    "load_prompt": "araft_lc.react.prompt",
+    "PromptStyle": "araft_lc.react.prompt",
+    "Step": "araft_lc.react.trajectory",
+    "TrajectoryRecord": "araft_lc.react.trajectory",
+    "parse": "araft_lc.react.parser",
 }
 
 if TYPE_CHECKING:
-    from araft_lc.agent_factory import build_agent
-    from araft_lc.causal_lm import load_causal_lm
-    from araft_lc.chat_model import AraftChatModel
-    from araft_lc.graph import AgentInput, AgentOutput, AgentState, create_araft_agent
-    from araft_lc.model_spec import ModelSpec
-    from araft_lc.models import load_chat_model
-    from araft_lc.parser import parse
-    from araft_lc.prompt import PromptStyle, load_prompt
-    from araft_lc.recorder import TrajectoryRecorder
-    from araft_lc.run_settings import RunSettings
-    from araft_lc.tools.live_wikipedia import LiveWikipedia
-    from araft_lc.tools.select import wikipedia_tool
-    from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
-    from araft_lc.tracing import JsonlTraceHandler
-    from araft_lc.trajectory import Step, TrajectoryRecord
+    from araft_lc.agent.factory import build_agent
+    from araft_lc.runtime.causal_lm import load_causal_lm
+    from araft_lc.chat.chat_model import AraftChatModel
+    from araft_lc.agent.graph import AgentInput, AgentOutput, AgentState, create_araft_agent
+    from araft_lc.chat.model_spec import ModelSpec
+    from araft_lc.chat.models import load_chat_model
+    from araft_lc.react.parser import parse
+    from araft_lc.react.prompt import PromptStyle, load_prompt
+    from araft_lc.agent.recorder import TrajectoryRecorder
+    from araft_lc.agent.settings import RunSettings
+    from araft_lc.wiki.live_wikipedia import LiveWikipedia
+    from araft_lc.wiki.select import wikipedia_tool
+    from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
+    from araft_lc.agent.tracing import JsonlTraceHandler
+    from araft_lc.react.trajectory import Step, TrajectoryRecord
 
 
 def __getattr__(name: str) -> Any:

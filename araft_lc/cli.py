@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from araft_lc.run_settings import RunSettings, add_settings_flags, settings_from_args
+from araft_lc.agent.settings import RunSettings, add_settings_flags, settings_from_args
 
 __all__ = ["add_parsers", "UserError", "user_errors"]
 
@@ -29,9 +29,9 @@ class UserError(Exception):
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """What the ``araft`` command prints as one line with exit code 2: the user's mistakes."""
-    from araft_lc.corpus import CorpusError
-    from araft_lc.index import IndexOpenError
-    from araft_lc.tools.live_wikipedia import WikipediaUnavailable
+    from araft_lc.wiki.corpus import CorpusError
+    from araft_lc.wiki.index import IndexOpenError
+    from araft_lc.wiki.live_wikipedia import WikipediaUnavailable
 
     return (UserError, ValueError, FileNotFoundError, CorpusError, IndexOpenError, WikipediaUnavailable)
 
@@ -52,8 +52,8 @@ class _LiveSteps:
         self.streamed = True
 
     def steps(self, steps: list[Any]) -> None:
-        from araft_lc.prompt import render_step, step_body
-        from araft_lc.trajectory import Step
+        from araft_lc.react.prompt import render_step, step_body
+        from araft_lc.react.trajectory import Step
 
         for data in steps[self.printed:]:
             step = Step.from_dict(data)
@@ -73,7 +73,7 @@ class _LiveSteps:
 def cmd_ask(args: argparse.Namespace) -> int:
     from langchain_core.messages import AIMessageChunk
 
-    from araft_lc.agent_factory import build_agent, check_settings, settings_tool
+    from araft_lc.agent.factory import build_agent, check_settings, settings_tool
 
     settings = settings_from_args(RunSettings, args)
     question = " ".join(args.question.split())
@@ -89,8 +89,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     callbacks = []
     tracer = None
     if args.trace:
-        from araft_lc.jsonl_sink import repair_tail
-        from araft_lc.tracing import JsonlTraceHandler
+        from araft_lc.storage.jsonl_sink import repair_tail
+        from araft_lc.agent.tracing import JsonlTraceHandler
 
         repair_tail(Path(args.trace))  # a line torn by a full disk in an earlier run
         tracer = JsonlTraceHandler(args.trace)
@@ -98,7 +98,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     config: dict[str, Any] = {"callbacks": callbacks}
     recorder = None
     if args.json:  # the record is the recorder's, as in `araft eval` and `araft generate`
-        from araft_lc.recorder import TrajectoryRecorder
+        from araft_lc.agent.recorder import TrajectoryRecorder
 
         recorder = TrajectoryRecorder()
         callbacks.append(recorder)
@@ -127,7 +127,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     except Exception as e:  # noqa: BLE001 - a model server's failure ends the run in one line
         if isinstance(e, user_errors()):
             raise
-        from araft_lc.write_error import WriteError, is_write_failure
+        from araft_lc.storage.write_error import WriteError, is_write_failure
 
         if tracer and is_write_failure(e):
             raise WriteError(args.trace, e) from None
@@ -155,7 +155,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_corpus_build(args: argparse.Namespace) -> int:
-    from araft_lc.index_engines import build
+    from araft_lc.wiki.index_engines import build
 
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -172,8 +172,8 @@ def cmd_corpus_build(args: argparse.Namespace) -> int:
 
 
 def cmd_corpus_search(args: argparse.Namespace) -> int:
-    from araft_lc.index_engines import open_index
-    from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+    from araft_lc.wiki.index_engines import open_index
+    from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 
     index = open_index(args.index)
     tool = WikipediaTool(backend=LocalWikipedia(index), max_chars=args.observation_chars)

@@ -97,9 +97,9 @@ def stage_model(args: argparse.Namespace, precision: str) -> dict[str, Any]:
     import torch
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from araft_lc.chat_model import AraftChatModel
-    from araft_lc.graph import create_araft_agent
-    from araft_lc.tools.select import wikipedia_tool
+    from araft_lc.chat.chat_model import AraftChatModel
+    from araft_lc.agent.graph import create_araft_agent
+    from araft_lc.wiki.select import wikipedia_tool
     from benchmarks.batching_bench import run
     from benchmarks.common import decode_tok_s
     from evals.hotpotqa import load_questions
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
               "or a tiny shape (--smoke; gpu_bench --shape tiny) to try the code on a CPU", file=sys.stderr)
         return 1
     if args.tokenizer is None:
-        from araft_lc.presets import smollm2_path
+        from araft_lc.chat.presets import smollm2_path
 
         args.tokenizer = str(smollm2_path())
     out = Path(args.out)

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Optional
 
 from benchmarks.common import DATA, emit, stamp
-from araft_lc.corpus import Pages
-from araft_lc.index import PageIndex
-from araft_lc.index_engines import build, index_name, open_index
-from araft_lc.tantivy_index import tantivy_available
-from araft_lc.tools.wikipedia import LocalWikipedia
+from araft_lc.wiki.corpus import Pages
+from araft_lc.wiki.index import PageIndex
+from araft_lc.wiki.index_engines import build, index_name, open_index
+from araft_lc.wiki.tantivy_index import tantivy_available
+from araft_lc.wiki.wikipedia import LocalWikipedia
 
 
 def percentile(values: list[float], p: float) -> float:

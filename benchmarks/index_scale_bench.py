@@ -68,7 +68,7 @@ def write_corpus(path: Path, pages: int, seed: int) -> list[str]:
 
 
 def _build(engine: str, source: str, out: str, queue: "multiprocessing.Queue") -> None:
-    from araft_lc.index_engines import build
+    from araft_lc.wiki.index_engines import build
 
     start = time.perf_counter()
     build([source], out, engine=engine)
@@ -82,7 +82,7 @@ def _bm25_top1(index, queries: list[str]) -> list:
 
 def measure_engine(engine: str, source: Path, out: Path, title_queries: list[str], free_queries: list[str]) -> tuple[dict, dict]:
     """One engine's figures on one corpus, and the pages its queries found."""
-    from araft_lc.index_engines import open_index
+    from araft_lc.wiki.index_engines import open_index
 
     queue: multiprocessing.Queue = multiprocessing.Queue()
     child = multiprocessing.Process(target=_build, args=(engine, str(source), str(out), queue))
@@ -102,7 +102,7 @@ def measure_engine(engine: str, source: Path, out: Path, title_queries: list[str
 
 
 def measure(pages: int, queries: int, seed: int, tmp: Path, engines: list[str]) -> dict:
-    from araft_lc.index_engines import index_name
+    from araft_lc.wiki.index_engines import index_name
 
     source = tmp / f"corpus-{pages}.jsonl"
     titles = write_corpus(source, pages, seed)

@@ -23,10 +23,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 
 from benchmarks.common import emit, stamp
-from araft_lc.graph import create_araft_agent, cut_at_stop, message_text
-from araft_lc.parser import Action, parse
-from araft_lc.prompt import STOP, load_prompt, render_messages
-from araft_lc.trajectory import Step
+from araft_lc.agent.graph import create_araft_agent, cut_at_stop, message_text
+from araft_lc.react.parser import Action, parse
+from araft_lc.react.prompt import STOP, load_prompt, render_messages
+from araft_lc.react.trajectory import Step
 
 
 class StubModel(BaseChatModel):

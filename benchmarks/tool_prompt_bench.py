@@ -46,8 +46,8 @@ def keep_all_examples(style: Any) -> Any:
 
     class Unfiltered(type(style)):
         def render_system(self, tools: Sequence[BaseTool]) -> str:
-            from araft_lc.parser import format_action
-            from araft_lc.tool_input import input_hint
+            from araft_lc.react.parser import format_action
+            from araft_lc.react.tool_input import input_hint
 
             lines = "\n".join(f"{format_action(t.name, input_hint(t))}: {' '.join(t.description.split())}"
                               for t in tools)
@@ -64,10 +64,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
-    from araft_lc.chat_model import AraftChatModel
-    from araft_lc.graph import create_araft_agent
-    from araft_lc.prompt import load_prompt
-    from araft_lc.tools.select import wikipedia_tool
+    from araft_lc.chat.chat_model import AraftChatModel
+    from araft_lc.agent.graph import create_araft_agent
+    from araft_lc.react.prompt import load_prompt
+    from araft_lc.wiki.select import wikipedia_tool
 
     model = AraftChatModel.from_preset("smollm2-135m", max_new_tokens=args.max_new_tokens)
     fewshot = load_prompt("fewshot")

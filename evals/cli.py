@@ -8,17 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from araft_lc.config_file import ConfigError
-from araft_lc.run_settings import add_settings_flags, check_resumable, settings_from_args
+from araft_lc.storage.config_file import ConfigError
+from araft_lc.agent.settings import add_settings_flags, check_resumable, settings_from_args
 from evals.settings import SETTINGS, EvalSettings, GenerateSettings, generate_settings_path
 
 __all__ = ["add_parsers"]
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from araft_lc.agent_factory import build_agent, settings_tool
-    from araft_lc.model_spec import ModelSpec
-    from araft_lc.prompt import load_prompt
+    from araft_lc.agent.factory import build_agent, settings_tool
+    from araft_lc.chat.model_spec import ModelSpec
+    from araft_lc.react.prompt import load_prompt
     from evals.generate import generate, rejects_path
     from evals.hotpotqa import check_unique_ids, load_questions
     from evals.teachers import load_model
@@ -55,7 +55,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                        producer=producer, settings=settings)
     print(f"tried {summary.tried}, kept {summary.kept} ({summary.rate:.1%}), errors {summary.errors}, "
           f"skipped {summary.skipped} already done, {summary.seconds:.1f} s -> {out}, {rejects_path(out)}")
-    from araft_lc.trajectory import read_trajectories
+    from araft_lc.react.trajectory import read_trajectories
     from evals.visible_teacher import imitability
 
     kept = imitability(read_trajectories(out)) if out.is_file() else None
@@ -66,9 +66,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from araft_lc.agent_factory import build_agent, settings_tool
-    from araft_lc.model_spec import ModelSpec
-    from araft_lc.prompt import load_prompt
+    from araft_lc.agent.factory import build_agent, settings_tool
+    from araft_lc.chat.model_spec import ModelSpec
+    from araft_lc.react.prompt import load_prompt
     from evals.hotpotqa import check_leakage, check_unique_ids, load_questions, parse_levels, sample_questions
     from evals.teachers import load_model
     from evals.report import write_report
@@ -115,7 +115,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from araft_lc.atomic_file import write_text_atomically
+    from araft_lc.storage.atomic_file import write_text_atomically
     from evals.report import compare
 
     table = compare(args.dirs, png=Path(args.out).with_suffix(".png") if args.out else None)
@@ -126,7 +126,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_failures(args: argparse.Namespace) -> int:
-    from araft_lc.atomic_file import write_text_atomically
+    from araft_lc.storage.atomic_file import write_text_atomically
     from evals.failures import count_failures, failures_table
     from evals.hotpotqa import load_questions
     from evals.runner import read_records

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence
 
-from araft_lc.trajectory import TrajectoryRecord, action_key
+from araft_lc.react.trajectory import TrajectoryRecord, action_key
 from evals.hotpotqa import Question
 from evals.metrics import normalize_answer
 

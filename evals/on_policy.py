@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence
 
-from araft_lc.parser import Action, Answer, parse
-from araft_lc.prompt import render_step, step_body
-from araft_lc.trajectory import Step, TrajectoryRecord, action_key
+from araft_lc.react.parser import Action, Answer, parse
+from araft_lc.react.prompt import render_step, step_body
+from araft_lc.react.trajectory import Step, TrajectoryRecord, action_key
 from evals.hotpotqa import Question
 from evals.metrics import exact_match
 from evals.oracle import GIVE_UP, OracleChatModel

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
-from araft_lc.trajectory import TrajectoryRecord
+from araft_lc.react.trajectory import TrajectoryRecord
 
 __all__ = ["PairedDifference", "per_question_f1", "paired_bootstrap"]
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from araft_lc.atomic_file import replace_atomically, write_text_atomically
+from araft_lc.storage.atomic_file import replace_atomically, write_text_atomically
 from evals.run_metrics import METRICS, summarize
 from evals.runner import read_records
 

@@ -15,7 +15,7 @@ import statistics
 from collections import defaultdict
 from typing import Any, Iterable
 
-from araft_lc.trajectory import TrajectoryRecord, action_key
+from araft_lc.react.trajectory import TrajectoryRecord, action_key
 from evals.hotpotqa import LEVELS
 
 __all__ = ["METRICS", "record_metrics", "summarize"]

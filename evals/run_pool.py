@@ -15,9 +15,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Callable, Optional, Sequence
 
-from araft_lc.recorder import TrajectoryRecorder
-from araft_lc.trajectory import TrajectoryRecord
-from araft_lc.write_error import is_write_failure
+from araft_lc.agent.recorder import TrajectoryRecorder
+from araft_lc.react.trajectory import TrajectoryRecord
+from araft_lc.storage.write_error import is_write_failure
 from evals.hotpotqa import Question
 from evals.metrics import score
 

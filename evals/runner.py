@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from araft_lc.jsonl_sink import JsonlSink, read_ids, repair_tail
-from araft_lc.output_lock import output_lock
-from araft_lc.run_settings import RunSettings, save_settings
+from araft_lc.storage.jsonl_sink import JsonlSink, read_ids, repair_tail
+from araft_lc.storage.output_lock import output_lock
+from araft_lc.agent.settings import RunSettings, save_settings
 from evals.run_pool import run_pool
-from araft_lc.trajectory import TrajectoryRecord, read_trajectories
-from araft_lc.write_error import writing
+from araft_lc.react.trajectory import TrajectoryRecord, read_trajectories
+from araft_lc.storage.write_error import writing
 from evals.hotpotqa import Question, check_unique_ids
 from evals.settings import SETTINGS
 

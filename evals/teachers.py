@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from langchain_core.language_models import BaseChatModel
 
-from araft_lc.model_spec import ModelSpec
+from araft_lc.chat.model_spec import ModelSpec
 from evals.hotpotqa import Question
 
 __all__ = ["load_model"]

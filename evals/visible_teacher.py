@@ -22,8 +22,8 @@ from typing import Any, ClassVar, Iterable, Optional
 
 from pydantic import PrivateAttr
 
-from araft_lc.index import normalize_title
-from araft_lc.parser import format_action
+from araft_lc.wiki.index import normalize_title
+from araft_lc.react.parser import format_action
 from evals.hotpotqa import Question
 from evals.oracle import GIVE_UP, OracleChatModel, search_order
 

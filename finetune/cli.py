@@ -17,7 +17,7 @@ __all__ = ["add_parsers"]
 
 
 def _read_trajectories(path: str, skip_bad: bool) -> Any:
-    from araft_lc.trajectory import read_trajectories
+    from araft_lc.react.trajectory import read_trajectories
 
     bad: list[int] = []
     try:
@@ -30,7 +30,7 @@ def _read_trajectories(path: str, skip_bad: bool) -> Any:
 
 def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
     """For ``--kinds on_policy``: the teacher's corrections of a student run."""
-    from araft_lc.model_spec import ModelSpec
+    from araft_lc.chat.model_spec import ModelSpec
     from evals.hotpotqa import load_questions
     from evals.on_policy import REASONS, corrections
     from evals.teachers import load_model
@@ -43,7 +43,7 @@ def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
     if args.teacher == "visible":
         if not args.corpus:
             raise UserError("the visible teacher searches an index: pass --corpus")
-        from araft_lc.tools.select import wikipedia_tool
+        from araft_lc.wiki.select import wikipedia_tool
 
         backend = wikipedia_tool(args.corpus).backend
     teacher = load_model(ModelSpec.parse(args.teacher), list(questions.values()), backend)
@@ -63,7 +63,7 @@ def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from araft_lc.atomic_file import open_atomically
+    from araft_lc.storage.atomic_file import open_atomically
     from finetune.records import contrast_records, dpo_records, failed_steps, on_policy_records, sft_records
 
     rejects = getattr(args, "rejects", None)

@@ -13,8 +13,8 @@ from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
 import yaml
 
-from araft_lc.config_file import ConfigError, checked_values, field_default, read_config
-from araft_lc.config_file import config_field as _f
+from araft_lc.storage.config_file import ConfigError, checked_values, field_default, read_config
+from araft_lc.storage.config_file import config_field as _f
 
 __all__ = ["ConfigError", "TrainConfig", "SFTRunConfig", "DPORunConfig", "load_config", "to_yaml", "config_help"]
 

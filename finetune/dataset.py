@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from araft_lc.jsonl import JsonlError, read_jsonl
+from araft_lc.storage.jsonl import JsonlError, read_jsonl
 from finetune.records import record_format
 from finetune.tokens import record_tokens, token_count
 
@@ -37,7 +37,7 @@ class TokenizedData:
 
     def summary(self) -> dict[str, Any]:
         """What ``data.json`` holds beside the adapter; its ``prompt_style`` is the style the
-        adapter runs with by default (``araft_lc.presets.trained_prompt``)."""
+        adapter runs with by default (``araft_lc.chat.presets.trained_prompt``)."""
         return {"records": self.records, "kept": len(self.rows), "dropped_too_long": self.dropped,
                 "max_length": self.max_length, "longest": self.longest, "sha256": self.sha256,
                 "prompt_style": self.prompt_style}
@@ -45,7 +45,7 @@ class TokenizedData:
 
 def read_records(path: str, stage: str) -> tuple[list[dict[str, Any]], str]:
     """The records of ``path`` for ``stage`` ("sft" or "dpo") and the file's sha256
-    (``araft_lc.jsonl``'s error policy: a bad line is an error naming it, a torn last line is
+    (``araft_lc.storage.jsonl``'s error policy: a bad line is an error naming it, a torn last line is
     skipped with a warning).
 
     Raises:

@@ -70,7 +70,7 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
     if saved.is_file():
         import yaml
 
-        from araft_lc.model_spec import ModelSpec
+        from araft_lc.chat.model_spec import ModelSpec
 
         base = (yaml.safe_load(saved.read_text(encoding="utf-8")) or {}).get("model")
         # one base however it is spelled (a preset or its folder, hf:PATH or PATH)

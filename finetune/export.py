@@ -24,7 +24,7 @@ def merge_adapter(model: str, adapter: str, out: str, *, force: bool = False) ->
         OutputLocked: another export is writing ``out``.
         WriteError: the disk is full or failing (nothing is left under ``out``).
     """
-    from araft_lc.output_lock import output_lock
+    from araft_lc.storage.output_lock import output_lock
 
     target = Path(out)
     with output_lock(target):
@@ -34,9 +34,9 @@ def merge_adapter(model: str, adapter: str, out: str, *, force: bool = False) ->
 def _merge(model: str, adapter: str, target: Path, force: bool) -> Path:
     import torch
 
-    from araft_lc.causal_lm import load_causal_lm
-    from araft_lc.model_spec import ModelSpec
-    from araft_lc.write_error import writing
+    from araft_lc.runtime.causal_lm import load_causal_lm
+    from araft_lc.chat.model_spec import ModelSpec
+    from araft_lc.storage.write_error import writing
     from finetune.tokens import load_tokenizer
 
     if not (Path(adapter) / "adapter_config.json").is_file():

@@ -16,8 +16,8 @@ from typing import Any, Optional
 
 from transformers import TrainerCallback
 
-from araft_lc.parser import ParseError, parse
-from araft_lc.prompt import STOP
+from araft_lc.react.parser import ParseError, parse
+from araft_lc.react.prompt import STOP
 from finetune.logs import append_log
 
 __all__ = ["FormatCheck"]
@@ -53,7 +53,7 @@ class FormatCheck(TrainerCallback):
         return step
 
     def parse_error_share(self, model: Any) -> float:
-        from araft_lc.chat_model import AraftChatModel
+        from araft_lc.chat.chat_model import AraftChatModel
 
         # The weights change between checks: no prefix cache (it would hold stale key/values),
         # and no batching thread for a handful of prompts.

@@ -35,7 +35,7 @@ def run(stage: str, train: Trainer, args: argparse.Namespace, overrides: Sequenc
     """Train with ``train``, the stage's trainer; config and data errors raise
     ConfigError/DataError (ValueError) for the caller, a failed write WriteError, an output_dir
     another run holds OutputLocked (both OSError)."""
-    from araft_lc.output_lock import output_lock
+    from araft_lc.storage.output_lock import output_lock
 
     config = load_config(CONFIGS[stage], args.config, parse_overrides(overrides))
     # One run per output_dir: the lock sits beside it (--overwrite removes the folder). Under

@@ -3,7 +3,7 @@
 ``LossLog`` appends every logged step (loss, learning rate; for DPO the chosen and rejected
 log-probs, reward margins and accuracies) to ``OUTPUT_DIR/log.jsonl``; a resumed run appends
 too, and the plot keeps the last entry of each step. ``plot_log`` draws ``loss.png``. Lines are
-appended whole and fsynced (``araft_lc.jsonl_sink``): a full disk stops the run with a
+appended whole and fsynced (``araft_lc.storage.jsonl_sink``): a full disk stops the run with a
 ``WriteError`` and leaves no torn line.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from araft_lc.atomic_file import replace_atomically
-from araft_lc.jsonl import read_jsonl
-from araft_lc.jsonl_sink import JsonlSink
+from araft_lc.storage.atomic_file import replace_atomically
+from araft_lc.storage.jsonl import read_jsonl
+from araft_lc.storage.jsonl_sink import JsonlSink
 
 __all__ = ["LossLog", "append_log", "read_log", "plot_log"]
 

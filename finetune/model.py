@@ -47,8 +47,8 @@ def load_base(config: TrainConfig, device: Device, adapter: Optional[str] = None
     """
     import torch
 
-    from araft_lc.causal_lm import load_causal_lm
-    from araft_lc.model_spec import ModelSpec
+    from araft_lc.runtime.causal_lm import load_causal_lm
+    from araft_lc.chat.model_spec import ModelSpec
 
     model = load_causal_lm(ModelSpec.parse(config.model).local_id, adapters=adapter, quantize_4bit=config.load_in_4bit,
                            dtype=torch.bfloat16 if device.cuda and device.bf16 else torch.float32, trainable=True)

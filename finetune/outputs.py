@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from araft_lc.atomic_file import fsync_dir, write_text_atomically
-from araft_lc.write_error import writing
+from araft_lc.storage.atomic_file import fsync_dir, write_text_atomically
+from araft_lc.storage.write_error import writing
 from finetune.config import ConfigError, TrainConfig, to_yaml
 
 __all__ = ["prepare_output_dir", "last_checkpoint", "write_json", "save_run"]
@@ -39,7 +39,7 @@ def last_checkpoint(output_dir: Path) -> Optional[Path]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Whole or absent (``araft_lc.atomic_file``)."""
+    """Whole or absent (``araft_lc.storage.atomic_file``)."""
     write_text_atomically(path, json.dumps(data, indent=2) + "\n")
 
 

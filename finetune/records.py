@@ -46,12 +46,12 @@ from typing import Any, Iterable, Iterator, Literal, Mapping, Optional, Union
 
 from typing_extensions import TypedDict
 
-from araft_lc.chat_format import Turn
-from araft_lc.llama2_format import llama2_prompt
-from araft_lc.parser import format_action
-from araft_lc.prompt import load_prompt, step_body
-from araft_lc.step import action_key
-from araft_lc.trajectory import Step, TrajectoryRecord, check_version
+from araft_lc.react.chat_format import Turn
+from araft_lc.react.llama2_format import llama2_prompt
+from araft_lc.react.parser import format_action
+from araft_lc.react.prompt import load_prompt, step_body
+from araft_lc.react.step import action_key
+from araft_lc.react.trajectory import Step, TrajectoryRecord, check_version
 from evals.metrics import exact_match, f1_score, normalize_answer
 from evals.on_policy import Correction, step_reason
 

@@ -1,7 +1,7 @@
 """Training records as token ids, exactly as the model meets them at inference.
 
 One tokenisation for the token budget of ``araft convert`` and for the trainers: the chat text
-comes from ``araft_lc.chat_format`` (the tokenizer's chat template, else Llama-2 chat) and is
+comes from ``araft_lc.react.chat_format`` (the tokenizer's chat template, else Llama-2 chat) and is
 tokenised piece by piece, so a prompt is tokenised as the agent tokenises it and the loss mask
 falls exactly on what the model writes. No BOS is added twice: the text carries its own.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from araft_lc.chat_format import segments
+from araft_lc.react.chat_format import segments
 from finetune.records import RecordFormat, record_format
 
 __all__ = ["load_tokenizer", "sft_tokens", "dpo_tokens", "record_tokens",
@@ -24,8 +24,8 @@ def load_tokenizer(spec: str) -> Any:
     Raises:
         ValueError: it cannot be loaded, of whatever kind the cause (naming the folder and it).
     """
-    from araft_lc.causal_lm import load_tokenizer as load
-    from araft_lc.model_spec import ModelSpec
+    from araft_lc.runtime.causal_lm import load_tokenizer as load
+    from araft_lc.chat.model_spec import ModelSpec
 
     return load(ModelSpec.parse(spec).local_id)
 

@@ -103,7 +103,7 @@ def train_and_save(trainer: Any, p: Prepared) -> Path:
         WriteError: a checkpoint, the log or the adapter could not be written (a full or failing
             disk); the torn checkpoint is removed, so ``--resume`` goes on from the last whole one.
     """
-    from araft_lc.write_error import WriteError, is_write_failure
+    from araft_lc.storage.write_error import WriteError, is_write_failure
 
     start = time.perf_counter()
     out = Path(p.config.output_dir)

@@ -55,14 +55,14 @@ def answer(a: str) -> str:
 @pytest.fixture
 def wiki(mini_index: Path) -> Any:
     """The Wikipedia tool over the mini corpus's index."""
-    from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+    from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 
     return WikipediaTool(backend=LocalWikipedia(mini_index))
 
 
 @pytest.fixture(scope="session")
 def mini_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from araft_lc.index import build_index
+    from araft_lc.wiki.index import build_index
 
     out = tmp_path_factory.mktemp("index") / "mini.sqlite"
     build_index([MINI_CORPUS], out)
@@ -71,7 +71,7 @@ def mini_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def corpus_index(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
-    from araft_lc.index import build_index
+    from araft_lc.wiki.index import build_index
 
     out = tmp_path_factory.mktemp("index") / "wiki.sqlite"
     build_index([data_dir / "wiki_corpus.jsonl.gz"], out)
@@ -82,7 +82,7 @@ def _train_tokenizer() -> Any:
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from araft_lc.prompt import load_prompt
+    from araft_lc.react.prompt import load_prompt
 
     style = load_prompt("fewshot")
     texts = [style.system, *style.examples, MINI_CORPUS.read_text(encoding="utf-8")] * 4

@@ -1,12 +1,12 @@
-"""araft_lc.atomic_file: a failed write leaves the old file and no temporary beside it."""
+"""araft_lc.storage.atomic_file: a failed write leaves the old file and no temporary beside it."""
 
 import errno
 import os
 
 import pytest
 
-from araft_lc.atomic_file import open_atomically, write_text_atomically
-from araft_lc.write_error import WriteError
+from araft_lc.storage.atomic_file import open_atomically, write_text_atomically
+from araft_lc.storage.write_error import WriteError
 
 
 def _eio(fd):  # the disk at the edge of the world: an I/O error on flush

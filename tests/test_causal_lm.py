@@ -1,4 +1,4 @@
-"""araft_lc.causal_lm: one loader of causal LMs and adapters for inference, training and export."""
+"""araft_lc.runtime.causal_lm: one loader of causal LMs and adapters for inference, training and export."""
 
 import json
 import shutil
@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from araft_lc.causal_lm import ModelLoadError, load_causal_lm, load_tokenizer
+from araft_lc.runtime.causal_lm import ModelLoadError, load_causal_lm, load_tokenizer
 
 
 def _lora(model):

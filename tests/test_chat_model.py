@@ -3,7 +3,7 @@
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from araft_lc.chat_model import AraftChatModel, ModelLoadError
+from araft_lc.chat.chat_model import AraftChatModel, ModelLoadError
 
 MESSAGES = [SystemMessage("Answer with a Thought and an Action."), HumanMessage("Question: Where is Lucca?")]
 
@@ -85,7 +85,7 @@ def test_load_errors_are_one_line(tmp_path, tiny_llama):
 
 
 def test_wraps_a_model_already_loaded(tiny_llama, chat):
-    from araft_lc.causal_lm import load_causal_lm, load_tokenizer
+    from araft_lc.runtime.causal_lm import load_causal_lm, load_tokenizer
 
     model, tokenizer = load_causal_lm(str(tiny_llama)), load_tokenizer(str(tiny_llama))
     wrapped = AraftChatModel(model=model, tokenizer=tokenizer, max_new_tokens=24)
@@ -100,8 +100,8 @@ def test_wraps_a_model_already_loaded(tiny_llama, chat):
 
 
 def test_prefix_cache_gives_the_same_tokens_for_fewer_computed(tiny_llama, adapters, mini_index):
-    from araft_lc.graph import create_araft_agent
-    from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+    from araft_lc.agent.graph import create_araft_agent
+    from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 
     tool = WikipediaTool(backend=LocalWikipedia(mini_index))
     runs = {}

@@ -151,8 +151,8 @@ def test_ask_streams_each_step_with_its_time(tiny_llama, capsys):
 
 def test_ask_generate_and_eval_share_the_token_default_and_araft_model(monkeypatch):
     from araft import build_parser
-    from araft_lc.chat_model import AraftChatModel
-    from araft_lc.presets import MAX_NEW_TOKENS
+    from araft_lc.chat.chat_model import AraftChatModel
+    from araft_lc.chat.presets import MAX_NEW_TOKENS
 
     monkeypatch.setenv("ARAFT_MODEL", "araft-dpo")
     parser = build_parser()

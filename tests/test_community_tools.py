@@ -12,7 +12,7 @@ from conftest import TEST_DATA
 
 adapters = pytest.importorskip("langchain_mcp_adapters.client", reason="pip install -e '.[langchain]'")
 
-from araft_lc.graph import create_araft_agent  # noqa: E402
+from araft_lc.agent.graph import create_araft_agent  # noqa: E402
 
 
 def test_agent_calls_a_tool_of_a_local_mcp_server(scripted):

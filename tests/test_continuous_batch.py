@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from araft_lc.chat_model import AraftChatModel
+from araft_lc.chat.chat_model import AraftChatModel
 
 SYSTEM = SystemMessage("Answer with a Thought and an Action.")
 PROMPTS = [[SYSTEM, HumanMessage(f"Question: {q}")] for q in (
@@ -104,8 +104,8 @@ def test_a_failing_row_fails_alone(alone, continuous):
 
 
 def test_agent_runs_in_a_continuous_batch_match_runs_one_at_a_time(tiny_llama, mini_index):
-    from araft_lc.graph import create_araft_agent
-    from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+    from araft_lc.agent.graph import create_araft_agent
+    from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 
     tool = WikipediaTool(backend=LocalWikipedia(mini_index))
     questions = [{"question": q} for q in ("Where is Lucca?", "Who founded Philadelphia?", "When was it?")]
@@ -148,7 +148,7 @@ def test_stop_strings_are_asked_only_when_they_can_end_and_say_what_the_criteria
     import torch
     from transformers import AutoTokenizer, StopStringCriteria
 
-    from araft_lc.continuous_batch import _StopStrings
+    from araft_lc.runtime.continuous_batch import _StopStrings
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
     criteria = StopStringCriteria(tokenizer, list(stop))
@@ -194,7 +194,7 @@ def test_a_failed_removal_fails_its_rows_and_loses_none(own, monkeypatch):
     """Whatever fails in the batch's bookkeeping, every call gets an answer or an error: none waits forever."""
     from concurrent.futures import wait
 
-    from araft_lc.kv_rows import BatchKV
+    from araft_lc.runtime.kv_rows import BatchKV
 
     remove, failures = BatchKV.remove, []
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from araft_lc.corpus import CorpusError, read_paragraphs
+from araft_lc.wiki.corpus import CorpusError, read_paragraphs
 
 
 def test_corpus_lines_with_sentences_or_text(tmp_path):

@@ -10,12 +10,12 @@ import time
 import pytest
 from langchain_core.tools import tool
 
-from araft_lc.graph import create_araft_agent
-from araft_lc.jsonl_sink import JsonlSink, read_ids, repair_tail
-from araft_lc.parser import Action, Answer, parse
-from araft_lc.recorder import TrajectoryRecorder
-from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
-from araft_lc.trajectory import TrajectoryRecord
+from araft_lc.agent.graph import create_araft_agent
+from araft_lc.storage.jsonl_sink import JsonlSink, read_ids, repair_tail
+from araft_lc.react.parser import Action, Answer, parse
+from araft_lc.agent.recorder import TrajectoryRecorder
+from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
+from araft_lc.react.trajectory import TrajectoryRecord
 from conftest import ROOT
 from evals.generate import generate, rejects_path
 from evals.hotpotqa import load_questions

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from araft import main
-from araft_lc.trajectory import Step, TrajectoryRecord
+from araft_lc.react.trajectory import Step, TrajectoryRecord
 from evals.hotpotqa import Question, check_leakage, load_questions, parse_levels, sample_questions
 from evals.metrics import score
 from evals.report import compare, write_report

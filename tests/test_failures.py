@@ -2,7 +2,7 @@
 
 import pytest
 
-from araft_lc.trajectory import Step, TrajectoryRecord
+from araft_lc.react.trajectory import Step, TrajectoryRecord
 from evals.failures import (CAUSES, answers_a_search, count_failures, loops, failure_cause, failures_table,
                             reach)
 from evals.hotpotqa import Question

@@ -5,7 +5,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 
-from araft_lc.graph import create_araft_agent
+from araft_lc.agent.graph import create_araft_agent
 from conftest import act, answer
 
 
@@ -28,7 +28,7 @@ def test_answer_after_searches(scripted, wiki):
 
 
 def test_turns_layout_runs_on_a_real_model(tiny_llama, wiki):
-    from araft_lc.chat_model import AraftChatModel
+    from araft_lc.chat.chat_model import AraftChatModel
 
     model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=8)
     result = create_araft_agent(model, [wiki], prompt="zeroshot_turns", max_steps=2).invoke({"question": "q?"})

@@ -11,9 +11,9 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import StructuredTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
 
-from araft_lc.graph import create_araft_agent
+from araft_lc.agent.graph import create_araft_agent
 from conftest import act, answer
-from araft_lc.tools.wikipedia import WikipediaTool
+from araft_lc.wiki.wikipedia import WikipediaTool
 
 
 @tool
@@ -59,8 +59,8 @@ import sys; sys.path.insert(0, {str(os.path.dirname(__file__))!r})
 from conftest import ScriptedChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
-from araft_lc.graph import create_araft_agent
-from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+from araft_lc.agent.graph import create_araft_agent
+from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 saver = InMemorySaver()
 wiki = WikipediaTool(backend=LocalWikipedia({str(wiki.backend.index.path)!r}))
 model = ScriptedChatModel(script=["Thought: t\\nAction: [action: Wikipedia, action_input: Philadelphia]",

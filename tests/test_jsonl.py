@@ -1,10 +1,10 @@
-"""araft_lc.jsonl: the one JSONL reader and its one error policy."""
+"""araft_lc.storage.jsonl: the one JSONL reader and its one error policy."""
 
 import json
 
 import pytest
 
-from araft_lc.jsonl import JsonlError, read_jsonl
+from araft_lc.storage.jsonl import JsonlError, read_jsonl
 
 
 def _file(tmp_path, text: bytes):

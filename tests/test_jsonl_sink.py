@@ -1,4 +1,4 @@
-"""araft_lc.jsonl_sink: a failed append leaves only whole lines and stops the sink."""
+"""araft_lc.storage.jsonl_sink: a failed append leaves only whole lines and stops the sink."""
 
 import errno
 import json
@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from araft_lc.jsonl_sink import JsonlSink, read_ids
-from araft_lc.write_error import WriteError
+from araft_lc.storage.jsonl_sink import JsonlSink, read_ids
+from araft_lc.storage.write_error import WriteError
 
 
 def _lines(path):

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from araft_lc.graph import create_araft_agent
+from araft_lc.agent.graph import create_araft_agent
 from conftest import act, answer
 
 langsmith = pytest.importorskip("langsmith")
@@ -77,7 +77,7 @@ def _path_up(runs, run):
 
 
 def test_the_run_tree_reaches_langsmith_with_the_names_the_user_gave(langsmith_endpoint, tiny_llama, wiki, scripted):
-    from araft_lc.model_spec import ModelSpec
+    from araft_lc.chat.model_spec import ModelSpec
 
     url, runs = langsmith_endpoint
     tracer = _tracer(url)
@@ -101,7 +101,7 @@ def test_the_run_tree_reaches_langsmith_with_the_names_the_user_gave(langsmith_e
 
 
 def test_a_preset_is_traced_by_its_name(tiny_llama):
-    from araft_lc.chat_model import AraftChatModel
+    from araft_lc.chat.chat_model import AraftChatModel
 
     named = AraftChatModel(model_id=str(tiny_llama), model_name="araft-smollm2")
     assert named._get_ls_params()["ls_model_name"] == "araft-smollm2"

@@ -105,8 +105,8 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_every_package():
     graph = _graph()
-    assert {"araft_lc", "araft_lc.graph", "evals.metrics", "finetune.records"} <= set(graph)
-    assert "araft_lc.trajectory" in graph["evals.runner"]  # a module-level import is seen
+    assert {"araft_lc", "araft_lc.agent.graph", "evals.metrics", "finetune.records"} <= set(graph)
+    assert "araft_lc.react.trajectory" in graph["evals.runner"]  # a module-level import is seen
 
 
 def test_imports_run_downward_only():
@@ -126,3 +126,23 @@ def test_the_checker_catches_lazy_and_type_checking_imports(tmp_path):
     graph = {m: _imports(m, p, known) for m, p in known.items()}
     assert graph == {"pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}}
     assert _cycles(graph) == [["pkg.a", "pkg.b"]]
+
+
+# araft_lc's own floors, lowest first (ARCHITECTURE.md): a sub-package may import its own floor
+# and those below, never one above; storage and runtime import nothing else of araft_lc.
+FLOORS = ["version", "storage", "runtime", "wiki", "react", "chat", "agent", "cli", "araft_lc"]
+
+
+def _floor(module: str) -> int:
+    parts = module.split(".")
+    return FLOORS.index(parts[1] if len(parts) > 1 else parts[0])
+
+
+def test_araft_lc_sub_packages_import_downward_only():
+    graph = {m: t for m, t in _graph().items() if m.split(".")[0] == "araft_lc"}
+    assert {m.split(".")[1] for m in graph if "." in m} == set(FLOORS[:-1])  # every module has a floor
+    upward = sorted(f"{m} -> {t}" for m, targets in graph.items() for t in targets
+                    if t.split(".")[0] == "araft_lc" and _floor(t) > _floor(m))
+    assert upward == [], "a lower floor of araft_lc imports a higher one:\n" + "\n".join(upward)
+    assert not {t for m in graph for t in graph[m] if m.startswith(("araft_lc.storage", "araft_lc.runtime"))
+                and t.split(".")[1] not in ("storage", "runtime", "version")}

@@ -1,13 +1,13 @@
-"""araft_lc.model_spec: every form of a model spec parsed once; checks, local ids and loading."""
+"""araft_lc.chat.model_spec: every form of a model spec parsed once; checks, local ids and loading."""
 
 import dataclasses
 
 import pytest
 
-from araft_lc.chat_model import AraftChatModel, ModelLoadError
-from araft_lc.model_spec import ModelSpec
-from araft_lc.models import load_chat_model
-from araft_lc.presets import LLAMA2_CHAT
+from araft_lc.chat.chat_model import AraftChatModel, ModelLoadError
+from araft_lc.chat.model_spec import ModelSpec
+from araft_lc.chat.models import load_chat_model
+from araft_lc.chat.presets import LLAMA2_CHAT
 
 
 def test_each_form_parses_to_its_kind(tiny_llama):
@@ -45,7 +45,7 @@ def test_local_id_is_the_weights_folder_or_hub_id():
 
 
 def test_the_shipped_adapter_records_the_prompt_its_preset_names():
-    from araft_lc.presets import PRESETS, trained_prompt
+    from araft_lc.chat.presets import PRESETS, trained_prompt
 
     shipped = PRESETS["araft-smollm2"]
     assert trained_prompt(shipped.adapters["araft"]) == shipped.prompt == "zeroshot_turns"

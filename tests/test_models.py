@@ -1,4 +1,4 @@
-"""araft_lc.models: a model folder that cannot load, for whatever reason, is one line naming it."""
+"""araft_lc.chat.models: a model folder that cannot load, for whatever reason, is one line naming it."""
 
 import json
 import re

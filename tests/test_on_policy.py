@@ -3,7 +3,7 @@ student's step was a mistake, and the DPO records made of them."""
 
 import json
 
-from araft_lc.trajectory import Step, TrajectoryRecord
+from araft_lc.react.trajectory import Step, TrajectoryRecord
 from evals.on_policy import corrections
 from evals.oracle import OracleChatModel
 from test_failures import Q, answer, questions_file, run, search
@@ -33,7 +33,7 @@ def test_each_mistake_gets_the_teacher_s_step_from_the_student_s_state():
 
 
 def test_the_visible_teacher_labels_states_after_a_miss(data_dir):
-    from araft_lc.tools.select import wikipedia_tool
+    from araft_lc.wiki.select import wikipedia_tool
     from evals.hotpotqa import load_questions
     from evals.visible_teacher import VisibleTeacherChatModel
 

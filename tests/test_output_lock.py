@@ -1,4 +1,4 @@
-"""araft_lc.output_lock: one holder at a time, named; freed by the OS when the holder dies."""
+"""araft_lc.storage.output_lock: one holder at a time, named; freed by the OS when the holder dies."""
 
 import os
 import signal
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from araft_lc.output_lock import OutputLocked, lock_path, output_lock
+from araft_lc.storage.output_lock import OutputLocked, lock_path, output_lock
 from conftest import ROOT
 
 
@@ -26,7 +26,7 @@ def test_a_second_holder_is_refused_naming_the_first(tmp_path):
 def test_a_killed_holder_frees_the_output(tmp_path):
     out = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from araft_lc.output_lock import output_lock\n"
+        [sys.executable, "-c", "import sys, time; from araft_lc.storage.output_lock import output_lock\n"
                                "with output_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(300)",
          str(out)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:

@@ -37,7 +37,7 @@ def _run(output):
 
 def test_every_door_runs_the_same_agent(data_dir, questions, capsys, tmp_path):
     from araft_lc import AraftChatModel, RunSettings, build_agent, create_araft_agent, wikipedia_tool
-    from araft_lc.presets import DEFAULT_MODEL
+    from araft_lc.chat.presets import DEFAULT_MODEL
 
     corpus = str(data_dir / "wiki_corpus.jsonl.gz")
     doors: dict[str, list] = {}

@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from araft_lc.parser import Action, Answer, ParseError, format_action, parse
+from araft_lc.react.parser import Action, Answer, ParseError, format_action, parse
 
 TOOLS = ("Wikipedia", "Calculator")
 

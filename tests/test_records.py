@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from araft import main
-from araft_lc.parser import Action, Answer, parse
-from araft_lc.trajectory import Step, TrajectoryRecord
+from araft_lc.react.parser import Action, Answer, parse
+from araft_lc.react.trajectory import Step, TrajectoryRecord
 from conftest import ROOT
 from finetune.dataset import DataError, read_records
 from finetune.records import DPO_KINDS, TRAINING_VERSION, dpo_records, failed_steps, record_format, sft_records
@@ -155,9 +155,9 @@ def test_loss_mask_covers_exactly_the_steps(tokenizers, fmt):
 
 
 def test_prompt_tokens_are_what_inference_sees(tokenizers, tiny_llama):
-    from araft_lc.chat_model import AraftChatModel
-    from araft_lc.prompt import load_prompt, render_messages
-    from araft_lc.tools.wikipedia import WikipediaTool
+    from araft_lc.chat.chat_model import AraftChatModel
+    from araft_lc.react.prompt import load_prompt, render_messages
+    from araft_lc.wiki.wikipedia import WikipediaTool
 
     record = _records("trajectories.jsonl")[0]
     row = list(sft_records(record, prompt_style="zeroshot"))[2]
@@ -238,7 +238,7 @@ def test_convert_errors_are_one_line(tmp_path, capsys):
 
 
 def test_self_contrast_sets_an_exact_run_s_step_against_a_failed_run_s_where_they_part():
-    from araft_lc.trajectory import Step
+    from araft_lc.react.trajectory import Step
     from finetune.records import contrast_records
     from test_failures import Q, answer, run, search
 

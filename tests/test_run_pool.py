@@ -6,12 +6,12 @@ import errno
 
 import pytest
 
-from araft_lc.graph import create_araft_agent
-from araft_lc.jsonl_sink import JsonlSink
-from araft_lc.recorder import TrajectoryRecorder
-from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
-from araft_lc.tracing import JsonlTraceHandler
-from araft_lc.write_error import WriteError
+from araft_lc.agent.graph import create_araft_agent
+from araft_lc.storage.jsonl_sink import JsonlSink
+from araft_lc.agent.recorder import TrajectoryRecorder
+from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
+from araft_lc.agent.tracing import JsonlTraceHandler
+from araft_lc.storage.write_error import WriteError
 from conftest import MINI_CORPUS
 from evals.hotpotqa import Question
 from evals.run_pool import run_pool

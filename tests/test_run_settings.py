@@ -1,4 +1,4 @@
-"""Run settings (araft_lc/run_settings.py, evals/settings.py): one dataclass behind the flags of
+"""Run settings (araft_lc/agent/settings.py, evals/settings.py): one dataclass behind the flags of
 ``ask``, ``generate`` and ``eval``, ``--config FILE.yaml`` under the flags given, the resolved
 settings saved beside the outputs, and resuming refused under other settings. The commands run
 for real, with the oracle teacher over the mini corpus (no ML stack)."""
@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from araft import build_parser, main
-from araft_lc.config_file import ConfigError
-from araft_lc.presets import DEFAULT_MODEL, MAX_NEW_TOKENS
-from araft_lc.run_settings import RunSettings, settings_from_args
+from araft_lc.storage.config_file import ConfigError
+from araft_lc.chat.presets import DEFAULT_MODEL, MAX_NEW_TOKENS
+from araft_lc.agent.settings import RunSettings, settings_from_args
 from evals.settings import EvalSettings, GenerateSettings
 
 PAGES = {

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage
 
-from araft_lc.chat_model import AraftChatModel, Decoding, _usage
-from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+from araft_lc.chat.chat_model import AraftChatModel, Decoding, _usage
+from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 
 suites = pytest.importorskip("langchain_tests", reason="pip install -e '.[dev]' brings langchain-tests")
 from langchain_tests.integration_tests import ChatModelIntegrationTests, ToolsIntegrationTests  # noqa: E402

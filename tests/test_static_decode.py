@@ -4,9 +4,9 @@ dynamic path, through AraftChatModel and through the agent, in a few fixed cache
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from araft_lc.chat_model import AraftChatModel
-from araft_lc.graph import create_araft_agent
-from araft_lc.static_decode import StaticDecoder, default_buckets, pick_bucket
+from araft_lc.chat.chat_model import AraftChatModel
+from araft_lc.agent.graph import create_araft_agent
+from araft_lc.runtime.static_decode import StaticDecoder, default_buckets, pick_bucket
 
 MESSAGES = [SystemMessage("Answer with a Thought and an Action."), HumanMessage("Question: Where is Lucca?")]
 QUESTIONS = ("Where is Lucca?", "Who founded Philadelphia?")
@@ -27,7 +27,7 @@ def run_agent(model, wiki):
 
 @pytest.fixture(scope="module")
 def dynamic_steps(tiny_llama, adapters, mini_index):
-    from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+    from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 
     wiki = WikipediaTool(backend=LocalWikipedia(mini_index))
     model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, adapters={"a": str(adapters["a"])},
@@ -97,7 +97,7 @@ def test_warm_up_runs_each_bucket_once(tiny_llama, chat_dynamic):
 
 
 def test_merged_lora_gives_the_unmerged_tokens(tiny_llama, adapters, wiki, dynamic_steps):
-    from araft_lc.lora_merge import merged_adapters
+    from araft_lc.runtime.lora_merge import merged_adapters
 
     model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, adapters={"a": str(adapters["a"])},
                            adapter="a", merge_lora=True, prefix_cache=False)

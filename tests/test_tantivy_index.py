@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from araft_lc.corpus import Pages
-from araft_lc.index import IndexOpenError, WikiIndex
-from araft_lc.index_engines import build, default_engine, engine_of, index_name, open_index
-from araft_lc.tantivy_index import META_FILE, TantivyIndex, build_tantivy_index
-from araft_lc.tools.select import resolve_index
-from araft_lc.tools.wikipedia import LocalWikipedia
+from araft_lc.wiki.corpus import Pages
+from araft_lc.wiki.index import IndexOpenError, WikiIndex
+from araft_lc.wiki.index_engines import build, default_engine, engine_of, index_name, open_index
+from araft_lc.wiki.tantivy_index import META_FILE, TantivyIndex, build_tantivy_index
+from araft_lc.wiki.select import resolve_index
+from araft_lc.wiki.wikipedia import LocalWikipedia
 from conftest import MINI_CORPUS
 
 FREE_TEXT = ["literary periodical Poe", "capital Harrisburg zebra", "Pennsylvania city", "magazine for women",

@@ -8,10 +8,10 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import tool
 from pydantic import BaseModel, ValidationError
 
-from araft_lc.chat_model import AraftChatModel, Decoding, _usage
-from araft_lc.prompt import load_prompt
-from araft_lc.tool_calling import react_prompt, read_reply, tool_specs
-from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool
+from araft_lc.chat.chat_model import AraftChatModel, Decoding, _usage
+from araft_lc.react.prompt import load_prompt
+from araft_lc.chat.tool_calling import react_prompt, read_reply, tool_specs
+from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 
 QUESTION = [HumanMessage("Who founded Philadelphia?")]
 

@@ -9,7 +9,7 @@ import pytest
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import StructuredTool, tool
 
-from araft_lc.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
+from araft_lc.agent.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
 
 
 HANG_S = 60.0  # what a hung tool would hold the run for, unbounded

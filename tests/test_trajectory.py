@@ -1,13 +1,13 @@
-"""araft_lc.trajectory: the record turns itself into the agent's own prompt, and says its version."""
+"""araft_lc.react.trajectory: the record turns itself into the agent's own prompt, and says its version."""
 
 import json
 
 import pytest
 
-from araft_lc.chat_format import to_turns
-from araft_lc.jsonl import JsonlError
-from araft_lc.prompt import load_prompt, render_messages
-from araft_lc.trajectory import RECORD_VERSION, ToolCard, TrajectoryRecord, read_trajectories
+from araft_lc.react.chat_format import to_turns
+from araft_lc.storage.jsonl import JsonlError
+from araft_lc.react.prompt import load_prompt, render_messages
+from araft_lc.react.trajectory import RECORD_VERSION, ToolCard, TrajectoryRecord, read_trajectories
 from conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "data" / "golden" / "trajectories.jsonl"

@@ -20,8 +20,8 @@ def test_spans_share_a_word_with_the_title():
 def _visible_runs(data_dir, out, **options):
     """The visible teacher (with ``options``) over the first 80 questions of b300 into ``out``:
     generate's summary and the number of questions."""
-    from araft_lc.graph import create_araft_agent
-    from araft_lc.tools.select import wikipedia_tool
+    from araft_lc.agent.graph import create_araft_agent
+    from araft_lc.wiki.select import wikipedia_tool
     from evals.generate import generate
     from evals.hotpotqa import load_questions
     from evals.visible_teacher import VisibleTeacherChatModel
@@ -34,7 +34,7 @@ def _visible_runs(data_dir, out, **options):
 
 
 def test_teacher_searches_only_visible_words(data_dir, tmp_path):
-    from araft_lc.trajectory import read_trajectories
+    from araft_lc.react.trajectory import read_trajectories
 
     summary, asked = _visible_runs(data_dir, tmp_path / "traj.jsonl")
     kept = list(read_trajectories(tmp_path / "traj.jsonl"))
@@ -67,8 +67,8 @@ def test_generate_reports_what_a_student_can_imitate(data_dir, tmp_path, capsys)
 
 
 def test_evidence_thoughts_quote_the_sentence_that_names_the_next_search(data_dir, tmp_path):
-    from araft_lc.index import normalize_title
-    from araft_lc.trajectory import read_trajectories
+    from araft_lc.wiki.index import normalize_title
+    from araft_lc.react.trajectory import read_trajectories
 
     _visible_runs(data_dir, tmp_path / "t.jsonl", evidence_thoughts=True)
     named = on_page = 0

@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from araft_lc.tools.live_wikipedia import LiveWikipedia, WikipediaUnavailable
-from araft_lc.tools.select import resolve_index, wikipedia_tool
-from araft_lc.tools.wikipedia import LocalWikipedia, WikipediaTool, cut_at_sentence
+from araft_lc.wiki.live_wikipedia import LiveWikipedia, WikipediaUnavailable
+from araft_lc.wiki.select import resolve_index, wikipedia_tool
+from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool, cut_at_sentence
 
 PAGES = {
     "Lucca": {"title": "Lucca", "extract": "Lucca is a city in Tuscany.  It is known for its walls.", "pageprops": {}},

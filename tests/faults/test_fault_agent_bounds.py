@@ -1,5 +1,5 @@
-"""Bounds that belong to the agent, whatever its tools and input (``araft_lc.graph`` with
-``araft_lc.tool_runner`` and the chat model's context check): a tool that hangs is cut off at its
+"""Bounds that belong to the agent, whatever its tools and input (``araft_lc.agent.graph`` with
+``araft_lc.agent.tool_runner`` and the chat model's context check): a tool that hangs is cut off at its
 timeout or at the run's deadline; an observation of any size and type is capped; a question too
 long for the agent is refused before any model call; a prompt too long for the model's context is
 never prefilled."""
@@ -11,7 +11,7 @@ import time
 import pytest
 from langchain_core.tools import StructuredTool, tool
 
-from araft_lc.graph import create_araft_agent
+from araft_lc.agent.graph import create_araft_agent
 from conftest import act, answer, with_context
 
 HANG_S = 60.0  # how long the hung tools below would hold a run, unbounded
@@ -134,7 +134,7 @@ def small_context(tiny_llama, tmp_path):
 
 
 def test_a_question_that_cannot_fit_the_context_is_refused_before_any_prefill(small_context, wiki, ledger):
-    from araft_lc.chat_model import AraftChatModel, ContextLimitError
+    from araft_lc.chat.chat_model import AraftChatModel, ContextLimitError
 
     model = AraftChatModel(model_id=str(small_context), max_new_tokens=8, prefix_cache=True)
     assert model.context_length == 512
@@ -150,8 +150,8 @@ def test_a_question_that_cannot_fit_the_context_is_refused_before_any_prefill(sm
 
 
 def test_a_scratchpad_that_outgrows_the_context_ends_the_run(small_context, wiki, ledger):
-    from araft_lc.chat_model import AraftChatModel
-    from araft_lc.prompt import load_prompt, render_messages
+    from araft_lc.chat.chat_model import AraftChatModel
+    from araft_lc.react.prompt import load_prompt, render_messages
 
     question = "Who founded Philadelphia?"
     probe = AraftChatModel(model_id=str(small_context), max_new_tokens=8)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import time
 
-from araft_lc.chat_model import AraftChatModel
-from araft_lc.graph import create_araft_agent
-from araft_lc.index import build_index
-from araft_lc.tools import LocalWikipedia, WikipediaTool
-from araft_lc.tools.wikipedia import LookupResult
+from araft_lc.chat.chat_model import AraftChatModel
+from araft_lc.agent.graph import create_araft_agent
+from araft_lc.wiki.index import build_index
+from araft_lc.wiki import LocalWikipedia, WikipediaTool
+from araft_lc.wiki.wikipedia import LookupResult
 
 
 def test_a_model_that_never_stops_is_cut_per_step_and_per_run(tiny_llama, mini_index, ledger):
@@ -51,8 +51,8 @@ def test_max_seconds_ends_a_slow_run_with_time_limit(mini_index, ledger):
 
 
 def test_max_seconds_stops_generation_inside_a_step(tiny_llama, mini_index, ledger, tmp_path):
-    from araft_lc.chat_model import AraftChatModel
-    from araft_lc.recorder import TrajectoryRecorder
+    from araft_lc.chat.chat_model import AraftChatModel
+    from araft_lc.agent.recorder import TrajectoryRecorder
     from conftest import with_context
 
     # A random model that never writes a stop string, allowed 100,000 tokens a step (in a context

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from araft_lc.chat_model import AraftChatModel, ModelLoadError
+from araft_lc.chat.chat_model import AraftChatModel, ModelLoadError
 from araft import main
-from araft_lc.graph import create_araft_agent
-from araft_lc.index import WikiIndex, build_index
-from araft_lc.tools import LocalWikipedia, WikipediaTool
+from araft_lc.agent.graph import create_araft_agent
+from araft_lc.wiki.index import WikiIndex, build_index
+from araft_lc.wiki import LocalWikipedia, WikipediaTool
 
 PLANTED_KEY = "sk-araft-planted-security-0a1b2c3d4e5f"
 
@@ -67,8 +67,8 @@ def test_pickle_adapter_is_refused_unless_allowed(tiny_llama, tmp_path):
 
 
 def test_keys_never_reach_records_traces_or_reports(tmp_path, monkeypatch, scripted, mini_index):
-    from araft_lc.recorder import TrajectoryRecorder
-    from araft_lc.tracing import JsonlTraceHandler
+    from araft_lc.agent.recorder import TrajectoryRecorder
+    from araft_lc.agent.tracing import JsonlTraceHandler
     from evals.hotpotqa import Question
     from evals.report import write_report
     from evals.runner import evaluate

@@ -26,7 +26,7 @@ from typing import Optional
 
 import pytest
 
-from araft_lc.output_lock import lock_path, output_lock
+from araft_lc.storage.output_lock import lock_path, output_lock
 from conftest import ROOT
 from evals.generate import rejects_path
 from finetune.outputs import last_checkpoint
@@ -204,7 +204,7 @@ def test_convert_on_a_full_disk_leaves_nothing_at_the_final_path(small_disk, led
 
 @pytest.mark.parametrize("engine", ["fts5", "tantivy"])
 def test_corpus_build_on_a_full_disk_leaves_no_index_then_builds_one(data_dir, small_disk, ledger, engine):
-    from araft_lc.index_engines import index_name, open_index
+    from araft_lc.wiki.index_engines import index_name, open_index
 
     disk = small_disk(300_000)
     out = disk.dir / index_name("wiki", engine)

@@ -1,10 +1,10 @@
 """log p(' Answer' | the student's own answer state, up to '[action:') under three adapters."""
 import json, math, sys, torch
-from araft_lc.chat_format import render_chat
+from araft_lc.react.chat_format import render_chat
 from finetune.tokens import load_tokenizer
 from transformers import AutoModelForCausalLM
 from peft import PeftModel
-from araft_lc.model_spec import ModelSpec
+from araft_lc.chat.model_spec import ModelSpec
 torch.set_num_threads(1)
 ROLE = {"human": "user", "ai": "assistant", "system": "system"}
 tok = load_tokenizer("smollm2-135m")

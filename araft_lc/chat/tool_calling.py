@@ -1,0 +1,125 @@
+"""LangChain tool calling on a ReAct-tuned model.
+
+``AraftChatModel.bind_tools(tools)`` does not teach the model a new format: it renders the
+conversation into the Araft prompt the adapters were trained on, and reads the model's
+``Action:`` back as ``AIMessage.tool_calls``. A conversation from ``create_agent`` or LangGraph's
+``ToolNode``::
+
+    [system?] human(question) ai(tool_calls) tool(result) ai(tool_calls) tool(result) ...
+
+becomes the Araft prompt for the question (the last human message) with one step per tool call
+(its thought, ``[action: NAME, action_input: ...]``) and the tool's result as its
+``Observation:``. The output then becomes an ``AIMessage`` with one tool call, or, for
+``[action: Answer, ...]``, the answer as content and no tool calls. An output that does not
+parse (or whose input does not fit the tool) is shown to the model as an observation and tried
+again, a bounded number of times, exactly as the Araft graph does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from araft_lc.react.parser import Action, Answer, parse
+from araft_lc.react.prompt import PromptStyle, render_messages, render_step, step_body
+from araft_lc.react.tool_input import ArgsError, args_text, tool_args
+from araft_lc.react.trajectory import Step
+
+__all__ = ["ToolSpec", "tool_specs", "react_prompt", "read_reply", "with_retry_step"]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A bound tool as the prompt needs it (it quacks like a ``BaseTool`` for ``tool_input``)."""
+
+    name: str
+    description: str
+    tool_call_schema: dict[str, Any]
+
+
+def tool_specs(tools: Sequence[Any]) -> list[ToolSpec]:
+    """Any tool form LangChain accepts (a ``BaseTool``, a function, a pydantic class, an OpenAI
+    dict) as ``ToolSpec``s."""
+    specs = []
+    for t in tools:
+        function = convert_to_openai_tool(t)["function"]
+        specs.append(ToolSpec(function["name"], function.get("description") or "",
+                              function.get("parameters") or {"type": "object", "properties": {}}))
+    return specs
+
+
+def _text(message: BaseMessage) -> str:
+    return message.text if isinstance(message.text, str) else str(message.content)
+
+
+def _thought(message: AIMessage) -> str:
+    text = " ".join(_text(message).split())
+    return text[len("Thought:"):].strip() if text.lower().startswith("thought:") else text
+
+
+def react_prompt(style: PromptStyle, specs: Sequence[ToolSpec], messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """The Araft prompt for a tool-calling conversation (see the module docstring).
+
+    A caller's own system message goes before the Araft instructions.
+
+    Raises:
+        ValueError: no human message to answer.
+    """
+    start = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=None)
+    if start is None:
+        raise ValueError("tool calling needs a human message with the question")
+    question = " ".join(_text(messages[start]).split())
+    by_name = {s.name: s for s in specs}
+    results = {m.tool_call_id: m for m in messages[start:] if isinstance(m, ToolMessage)}
+    steps: list[Step] = []
+    for m in messages[start + 1:]:
+        if not isinstance(m, AIMessage):
+            continue
+        for k, call in enumerate(m.tool_calls):
+            result = results.get(call["id"])
+            steps.append(Step(
+                thought=_thought(m) if k == 0 else "", action=call["name"],
+                action_input=args_text(by_name.get(call["name"]), call["args"]),
+                observation=" ".join(_text(result).split()) if result is not None else "(no result)", raw="",
+            ))
+    rendered = render_messages(style, specs, question, steps)  # type: ignore[arg-type]
+    own = [_text(m) for m in messages if isinstance(m, SystemMessage) and _text(m).strip()]
+    if own:
+        rendered[0] = SystemMessage("\n\n".join([*own, _text(rendered[0])]))
+    return rendered
+
+
+def read_reply(raw: str, specs: Sequence[ToolSpec]) -> tuple[Optional[AIMessage], Optional[Step]]:
+    """The model's text as an ``AIMessage`` (a tool call, or the answer), or, when it does not
+    parse or fit, the failed step to show the model before it tries again."""
+    parsed = parse(raw, [s.name for s in specs])
+    if isinstance(parsed, Answer):
+        return AIMessage(parsed.answer, response_metadata={"thought": parsed.thought}), None
+    if isinstance(parsed, Action):
+        spec = next((s for s in specs if s.name == parsed.tool), None)
+        if spec is None:
+            names = ", ".join(s.name for s in specs)
+            return None, Step(parsed.thought, parsed.tool, parsed.tool_input,
+                              f"There is no tool named {parsed.tool}. Use one of: {names}, Answer.", raw,
+                              error="unknown_tool")
+        try:
+            args = tool_args(spec, parsed.tool_input)  # type: ignore[arg-type]
+        except ArgsError as e:
+            return None, Step(parsed.thought, parsed.tool, parsed.tool_input, str(e), raw, error="tool_error")
+        if isinstance(args, str):  # a tool without an argument schema
+            args = {}
+        call = {"name": spec.name, "args": args, "id": f"call_{uuid.uuid4().hex[:24]}", "type": "tool_call"}
+        return AIMessage(f"Thought: {parsed.thought}" if parsed.thought else "", tool_calls=[call]), None
+    return None, Step(parsed.thought, None, None, parsed.reason, raw, error="parse_error")
+
+
+def with_retry_step(prompt: list[BaseMessage], style: PromptStyle, step: Step) -> list[BaseMessage]:
+    """``prompt`` with a failed step and its observation added, in the style's layout."""
+    if style.layout == "scratchpad":
+        last = prompt[-1]
+        return [*prompt[:-1], HumanMessage(f"{_text(last)}\n{render_step(step)}")]
+    return [*prompt, AIMessage(step_body(step)), HumanMessage(f"Observation: {step.observation}")]

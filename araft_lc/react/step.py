@@ -1,0 +1,63 @@
+"""``Step``: one model call of a run and what followed it, the unit of the graph's state and of
+the trajectory record (``araft_lc.react.trajectory``), which re-exports it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal, Optional
+
+from typing_extensions import NotRequired, TypedDict
+
+__all__ = ["StepError", "Step", "StepDict", "action_key"]
+
+# Why a step did not yield a normal observation; None for a normal step.
+StepError = Literal["parse_error", "unknown_tool", "tool_error", "tool_timeout", "repeated_action"]
+
+
+class StepDict(TypedDict):
+    """A step as plain JSON data: what the graph's state and its checkpoints hold."""
+
+    thought: str
+    action: Optional[str]
+    action_input: Optional[str]
+    observation: Optional[str]
+    raw: str
+    error: Optional[StepError]
+    observed_chars: NotRequired[int]  # only where the observation was cut: its length before
+
+
+@dataclass
+class Step:
+    """One model call and what followed it.
+
+    ``action`` is the tool name, ``"Answer"`` for the final step, or None when the output did not
+    parse. ``observation`` is what the model is shown next (None after an answer), cut to the
+    agent's ``observation_chars``; ``observed_chars`` is its length before the cut, where there
+    was one (None otherwise, and then not written).
+    """
+
+    thought: str
+    action: Optional[str]
+    action_input: Optional[str]
+    observation: Optional[str]
+    raw: str
+    error: Optional[StepError] = None
+    observed_chars: Optional[int] = None
+
+    def to_dict(self) -> StepDict:
+        data = asdict(self)
+        if data["observed_chars"] is None:  # records of uncut steps stay as they were
+            del data["observed_chars"]
+        return StepDict(**data)
+
+    @classmethod
+    def from_dict(cls, data: "Step | StepDict | dict[str, Any]") -> "Step":
+        if isinstance(data, Step):
+            return data
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def action_key(step: Step) -> tuple[str, str]:
+    """A step's action compared case- and whitespace-insensitively (repetition guard and metrics)."""
+    return ((step.action or "").casefold(), " ".join((step.action_input or "").casefold().split()))
