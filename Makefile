@@ -11,7 +11,7 @@ SERVE_PORT ?= 2024
 SERVE_JOBS ?= 8
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install ask serve test bench
+.PHONY: install ask serve test test-fast bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ serve: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest
+
+# The loop to run while working: everything but the `slow` tests (tests/conftest.py names them).
+test-fast: $(VENV)/.installed
+	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.installed
 	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m benchmarks

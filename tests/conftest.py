@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny random Llama with a locally trained tokenizer, indexes, a scripted model.
+"""Shared fixtures: a tiny random Llama with a locally trained tokenizer, LoRA adapters, indexes,
+a scripted model, hanging tools. What tests share besides fixtures is in ``helpers.py``.
 
 Nothing here touches the network: the Hub is off (HF_HUB_OFFLINE=1) and every model is built here.
 """
@@ -10,21 +11,13 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 
-ROOT = Path(__file__).resolve().parent.parent
-TEST_DATA = Path(__file__).resolve().parent / "data"
-MINI_CORPUS = TEST_DATA / "mini_corpus.jsonl"
-
-
-def hotpotqa_dir() -> Path:
-    return Path(os.environ.get("ARAFT_DATA_DIR", ROOT.parent / "shared" / "data" / "hotpotqa"))
+from helpers import MINI_CORPUS, ScriptedChatModel, hanging_tools, hotpotqa_dir
 
 
 @pytest.fixture(scope="session")
@@ -40,16 +33,6 @@ def _cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     # Indexes and converted models go to a per-session temp cache, never the user's.
     monkeypatch.setenv("ARAFT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "araft-cache"))
     monkeypatch.delenv("ARAFT_CORPUS", raising=False)
-
-
-def act(tool: str, tool_input: str, thought: str = "look it up") -> str:
-    """A model's step in the Araft grammar: a Thought, then an action of ``tool``."""
-    return f"Thought: {thought}\nAction: [action: {tool}, action_input: {tool_input}]"
-
-
-def answer(a: str) -> str:
-    """A model's last step: the answer."""
-    return act("Answer", a, thought="I know it")
 
 
 @pytest.fixture
@@ -99,18 +82,6 @@ def _train_tokenizer() -> Any:
     )
 
 
-def with_context(model_dir: Path, out: Path, positions: int) -> Path:
-    """A copy of the model folder ``model_dir`` at ``out`` whose config gives it ``positions``
-    positions of context (a Llama's rotary positions work at any length; only the check differs)."""
-    import json
-    import shutil
-
-    shutil.copytree(model_dir, out)
-    config = json.loads((out / "config.json").read_text())
-    (out / "config.json").write_text(json.dumps({**config, "max_position_embeddings": positions}))
-    return out
-
-
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer random LlamaForCausalLM and its tokenizer (no chat template: Llama-2 format)."""
@@ -152,33 +123,30 @@ def adapters(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     return paths
 
 
-class ScriptedChatModel(BaseChatModel):
-    """A fake model at the edge of the world: it answers from a script, in order, and records
-    each prompt. Like a real server it honours ``stop`` by cutting its text at the first one."""
-
-    script: list[str]
-    prompts: list[list[BaseMessage]] = []
-    stops: list[Optional[list[str]]] = []
-    fail_on_call: Optional[int] = None
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def _generate(self, messages: list[BaseMessage], stop: Optional[list[str]] = None,
-                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        i = len(self.prompts)
-        self.prompts.append(list(messages))
-        self.stops.append(stop)
-        if self.fail_on_call == i:
-            raise RuntimeError("model server went away")
-        text = self.script[min(i, len(self.script) - 1)]
-        for s in stop or ():
-            if s in text:
-                text = text[: text.index(s)]
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
-
-
 @pytest.fixture
 def scripted() -> type[ScriptedChatModel]:
     return ScriptedChatModel
+
+
+@pytest.fixture
+def hanging():
+    """A sync and an async tool named Slow that hang until the test ends (``helpers.hanging_tools``),
+    and the event that releases them."""
+    release = threading.Event()
+    yield (*hanging_tools(release), release)
+    release.set()
+
+
+# The full loop's own files: a real CLI in subprocesses, servers, training, LangChain's standard
+# suites, the benchmarks, kill -9 and full disks, the shipped model. `make test-fast` leaves them
+# out (`-m "not slow"`); `make test` and CI run everything.
+SLOW = {"test_cli.py", "test_studio.py", "test_parity.py", "test_quickstart.py", "test_finetune.py",
+        "test_distillation.py", "test_standard_suites.py", "test_benchmarks.py", "test_gpu_bench.py",
+        "test_fault_crash.py", "test_fault_server.py", "test_fault_storage.py", "test_fault_live_wikipedia.py",
+        "test_fault_teacher_server.py", "test_fault_fuzz.py"}
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    for item in items:
+        if item.path.name in SLOW:
+            item.add_marker(pytest.mark.slow)

@@ -21,7 +21,7 @@ from typing import Iterator, NamedTuple
 import pytest
 
 from benchmarks.common import stop_process_group
-from conftest import ROOT
+from helpers import ROOT
 
 STARTUP_S = 120
 

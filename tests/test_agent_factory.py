@@ -13,7 +13,7 @@ from araft_lc.agent.factory import build_agent
 from araft_lc.storage.config_file import ConfigError
 from araft_lc.agent.graph import create_araft_agent
 from araft_lc.agent.settings import RunSettings, add_settings_flags, settings_from_args, settings_from_env
-from conftest import MINI_CORPUS, ROOT, ScriptedChatModel, answer
+from helpers import MINI_CORPUS, ROOT, ScriptedChatModel, answer
 
 
 @pytest.fixture
@@ -59,14 +59,12 @@ def test_the_agent_renders_the_models_own_prompt(wiki):
     assert create_araft_agent(plain, [wiki]).prompt_version == "araft-fewshot-v1"
 
 
-def test_the_preset_and_its_spec_load_with_the_shipped_prompt_and_name():
-    from araft_lc.chat.model_spec import ModelSpec
-    from araft_lc.chat.presets import preset_fields
+def test_each_preset_names_the_prompt_its_adapter_learned():
+    from araft_lc.chat.presets import PRESETS
 
-    assert preset_fields("araft-smollm2")["prompt"] == "zeroshot_turns"
-    # (loading the preset itself is the parity test's; here, what a spec hands the model class)
-    spec = ModelSpec.parse("araft-sft")
-    assert preset_fields(spec.name)["prompt"] == "fewshot"
+    # (loading a preset is the parity test's: SmolLM2 converts once, 20 s; here, what it carries)
+    assert {name: p.prompt for name, p in PRESETS.items()} == {
+        "araft-smollm2": "zeroshot_turns", "araft-dpo": "fewshot", "araft-sft": "fewshot", "smollm2-135m": "fewshot"}
 
 
 def test_ask_and_build_agent_share_their_defaults():

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT, hotpotqa_dir
+from helpers import ROOT, hotpotqa_dir
 
 
 def test_every_benchmark_runs_at_smoke_size():

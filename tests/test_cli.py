@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from araft import main
-from conftest import MINI_CORPUS, ROOT, with_context
+from helpers import MINI_CORPUS, ROOT, with_context
 
 
 def test_ask_end_to_end_with_json_and_trace(tiny_llama, tmp_path, capsys):
@@ -133,7 +133,7 @@ def test_convert_sft_and_dpo_have_their_own_help(capsys):
 
 
 def test_convert_that_drops_every_record_fails_and_writes_nothing(tmp_path, tiny_llama, capsys):
-    from conftest import TEST_DATA
+    from helpers import TEST_DATA
 
     out = tmp_path / "sft.jsonl"
     code = main(["convert", "sft", str(TEST_DATA / "golden" / "trajectories.jsonl"), "--out", str(out),

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import TEST_DATA
+from helpers import TEST_DATA
 
 adapters = pytest.importorskip("langchain_mcp_adapters.client", reason="pip install -e '.[langchain]'")
 

@@ -7,7 +7,7 @@ from araft_lc.wiki.corpus import CorpusError, read_paragraphs
 
 
 def test_corpus_lines_with_sentences_or_text(tmp_path):
-    from conftest import MINI_CORPUS
+    from helpers import MINI_CORPUS
 
     paragraphs = list(read_paragraphs(MINI_CORPUS))
     assert paragraphs[0].title == "Arthur's Magazine"

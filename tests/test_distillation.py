@@ -16,7 +16,7 @@ from araft_lc.react.parser import Action, Answer, parse
 from araft_lc.agent.recorder import TrajectoryRecorder
 from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 from araft_lc.react.trajectory import TrajectoryRecord
-from conftest import ROOT
+from helpers import ROOT
 from evals.generate import generate, rejects_path
 from evals.hotpotqa import load_questions
 from evals.metrics import score

@@ -165,6 +165,7 @@ def test_paired_bootstrap_interval():
         paired_bootstrap(same, {"other": 1.0})
 
 
+@pytest.mark.slow  # the real SmolLM2 on 20 questions
 def test_smollm2_on_20_questions_writes_a_report_that_opens(data_dir, tmp_path):
     """The issue's CI-sized check: the real model (SmolLM2-135M, the base model, one short step
     per question) over 20 seeded questions of dev_distractor_a500.jsonl, end to end."""

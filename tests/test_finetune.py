@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from araft import main
-from conftest import ROOT
+from helpers import ROOT
 from finetune.config import ConfigError, DPORunConfig, SFTRunConfig, load_config, parse_overrides
 
 pytest.importorskip("trl")

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from benchmarks import gpu_bench, gpu_report
-from conftest import MINI_CORPUS
+from helpers import MINI_CORPUS
 
 TINY = ["--shape", "tiny", "--runs", "1", "--concurrency", "2", "--steps", "2", "--new-tokens", "6",
         "--decode-tokens", "6", "--corpus", str(MINI_CORPUS)]

@@ -6,7 +6,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 
 from araft_lc.agent.graph import create_araft_agent
-from conftest import act, answer
+from helpers import act, answer
 
 
 def search(q: str) -> str:

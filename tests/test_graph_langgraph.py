@@ -12,7 +12,7 @@ from langchain_core.tools import StructuredTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from araft_lc.agent.graph import create_araft_agent
-from conftest import act, answer
+from helpers import act, answer
 from araft_lc.wiki.wikipedia import WikipediaTool
 
 
@@ -56,7 +56,7 @@ def test_checkpoints_serialise_under_strict_msgpack(scripted, wiki, tmp_path):
     code = f"""
 import warnings; warnings.simplefilter("error")
 import sys; sys.path.insert(0, {str(os.path.dirname(__file__))!r})
-from conftest import ScriptedChatModel
+from helpers import ScriptedChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from araft_lc.agent.graph import create_araft_agent

@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from araft_lc.wiki.index import IndexOpenError, WikiIndex, build_index, normalize_title
 from araft_lc.wiki.index_engines import build, index_name, open_index
-from conftest import MINI_CORPUS
+from helpers import MINI_CORPUS
 
 ENGINES = ["fts5", "tantivy"]
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from araft_lc.agent.graph import create_araft_agent
-from conftest import act, answer
+from helpers import act, answer
 
 langsmith = pytest.importorskip("langsmith")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from conftest import ROOT
+from helpers import ROOT
 
 # lower layers first: a module may import its own layer and those below it, never one above
 LAYERS = ["araft_lc", "evals", "finetune", "araft"]

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from araft import main
-from conftest import ROOT
+from helpers import ROOT
 
 
 @pytest.fixture(scope="module")

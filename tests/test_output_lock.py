@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from araft_lc.storage.output_lock import OutputLocked, lock_path, output_lock
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_a_second_holder_is_refused_naming_the_first(tmp_path):

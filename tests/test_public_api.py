@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import araft_lc
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_every_public_name_imports_from_the_package():

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from araft import main
-from conftest import ROOT
+from helpers import ROOT
 
 
 def quickstart_question() -> str:

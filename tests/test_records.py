@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from araft import main
 from araft_lc.react.parser import Action, Answer, parse
 from araft_lc.react.trajectory import Step, TrajectoryRecord
-from conftest import ROOT
+from helpers import ROOT
 from finetune.dataset import DataError, read_records
 from finetune.records import DPO_KINDS, TRAINING_VERSION, dpo_records, failed_steps, record_format, sft_records
 from finetune.tokens import record_length, sft_tokens

@@ -12,7 +12,7 @@ from araft_lc.agent.recorder import TrajectoryRecorder
 from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 from araft_lc.agent.tracing import JsonlTraceHandler
 from araft_lc.storage.write_error import WriteError
-from conftest import MINI_CORPUS
+from helpers import MINI_CORPUS
 from evals.hotpotqa import Question
 from evals.run_pool import run_pool
 

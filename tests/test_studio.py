@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from conftest import MINI_CORPUS
+from helpers import MINI_CORPUS
 from langgraph_server import langgraph_dev
 
 langgraph_sdk = pytest.importorskip("langgraph_sdk", reason="pip install -e '.[dev]' brings langgraph-cli[inmem]")

@@ -16,7 +16,7 @@ from araft_lc.wiki.index_engines import build, default_engine, engine_of, index_
 from araft_lc.wiki.tantivy_index import META_FILE, TantivyIndex, build_tantivy_index
 from araft_lc.wiki.select import resolve_index
 from araft_lc.wiki.wikipedia import LocalWikipedia
-from conftest import MINI_CORPUS
+from helpers import MINI_CORPUS
 
 FREE_TEXT = ["literary periodical Poe", "capital Harrisburg zebra", "Pennsylvania city", "magazine for women",
              "Who founded Philadelphia?", "qwertyuiop", "The Who", "poet editor short stories"]

@@ -2,63 +2,38 @@
 deadline or fill its prompt (the agent's side of it is in test_graph_bounds.py)."""
 
 import asyncio
-import threading
 import time
 
 import pytest
 from langchain_core.messages import ToolMessage
-from langchain_core.tools import StructuredTool, tool
+from langchain_core.tools import tool
 
 from araft_lc.agent.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
+from helpers import HANG_S
 
 
-HANG_S = 60.0  # what a hung tool would hold the run for, unbounded
-
-
-@pytest.fixture
-def hung():
-    """A sync and an async tool that hang until the test ends (then they return, late)."""
-    release = threading.Event()
-
-    @tool
-    def hangs(query: str) -> str:
-        """Hangs."""
-        release.wait(HANG_S)
-        return "late"
-
-    async def ahang(query: str) -> str:
-        for _ in range(int(HANG_S * 10)):
-            if release.is_set():
-                break
-            await asyncio.sleep(0.1)
-        return "late"
-
-    yield hangs, StructuredTool.from_function(coroutine=ahang, name="ahangs", description="hangs"), release
-    release.set()
-
-
-def test_a_sync_tool_that_hangs_is_abandoned_at_its_timeout(hung):
-    hangs, _, release = hung
+def test_a_sync_tool_that_hangs_is_abandoned_at_its_timeout(hanging):
+    hangs, _, release = hanging
     start = time.monotonic()
-    with pytest.raises(ToolTimeout, match="hangs timed out after 0.3 s"):
+    with pytest.raises(ToolTimeout, match="Slow timed out after 0.3 s"):
         run_tool(hangs, "x", {}, timeout=0.3)
     assert time.monotonic() - start < HANG_S / 2  # it returned, long before the tool would have
     release.set()
     assert run_tool(hangs, "x", {}, timeout=5) == "late" and run_tool(hangs, "x", {}, timeout=None) == "late"
 
 
-def test_an_async_tool_is_cancelled_at_its_timeout(hung):
-    hangs, ahangs, release = hung
+def test_an_async_tool_is_cancelled_at_its_timeout(hanging):
+    hangs, ahangs, release = hanging
 
     async def under_ainvoke():
-        with pytest.raises(ToolTimeout, match="ahangs timed out"):
+        with pytest.raises(ToolTimeout, match="Slow timed out"):
             await arun_tool(ahangs, "x", {}, timeout=0.3)
-        with pytest.raises(ToolTimeout, match="hangs timed out"):  # a sync tool under ainvoke()
+        with pytest.raises(ToolTimeout, match="Slow timed out"):  # a sync tool under ainvoke()
             await arun_tool(hangs, "x", {}, timeout=0.3)
         release.set()  # (so that asyncio.run's executor shutdown does not wait on the abandoned thread)
 
     start = time.monotonic()
-    with pytest.raises(ToolTimeout, match="ahangs timed out"):
+    with pytest.raises(ToolTimeout, match="Slow timed out"):
         run_tool(ahangs, "x", {}, timeout=0.3)  # under invoke(): a loop of its own
     asyncio.run(under_ainvoke())
     assert time.monotonic() - start < HANG_S / 2

@@ -8,7 +8,7 @@ from araft_lc.react.chat_format import to_turns
 from araft_lc.storage.jsonl import JsonlError
 from araft_lc.react.prompt import load_prompt, render_messages
 from araft_lc.react.trajectory import RECORD_VERSION, ToolCard, TrajectoryRecord, read_trajectories
-from conftest import ROOT
+from helpers import ROOT
 
 GOLDEN = ROOT / "tests" / "data" / "golden" / "trajectories.jsonl"
 

@@ -119,7 +119,7 @@ def test_cut_at_sentence():
 
 
 def test_source_file_is_indexed_once_into_the_cache(tmp_path):
-    from conftest import MINI_CORPUS
+    from helpers import MINI_CORPUS
 
     first = resolve_index(MINI_CORPUS, quiet=True)
     mtime = first.stat().st_mtime_ns

@@ -4,40 +4,13 @@ timeout or at the run's deadline; an observation of any size and type is capped;
 long for the agent is refused before any model call; a prompt too long for the model's context is
 never prefilled."""
 
-import asyncio
-import threading
 import time
 
 import pytest
-from langchain_core.tools import StructuredTool, tool
+from langchain_core.tools import tool
 
 from araft_lc.agent.graph import create_araft_agent
-from conftest import act, answer, with_context
-
-HANG_S = 60.0  # how long the hung tools below would hold a run, unbounded
-
-
-@pytest.fixture
-def hanging():
-    """A sync and an async tool that hang until the test ends."""
-    release = threading.Event()
-
-    @tool
-    def Slow(query: str) -> str:  # noqa: N802 - a tool's name is what the model writes
-        """Looks something up, slowly."""
-        release.wait(HANG_S)
-        return "late"
-
-    async def slow(query: str) -> str:
-        for _ in range(int(HANG_S * 10)):
-            if release.is_set():
-                break
-            await asyncio.sleep(0.1)
-        return "late"
-
-    yield Slow, StructuredTool.from_function(coroutine=slow, name="Slow", description="Looks up, slowly."), release
-    release.set()
-
+from helpers import HANG_S, act, answer, with_context
 
 def test_a_hung_tool_is_cut_off_at_its_timeout_and_the_run_goes_on(scripted, hanging, ledger):
     sync_tool, _, _ = hanging

@@ -72,7 +72,7 @@ def jsonl_keys(path: Path, key: Callable[[dict], str] = lambda r: r["question_id
 
 
 def test_corpus_build_killed_leaves_no_index_then_builds_a_whole_one(tmp_path, ledger):
-    from conftest import MINI_CORPUS
+    from helpers import MINI_CORPUS
 
     source = tmp_path / "big.jsonl"
     base = Path(MINI_CORPUS).read_text().splitlines()

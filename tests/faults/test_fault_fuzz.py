@@ -57,7 +57,7 @@ def test_the_agent_ends_within_the_step_cap_on_any_model_output(outputs, scripte
 def fuzz_index(request, tmp_path_factory) -> PageIndex:
     """The mini corpus's index, once per engine: every query is fuzzed against both."""
     from araft_lc.wiki.index_engines import build, index_name, open_index
-    from conftest import MINI_CORPUS
+    from helpers import MINI_CORPUS
 
     path = tmp_path_factory.mktemp("fuzz") / index_name("index", request.param)
     build([MINI_CORPUS], path, engine=request.param)
@@ -94,7 +94,7 @@ CORRUPTION = st.tuples(st.floats(0, 1), st.binary(min_size=1, max_size=12),
 
 def _sources(tmp: Path) -> dict[str, tuple[Path, object]]:
     """A valid file for each reader, and the call that reads it whole."""
-    from conftest import MINI_CORPUS
+    from helpers import MINI_CORPUS
 
     questions = tmp / "q.json"
     questions.write_text(json.dumps([{"_id": "a", "question": "Who?", "answer": "Penn", "type": "bridge",

@@ -31,7 +31,7 @@ def test_a_model_that_never_stops_is_cut_per_step_and_per_run(tiny_llama, mini_i
 
 
 def test_max_seconds_ends_a_slow_run_with_time_limit(mini_index, ledger):
-    from conftest import ScriptedChatModel
+    from helpers import ScriptedChatModel
 
     class Slow(ScriptedChatModel):
         """A model server that takes 0.4 s a call and always searches."""
@@ -53,7 +53,7 @@ def test_max_seconds_ends_a_slow_run_with_time_limit(mini_index, ledger):
 def test_max_seconds_stops_generation_inside_a_step(tiny_llama, mini_index, ledger, tmp_path):
     from araft_lc.chat.chat_model import AraftChatModel
     from araft_lc.agent.recorder import TrajectoryRecorder
-    from conftest import with_context
+    from helpers import with_context
 
     # A random model that never writes a stop string, allowed 100,000 tokens a step (in a context
     # that takes them): without a deadline inside generation its first step would run for minutes.

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import MINI_CORPUS
+from helpers import MINI_CORPUS
 from langgraph_server import group_memory_kb, langgraph_dev
 
 langgraph_sdk = pytest.importorskip("langgraph_sdk", reason="pip install -e '.[dev]' brings langgraph-cli[inmem]")

@@ -27,7 +27,7 @@ from typing import Optional
 import pytest
 
 from araft_lc.storage.output_lock import lock_path, output_lock
-from conftest import ROOT
+from helpers import ROOT
 from evals.generate import rejects_path
 from finetune.outputs import last_checkpoint
 

@@ -47,7 +47,7 @@ def teacher():
 
 
 def test_generate_survives_a_misbehaving_teacher(teacher, tmp_path, monkeypatch, ledger, capsys):
-    from conftest import MINI_CORPUS
+    from helpers import MINI_CORPUS
 
     monkeypatch.setenv("OPENAI_API_KEY", PLANTED_KEY)
     rows = _questions(tmp_path / "q.json")
