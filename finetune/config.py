@@ -13,12 +13,12 @@ from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
 import yaml
 
+from araft_lc.chat.presets import LLAMA2_CHAT
 from araft_lc.storage.config_file import ConfigError, checked_values, field_default, read_config
 from araft_lc.storage.config_file import config_field as _f
 
 __all__ = ["ConfigError", "TrainConfig", "SFTRunConfig", "DPORunConfig", "load_config", "to_yaml", "config_help"]
 
-LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
 
 
 @dataclass

