@@ -1,6 +1,6 @@
 """The fault suite's ledger: every test adds what it tried, and the run ends with the totals
 (faults tried, runs completed, records lost, runs that claimed success after a failure, worst
-seconds per call) that the README quotes."""
+seconds per call) that docs/reliability.md quotes."""
 
 from __future__ import annotations
 
