@@ -82,9 +82,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.overrides = extra
     if not args.verbose:
         quiet_libraries()
-    if getattr(args, "max_steps", 1) < 1:
-        print("araft: error: --max-steps must be at least 1", file=sys.stderr)
-        return 2
     try:
         return args.func(args)
     except user_errors() as e:

@@ -1,5 +1,8 @@
 """AraftChatModel on a tiny random Llama: formatting, stop strings, streaming, adapters."""
 
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
@@ -143,9 +146,18 @@ def test_concurrent_calls_batch_and_answer_as_alone(tiny_llama):
     got = batched.batch(prompts, {"max_concurrency": 4}, stop=["Observation:"])
     assert [m.content for m in got] == expected
     assert max(batched._batcher.batches) > 1  # they really ran together
-    # different stop strings never share a batch
-    batched.batch([prompts[0], prompts[1]], stop=["Action:"])
-    assert batched.invoke(prompts[0], stop=["Observation:"]).content == expected[0]
+    # Calls with different stop strings, arriving together, each stop at their own: the running
+    # batch (continuous, the CPU default) decodes them side by side; the padded batcher, whose one
+    # generate() takes one set of stop strings, runs them as two batches of one.
+    padded = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=16, batch_wait_ms=200, batching="padded")
+    own_stop = alone.invoke(prompts[1], stop=["Action:"]).content
+    for model in (batched, padded):
+        sizes = model._batcher.batches.copy()
+        with ThreadPoolExecutor(2) as pool:
+            apart = [pool.submit(model.invoke, prompts[0], stop=["Observation:"]),
+                     pool.submit(model.invoke, prompts[1], stop=["Action:"])]
+            assert [apart[0].result().content, apart[1].result().content] == [expected[0], own_stop]
+    assert padded._batcher.batches - sizes == Counter({1: 2})
 
 
 def test_prefix_cache_is_on_by_default_where_it_pays(chat):

@@ -62,7 +62,7 @@ def test_corpus_build_and_search(tmp_path, capsys, name, engine):
         (["ask", "q?", "--corpus", str(MINI_CORPUS), "--prompt", "nope"], "unknown prompt style"),
         (["corpus", "search", "/nonexistent.sqlite", "x"], "does not exist: build one with"),
         (["corpus", "build", str(MINI_CORPUS), "--out", str(MINI_CORPUS)], "exists: pass --force"),
-        (["ask", "q?", "--max-steps", "0"], "--max-steps must be at least 1"),
+        (["ask", "q?", "--max-steps", "0"], "max_steps must be at least 1, got 0"),
         (["ask", "q?", "--model", "oracle"], "the oracle teacher answers from given HotpotQA questions"),
         # The model is checked before the corpus (no --corpus: live Wikipedia, unreachable here).
         (["ask", "q?", "--model", "/nonexistent/model"], "model folder /nonexistent/model does not exist"),

@@ -46,9 +46,12 @@ def own(tiny_llama, adapters):
     model._batcher.close()
 
 
-def wait_for_steps(engine, n: int) -> None:
-    """Until the engine has run ``n`` decode steps in all (a condition, not a time limit)."""
+def wait_for_steps(engine, n: int, stall_s: float = 120.0) -> None:
+    """Until the engine has run ``n`` decode steps in all (a condition, not a time limit); an
+    engine that stalls for ``stall_s`` fails the test instead of hanging it."""
+    deadline = time.monotonic() + stall_s
     while sum(engine.batches.values()) < n:
+        assert time.monotonic() < deadline, f"the engine stalled before {n} decode steps"
         time.sleep(0.005)
 
 

@@ -37,8 +37,9 @@ def test_golden_records_byte_for_byte(case, tmp_path, capsys):
     out = tmp_path / f"{case}.jsonl"
     assert main(["convert", kind, str(GOLDEN / "trajectories.jsonl"), "--out", str(out), *options]) == 0
     expected = GOLDEN / f"expected_{case}.jsonl"
-    if os.environ.get("UPDATE_GOLDEN"):
+    if os.environ.get("UPDATE_GOLDEN") and out.read_bytes() != expected.read_bytes():
         expected.write_bytes(out.read_bytes())
+        pytest.fail(f"rewrote {expected.name}: review its diff, then run again without UPDATE_GOLDEN")
     assert out.read_bytes() == expected.read_bytes()
 
 

@@ -104,8 +104,9 @@ def small_disk(tmp_path):
 
 
 def one_error_line(result: subprocess.CompletedProcess, *words: object) -> str:
-    """The run failed with exactly one ``araft: error:`` line holding ``words``, no traceback."""
-    assert result.returncode != 0, result.stdout[-500:]
+    """The run failed as a machine fault does (exit 1: a full or read-only disk, a held output)
+    with exactly one ``araft: error:`` line holding ``words``, no traceback."""
+    assert result.returncode == 1, (result.returncode, result.stderr[-500:])
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     lines = [line[line.index("araft: error:"):] for line in re.split(r"[\r\n]", result.stderr)
              if "araft: error:" in line]

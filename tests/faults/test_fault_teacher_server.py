@@ -14,6 +14,8 @@ from faults.fault_servers import TEACHER_FAULTS, TeacherServer, serve
 from araft import main
 from evals.generate import rejects_path
 
+openai = pytest.importorskip("openai", reason="pip install -e '.[openai]'")
+
 
 PLANTED_KEY = "sk-araft-planted-7f3a9c0e51d24b68"
 RETRIES = 2  # run_pool's retries per question in araft generate
@@ -108,10 +110,10 @@ def test_a_failing_teacher_call_ends_within_its_timeout(teacher, fault, ledger):
 
     model = load_chat_model(f"openai:teacher@{teacher.url}/v1", request_timeout=TIMEOUT, max_retries=0)
     start = time.monotonic()
-    with pytest.raises(Exception) as raised:
+    expected = {"hang": openai.APITimeoutError, "reset": openai.APIConnectionError, "503": openai.InternalServerError}
+    with pytest.raises(expected[fault]):
         model.invoke([HumanMessage(f"Question: [{fault}] Which city is it?")])
     seconds = time.monotonic() - start
-    assert raised.value is not None
     # A bound, not a benchmark: the hung server holds the call for 30 s.
     assert seconds < TIMEOUT + SLACK, f"{fault}: {seconds:.2f} s"
     ledger.add("teacher server", faults=1, seconds=seconds)
