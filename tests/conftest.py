@@ -140,7 +140,7 @@ def hanging():
 # The full loop's own files: a real CLI in subprocesses, servers, training, LangChain's standard
 # suites, the benchmarks, kill -9 and full disks, the shipped model. `make test-fast` leaves them
 # out (`-m "not slow"`); `make test` and CI run everything.
-SLOW = {"test_cli.py", "test_studio.py", "test_parity.py", "test_quickstart.py", "test_finetune.py",
+SLOW = {"test_cli.py", "test_server.py", "test_parity.py", "test_quickstart.py", "test_finetune.py",
         "test_distillation.py", "test_standard_suites.py", "test_benchmarks.py", "test_gpu_bench.py",
         "test_fault_crash.py", "test_fault_server.py", "test_fault_storage.py", "test_fault_live_wikipedia.py",
         "test_fault_teacher_server.py", "test_fault_fuzz.py"}
