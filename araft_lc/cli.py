@@ -73,7 +73,7 @@ class _LiveSteps:
 def cmd_ask(args: argparse.Namespace) -> int:
     from langchain_core.messages import AIMessageChunk
 
-    from araft_lc.agent.factory import build_agent, check_settings, settings_tool
+    from araft_lc.agent.factory import build_agent, check_settings, settings_model, settings_tool
 
     settings = settings_from_args(RunSettings, args)
     question = " ".join(args.question.split())
@@ -85,7 +85,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # The cheap checks first, the model's before the corpus's: nothing heavy loads for a typo.
     check_settings(settings)
     tool = settings_tool(settings)
-    agent = build_agent(settings, tools=[tool])
+    # model and tool given, so the factory does not check the settings (nor ping a server) again
+    agent = build_agent(settings, model=settings_model(settings), tools=[tool])
     callbacks = []
     tracer = None
     if args.trace:

@@ -74,3 +74,19 @@ def test_observations_are_cut_at_a_word_with_a_mark_and_their_length():
     assert text.endswith("word ... [cut: 4,999,999 characters]") and "wor ..." not in text
     assert cap_observation("x" * 700, 600)[0].endswith("x ... [cut: 700 characters]")  # one long word: cut inside it
     assert cap_observation(flood, None) == (" ".join(flood.split()), None)
+
+
+def test_a_tool_given_no_time_is_not_started():
+    calls = []
+
+    @tool
+    def counted(query: str) -> str:
+        """Counts its calls."""
+        calls.append(query)
+        return "ran"
+
+    with pytest.raises(ToolTimeout, match="counted timed out after 0.0 s"):
+        run_tool(counted, "x", {}, timeout=0)
+    with pytest.raises(ToolTimeout, match="counted timed out after 0.0 s"):
+        asyncio.run(arun_tool(counted, "x", {}, timeout=0.0))
+    assert calls == []

@@ -326,7 +326,8 @@ def create_araft_agent(
         """The run's end when its next prompt does not fit the model (the question itself, or a
         scratchpad grown past it): status ``context_limit``, and nothing was prefilled."""
         steps = len(_steps(state))
-        where = "the question does not fit the model" if not steps else f"after {steps} steps the run outgrew the model"
+        where = ("the question does not fit the model" if not steps else
+                 f"after {steps} steps the run outgrew the model")
         return end("context_limit", f"{where}: {error}.", {}, state)
 
     def after_model(state: AgentState, reply: Any) -> dict[str, Any]:
@@ -419,7 +420,8 @@ def create_araft_agent(
         return finish(state, steps, {"pending": None})
 
     def tool_seconds(state: AgentState) -> Optional[float]:
-        """How long the next tool call may take: its timeout, or the run's time left if sooner."""
+        """How long the next tool call may take: its timeout, or the run's time left if sooner
+        (0 once the run's time is up: the tool is not started)."""
         left = None if max_seconds is None else state.get("started", time.time()) + max_seconds - time.time()
         bounds = [b for b in (tool_timeout, left) if b is not None]
         return max(min(bounds), 0.0) if bounds else None
@@ -428,11 +430,8 @@ def create_araft_agent(
         run = plan(state)
         if run.tool is None:
             return observed(state, run)
-        seconds = tool_seconds(state)
         try:
-            if seconds == 0:  # the run's time is up: the tool is not started
-                raise ToolTimeout(run.tool.name, 0.0)
-            output = run_tool(run.tool, run.input, config, seconds)
+            output = run_tool(run.tool, run.input, config, tool_seconds(state))
         except Exception as e:  # noqa: BLE001 - becomes the observation
             return observed(state, run, failure=e)
         return observed(state, run, output)
@@ -441,11 +440,8 @@ def create_araft_agent(
         run = plan(state)
         if run.tool is None:
             return observed(state, run)
-        seconds = tool_seconds(state)
         try:
-            if seconds == 0:
-                raise ToolTimeout(run.tool.name, 0.0)
-            output = await arun_tool(run.tool, run.input, config, seconds)
+            output = await arun_tool(run.tool, run.input, config, tool_seconds(state))
         except Exception as e:  # noqa: BLE001 - becomes the observation
             return observed(state, run, failure=e)
         return observed(state, run, output)

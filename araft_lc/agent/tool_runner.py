@@ -23,6 +23,8 @@ from langchain_core.messages import ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 
+from araft_lc.react.chat_format import message_text
+
 __all__ = ["ToolTimeout", "run_tool", "arun_tool", "render_output", "cap_observation", "is_async_only"]
 
 T = TypeVar("T")
@@ -76,11 +78,14 @@ async def _bounded(awaitable: Any, timeout: Optional[float], tool: str) -> Any:
 
 
 def run_tool(tool: BaseTool, tool_input: Any, config: RunnableConfig, timeout: Optional[float]) -> Any:
-    """``tool``'s output for ``tool_input``, within ``timeout`` seconds (None: unbounded).
+    """``tool``'s output for ``tool_input``, within ``timeout`` seconds (None: unbounded; 0: no
+    time is left, and the tool is not started).
 
     Raises:
         ToolTimeout: the call took longer; whatever the tool raised, as it raised it.
     """
+    if timeout is not None and timeout <= 0:
+        raise ToolTimeout(tool.name, 0.0)
     if is_async_only(tool):  # under invoke(): on an event loop of its own, cancelled at the timeout
         return _in_thread(lambda: asyncio.run(_bounded(tool.ainvoke(tool_input, config), timeout, tool.name)),
                           float("inf") if timeout is None else timeout + 1.0, tool.name)
@@ -92,6 +97,8 @@ def run_tool(tool: BaseTool, tool_input: Any, config: RunnableConfig, timeout: O
 async def arun_tool(tool: BaseTool, tool_input: Any, config: RunnableConfig, timeout: Optional[float]) -> Any:
     """``run_tool`` on the event loop: an async tool is cancelled at the timeout; a sync one runs
     in LangChain's executor thread, which is abandoned as ``run_tool`` abandons its own."""
+    if timeout is not None and timeout <= 0:
+        raise ToolTimeout(tool.name, 0.0)
     return await _bounded(tool.ainvoke(tool_input, config), timeout, tool.name)
 
 
@@ -103,11 +110,10 @@ def render_output(output: Any) -> str:
     a dict as JSON, a list as it is (content blocks, or the tool's own list of strings), bytes as
     their Python literal (``b'...'``), which is read back into bytes here."""
     if isinstance(output, ToolMessage):
+        if isinstance(output.content, list) and any(isinstance(b, dict) and "type" in b for b in output.content):
+            return message_text(output)  # content blocks: their text
         output = output.content
-        if isinstance(output, list) and any(isinstance(b, dict) and "type" in b for b in output):
-            output = "".join(b if isinstance(b, str) else str(b.get("text", "")) if isinstance(b, dict) else ""
-                             for b in output)  # content blocks: their text
-        elif isinstance(output, str) and output[:2] in ("b'", 'b"'):
+        if isinstance(output, str) and output[:2] in ("b'", 'b"'):
             try:
                 output = ast.literal_eval(output)
             except (ValueError, SyntaxError):
