@@ -95,15 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         seconds, steps[label], tokens = run(agent, questions, concurrency, usage)
         cpu = time.process_time() - cpu
         prompt_tokens = sum(u.get("input_tokens", 0) for u in usage)
-        reused = model._cache.reused_tokens if model._cache is not None else 0
+        reused = model.engine.prefix_cache.reused_tokens if model.engine.prefix_cache is not None else 0
         results[label] = {"concurrency": concurrency, "seconds": round(seconds, 1),
                           "questions_per_minute": round(60 * len(questions) / seconds, 2),
                           "generated_tokens_per_second": round(tokens / seconds, 1),
                           "prompt_tokens": prompt_tokens, "prompt_tokens_computed": prompt_tokens - reused,
                           "cpu_seconds": round(cpu, 1),
-                          "batch_sizes": dict(model._batcher.batches) if model._batcher else {}}
-        if hasattr(model._batcher, "stats"):
-            results[label]["engine"] = {k: round(v, 1) for k, v in model._batcher.stats.items()}
+                          "batch_sizes": dict(model.engine.batcher.batches) if model.engine.batcher else {}}
+        if hasattr(model.engine.batcher, "stats"):
+            results[label]["engine"] = {k: round(v, 1) for k, v in model.engine.batcher.stats.items()}
         print(f"{label}: {seconds:.1f} s, {results[label]['questions_per_minute']} q/min", file=sys.stderr, flush=True)
     if args.steps_out:
         Path(args.steps_out).write_text(json.dumps(steps))

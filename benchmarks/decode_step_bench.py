@@ -37,8 +37,8 @@ def step_ms(chat: Any, rows: int, context: int, steps: int) -> float:
 
     from araft_lc.runtime.kv_rows import BatchKV
 
-    model, kv = chat._model, None
-    with chat._adapter_context(chat.adapter):
+    model, kv = chat.engine.model, None
+    with chat.engine.adapter_context(chat.adapter):
         for r in range(rows):  # rows of different lengths, as an agent's runs are
             ids = torch.randint(100, model.config.vocab_size - 100, (1, context + 16 * r),
                                 generator=torch.Generator().manual_seed(r))

@@ -133,7 +133,7 @@ def stage_model(args: argparse.Namespace, precision: str) -> dict[str, Any]:
             mine, theirs = [s for run in steps for s in run], [s for run in measured["dynamic"] for s in run]
             r["same_steps_as_dynamic"] = steps == measured["dynamic"]
             r["same_step_share"] = round(sum(a == b for a, b in zip(mine, theirs)) / max(1, len(theirs)), 2)
-            r["compiled"] = getattr(m._static._base, "_compiled_call", None) is not None
+            r["compiled"] = getattr(m.engine.static._base, "_compiled_call", None) is not None
         save()
         with off():
             res[name]["agent_prefix_off"], _ = _agent(agent, questions[1:], args.runs)
@@ -141,15 +141,15 @@ def stage_model(args: argparse.Namespace, precision: str) -> dict[str, Any]:
 
     @contextlib.contextmanager
     def dynamic_off():
-        saved, m._cache = m._cache, None
+        saved, m.engine.prefix_cache = m.engine.prefix_cache, None
         yield
-        m._cache = saved
+        m.engine.prefix_cache = saved
 
     @contextlib.contextmanager
     def static_off():
-        m._static.reuse_prefix = False
+        m.engine.static.reuse_prefix = False
         yield
-        m._static.reuse_prefix = True
+        m.engine.static.reuse_prefix = True
 
     agent.invoke({"question": questions[0].question})  # warm-up of the dynamic path
     config("dynamic", dynamic_off)
@@ -158,11 +158,11 @@ def stage_model(args: argparse.Namespace, precision: str) -> dict[str, Any]:
         seconds, _, tokens = run(agent, questions[1: args.concurrency + 1], args.concurrency)
         res["concurrency"] = {"n": args.concurrency, "s": round(seconds, 1), "gen_tok_s": round(tokens / seconds, 1),
                               "speedup_vs_one_at_a_time": round(args.concurrency * one / seconds, 2),
-                              "batch_sizes": dict(m._batcher.batches)}
+                              "batch_sizes": dict(m.engine.batcher.batches)}
         save()
     def static(name: str, compile_decode: Any) -> bool:
         """The static path (a fresh decoder) after its warm-up; an error is recorded, not raised."""
-        m.decode, m.compile_decode, m._static = "static", compile_decode, None
+        m.engine.decode, m.engine.compile_decode, m.engine.static = "static", compile_decode, None
         try:
             res[name] = {"compile_s": m.warm_up()}
             save()

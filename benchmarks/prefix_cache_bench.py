@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{q.id}: {rows[False][-1]['seconds']:.1f} s without, {rows[True][-1]['seconds']:.1f} s with the cache, "
               f"same output: {outputs[False] == outputs[True]}", file=sys.stderr, flush=True)
     # both models read the same prompts (when the outputs are the same); the cached one counts them
-    cache = models[True]._cache
+    cache = models[True].engine.prefix_cache
     computed_with = cache.prompt_tokens - cache.reused_tokens
     n = len(questions)
     result = {

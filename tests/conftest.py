@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from helpers import MINI_CORPUS, ScriptedChatModel, hanging_tools, hotpotqa_dir
+from helpers import MINI_CORPUS, ScriptedChatModel, hanging_tools, hotpotqa_dir, train_tokenizer
 
 
 @pytest.fixture(scope="session")
@@ -61,27 +61,6 @@ def corpus_index(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Pa
     return out
 
 
-def _train_tokenizer() -> Any:
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    from araft_lc.react.prompt import load_prompt
-
-    style = load_prompt("fewshot")
-    texts = [style.system, *style.examples, MINI_CORPUS.read_text(encoding="utf-8")] * 4
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=600, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>"
-    )
-
-
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer random LlamaForCausalLM and its tokenizer (no chat template: Llama-2 format)."""
@@ -90,7 +69,7 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("tiny-llama")
-    tokenizer = _train_tokenizer()
+    tokenizer = train_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,

@@ -5,12 +5,14 @@ context. ``from helpers import ...``; nothing here touches the network."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Any, Optional
+from types import SimpleNamespace
+from typing import Any, Callable, Optional
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -90,3 +92,84 @@ class ScriptedChatModel(BaseChatModel):
             if s in text:
                 text = text[: text.index(s)]
         return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
+
+
+@functools.lru_cache(maxsize=1)
+def train_tokenizer() -> Any:
+    """A byte-level BPE tokenizer trained here on the Araft prompt and the mini corpus (600
+    tokens; any text round-trips): the tiny models' tokenizer, Llama-2's special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from araft_lc.react.prompt import load_prompt
+
+    style = load_prompt("fewshot")
+    texts = [style.system, *style.examples, MINI_CORPUS.read_text(encoding="utf-8")] * 4
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=600, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>"
+    )
+
+
+class ScriptedLM:
+    """A causal LM at the edge of the world (the 7B model we cannot run here), for
+    ``AraftChatModel(model=ScriptedLM(reply), tokenizer=train_tokenizer(), max_batch_size=1,
+    prefix_cache=False)``: everything of araft_lc runs, from the prompt's rendering to the
+    tokens' decoding and the stop strings' cutting.
+
+    ``generate`` writes the tokens of ``reply(prompt_text)`` and then EOS, one at a time, as
+    transformers' ``generate`` writes a model's: it streams each token to a ``streamer`` and
+    stops at EOS, at ``max_new_tokens``, at a stop string (as ``StopStringCriteria``: the token
+    that completes one is the last) or when a stopping criterion (a deadline) says so. It keeps
+    no KV cache, so it takes one row at a time and no prefix cache."""
+
+    def __init__(self, reply: Callable[[str], str], context: int = 4096) -> None:
+        import torch
+
+        self.reply, self.tokenizer = reply, train_tokenizer()
+        self.device = torch.device("cpu")
+        self.config = SimpleNamespace(max_position_embeddings=context)
+        self.name_or_path = "scripted-7b"
+        self.prompts: list[str] = []  # each call's prompt text, as the model read it
+
+    def generate(self, input_ids: Any, attention_mask: Any = None, generation_config: Any = None,
+                 streamer: Any = None, stopping_criteria: Any = None, **kwargs: Any) -> Any:
+        import torch
+
+        assert input_ids.shape[0] == 1, "ScriptedLM takes one row at a time (max_batch_size=1)"
+        prompt = self.tokenizer.decode(input_ids[0])
+        self.prompts.append(prompt)
+        eos = self.tokenizer.eos_token_id
+        script = self.tokenizer(self.reply(prompt), add_special_tokens=False)["input_ids"] + [eos]
+        stops = (generation_config.stop_strings or []) if generation_config is not None else []
+        if streamer is not None:
+            streamer.put(input_ids)
+        out: list[int] = []
+        for token in script[: generation_config.max_new_tokens]:
+            out.append(token)
+            if streamer is not None:
+                streamer.put(torch.tensor([token]))
+            so_far = torch.tensor([input_ids[0].tolist() + out])
+            if token == eos or any(s in self.tokenizer.decode(out) for s in stops):
+                break
+            if stopping_criteria is not None and bool(stopping_criteria(so_far, None).all()):
+                break
+        if streamer is not None:
+            streamer.end()
+        return SimpleNamespace(sequences=torch.tensor([input_ids[0].tolist() + out]), cache=None)
+
+
+def scripted_araft(reply: Callable[[str], str], **fields: Any) -> Any:
+    """An ``AraftChatModel`` over a ``ScriptedLM`` answering ``reply(prompt_text)``; its prompts
+    are ``model.engine.model.prompts``."""
+    from araft_lc.chat.chat_model import AraftChatModel
+
+    return AraftChatModel(model=ScriptedLM(reply), tokenizer=train_tokenizer(), max_batch_size=1,
+                          prefix_cache=False, **fields)

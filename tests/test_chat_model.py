@@ -20,7 +20,7 @@ def test_prompt_is_llama2_chat_with_one_bos(chat):
     text = chat.prompt_text(MESSAGES)
     assert text == ("<s>[INST] <<SYS>>\nAnswer with a Thought and an Action.\n<</SYS>>\n\n"
                     "Question: Where is Lucca? [/INST]")
-    ids = chat._prompt_ids(MESSAGES)
+    ids = chat.get_token_ids(chat.prompt_text(MESSAGES))
     assert ids.count(chat.tokenizer.bos_token_id) == 1 and ids[0] == chat.tokenizer.bos_token_id
 
 
@@ -28,7 +28,7 @@ def test_generation_is_greedy_and_reports_usage(chat):
     first, second = chat.invoke(MESSAGES), chat.invoke(MESSAGES)
     assert first.content == second.content
     assert first.usage_metadata["output_tokens"] == 24
-    assert first.usage_metadata["input_tokens"] == len(chat._prompt_ids(MESSAGES))
+    assert first.usage_metadata["input_tokens"] == len(chat.get_token_ids(chat.prompt_text(MESSAGES)))
 
 
 def stop_from(free: str) -> str:
@@ -92,7 +92,7 @@ def test_wraps_a_model_already_loaded(tiny_llama, chat):
 
     model, tokenizer = load_causal_lm(str(tiny_llama)), load_tokenizer(str(tiny_llama))
     wrapped = AraftChatModel(model=model, tokenizer=tokenizer, max_new_tokens=24)
-    assert wrapped._model is model and wrapped.tokenizer is tokenizer
+    assert wrapped.engine.model is model and wrapped.tokenizer is tokenizer
     assert wrapped.model_id == str(tiny_llama)  # the name replies carry: the model's own
     assert wrapped.invoke(MESSAGES).content == chat.invoke(MESSAGES).content
     assert [c.content for c in wrapped.stream(MESSAGES)] == [c.content for c in chat.stream(MESSAGES)]
@@ -117,7 +117,7 @@ def test_prefix_cache_gives_the_same_tokens_for_fewer_computed(tiny_llama, adapt
         # a switch of adapter never reuses the other adapter's cache
         outputs.append(model.bind(adapter=None).invoke(MESSAGES).content)
         outputs.append(model.invoke(MESSAGES).content)
-        runs[cached] = (outputs, model._cache)
+        runs[cached] = (outputs, model.engine.prefix_cache)
     assert runs[True][0] == runs[False][0]
     assert runs[False][1] is None
     cache = runs[True][1]
@@ -126,14 +126,14 @@ def test_prefix_cache_gives_the_same_tokens_for_fewer_computed(tiny_llama, adapt
 
 
 def test_prefix_cache_refuses_a_changed_prefix(chat):
-    chat._cache.clear()
+    chat.engine.prefix_cache.clear()
     first = chat.invoke(MESSAGES).content
     changed = [SystemMessage("Answer with a Thought and an Action!"), MESSAGES[1]]
-    reused = chat._cache.reused_tokens
+    reused = chat.engine.prefix_cache.reused_tokens
     uncached = AraftChatModel(model_id=chat.model_id, max_new_tokens=24, prefix_cache=False)
     assert chat.invoke(changed).content == uncached.invoke(changed).content
     assert chat.invoke(MESSAGES).content == first == uncached.invoke(MESSAGES).content
-    assert chat._cache.reused_tokens > reused
+    assert chat.engine.prefix_cache.reused_tokens > reused
 
 
 def test_concurrent_calls_batch_and_answer_as_alone(tiny_llama):
@@ -145,22 +145,22 @@ def test_concurrent_calls_batch_and_answer_as_alone(tiny_llama):
     expected = [alone.invoke(p, stop=["Observation:"]).content for p in prompts]
     got = batched.batch(prompts, {"max_concurrency": 4}, stop=["Observation:"])
     assert [m.content for m in got] == expected
-    assert max(batched._batcher.batches) > 1  # they really ran together
+    assert max(batched.engine.batcher.batches) > 1  # they really ran together
     # Calls with different stop strings, arriving together, each stop at their own: the running
     # batch (continuous, the CPU default) decodes them side by side; the padded batcher, whose one
     # generate() takes one set of stop strings, runs them as two batches of one.
     padded = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=16, batch_wait_ms=200, batching="padded")
     own_stop = alone.invoke(prompts[1], stop=["Action:"]).content
     for model in (batched, padded):
-        sizes = model._batcher.batches.copy()
+        sizes = model.engine.batcher.batches.copy()
         with ThreadPoolExecutor(2) as pool:
             apart = [pool.submit(model.invoke, prompts[0], stop=["Observation:"]),
                      pool.submit(model.invoke, prompts[1], stop=["Action:"])]
             assert [apart[0].result().content, apart[1].result().content] == [expected[0], own_stop]
-    assert padded._batcher.batches - sizes == Counter({1: 2})
+    assert padded.engine.batcher.batches - sizes == Counter({1: 2})
 
 
 def test_prefix_cache_is_on_by_default_where_it_pays(chat):
     # On a CPU it computes 6.9x fewer prompt tokens for a 1.3x faster run; on CUDA (an H200) it
     # was measured slower, so there the default is off (benchmarks/RESULTS.md).
-    assert str(chat._model.device) == "cpu" and chat.prefix_cache is True and chat._cache is not None
+    assert str(chat.engine.model.device) == "cpu" and chat.prefix_cache is True and chat.engine.prefix_cache is not None

@@ -10,6 +10,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from araft_lc.chat.chat_model import AraftChatModel
+from araft_lc.runtime.engine import Decoding
 
 SYSTEM = SystemMessage("Answer with a Thought and an Action.")
 PROMPTS = [[SYSTEM, HumanMessage(f"Question: {q}")] for q in (
@@ -43,7 +44,7 @@ def own(tiny_llama, adapters):
     waiting, so a call the engine lost fails its test instead of hanging the process at exit."""
     model = continuous_model(tiny_llama, adapters)
     yield model
-    model._batcher.close()
+    model.engine.batcher.close()
 
 
 def wait_for_steps(engine, n: int, stall_s: float = 120.0) -> None:
@@ -57,7 +58,7 @@ def wait_for_steps(engine, n: int, stall_s: float = 120.0) -> None:
 
 def test_rows_that_join_mid_flight_answer_as_alone(alone, continuous):
     expected = [alone.invoke(p, max_tokens=40).content for p in PROMPTS]
-    engine = continuous._batcher
+    engine = continuous.engine.batcher
     steps_before = sum(engine.batches.values())
     with ThreadPoolExecutor(len(PROMPTS)) as pool:
         first = [pool.submit(continuous.invoke, p, max_tokens=40) for p in PROMPTS[:2]]
@@ -93,9 +94,9 @@ def test_rows_of_different_adapters_take_turns_and_answer_as_alone(alone, contin
 
 
 def test_a_failing_row_fails_alone(alone, continuous):
-    engine = continuous._batcher
-    key = continuous._decoding(None, {})
-    bad = continuous._prompt_ids(PROMPTS[0]) + [continuous.tokenizer.vocab_size + 1000]  # no such embedding
+    engine = continuous.engine.batcher
+    key = Decoding(None, (), 24, 0.0, 1.0, None)  # the fixture's: greedy, 24 tokens
+    bad = continuous.get_token_ids(continuous.prompt_text(PROMPTS[0])) + [continuous.tokenizer.vocab_size + 1000]  # no such embedding
     expected = [alone.invoke(p).content for p in PROMPTS[:3]]
     with ThreadPoolExecutor(4) as pool:
         good = [pool.submit(continuous.invoke, p) for p in PROMPTS[:3]]
@@ -118,7 +119,7 @@ def test_agent_runs_in_a_continuous_batch_match_runs_one_at_a_time(tiny_llama, m
         agent = create_araft_agent(model, [tool], prompt="zeroshot_turns", max_steps=3)
         steps[batching] = [[s["raw"] for s in r["steps"]] for r in agent.batch(questions, {"max_concurrency": 3})]
         if batching == "continuous":
-            assert model._cache.reused_tokens > model._cache.prompt_tokens / 2  # later steps reuse their run
+            assert model.engine.prefix_cache.reused_tokens > model.engine.prefix_cache.prompt_tokens / 2  # later steps reuse their run
     assert steps["continuous"] == steps["padded"]
 
 
@@ -132,15 +133,15 @@ def test_the_worker_ends_with_its_model_and_on_close(tiny_llama):
     model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=4, batching="continuous")
     model.batch(PROMPTS[:2])
     assert len(worker_threads()) == before + 1
-    thread = model._batcher._thread
+    thread = model.engine.batcher._thread
     del model
     gc.collect()
     thread.join(timeout=60)
     assert not thread.is_alive()
 
     model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=4, batching="continuous")
-    model._batcher.close()
-    assert not model._batcher._thread.is_alive()
+    model.engine.batcher.close()
+    assert not model.engine.batcher._thread.is_alive()
     with pytest.raises(RuntimeError, match="closed"):
         model.invoke(PROMPTS[0])
     assert len(worker_threads()) == before

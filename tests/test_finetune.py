@@ -71,7 +71,7 @@ def test_adapter_loads_into_the_agent_model(tiny_llama, sft_adapter):
     tuned = load_chat_model(f"hf:{tiny_llama}+{sft_adapter}")
     ids = base.tokenizer("Question: which magazine", return_tensors="pt")["input_ids"]
     with torch.no_grad():
-        assert not torch.allclose(base._model(ids).logits, tuned._model(ids).logits)
+        assert not torch.allclose(base.engine.model(ids).logits, tuned.engine.model(ids).logits)
     assert isinstance(tuned.invoke("Question: q?").content, str)
 
 
@@ -87,7 +87,7 @@ def test_export_merge_gives_the_same_logits(tiny_llama, sft_adapter, tmp_path):
     tuned = load_chat_model(f"hf:{tiny_llama}+{sft_adapter}")
     ids = tuned.tokenizer("Question: which magazine", return_tensors="pt")["input_ids"]
     with torch.no_grad():
-        assert torch.allclose(merged(ids).logits, tuned._model(ids).logits, atol=1e-4)
+        assert torch.allclose(merged(ids).logits, tuned.engine.model(ids).logits, atol=1e-4)
     assert main(["export", "merge", "--model", str(tiny_llama), "--adapter", str(sft_adapter), "--out", str(out)]) == 2
 
 

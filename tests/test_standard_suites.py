@@ -18,10 +18,10 @@ import re
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage
 
-from araft_lc.chat.chat_model import AraftChatModel, Decoding, _usage
+from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
+from helpers import ScriptedLM, train_tokenizer
 
 suites = pytest.importorskip("langchain_tests", reason="pip install -e '.[dev]' brings langchain-tests")
 from langchain_tests.integration_tests import ChatModelIntegrationTests, ToolsIntegrationTests  # noqa: E402
@@ -89,15 +89,23 @@ class TestAraftChatModelIntegration(_TinyLlama, ChatModelIntegrationTests):
     def _competence(self, request):
         if request.node.originalname in COMPETENCE:
             request.node.add_marker(pytest.mark.xfail(
-                reason="a random 2-layer model cannot choose a tool or write JSON", strict=True))
+                reason="a random 2-layer model cannot choose a tool or write JSON", strict=True,
+                raises=COMPETENCE[request.node.originalname]))
 
 
-# The integration tests that need a model that follows instructions.
+# The integration tests that need a model that follows instructions, and how a random model fails
+# each: no tool call (an assertion of the suite), or no JSON object (the parser's ValueError:
+# OutputParserException, JSONDecodeError, pydantic's ValidationError; or the suite's TypeError
+# iterating the None that a failed parse leaves). Any other error is a failure, not "expected".
+_NO_TOOL_CALL = (AssertionError,)
+_NO_JSON = (ValueError, TypeError)
 COMPETENCE = {
-    "test_tool_calling", "test_tool_calling_async", "test_bind_runnables_as_tools", "test_tool_choice",
-    "test_tool_calling_with_no_arguments", "test_structured_output", "test_structured_output_async",
-    "test_structured_output_pydantic_2_v1", "test_structured_output_optional_param", "test_agent_loop",
-    "test_unicode_tool_call_integration",
+    "test_tool_calling": _NO_TOOL_CALL, "test_tool_calling_async": _NO_TOOL_CALL,
+    "test_bind_runnables_as_tools": _NO_TOOL_CALL, "test_tool_choice": _NO_TOOL_CALL,
+    "test_tool_calling_with_no_arguments": _NO_TOOL_CALL, "test_agent_loop": _NO_TOOL_CALL,
+    "test_unicode_tool_call_integration": _NO_TOOL_CALL, "test_structured_output": _NO_JSON,
+    "test_structured_output_async": _NO_JSON, "test_structured_output_pydantic_2_v1": _NO_JSON,
+    "test_structured_output_optional_param": _NO_JSON,
 }
 
 
@@ -121,57 +129,50 @@ def _fill(schema: dict[str, Any], text: str) -> Any:
     return quoted[0] if quoted else text
 
 
+def _sections(prompt: str) -> tuple[str, str]:
+    """A Llama-2 chat prompt's system text, and the conversation after it as plain lines."""
+    text = prompt.replace("<s>", "").replace("</s>", "").replace(" [/INST]", "\n").replace("[INST] ", "\n")
+    if "<<SYS>>\n" in text:
+        system, _, run = text.split("<<SYS>>\n", 1)[1].partition("\n<</SYS>>")
+        return system, run.strip()
+    return "", text.strip()
+
+
+def follow_the_rules(prompt: str) -> str:
+    """What a competent ReAct model writes after ``prompt`` (the text the LM reads): JSON when
+    asked for it; after an observation, the answer; else an action of the tool the question
+    names (or the first), its input filled from the question by the prompt's argument hint."""
+    system, run = _sections(prompt)
+    if "must match this JSON schema:\n" in run:
+        schema = json.loads(run.rsplit("must match this JSON schema:\n", 1)[1].split("\n", 1)[0])
+        asked = (system + "\n" + run.split("Reply with one JSON object", 1)[0]).strip()
+        return json.dumps(_fill(schema, asked), ensure_ascii=False)
+    tools = re.findall(r"^\[action: ([^,]+), action_input: (.*)\]: ", system, re.MULTILINE)
+    tools = [(name, hint) for name, hint in tools if name != "Answer"]
+    if not tools:
+        return "Hello! I read your message."
+    observations = re.findall(r"^Observation: (.*)$", run, re.MULTILINE)
+    if observations:
+        return f"Thought: I have what I need.\nAction: [action: Answer, action_input: {observations[-1]}]"
+    question = run.split("Question: ", 1)[-1].split("\n", 1)[0]
+    name, hint = next(((n, h) for n, h in tools if n.casefold() in question.casefold()), tools[0])
+    if hint == "<input>":
+        value = _fill({"type": "integer"}, question) if re.search(r"\d", question) else _fill({}, question)
+    else:
+        fields = re.findall(r'"([^"]+)": <([^>]+)>', hint)
+        value = json.dumps({f: _fill({"type": t.split(" or ")[0]}, question) for f, t in fields},
+                           ensure_ascii=False)
+    return f"Thought: I will use {name}.\nAction: [action: {name}, action_input: {value}]"
+
+
 class RuleFollower(AraftChatModel):
-    """The model at its edge (``_complete``: tokenise, generate, decode) replaced by a reader of
-    the rendered prompt that answers as a competent ReAct model would: JSON when asked for it;
-    after an observation, the answer; else an action of the tool the question names (or the
-    first), its input filled from the question by the prompt's argument hint."""
+    """AraftChatModel over a scripted LM at the model's edge (``helpers.ScriptedLM``) that writes
+    the tokens ``follow_the_rules`` picks: the rendering, decoding, stop strings, streaming and
+    usage are all our own code."""
 
-    def _load(self) -> None:
-        pass
-
-    def _complete(self, messages: Any, d: Decoding, deadline: Any = None) -> AIMessage:
-        last = messages[-1].text
-        if "must match this JSON schema:" in last:
-            schema = json.loads(last.split("must match this JSON schema:\n", 1)[1])
-            text = json.dumps(_fill(schema, messages[0].text), ensure_ascii=False)
-        else:
-            text = self._react(messages)
-        return AIMessage(text, usage_metadata=_usage(10, 5), response_metadata={"model_name": self.model_id})
-
-    def _stream_text(self, messages: Any, d: Decoding, run_manager: Any, deadline: Any = None) -> Any:
-        from langchain_core.messages import AIMessageChunk
-        from langchain_core.outputs import ChatGenerationChunk
-
-        reply = self._complete(messages, d)
-        words = reply.text.split(" ")
-        for k, word in enumerate(words):  # word by word, the usage on the last chunk (as the real path)
-            last = k == len(words) - 1
-            yield ChatGenerationChunk(message=AIMessageChunk(
-                word + ("" if last else " "), usage_metadata=reply.usage_metadata if last else None,
-                response_metadata=reply.response_metadata if last else {},
-                chunk_position="last" if last else None))
-
-    @staticmethod
-    def _react(messages: Any) -> str:
-        system = messages[0].text if messages[0].type == "system" else ""
-        tools = re.findall(r"^\[action: ([^,]+), action_input: (.*)\]: ", system, re.MULTILINE)
-        tools = [(name, hint) for name, hint in tools if name != "Answer"]
-        run = "\n".join(m.text for m in messages[1:])
-        if not tools:
-            return "Hello! I read your message."
-        observations = re.findall(r"^Observation: (.*)$", run, re.MULTILINE)
-        if observations:
-            return f"Thought: I have what I need.\nAction: [action: Answer, action_input: {observations[-1]}]"
-        question = run.split("Question: ", 1)[-1].split("\n", 1)[0]
-        name, hint = next(((n, h) for n, h in tools if n.casefold() in question.casefold()), tools[0])
-        if hint == "<input>":
-            value = _fill({"type": "integer"}, question) if re.search(r"\d", question) else _fill({}, question)
-        else:
-            fields = re.findall(r'"([^"]+)": <([^>]+)>', hint)
-            value = json.dumps({f: _fill({"type": t.split(" or ")[0]}, question) for f, t in fields},
-                               ensure_ascii=False)
-        return f"Thought: I will use {name}.\nAction: [action: {name}, action_input: {value}]"
+    def __init__(self, **fields: Any) -> None:
+        super().__init__(model=ScriptedLM(follow_the_rules), tokenizer=train_tokenizer(), max_batch_size=1,
+                         prefix_cache=False, **fields)
 
 
 class TestRuleFollowerIntegration(ChatModelIntegrationTests):
@@ -187,4 +188,6 @@ class TestRuleFollowerIntegration(ChatModelIntegrationTests):
 
     @property
     def standard_chat_model_params(self) -> dict[str, Any]:
-        return dict(LOCAL_PARAMS)
+        # The suite's 100 tokens are too few here: the tiny tokenizer (600 byte-level tokens)
+        # spends about three on each CJK character, and the suite's unicode tool call takes 125.
+        return {**LOCAL_PARAMS, "max_tokens": 256}

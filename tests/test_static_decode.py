@@ -44,7 +44,7 @@ def test_static_agent_runs_token_for_token_as_dynamic(tiny_llama, adapters, wiki
     assert steps == dynamic_steps[0]
     assert model.invoke(MESSAGES).content == dynamic_steps[1]
     assert "".join(c.content for c in model.stream(MESSAGES)) == dynamic_steps[1]
-    static = model._static
+    static = model.engine.static
     # one cache per bucket the prompts reached, each allocated once and reused in place
     shapes = static.cache_shapes
     assert 1 <= len(shapes) <= len(LENGTHS) and all(shape[2] == bucket for bucket, shape in shapes.items())
@@ -64,20 +64,20 @@ def test_no_recompile_per_step(tiny_llama, wiki, dynamic_steps):
 
     model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, decode="static", prefix_cache=True)
     dynamic = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, prefix_cache=False)
-    model._static = StaticDecoder(model._model, LENGTHS, compile=True,
+    model.engine.static = StaticDecoder(model.engine.model, LENGTHS, compile=True,
                                   compile_config=CompileConfig(backend="eager", mode=None))
     torch._dynamo.reset()
     counters.clear()
     steps = run_agent(model, wiki)
     assert steps == run_agent(dynamic, wiki)
     graphs = counters["stats"]["unique_graphs"]
-    assert sum(len(s) for s in steps) >= 4 and 1 <= graphs <= len(model._static.cache_shapes)
+    assert sum(len(s) for s in steps) >= 4 and 1 <= graphs <= len(model.engine.static.cache_shapes)
 
 
 def test_a_call_longer_than_every_bucket_decodes_dynamically(tiny_llama, chat_dynamic):
     model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, decode="static", static_cache_lengths=[16])
     assert model.invoke(MESSAGES).content == chat_dynamic.invoke(MESSAGES).content
-    assert model._static.cache_shapes == {}
+    assert model.engine.static.cache_shapes == {}
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_warm_up_runs_each_bucket_once(tiny_llama, chat_dynamic):
                            static_cache_lengths=[64, 128])
     seconds = model.warm_up()
     assert set(seconds) == {64, 128} and all(s >= 0 for s in seconds.values())
-    assert set(model._static.cache_shapes) == {64, 128}
+    assert set(model.engine.static.cache_shapes) == {64, 128}
     assert model.invoke(MESSAGES).content == chat_dynamic.invoke(MESSAGES).content  # warm-up left no trace
     with pytest.raises(ValueError, match='decode="static"'):
         chat_dynamic.warm_up()
@@ -102,7 +102,7 @@ def test_merged_lora_gives_the_unmerged_tokens(tiny_llama, adapters, wiki, dynam
     model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, adapters={"a": str(adapters["a"])},
                            adapter="a", merge_lora=True, prefix_cache=False)
     assert run_agent(model, wiki) == dynamic_steps[0]
-    assert merged_adapters(model._model) == {"a"}
+    assert merged_adapters(model.engine.model) == {"a"}
     static = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, adapters={"a": str(adapters["a"])},
                             adapter="a", merge_lora=True, decode="static", static_cache_lengths=LENGTHS)
     assert static.invoke(MESSAGES).content == dynamic_steps[1]

@@ -8,7 +8,9 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import tool
 from pydantic import BaseModel, ValidationError
 
-from araft_lc.chat.chat_model import AraftChatModel, Decoding, _usage
+from helpers import scripted_araft
+
+from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.react.prompt import load_prompt
 from araft_lc.chat.tool_calling import react_prompt, read_reply, tool_specs
 from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
@@ -27,26 +29,21 @@ def chat(tiny_llama):
     return AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24)
 
 
-class ScriptedAraft(AraftChatModel):
-    """AraftChatModel with the 7B model replaced at its edge: ``_complete`` (tokenise, generate,
-    decode) answers from a script and keeps each prompt. Everything above it is the real code."""
+def scripted(*texts: str, **fields: Any) -> AraftChatModel:
+    """AraftChatModel over a scripted LM (``helpers.ScriptedLM``): its n-th call writes the
+    tokens of ``texts[n]`` (the last again after that). Everything above the tokens is ours."""
+    calls: list[str] = []
 
-    script: list[str] = []
-    seen: list[Any] = []
+    def reply(prompt: str) -> str:
+        calls.append(prompt)
+        return texts[min(len(calls) - 1, len(texts) - 1)]
 
-    def _load(self) -> None:
-        pass
-
-    def _complete(self, messages, d: Decoding, deadline=None) -> AIMessage:
-        self.seen.append(list(messages))
-        text = self.script[min(len(self.seen) - 1, len(self.script) - 1)]
-        for s in d.stop:
-            text = text.split(s)[0]
-        return AIMessage(text, usage_metadata=_usage(100, 10), response_metadata={"model_name": self.model_id})
+    return scripted_araft(reply, **fields)
 
 
-def scripted(*texts: str, **fields: Any) -> ScriptedAraft:
-    return ScriptedAraft(model_id="scripted-7b", script=list(texts), seen=[], **fields)
+def seen(model: AraftChatModel) -> list[str]:
+    """The prompt text of each of ``model``'s calls, as its LM read it."""
+    return model.engine.model.prompts
 
 
 # -- the standard surface ---------------------------------------------------------------------
@@ -140,8 +137,9 @@ def test_create_agent_runs_a_react_model_with_tool_node(mini_index):
     assert result["messages"][2].content.startswith("Philadelphia is the largest city")
     assert result["messages"][4].content == "1682"
     assert result["messages"][-1].content == "William Penn, 1682"
-    last_prompt = model.seen[-1][-1].content
+    last_prompt = seen(model)[-1]
     assert "Observation: Philadelphia is the largest city" in last_prompt and "(invented)" not in last_prompt
+    assert result["messages"][1].response_metadata["raw"].endswith("action_input: Philadelphia]\n")
     assert 'Action: [action: add, action_input: {"a": 1600, "b": 82}]\nObservation: 1682' in last_prompt
 
 
@@ -149,12 +147,12 @@ def test_unusable_output_is_retried_then_returned(mini_index):
     model = scripted("no action here", "Thought: t\nAction: [action: add, action_input: 1 and 2]",
                      "Thought: t\nAction: [action: Answer, action_input: 3]", max_parse_retries=2)
     reply = model.bind_tools([add]).invoke(QUESTION)
-    assert reply.content == "3" and len(model.seen) == 3
-    assert "no action here\nObservation: No action found" in model.seen[1][-1].content
-    assert reply.usage_metadata["input_tokens"] == 300
+    assert reply.content == "3" and len(seen(model)) == 3
+    assert "no action here\nObservation: No action found" in seen(model)[1]
+    assert reply.usage_metadata["input_tokens"] == sum(len(model.get_token_ids(p)) for p in seen(model))
     stuck = scripted("no action here", max_parse_retries=1)
     reply = stuck.bind_tools([add]).invoke(QUESTION)
-    assert reply.content == "no action here" and not reply.tool_calls and len(stuck.seen) == 2
+    assert reply.content == "no action here" and not reply.tool_calls and len(seen(stuck)) == 2
     assert reply.response_metadata["araft_error"].startswith("No action found")
 
 
@@ -183,8 +181,8 @@ class Person(BaseModel):
 def test_structured_output_parses_json_and_retries():
     model = scripted("I think it is Penn.", 'Sure: ```json\n{"name": "William Penn", "born": 1644}\n```')
     assert model.with_structured_output(Person).invoke(QUESTION) == Person(name="William Penn", born=1644)
-    assert "must match this JSON schema" in model.seen[0][-1].content
-    assert "That was not right: the reply holds no JSON object" in model.seen[1][-1].content
+    assert "must match this JSON schema" in seen(model)[0]
+    assert "That was not right: the reply holds no JSON object" in seen(model)[1]
     raw = scripted("never JSON", max_parse_retries=0).with_structured_output(Person, include_raw=True).invoke(QUESTION)
     assert raw["parsed"] is None and raw["parsing_error"] is not None and raw["raw"].content == "never JSON"
     as_dict = scripted('{"name": "Penn"}').with_structured_output(Person.model_json_schema()).invoke(QUESTION)

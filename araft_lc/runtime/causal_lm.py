@@ -131,6 +131,13 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False) -> Any:
     return pad_with_eos(tokenizer)
 
 
+def default_device() -> str:
+    """Where a model runs when the caller does not say: the CUDA GPU if there is one, else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def pad_with_eos(tokenizer: Any) -> Any:
     """``tokenizer``, padding with its EOS token when it has no pad token (batches need one)."""
     if tokenizer.pad_token is None:

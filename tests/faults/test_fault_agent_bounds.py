@@ -116,7 +116,7 @@ def test_a_question_that_cannot_fit_the_context_is_refused_before_any_prefill(sm
     assert result["status"] == "context_limit" and result["steps"] == [] and result["answer"] is None
     assert "the question does not fit the model: the prompt is" in result["messages"][-1].content
     assert "past the model's context of 512 positions" in result["messages"][-1].content
-    assert model._cache.prompt_tokens == 0  # nothing was prefilled (every prefill asks the prefix cache first)
+    assert model.engine.prefix_cache.prompt_tokens == 0  # nothing was prefilled (every prefill asks the prefix cache first)
     with pytest.raises(ContextLimitError):  # the chat model itself, streamed or not
         list(model.stream("word " * 2000))
     ledger.add("context", faults=2, runs=2, completed=1)
