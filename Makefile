@@ -39,9 +39,10 @@ serve: $(VENV)/.installed
 test: $(VENV)/.installed
 	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest
 
-# The loop to run while working: everything but the `slow` tests (tests/conftest.py names them).
+# The loop to run while working: everything but the `slow` tests (tests/conftest.py names them),
+# on two workers (pytest-xdist).
 test-fast: $(VENV)/.installed
-	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest -m "not slow"
+	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest -m "not slow" -n 2
 
 bench: $(VENV)/.installed
 	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m benchmarks

@@ -21,6 +21,7 @@ from typing import Optional, Sequence
 
 from araft_lc import cli as agent_cli
 from araft_lc.cli import user_errors
+from araft_lc.storage.error_text import error_text
 from araft_lc.version import __version__
 from evals import cli as evals_cli
 from finetune import cli as finetune_cli
@@ -85,12 +86,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.func(args)
     except user_errors() as e:
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"araft: error: {message}", file=sys.stderr)
+        print(f"araft: error: {error_text(e, None, with_type=False)}", file=sys.stderr)
         return 2
     except OSError as e:  # the machine's: a full or read-only disk, a held output, a missing folder
-        message = f"{e.filename}: {e.strerror}" if e.strerror and e.filename else str(e)
-        print(f"araft: error: {message.splitlines()[0] if message else type(e).__name__}", file=sys.stderr)
+        message = f"{e.filename}: {e.strerror}" if e.strerror and e.filename else error_text(e, None, with_type=False)
+        print(f"araft: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("araft: interrupted", file=sys.stderr)

@@ -44,7 +44,7 @@ _LAZY = {
     "AgentOutput": "araft_lc.agent.graph",
     "AgentState": "araft_lc.agent.graph",
     "AraftChatModel": "araft_lc.chat.chat_model",
-    "load_chat_model": "araft_lc.chat.models",
+    "load_chat_model": "araft_lc.chat.model_spec",
     "ModelSpec": "araft_lc.chat.model_spec",
     "load_causal_lm": "araft_lc.runtime.causal_lm",
     "WikipediaTool": "araft_lc.wiki.wikipedia",
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from araft_lc.chat.chat_model import AraftChatModel
     from araft_lc.agent.graph import AgentInput, AgentOutput, AgentState, create_araft_agent
     from araft_lc.chat.model_spec import ModelSpec
-    from araft_lc.chat.models import load_chat_model
+    from araft_lc.chat.model_spec import load_chat_model
     from araft_lc.react.parser import parse
     from araft_lc.react.prompt import PromptStyle, load_prompt
     from araft_lc.agent.recorder import TrajectoryRecorder

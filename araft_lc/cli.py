@@ -106,7 +106,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         config["metadata"] = {"question_id": "ask-" + hashlib.sha1(question.encode()).hexdigest()[:12], "producer": {
             "model": args.model, "adapter": args.adapter, "prompt_version": agent.prompt_version,
             "tool_backend": tool.backend.name, "seed": args.seed, "temperature": args.temperature,
-            "max_steps": args.max_steps, "repetition_guard": args.repetition_guard,
+            "max_steps": args.max_steps, "repetition_guard": args.repetition_guard, "samples": settings.samples,
         }}
     # With --json, stdout holds the record alone and the live trace goes to stderr.
     live = sys.stderr if args.json else sys.stdout
@@ -118,21 +118,28 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for mode, data in agent.stream({"question": question}, config, stream_mode=["messages", "updates"]):
             if mode == "messages":
                 chunk, meta = data
-                if isinstance(chunk, AIMessageChunk) and meta.get("langgraph_node") == "reason":
+                if settings.samples == 1 and isinstance(chunk, AIMessageChunk) and meta.get("langgraph_node") == "reason":
                     show.token(chunk.text)
                 continue
             for node_update in data.values():
-                if node_update:
-                    state.update(node_update)
+                if not node_update:
+                    continue
+                state.update(node_update)
+                if settings.samples == 1:
                     show.steps(node_update.get("steps") or [])
+                for run in node_update.get("gathered") or []:  # self-consistency: each run as it ends
+                    print(f"  [run {run['run']} ({'greedy' if run['run'] == 0 else 'sampled'}): "
+                          f"{run['answer'] if run['answer'] is not None else 'no answer'}, {run['status']}, "
+                          f"{len(run['steps'])} steps, {time.perf_counter() - start:.1f} s]", file=live, flush=True)
     except Exception as e:  # noqa: BLE001 - a model server's failure ends the run in one line
         if isinstance(e, user_errors()):
             raise
+        from araft_lc.storage.error_text import error_text
         from araft_lc.storage.write_error import WriteError, is_write_failure
 
         if tracer and is_write_failure(e):
             raise WriteError(args.trace, e) from None
-        print(f"araft: error: the run stopped: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+        print(f"araft: error: the run stopped: {error_text(e)}",
               file=sys.stderr)
         return 1
     finally:
@@ -147,6 +154,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         messages = state.get("messages") or []
         raise UserError(str(messages[-1].content).removeprefix("No answer: ").rstrip(".") if messages else
                         "the question does not fit the model's context")
+    if state.get("vote"):
+        ballot = state["vote"]
+        votes = ", ".join(f"{a!r} {n}" for a, n in sorted(ballot["counts"].items(), key=lambda kv: -kv[1]))
+        print(f"Vote ({ballot['rule']}, {len(state.get('runs') or [])} runs): {votes or 'no answers'}; "
+              f"run {ballot['run']}'s answer", file=live)
     print(f"Answer: {answer}" if answer is not None else "No answer.", file=live)
     print(f"(status: {status}, {len(state.get('steps', []))} steps, {seconds:.1f} s)", file=live, flush=True)
     if recorder is not None:

@@ -27,7 +27,7 @@ from benchmarks.batching_bench import run
 from benchmarks.common import DATA, emit, stamp, stop_process_group
 from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.agent.graph import create_araft_agent
-from araft_lc.chat.models import load_chat_model
+from araft_lc.chat.model_spec import load_chat_model
 from araft_lc.chat.presets import smollm2_path
 from araft_lc.wiki.select import wikipedia_tool
 from evals.hotpotqa import load_questions, sample_questions

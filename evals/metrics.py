@@ -1,4 +1,5 @@
-"""Answer metrics with HotpotQA's official normalisation (shared by distillation and evals).
+"""Answer metrics with HotpotQA's official normalisation (``araft_lc.react.answer``, which the
+agent's self-consistency vote shares).
 
 Follows the official ``hotpot_evaluate_v1.py``: lower-case, drop punctuation and the articles
 a/an/the, collapse whitespace; F1 over tokens, except that ``yes``, ``no`` and ``noanswer`` must
@@ -7,22 +8,14 @@ match exactly (F1 0 when either side is one of them and they differ).
 
 from __future__ import annotations
 
-import re
-import string
 from collections import Counter
 from typing import Optional
+
+from araft_lc.react.answer import normalize_answer
 
 __all__ = ["normalize_answer", "exact_match", "f1_score", "score"]
 
 _SPECIAL = {"yes", "no", "noanswer"}
-_PUNCT = set(string.punctuation)
-
-
-def normalize_answer(text: str) -> str:
-    text = text.lower()
-    text = "".join(c for c in text if c not in _PUNCT)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
 
 
 def exact_match(prediction: Optional[str], gold: str) -> float:

@@ -149,6 +149,18 @@ def test_ask_streams_each_step_with_its_time(tiny_llama, capsys):
     assert "[step 1: " in out and "[step 2: " in out and "Observation: " in out
 
 
+def test_ask_with_samples_shows_each_run_and_the_vote(tiny_llama, capsys):
+    assert main(["ask", "Who founded Philadelphia?", "--model", str(tiny_llama), "--corpus", str(MINI_CORPUS),
+                 "--max-steps", "2", "--max-new-tokens", "6", "--samples", "3", "--json"]) == 0
+    out, err = capsys.readouterr()
+    record = json.loads(out)
+    assert [r["run"] for r in record["runs"]] == [0, 1, 2] and record["producer"]["samples"] == 3
+    assert record["vote"]["rule"] == "majority" and record["steps"] == record["runs"][record["vote"]["run"]]["steps"]
+    assert "[run 0 (greedy): " in err and "[run 2 (sampled): " in err and "Vote (majority, 3 runs): " in err
+    assert main(["ask", "Who?", "--model", str(tiny_llama), "--corpus", str(MINI_CORPUS), "--samples", "0"]) == 2
+    assert "araft: error: samples is 0: 1 runs once, K > 1 votes over K runs" in capsys.readouterr().err
+
+
 def test_ask_generate_and_eval_share_the_token_default_and_araft_model(monkeypatch):
     from araft import build_parser
     from araft_lc.chat.chat_model import AraftChatModel

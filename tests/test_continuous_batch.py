@@ -10,7 +10,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from araft_lc.chat.chat_model import AraftChatModel
-from araft_lc.runtime.engine import Decoding
+from araft_lc.runtime.decoding import Decoding
 
 SYSTEM = SystemMessage("Answer with a Thought and an Action.")
 PROMPTS = [[SYSTEM, HumanMessage(f"Question: {q}")] for q in (
@@ -123,9 +123,19 @@ def test_agent_runs_in_a_continuous_batch_match_runs_one_at_a_time(tiny_llama, m
     assert steps["continuous"] == steps["padded"]
 
 
-def test_sampled_calls_keep_their_seed(alone, continuous):
-    kw = {"temperature": 0.9, "seed": 7}
-    assert continuous.invoke(PROMPTS[0], **kw).content == alone.invoke(PROMPTS[0], **kw).content
+def test_sampled_rows_decode_together_and_draw_as_generate_draws(alone, continuous):
+    # each row its own seed (one with top-p too), beside greedy rows: every output is the one
+    # transformers' own seeded generate() samples for that call alone
+    calls = [(PROMPTS[0], {"temperature": 0.9, "seed": 7}), (PROMPTS[0], {"temperature": 0.9, "seed": 8}),
+             (PROMPTS[1], {"temperature": 1.3, "seed": 7, "top_p": 0.8}), (PROMPTS[2], {}), (PROMPTS[3], {})]
+    expected = [alone.invoke(p, **kw).content for p, kw in calls]
+    engine = continuous.engine.batcher
+    before = engine.batches.copy()
+    with ThreadPoolExecutor(len(calls)) as pool:
+        got = list(pool.map(lambda c: continuous.invoke(c[0], **c[1]).content, calls))
+    assert got == expected
+    assert expected[0] != expected[1]  # the seeds really differ
+    assert max(engine.batches - before) >= 3  # decoded side by side
 
 
 def test_the_worker_ends_with_its_model_and_on_close(tiny_llama):
@@ -198,7 +208,7 @@ def test_a_failed_removal_fails_its_rows_and_loses_none(own, monkeypatch):
     """Whatever fails in the batch's bookkeeping, every call gets an answer or an error: none waits forever."""
     from concurrent.futures import wait
 
-    from araft_lc.runtime.kv_rows import BatchKV
+    from araft_lc.runtime.batch_kv import BatchKV
 
     remove, failures = BatchKV.remove, []
 

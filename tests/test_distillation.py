@@ -169,8 +169,11 @@ def test_kill_9_then_resume_loses_and_doubles_nothing(data_dir, tmp_path):
     deadline = time.time() + 60
     while time.time() < deadline and (not out.exists() or out.stat().st_size < 20_000):
         time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before the kill: nothing was tested"
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    assert proc.wait() == -signal.SIGKILL
+    # the kill landed mid-run: some records written, not all (a torn last line is the resume's to repair)
+    assert 0 < out.read_bytes().count(b"\n") < 300
     subprocess.run(argv, cwd=tmp_path, env=env, check=True, capture_output=True)
     ids = [json.loads(l)["question_id"] for l in out.read_text().splitlines()]
     ids += [json.loads(l)["question_id"] for l in rejects_path(out).read_text().splitlines()]

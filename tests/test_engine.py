@@ -1,11 +1,13 @@
-"""DecodeEngine on its own: token ids in, text out, on a tiny random Llama, without the chat model."""
+"""DecodeEngine and its decoding records on their own, without the chat model: token ids in,
+text out, on a tiny random Llama."""
 
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from araft_lc.runtime.causal_lm import load_causal_lm, load_tokenizer
-from araft_lc.runtime.engine import Completion, ContextLimitError, DecodeEngine, Decoding, cut_at_stop_strings
+from araft_lc.runtime.decoding import Completion, ContextLimitError, Decoding, cut_at_stop_strings
+from araft_lc.runtime.engine import DecodeEngine
 
 PROMPT = "<s>[INST] Question: Where is Lucca? [/INST]"
 GREEDY = Decoding(adapter=None, stop=(), max_new_tokens=16, temperature=0.0, top_p=1.0, seed=None)

@@ -65,7 +65,7 @@ def test_sft_trains_and_saves_everything(sft_adapter):
 def test_adapter_loads_into_the_agent_model(tiny_llama, sft_adapter):
     import torch
 
-    from araft_lc.chat.models import load_chat_model
+    from araft_lc.chat.model_spec import load_chat_model
 
     base = load_chat_model(f"hf:{tiny_llama}")
     tuned = load_chat_model(f"hf:{tiny_llama}+{sft_adapter}")
@@ -79,7 +79,7 @@ def test_export_merge_gives_the_same_logits(tiny_llama, sft_adapter, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from araft_lc.chat.models import load_chat_model
+    from araft_lc.chat.model_spec import load_chat_model
 
     out = tmp_path / "merged"
     assert main(["export", "merge", "--model", str(tiny_llama), "--adapter", str(sft_adapter), "--out", str(out)]) == 0

@@ -6,7 +6,7 @@ import pytest
 
 from araft_lc.chat.chat_model import AraftChatModel, ModelLoadError
 from araft_lc.chat.model_spec import ModelSpec
-from araft_lc.chat.models import load_chat_model
+from araft_lc.chat.model_spec import load_chat_model
 from araft_lc.chat.presets import LLAMA2_CHAT
 
 

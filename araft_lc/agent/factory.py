@@ -99,4 +99,6 @@ def build_agent(settings: Optional[RunSettings] = None, *, model: Optional["Base
     return create_araft_agent(model, tools, prompt=settings.prompt, max_steps=settings.max_steps,
                               repetition_guard=settings.repetition_guard, max_seconds=settings.max_seconds,
                               tool_timeout=settings.tool_timeout, observation_chars=settings.observation_chars,
-                              max_question_chars=settings.max_question_chars, checkpointer=checkpointer, name=name)
+                              max_question_chars=settings.max_question_chars, samples=settings.samples,
+                              sample_temperature=settings.sample_temperature, sample_seed=settings.seed,
+                              vote=settings.vote, checkpointer=checkpointer, name=name)  # type: ignore[arg-type]

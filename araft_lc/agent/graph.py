@@ -1,3 +1,4 @@
+# Over 300 lines: the nodes are closures over one agent's settings; apart, each would take them all.
 r"""The Araft agent: the ReAct loop (Thought, Action, Observation) as a LangGraph state machine.
 
 ::
@@ -20,64 +21,38 @@ and are not shown to the model (each question is answered on its own, as the ada
 trained). Both nodes have async forms, so ``ainvoke``/``astream`` (and the LangGraph server)
 run the model and async-only tools off the event loop.
 
-Why one file of ~380 lines: the nodes are closures over one agent's settings (model, tools,
-prompt, caps) and the small helpers they share; apart, each would take the same dozen values as
-arguments. The public schemas (``AgentInput``, ``AgentOutput``) stay beside the graph that
-defines them, as langgraph's prebuilt agents keep theirs.
+What a run takes and returns is in ``araft_lc.agent.schema``; with ``samples`` above 1 the agent is
+the self-consistency graph around this one (``araft_lc.agent.self_consistency``).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
-from langchain_core.tools import BaseTool, StructuredTool
-from langgraph.channels import EphemeralValue
+from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
-from langgraph.graph.state import CompiledStateGraph
 from langgraph.managed import RemainingSteps
-from pydantic import BaseModel, Field, ValidationError
-from typing_extensions import TypedDict
+from pydantic import ValidationError
 
-from araft_lc.runtime.engine import ContextLimitError, cut_at_stop_strings
+from araft_lc.runtime.decoding import ContextLimitError, cut_at_stop_strings
 from araft_lc.react.chat_format import message_text
 from araft_lc.react.parser import Action, Answer, format_action, parse
 from araft_lc.chat.presets import (DEFAULT_PROMPT, MAX_QUESTION_CHARS, MAX_SECONDS, MAX_STEPS, OBSERVATION_CHARS,
                                    TOOL_TIMEOUT, check_bounds)
 from araft_lc.react.prompt import STOP, PromptStyle, load_prompt, render_messages, warn_prompt_mismatch
 from araft_lc.react.tool_input import ArgsError, describe_error, no_such_tool, tool_args, tool_call
+from araft_lc.agent.schema import (AGENT_TAG, PROMPT_KEY, AgentInput, AgentOutput, AraftAgent, asked_question,
+                                   tool_reply)
+from araft_lc.agent.self_consistency import SAMPLE_KEY, VoteRule, self_consistent
 from araft_lc.agent.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
 from araft_lc.react.trajectory import Status, Step, StepDict, action_key
 
-__all__ = ["AgentInput", "AgentOutput", "AgentState", "AraftAgent", "create_araft_agent", "agent_prompt",
-           "cut_at_stop"]
-
-# The graph's tag in callbacks, so a recorder finds the agent's own run inside any parent graph.
-AGENT_TAG = "araft:agent"
-PROMPT_KEY = "araft_prompt_version"  # the metadata key of the agent's prompt version
-
-
-class AgentInput(TypedDict, total=False):
-    """What a run takes: ``question``, or ``messages`` whose last human message is the question."""
-
-    question: Annotated[Optional[str], EphemeralValue]  # this run's only: never reused by a later turn
-    messages: Annotated[list[AnyMessage], add_messages]
-
-
-class AgentOutput(TypedDict, total=False):
-    """What a run returns: the conversation (the answer last), the question, the answer (None when
-    the run ended without one), why it ended, and every step as plain JSON data."""
-
-    messages: Annotated[list[AnyMessage], add_messages]
-    question: Annotated[Optional[str], EphemeralValue]
-    answer: Optional[str]
-    status: Status
-    steps: list[StepDict]
-
+__all__ = ["AGENT_TAG", "PROMPT_KEY", "AgentInput", "AgentOutput", "AgentState", "AraftAgent", "create_araft_agent",
+           "agent_prompt", "cut_at_stop", "tool_reply"]
 
 class AgentState(AgentOutput, total=False):
     """The whole state; the fields below ``steps`` are the graph's own."""
@@ -86,73 +61,6 @@ class AgentState(AgentOutput, total=False):
     pending: Optional[StepDict]  # a parsed tool call waiting for the act node
     started: float  # time.time() at the start node, for max_seconds
     remaining_steps: RemainingSteps
-
-
-class QuestionInput(BaseModel):
-    """The agent's input as a tool (``agent.as_tool()``)."""
-
-    question: str = Field(description="a question to answer from Wikipedia")
-
-
-class AraftAgent(CompiledStateGraph):
-    """The compiled Araft graph; it names the input it takes when given something else."""
-
-    @property
-    def prompt_version(self) -> str:
-        """The version of the prompt style the agent runs (``araft-zeroshot-turns-v1``, say)."""
-        return str((self.config or {}).get("metadata", {}).get(PROMPT_KEY, ""))
-
-    def _check_input(self, input: Any) -> None:
-        if isinstance(input, str):
-            raise TypeError(
-                "the Araft agent takes a dict, not a string: invoke({'question': '...'}) "
-                "or invoke({'messages': [HumanMessage('...')]})"
-            )
-
-    def as_tool(self, args_schema: Any = None, *, name: Optional[str] = None,
-                description: Optional[str] = None, arg_types: Any = None) -> BaseTool:
-        """The agent as a tool of one argument, ``question``, for another agent to call.
-
-        The calling model receives the answer's text, or for a run that ends without one, its
-        status and why (``No answer (step_limit): ...``), never a dump of the state. The whole
-        output (steps, status, messages) is the tool message's ``artifact``
-        (``response_format="content_and_artifact"``), for code that wants it.
-        """
-        if args_schema not in (None, QuestionInput) or arg_types is not None:
-            raise TypeError("the Araft agent's tool takes one argument, question: call as_tool(name=..., "
-                            "description=...)")
-        agent = self
-
-        def ask(question: str, config: RunnableConfig) -> tuple[str, dict[str, Any]]:
-            out = agent.invoke({"question": question}, config)
-            return tool_reply(out), out
-
-        async def aask(question: str, config: RunnableConfig) -> tuple[str, dict[str, Any]]:
-            out = await agent.ainvoke({"question": question}, config)
-            return tool_reply(out), out
-
-        return StructuredTool.from_function(
-            func=ask, coroutine=aask, name=name or self.get_name(), args_schema=QuestionInput,
-            description=description or "Answers a question by searching Wikipedia, step by step (ReAct).",
-            response_format="content_and_artifact")
-
-    def stream(self, input: Any, *args: Any, **kwargs: Any) -> Any:
-        self._check_input(input)
-        return super().stream(input, *args, **kwargs)
-
-    def astream(self, input: Any, *args: Any, **kwargs: Any) -> Any:
-        self._check_input(input)
-        return super().astream(input, *args, **kwargs)
-
-
-def tool_reply(output: dict[str, Any]) -> str:
-    """What a run says to a model that called the agent as a tool: the answer, or the status of
-    a run that ended without one and why."""
-    if output.get("answer") is not None:
-        return str(output["answer"])
-    messages = output.get("messages") or []
-    why = message_text(messages[-1]).removeprefix("No answer: ") if messages else ""
-    return f"No answer ({output.get('status')}): {why}".rstrip(": ")
 
 
 def cut_at_stop(text: str, stop: Sequence[str] = STOP) -> str:
@@ -210,6 +118,10 @@ def create_araft_agent(
     tool_timeout: Optional[float] = TOOL_TIMEOUT,
     observation_chars: Optional[int] = OBSERVATION_CHARS,
     max_question_chars: Optional[int] = MAX_QUESTION_CHARS,
+    samples: int = 1,
+    sample_temperature: float = 0.7,
+    sample_seed: int = 0,
+    vote: VoteRule = "majority",
     checkpointer: Any = None,
     name: str = "araft",
 ) -> AraftAgent:
@@ -244,6 +156,11 @@ def create_araft_agent(
             length; the step keeps that length (``observed_chars``). None: no cap.
         max_question_chars: a longer question is refused (ValueError) before any model call.
             The defaults are ``araft ask``'s (``araft_lc.chat.presets``).
+        samples: runs per question. 1 (the default): one greedy run. K > 1: self-consistency
+            (``araft_lc.agent.self_consistency``): one greedy run and K-1 runs sampled at
+            ``sample_temperature`` (seeded from ``sample_seed``), fanned out with ``Send``, the
+            answer chosen by ``vote`` (``majority``, or ``grounded``: only answers found in their
+            run's observations count); the output adds ``vote`` and every run's steps (``runs``).
         checkpointer: passed to ``compile`` (threads, interrupts, LangGraph Studio).
         name: the graph's name in traces.
 
@@ -254,12 +171,14 @@ def create_araft_agent(
         as the last AI message. On a thread, each new question starts an empty scratchpad.
 
     Raises:
-        ValueError: ``max_steps`` below 1, ``max_seconds``, ``tool_timeout``,
-            ``observation_chars`` or ``max_question_chars`` not positive, or two tools with the
-            same name.
+        ValueError: ``max_steps`` or ``samples`` below 1, ``max_seconds``, ``tool_timeout``,
+            ``observation_chars`` or ``max_question_chars`` not positive, two tools with the same
+            name, or (with samples) a ``sample_temperature`` not above 0 or an unknown ``vote``.
     """
     check_bounds(max_steps=max_steps, max_seconds=max_seconds, tool_timeout=tool_timeout,
                  observation_chars=observation_chars, max_question_chars=max_question_chars)
+    if not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be 1 or more, not {samples!r}")
     if tools is None:
         from araft_lc.wiki.select import wikipedia_tool
 
@@ -290,21 +209,7 @@ def create_araft_agent(
 
     def start(state: AgentState) -> dict[str, Any]:
         messages = state.get("messages") or []
-        question = state.get("question")
-        if not question and messages and isinstance(messages[-1], HumanMessage):
-            question = message_text(messages[-1])
-        if question is not None and not isinstance(question, str):
-            raise ValueError(f"the question must be text, not a {type(question).__name__}: invoke with "
-                             "{'question': '...'}")
-        question = " ".join((question or "").split())
-        if not question:
-            raise ValueError(
-                "the question is empty: invoke with {'question': '...'} or end 'messages' with a "
-                "HumanMessage that has text"
-            )
-        if max_question_chars is not None and len(question) > max_question_chars:
-            raise ValueError(f"the question is {len(question):,} characters, more than this agent takes "
-                             f"({max_question_chars:,}, max_question_chars): ask a shorter one")
+        question = asked_question(state, max_question_chars)
         update: dict[str, Any] = {
             "asked": question, "question": question, "steps": [], "pending": None, "answer": None,
             "status": "running", "started": time.time(),
@@ -349,10 +254,15 @@ def create_araft_agent(
     # are bounded by their own request timeout.
     takes_deadline = max_seconds is not None and getattr(model, "accepts_deadline", False)
 
-    def call_kwargs(state: AgentState) -> dict[str, Any]:
+    def call_kwargs(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"stop": list(STOP)}
         if takes_deadline:
             kwargs["deadline"] = state.get("started", time.time()) + max_seconds
+        sample = (config.get("configurable") or {}).get(SAMPLE_KEY)  # a run of self-consistency
+        if sample is not None:
+            kwargs["temperature"] = sample["temperature"]
+            if sample["seed"] is not None:  # each step its own seed: reproducible, not repeated
+                kwargs["seed"] = sample["seed"] + len(state.get("steps") or [])
         return kwargs
 
     def reason(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
@@ -361,7 +271,7 @@ def create_araft_agent(
             return ended
         messages = render_messages(style, tools, state["asked"], _steps(state))
         try:
-            reply = model.invoke(messages, config, **call_kwargs(state))
+            reply = model.invoke(messages, config, **call_kwargs(state, config))
         except ContextLimitError as e:
             return context_limit(state, e)
         return after_model(state, reply)
@@ -372,7 +282,7 @@ def create_araft_agent(
             return ended
         messages = render_messages(style, tools, state["asked"], _steps(state))
         try:
-            reply = await model.ainvoke(messages, config, **call_kwargs(state))
+            reply = await model.ainvoke(messages, config, **call_kwargs(state, config))
         except ContextLimitError as e:
             return context_limit(state, e)
         return after_model(state, reply)
@@ -459,10 +369,19 @@ def create_araft_agent(
     graph.add_edge("start", "reason")
     graph.add_conditional_edges("reason", after_reason, ["act", "reason", END])
     graph.add_conditional_edges("act", after_act, ["reason", END])
-    # The prompt's version rides in the config's metadata: every trace of the run shows it, and it
-    # survives the copies with_config makes (AraftAgent.prompt_version reads it).
-    compiled = graph.compile(checkpointer=checkpointer, name=name).with_config(
-        tags=[AGENT_TAG], metadata={PROMPT_KEY: style.version})
+    if samples > 1:
+        return self_consistent(_tagged(graph.compile(name=f"{name}-run"), style.version), samples=samples,
+                               temperature=sample_temperature, seed=sample_seed, rule=vote,
+                               max_question_chars=max_question_chars, checkpointer=checkpointer, name=name,
+                               prompt_version=style.version)
+    return _tagged(graph.compile(checkpointer=checkpointer, name=name), style.version)
+
+
+def _tagged(compiled: Any, prompt_version: str) -> AraftAgent:
+    """The compiled graph as an ``AraftAgent``, tagged for the recorder, its prompt's version in
+    the config's metadata: every trace of the run shows it, and it survives the copies
+    with_config makes (``AraftAgent.prompt_version`` reads it)."""
+    compiled = compiled.with_config(tags=[AGENT_TAG], metadata={PROMPT_KEY: prompt_version})
     # compile() builds a CompiledStateGraph itself; the subclass only adds input checks and
     # as_tool's schema, so the compiled graph takes it as is (langgraph dev still sees a Pregel).
     compiled.__class__ = AraftAgent

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from araft_lc.agent.graph import AGENT_TAG
+from araft_lc.agent.schema import AGENT_TAG
 from araft_lc.react.trajectory import Step, TrajectoryRecord
 
 __all__ = ["TrajectoryRecorder", "Scorer"]
@@ -151,6 +151,8 @@ class TrajectoryRecorder(BaseCallbackHandler):
         meta = run.metadata
         gold = meta.get("gold_answer")
         steps = [Step.from_dict(s) for s in state.get("steps") or []]
+        runs = [{**r, "scores": self.score(r.get("answer"), gold) if gold is not None and self.score else {}}
+                for r in state.get("runs") or []]
         return TrajectoryRecord(
             question_id=str(meta.get("question_id") or "q-" + hashlib.sha1(question.encode()).hexdigest()[:12]),
             question=question,
@@ -162,4 +164,6 @@ class TrajectoryRecorder(BaseCallbackHandler):
             producer=dict(meta.get("producer") or {}),
             calls=list(run.calls.values()),
             seconds=round(time.perf_counter() - run.started, 3),
+            vote=state.get("vote"),
+            runs=runs,
         )

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Optional, TypeVar, Union, get_args, get_origin
 
 import yaml
 
+from araft_lc.agent.vote import VOTE_RULES
 from araft_lc.storage.config_file import ConfigError, checked_values, config_field, field_default, read_config
 from araft_lc.chat.presets import (DEFAULT_MODEL, MAX_NEW_TOKENS, MAX_QUESTION_CHARS, MAX_SECONDS, MAX_STEPS,
                                    OBSERVATION_CHARS, PRESETS, TOOL_TIMEOUT, check_bounds)
@@ -58,6 +59,13 @@ class RunSettings:
     observation_chars: int = config_field(OBSERVATION_CHARS, "every observation is cut to this many characters "
                                                              "(a page's text on a sentence boundary)")
     repetition_guard: bool = config_field(False, "answer a repeated action with a note instead of running it again")
+    samples: int = config_field(1, "runs per question: 1 greedy; K > 1 adds K-1 runs sampled at "
+                                   "--sample-temperature and answers by vote (self-consistency)")
+    sample_temperature: float = config_field(0.7, "the sampled runs' temperature (with --samples above 1)")
+    batch_size: int = config_field(8, "model calls a local model decodes together at most (concurrent questions, "
+                                      "and with --samples each question's runs)")
+    vote: str = config_field("majority", "how the runs' answers are chosen (with --samples above 1): majority, or "
+                                         "grounded (only answers found in their run's observations count)")
     corpus: Optional[str] = config_field(
         help="a local index, or a source file indexed once into the cache ($ARAFT_CORPUS; without it, live "
              "Wikipedia)", factory=lambda: os.environ.get("ARAFT_CORPUS") or None)
@@ -77,12 +85,12 @@ class RunSettings:
     # What a resumed output may change: what a run may load and how long it waits on a server,
     # never how a question is run (subclasses add which questions and how many at once).
     RESUMABLE: ClassVar[tuple[str, ...]] = ("request_timeout", "request_retries", "trust_remote_code",
-                                            "allow_pickle")
+                                            "allow_pickle", "batch_size")
 
     def model_options(self) -> dict[str, Any]:
-        """The keyword arguments of ``araft_lc.chat.models.load_chat_model`` these settings give."""
+        """The keyword arguments of ``araft_lc.chat.model_spec.load_chat_model`` these settings give."""
         return {"adapter": self.adapter, "load_in_4bit": self.load_in_4bit, "temperature": self.temperature,
-                "seed": self.seed, "max_new_tokens": self.max_new_tokens,
+                "seed": self.seed, "max_new_tokens": self.max_new_tokens, "max_batch_size": self.batch_size,
                 "trust_remote_code": self.trust_remote_code, "allow_pickle": self.allow_pickle,
                 "request_timeout": self.request_timeout, "max_retries": self.request_retries}
 
@@ -94,6 +102,14 @@ class RunSettings:
                                                                 "max_new_tokens")})
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size is {self.batch_size}: 1 decodes each call alone")
+        if self.samples < 1:
+            raise ConfigError(f"samples is {self.samples}: 1 runs once, K > 1 votes over K runs")
+        if self.samples > 1 and not self.sample_temperature > 0:
+            raise ConfigError(f"sample_temperature is {self.sample_temperature}: sampled runs need one above 0")
+        if self.vote not in VOTE_RULES:
+            raise ConfigError(f"vote is {self.vote!r}: use one of {', '.join(VOTE_RULES)}")
         for key in self.REQUIRED:
             if not getattr(self, key):
                 raise ConfigError(f"{key} is not set: pass --{key.replace('_', '-')} or put {key}: in the "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from araft_lc.runtime.engine import Decoding
+from araft_lc.runtime.decoding import Decoding
 
 __all__ = ["CALL_KEYWORDS", "call_decoding"]
 

@@ -25,7 +25,8 @@ from araft_lc.chat.presets import MAX_NEW_TOKENS, model_prompt, trained_prompt
 from araft_lc.react.chat_format import render_chat, to_turns
 from araft_lc.react.prompt import STOP
 from araft_lc.runtime.causal_lm import ModelLoadError, default_device, load_causal_lm, load_tokenizer, pad_with_eos
-from araft_lc.runtime.engine import Completion, ContextLimitError, DecodeEngine, Decoding
+from araft_lc.runtime.decoding import Completion, ContextLimitError, Decoding
+from araft_lc.runtime.engine import DecodeEngine
 
 __all__ = ["AraftChatModel", "ContextLimitError", "Decoding", "ModelLoadError"]
 
@@ -197,12 +198,10 @@ class AraftChatModel(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {
-            "model_id": self.model_id, "model_name": self.display_name, "adapter": self.adapter,
-            "prompt": self.prompt, "adapters": self.adapters, "quantization": "nf4" if self.load_in_4bit else None,
-            "temperature": self.temperature, "max_new_tokens": self.max_new_tokens, "decode": self.decode,
-            "merge_lora": self.merge_lora,
-        }
+        return {"model_id": self.model_id, "model_name": self.display_name, "adapter": self.adapter,
+                "prompt": self.prompt, "adapters": self.adapters, "quantization": "nf4" if self.load_in_4bit else None,
+                "temperature": self.temperature, "max_new_tokens": self.max_new_tokens, "decode": self.decode,
+                "merge_lora": self.merge_lora}
 
     @property
     def display_name(self) -> str:

@@ -21,7 +21,7 @@ from araft_lc.chat.presets import MAX_NEW_TOKENS, PRESETS, preset_fields
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-__all__ = ["ModelSpec", "TEACHERS"]
+__all__ = ["ModelSpec", "TEACHERS", "load_chat_model"]
 
 TEACHERS = ("oracle", "visible")
 _FORMS = (f"a preset ({', '.join(PRESETS)}), hf:PATH_OR_ID[+ADAPTER], a local model folder, "
@@ -192,3 +192,19 @@ class ModelSpec:
 def _looks_local(path: str) -> bool:
     """A path, not a Hub id (``org/name``): it exists, or starts like a path, or has more parts."""
     return Path(path).expanduser().exists() or path.startswith(("/", ".", "~")) or path.count("/") > 1
+
+
+def load_chat_model(
+    spec: str,
+    *,
+    adapter: Optional[str] = None,
+    load_in_4bit: Optional[bool] = None,
+    **options: Any,
+) -> BaseChatModel:
+    """Build the chat model named by ``spec``: ``ModelSpec.parse(spec).load(...)`` (see
+    ``araft_lc.chat.model_spec`` for the forms a spec takes and the options).
+
+    Raises:
+        ValueError: the spec names nothing loadable (``ModelLoadError`` for local models).
+    """
+    return ModelSpec.parse(spec).load(adapter=adapter, load_in_4bit=load_in_4bit, **options)

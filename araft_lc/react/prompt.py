@@ -3,7 +3,7 @@
 The system turn holds the instructions, the tool list and (few-shot style) the examples. Two
 layouts of the run after it:
 
-- ``scratchpad`` (the contract of the published Araft adapters, ARCHITECTURE.md): one user turn,
+- ``scratchpad`` (the contract of the published Araft adapters, docs/architecture.md): one user turn,
   ``Question: ...`` followed by every step so far as text;
 - ``turns``: ``Question: ...`` as a user turn, then each step as an assistant turn and its
   ``Observation: ...`` as a user turn. A run is then one conversation that only grows, so a
@@ -100,8 +100,7 @@ def load_prompt(name: str = "fewshot") -> PromptStyle:
 def warn_prompt_mismatch(prompt: "str | PromptStyle", trained: Optional[str], what: str) -> None:
     """Warn when ``prompt`` is not the style ``trained`` (the one ``what`` was trained with, where
     known): a fine-tuned model run with another prompt than its own loses much of what it learned
-    (the shipped adapter: 16.2 F1 with ``fewshot`` against 34.7 with its own ``zeroshot_turns`` on
-    60 seeded questions of dev_distractor_a500, issue 28)."""
+    (the shipped adapter loses over half its F1 with ``fewshot``: docs/python-api.md)."""
     if not trained:
         return
     try:

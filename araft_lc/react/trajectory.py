@@ -1,7 +1,7 @@
 """The trajectory record: one question run by the agent, as plain JSON.
 
 Evals write it, finetune reads it, and nothing else is needed to rebuild an SFT or DPO record
-from it (see ARCHITECTURE.md): like smolagents' memory steps, the record turns itself into the
+from it (docs/architecture.md): like smolagents' memory steps, the record turns itself into the
 chat turns the model saw (``to_messages``), so training prompts are inference prompts. Each
 record carries the ``version`` of its format; a reader refuses a newer one, and a record
 without one (written before versions) is version 1.
@@ -89,6 +89,10 @@ class TrajectoryRecord:
     calls: list[dict[str, Any]] = field(default_factory=list)
     error: Optional[str] = None
     seconds: Optional[float] = None
+    # Self-consistency (``samples`` > 1): the vote, and every run (its decoding, answer, status,
+    # steps and scores); ``steps`` and ``prediction`` are then the winning run's.
+    vote: Optional[dict[str, Any]] = None
+    runs: list[dict[str, Any]] = field(default_factory=list)
     version: int = RECORD_VERSION
 
     def to_dict(self) -> dict[str, Any]:

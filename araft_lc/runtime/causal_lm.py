@@ -12,17 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-__all__ = ["load_causal_lm", "load_tokenizer", "pad_with_eos", "nf4_config", "ModelLoadError", "error_text"]
+from araft_lc.storage.error_text import error_text
+
+__all__ = ["load_causal_lm", "load_tokenizer", "pad_with_eos", "nf4_config", "ModelLoadError"]
 
 
 class ModelLoadError(ValueError):
     """A model or adapter that cannot be loaded; the message says what to do."""
-
-
-def error_text(e: BaseException, limit: int = 300) -> str:
-    """``Type: message`` on one line (the libraries' messages run over several), cut at ``limit``."""
-    text = " ".join(str(e).split()) or "no detail"
-    return f"{type(e).__name__}: {text if len(text) <= limit else text[:limit - 3] + '...'}"
 
 
 def nf4_config() -> Any:
@@ -83,7 +79,7 @@ def load_causal_lm(
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as e:  # not there (offline, a typo) or not a model folder
         raise ModelLoadError(
-            f"cannot load model {path!r} ({str(e).splitlines()[0]}): pass a local folder, a preset "
+            f"cannot load model {path!r} ({error_text(e)}): pass a local folder, a preset "
             f"(smollm2-135m, araft-sft, araft-dpo), or download it first while online (`hf download {path}`)"
         ) from None
     except Exception as e:  # noqa: BLE001 - a config that cannot describe its weights, and many more kinds
@@ -104,7 +100,7 @@ def load_causal_lm(
                 model.load_adapter(adapter, adapter_name=name, is_trainable=trainable)
         except (OSError, ValueError) as e:
             raise ModelLoadError(
-                f"cannot load adapter {name!r} from {adapter!r} ({str(e).splitlines()[0]}): pass a "
+                f"cannot load adapter {name!r} from {adapter!r} ({error_text(e)}): pass a "
                 "folder holding adapter_config.json, or download it first while online"
             ) from None
         except Exception as e:  # noqa: BLE001 - peft raises many kinds (a shape mismatch is a RuntimeError)

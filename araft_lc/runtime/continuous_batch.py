@@ -9,8 +9,10 @@ left-padded into the batch's cache; each step is one forward of one token over a
 a row that ends (EOS, a stop string, its token cap, its deadline) leaves at once, its answer
 returned and its key/values kept in the prefix cache for the run's next call.
 
-Greedy only (a sampled call keeps its own seeded ``generate``, so a seed reproduces it). Rows
-of one adapter share a forward: while calls for another adapter wait, no new row is admitted,
+A sampled row draws from its own generator, seeded by its call, through the same warpers as
+``generate`` (temperature, top-k 50, top-p): a seed reproduces its output whatever rows share its
+batch, and the K sampled runs of one question (self-consistency) decode side by side. Rows of
+one adapter share a forward: while calls for another adapter wait, no new row is admitted,
 and when the batch has drained it switches to the adapter of the oldest waiting call.
 """
 
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Optional
 
 from araft_lc.runtime.batcher import Request
-from araft_lc.runtime.kv_rows import BatchKV, full_attention_only
+from araft_lc.runtime.batch_kv import BatchKV, full_attention_only
 
 __all__ = ["ContinuousBatcher"]
 
@@ -67,12 +69,48 @@ class _StopStrings:
         return bool(self.criteria(torch.tensor([ids[-self.criteria.maximum_token_len:]]), None)[0])
 
 
+TOP_K = 50  # transformers' GenerationConfig default, which ``generate`` applies when it samples
+
+
+def _sampler(key: Any, device: Any) -> Any:
+    """A sampled call's own generator, seeded by its seed (else at random); None for greedy."""
+    if key.temperature <= 0:
+        return None
+    import torch
+
+    generator = torch.Generator(device=device)
+    if key.seed is not None:
+        generator.manual_seed(key.seed)
+    else:
+        generator.seed()
+    return generator
+
+
+def _draw(logits: Any, key: Any, generator: Any) -> int:
+    """The next token from one row's logits: greedy, or sampled as ``generate`` samples (the
+    temperature, top-k and top-p warpers in its order, then one multinomial draw)."""
+    import torch
+
+    if generator is None:
+        return int(logits.argmax())
+    scores = logits.float() / key.temperature
+    kth = torch.topk(scores, min(TOP_K, scores.shape[-1])).values[-1]
+    scores = scores.masked_fill(scores < kth, float("-inf"))
+    if key.top_p < 1.0:
+        ordered, order = torch.sort(scores)
+        drop = ordered.softmax(-1).cumsum(-1) <= 1 - key.top_p
+        drop[-1] = False
+        scores = scores.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
+    return int(torch.multinomial(scores.softmax(-1), 1, generator=generator))
+
+
 @dataclass
 class _Row:
     request: Request
     ids: list[int]  # the prompt, then each token generated so far
     prompt_len: int
     stop: Optional[_StopStrings]
+    generator: Any = None  # a sampled row's torch.Generator
 
     @property
     def generated(self) -> list[int]:
@@ -118,9 +156,7 @@ class ContinuousBatcher:
         _LIVE.add(self)
 
     def submit(self, ids: list[int], key: Any, deadline: Optional[float] = None) -> list[int]:
-        """The new token ids for prompt ``ids`` under ``key`` (a greedy ``Decoding``); blocks."""
-        if key.temperature > 0:  # type: ignore[attr-defined]
-            raise ValueError("the continuous batcher decodes greedily; run a sampled call alone")
+        """The new token ids for prompt ``ids`` under ``key`` (a ``Decoding``); blocks."""
         request = Request(list(ids), key, deadline)
         with self._calls:
             if self._closed:
@@ -192,7 +228,8 @@ class ContinuousBatcher:
 
         try:
             adapter = request.key.adapter
-            row = _Row(request, list(request.ids), len(request.ids), self._stop_strings(request.key.stop))
+            row = _Row(request, list(request.ids), len(request.ids), self._stop_strings(request.key.stop),
+                       _sampler(request.key, self.model.device))
             with self.lock, torch.inference_mode(), self.use_adapter(adapter):
                 start = time.perf_counter()
                 past = self.prefix_cache.lookup(adapter, row.ids) if self.prefix_cache is not None else None
@@ -210,7 +247,7 @@ class ContinuousBatcher:
                     self.prefix_cache.store(adapter, row.ids, past)
                 self.stats["prefill_s"] += time.perf_counter() - start
                 self.stats["prefill_tokens"] += n - done
-            row.ids.append(int(out.logits[0, -1].argmax()))
+            row.ids.append(_draw(out.logits[0, -1], request.key, row.generator))
             if self._finished(row):
                 self._leave(row, past)
                 return
@@ -239,7 +276,11 @@ class ContinuousBatcher:
                 out = self.model(input_ids=last, attention_mask=mask, position_ids=positions, cache=kv.cache,
                                  use_cache=True)
                 kv.advanced(mask)
-                tokens = out.logits[:, -1].argmax(-1).tolist()
+                logits = out.logits[:, -1]
+                tokens = logits.argmax(-1).tolist()
+                for i, row in enumerate(self._rows):
+                    if row.generator is not None:
+                        tokens[i] = _draw(logits[i], row.request.key, row.generator)
                 self.stats["decode_s"] += time.perf_counter() - start
         except Exception as e:  # a shared forward failed: every row in it fails
             self._fail_batch(e)

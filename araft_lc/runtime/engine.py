@@ -13,66 +13,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-import time
 import weakref
-from dataclasses import dataclass
 from typing import Any, Iterator, Literal, Optional, Sequence, Union
 
 from araft_lc.runtime.batcher import Request
+from araft_lc.runtime.decoding import (Completion, ContextLimitError, Decoding, cut_at_stop_strings, deadline_criteria,
+                                       generation_kwargs, seed_sampling)
 
-__all__ = ["Completion", "ContextLimitError", "DecodeEngine", "Decoding", "cut_at_stop_strings"]
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """One call's decoding settings; calls batch together only when these are equal."""
-
-    adapter: Optional[str]
-    stop: tuple[str, ...]
-    max_new_tokens: int
-    temperature: float
-    top_p: float
-    seed: Optional[int]
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One call's output: its text up to the first stop string, and what it cost."""
-
-    text: str
-    prompt_tokens: int
-    new_tokens: int
-    stopped: bool  # a stop string ended it
-
-
-class ContextLimitError(ValueError):
-    """A prompt that, with the tokens the call may write, does not fit the model's context; raised
-    before any prefill (a prefill's memory grows with the square of its length)."""
-
-
-def cut_at_stop_strings(text: str, stop: Optional[Sequence[str]]) -> tuple[str, bool]:
-    """``text`` up to the first stop string, and whether one was found."""
-    cut = len(text)
-    for s in stop or ():
-        i = text.find(s)
-        if i != -1:
-            cut = min(cut, i)
-    return text[:cut], cut < len(text)
-
-
-def _deadline_criteria(deadlines: Sequence[Optional[float]]) -> dict[str, Any]:
-    """``generate()`` arguments that stop each row at its deadline (``time.time()``), if any."""
-    if all(d is None for d in deadlines):
-        return {}
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    class Deadline(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            now = time.time()
-            return torch.tensor([d is not None and now >= d for d in deadlines], device=input_ids.device)
-
-    return {"stopping_criteria": StoppingCriteriaList([Deadline()])}
+__all__ = ["DecodeEngine"]
 
 
 def _adapter_context(model: Any, has_adapters: bool, adapter: Optional[str], merged: bool = False) -> Any:
@@ -200,9 +148,10 @@ class DecodeEngine:
     # -- generation ----------------------------------------------------------------------------
 
     def complete(self, ids: list[int], decoding: Decoding, deadline: Optional[float] = None) -> Completion:
-        """Generate after prompt ``ids``: greedy calls through the batcher (they run beside the
-        calls that arrive with them), sampled ones alone, so that a seed reproduces them."""
-        if self.batcher is not None and decoding.temperature == 0:
+        """Generate after prompt ``ids``: through the batcher, beside the calls that arrive with
+        it; a sampled call runs alone beside the padded batcher, whose one ``generate`` would draw
+        every row from one seed (the continuous batch gives each row its own)."""
+        if self.batcher is not None and (decoding.temperature == 0 or self.batching == "continuous"):
             new_tokens = self.batcher.submit(ids, decoding, deadline)
         else:
             new_tokens = self._run_batch([Request(ids, decoding, deadline)])[0]
@@ -225,10 +174,10 @@ class DecodeEngine:
         def work() -> None:
             try:
                 with torch.inference_mode(), self.adapter_context(decoding.adapter):
-                    self._seed(decoding)
-                    out = self.model.generate(**inputs, **self._generation_kwargs(decoding, self._cache_args(decoding, ids)),
-                                              streamer=streamer, **_deadline_criteria([deadline]))
-                    self._keep(decoding.adapter, out)
+                    seed_sampling(decoding)
+                    out = self.model.generate(**inputs, **generation_kwargs(decoding, self.tokenizer, self._cache_args(decoding, ids)),
+                                              streamer=streamer, **deadline_criteria([deadline]))
+                    self._keep_cache(decoding.adapter, out)
                     produced.append(out.sequences.shape[1] - len(ids))
             except BaseException as e:  # re-raised in the caller's thread
                 errors.append(e)
@@ -269,9 +218,9 @@ class DecodeEngine:
             decoding = Decoding(adapter, (), new_tokens, 0.0, 1.0, None)
             with self.lock, torch.inference_mode(), self.adapter_context(adapter):
                 # min_new_tokens: an early EOS would skip the decode step that compiles
-                out = self.model.generate(**self._one_input(ids), **self._generation_kwargs(
-                    decoding, {**self._cache_args(decoding, ids), "min_new_tokens": new_tokens}))
-                self._keep(adapter, out)
+                out = self.model.generate(**self._one_input(ids), **generation_kwargs(
+                    decoding, self.tokenizer, {**self._cache_args(decoding, ids), "min_new_tokens": new_tokens}))
+                self._keep_cache(adapter, out)
 
         return self._static_decoder().warm_up(run, lengths)
 
@@ -291,21 +240,21 @@ class DecodeEngine:
 
         decoding: Decoding = requests[0].key  # type: ignore[assignment]
         with self.lock, torch.inference_mode(), self.adapter_context(decoding.adapter):
-            self._seed(decoding)
+            seed_sampling(decoding)
             if len(requests) == 1:
                 ids = requests[0].ids
                 out = self.model.generate(**self._one_input(ids),
-                                          **self._generation_kwargs(decoding, self._cache_args(decoding, ids)),
-                                          **_deadline_criteria([requests[0].deadline]))
-                self._keep(decoding.adapter, out)
+                                          **generation_kwargs(decoding, self.tokenizer, self._cache_args(decoding, ids)),
+                                          **deadline_criteria([requests[0].deadline]))
+                self._keep_cache(decoding.adapter, out)
                 return [out.sequences[0, len(ids):].tolist()]
             pad = self.tokenizer.pad_token_id
             width = max(len(r.ids) for r in requests)
             device = self.model.device
             input_ids = torch.tensor([[pad] * (width - len(r.ids)) + r.ids for r in requests], device=device)
             mask = torch.tensor([[0] * (width - len(r.ids)) + [1] * len(r.ids) for r in requests], device=device)
-            out = self.model.generate(input_ids=input_ids, attention_mask=mask, **self._generation_kwargs(decoding),
-                                      **_deadline_criteria([r.deadline for r in requests]))
+            out = self.model.generate(input_ids=input_ids, attention_mask=mask, **generation_kwargs(decoding, self.tokenizer),
+                                      **deadline_criteria([r.deadline for r in requests]))
         rows = []
         for row in out.sequences[:, width:].tolist():
             while row and row[-1] == pad:
@@ -332,7 +281,7 @@ class DecodeEngine:
         past = self.prefix_cache.lookup(decoding.adapter, ids)
         return {"cache": past} if past is not None else {}
 
-    def _keep(self, adapter: Optional[str], out: Any) -> None:
+    def _keep_cache(self, adapter: Optional[str], out: Any) -> None:
         """Keep one row's cache after its call: in its static slot, else in the prefix cache."""
         if self.static is not None and self.static.keep(adapter, out.sequences[0].tolist(), out.cache):
             return
@@ -346,31 +295,3 @@ class DecodeEngine:
             self.static = StaticDecoder(self.model, self.static_cache_lengths, reuse_prefix=self.reuses_prefix,
                                         compile=self.compile_decode)
         return self.static
-
-    def _generation_kwargs(self, decoding: Decoding, cache_args: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-        """generate() arguments for ``decoding``, with a row's ``_cache_args`` (its generation
-        options go into the config: transformers wants them there, not beside it)."""
-        from transformers import GenerationConfig
-
-        extra = dict(cache_args or {})
-        options = {k: extra.pop(k) for k in ("compile_config", "disable_compile", "min_new_tokens") if k in extra}
-        sample = decoding.temperature > 0
-        config = GenerationConfig(
-            max_new_tokens=decoding.max_new_tokens,
-            do_sample=sample,
-            temperature=decoding.temperature if sample else None,
-            top_p=decoding.top_p if sample else None,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.tokenizer.eos_token_id,
-            stop_strings=list(decoding.stop) if decoding.stop else None,
-            return_dict_in_generate=True,
-            **options,
-        )
-        return {"generation_config": config, "tokenizer": self.tokenizer, **extra}
-
-    @staticmethod
-    def _seed(decoding: Decoding) -> None:
-        if decoding.temperature > 0 and decoding.seed is not None:
-            import torch
-
-            torch.manual_seed(decoding.seed)

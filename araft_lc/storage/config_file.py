@@ -15,6 +15,8 @@ from typing import Any, Callable, Optional, Union, get_args, get_origin, get_typ
 
 import yaml
 
+from araft_lc.storage.error_text import error_text
+
 __all__ = ["ConfigError", "config_field", "read_config", "checked_values", "field_default"]
 
 
@@ -47,7 +49,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not YAML ({str(e).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not YAML ({error_text(e, with_type=False)})") from None
     if loaded is not None and not isinstance(loaded, dict):
         raise ConfigError(f"{path}: a config is a mapping of key: value")
     return {str(key): value for key, value in (loaded or {}).items()}

@@ -18,6 +18,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
+from araft_lc.storage.error_text import error_text
+
 __all__ = ["JsonlError", "read_jsonl"]
 
 T = TypeVar("T")
@@ -91,15 +93,10 @@ def _parse_line(raw: bytes, parse: Callable[[dict[str, Any]], T], what: str) -> 
     try:
         row = _object(raw.decode("utf-8"))
     except ValueError as e:  # bad UTF-8 or JSON, or not an object
-        raise _BadLine(f"not {what} ({_reason(e)})", isinstance(e, (UnicodeDecodeError, json.JSONDecodeError))) from None
+        raise _BadLine(f"not {what} ({error_text(e)})", isinstance(e, (UnicodeDecodeError, json.JSONDecodeError))) from None
     try:
         return parse(row)
     except (ValueError, TypeError, KeyError, AttributeError) as e:  # the wrong shape
         # a plain ValueError is the parser's own words for the user; others say what failed
-        problem = str(e).splitlines()[0] if type(e) is ValueError and str(e) else f"not {what} ({_reason(e)})"
+        problem = error_text(e, None, with_type=False) if type(e) is ValueError and str(e) else f"not {what} ({error_text(e)})"
         raise _BadLine(problem, False) from None
-
-
-def _reason(e: BaseException) -> str:
-    text = str(e).splitlines()[0] if str(e) else ""
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__

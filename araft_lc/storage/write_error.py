@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from araft_lc.storage.error_text import error_text
+
 __all__ = ["WriteError", "STORAGE_ERRNOS", "is_write_failure", "writing", "storage_fault"]
 
 # The storage's faults, as a write meets them.
@@ -37,7 +39,7 @@ class WriteError(OSError):
 
     def __init__(self, path: str | Path, cause: BaseException) -> None:
         code = getattr(cause, "errno", None) or _sqlite_errno(cause)
-        text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        text = error_text(cause, with_type=False)
         reason = getattr(cause, "strerror", None) or text
         fix = _FIX.get(code or 0, "fix the storage, then run the same command again")
         self.message = f"cannot write {path}: {reason}: {fix}"

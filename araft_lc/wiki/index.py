@@ -245,7 +245,7 @@ class WikiIndex(PageIndex):
             if fts is None:
                 return []
             # Rank in the FTS index alone, then read the k winners' rows: joining first would
-            # read the text of every matching page (2-4x slower at 100k pages, benchmarks/).
+            # read the text of every matching page (slower at scale: benchmarks/RESULTS.md).
             rows = self._con.execute(
                 f"SELECT p.title, p.text, s.score FROM (SELECT rowid, {_BM25} AS score FROM pages_fts "
                 "WHERE pages_fts MATCH ? ORDER BY score LIMIT ?) s JOIN pages p ON p.id = s.rowid "

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from araft_lc.storage.atomic_file import built_aside
+from araft_lc.storage.error_text import error_text
 from araft_lc.wiki.corpus import CorpusError, Pages
 from araft_lc.wiki.index import Hit, IndexOpenError, PageIndex, index_meta, normalize_title, query_words
 from araft_lc.storage.output_lock import output_lock
@@ -162,7 +163,7 @@ class TantivyIndex(PageIndex):
             index.config_reader(reload_policy="Manual")  # never rebuilt in place: no file watcher
             self._searcher = index.searcher()
         except (OSError, ValueError) as e:
-            first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            first = error_text(e, 200, with_type=False)
             raise IndexOpenError(f"{self.path} is a damaged Tantivy index ({first}): "
                                  "rebuild it with `araft corpus build`") from None
         self._tantivy, self._schema, self._analyzer = tantivy, index.schema, _analyzer(tantivy)

@@ -106,7 +106,7 @@ def test_unreachable_teacher_fails_fast_with_one_line(tmp_path, capsys):
 def test_a_failing_teacher_call_ends_within_its_timeout(teacher, fault, ledger):
     from langchain_core.messages import HumanMessage
 
-    from araft_lc.chat.models import load_chat_model
+    from araft_lc.chat.model_spec import load_chat_model
 
     model = load_chat_model(f"openai:teacher@{teacher.url}/v1", request_timeout=TIMEOUT, max_retries=0)
     start = time.monotonic()

@@ -1,0 +1,93 @@
+"""One call's decoding: its settings (``Decoding``), its output (``Completion``), and what
+transformers' ``generate()`` takes for it: the generation config, stop strings, a deadline, a seed."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+__all__ = ["Completion", "ContextLimitError", "Decoding", "cut_at_stop_strings", "deadline_criteria",
+           "generation_kwargs", "seed_sampling"]
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """One call's decoding settings; calls batch together only when these are equal."""
+
+    adapter: Optional[str]
+    stop: tuple[str, ...]
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    seed: Optional[int]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One call's output: its text up to the first stop string, and what it cost."""
+
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    stopped: bool  # a stop string ended it
+
+
+class ContextLimitError(ValueError):
+    """A prompt that, with the tokens the call may write, does not fit the model's context; raised
+    before any prefill (a prefill's memory grows with the square of its length)."""
+
+
+def cut_at_stop_strings(text: str, stop: Optional[Sequence[str]]) -> tuple[str, bool]:
+    """``text`` up to the first stop string, and whether one was found."""
+    cut = len(text)
+    for s in stop or ():
+        i = text.find(s)
+        if i != -1:
+            cut = min(cut, i)
+    return text[:cut], cut < len(text)
+
+
+def deadline_criteria(deadlines: Sequence[Optional[float]]) -> dict[str, Any]:
+    """``generate()`` arguments that stop each row at its deadline (``time.time()``), if any."""
+    if all(d is None for d in deadlines):
+        return {}
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Deadline(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            now = time.time()
+            return torch.tensor([d is not None and now >= d for d in deadlines], device=input_ids.device)
+
+    return {"stopping_criteria": StoppingCriteriaList([Deadline()])}
+
+
+def generation_kwargs(decoding: Decoding, tokenizer: Any, cache_args: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """generate() arguments for ``decoding``, with a row's cache arguments (its generation
+    options go into the config: transformers wants them there, not beside it)."""
+    from transformers import GenerationConfig
+
+    extra = dict(cache_args or {})
+    options = {k: extra.pop(k) for k in ("compile_config", "disable_compile", "min_new_tokens") if k in extra}
+    sample = decoding.temperature > 0
+    config = GenerationConfig(
+        max_new_tokens=decoding.max_new_tokens,
+        do_sample=sample,
+        temperature=decoding.temperature if sample else None,
+        top_p=decoding.top_p if sample else None,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        stop_strings=list(decoding.stop) if decoding.stop else None,
+        return_dict_in_generate=True,
+        **options,
+    )
+    return {"generation_config": config, "tokenizer": tokenizer, **extra}
+
+
+def seed_sampling(decoding: Decoding) -> None:
+    """Seed torch for a sampled call that names a seed, so that the seed reproduces it."""
+    if decoding.temperature > 0 and decoding.seed is not None:
+        import torch
+
+        torch.manual_seed(decoding.seed)
