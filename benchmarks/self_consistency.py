@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -48,11 +49,13 @@ def split(questions: Sequence[str], seed: int, limit: Optional[int], parts: int,
     return paths
 
 
-def analyse(dirs: Sequence[str], tokenizer: Optional[str] = None) -> dict[str, Any]:
+def analyse(dirs: Sequence[str], tokenizer: Optional[str] = None, variants: Optional[Path] = None) -> dict[str, Any]:
     """Per K and vote rule: F1, EM, the paired F1 difference against the greedy run, and output
-    tokens per question; the failure causes of the greedy run and of each vote."""
+    tokens per question. With ``variants``, each (K, rule)'s records as they would have come
+    out of ``araft eval --samples K --vote RULE`` (the winning run's answer, steps and scores) go
+    to ``variants/k{K}-{rule}/trajectories.jsonl``, for ``araft failures``."""
     from araft_lc.agent.vote import VOTE_RULES, vote
-    from araft_lc.react.trajectory import read_trajectories
+    from araft_lc.react.trajectory import Step, read_trajectories
     from evals.metrics import score
     from evals.paired import paired_bootstrap
 
@@ -74,13 +77,21 @@ def analyse(dirs: Sequence[str], tokenizer: Optional[str] = None) -> dict[str, A
             f1: dict[str, float] = {}
             em = 0.0
             tokens = 0
+            voted = []
             for r in records:
                 runs = r.runs[:k]
                 chosen = runs[vote(runs, rule)["run"]]
                 s = score(chosen["answer"], r.gold_answer or "")
+                voted.append(replace(r, prediction=chosen["answer"], status=chosen["status"], scores=s,
+                                     steps=[Step.from_dict(x) for x in chosen["steps"]]))
                 f1[r.question_id], em = 100 * s["f1"], em + 100 * s["em"]
                 if count is not None:
                     tokens += sum(count(step.get("raw") or "") for run in runs for step in run["steps"])
+            if variants is not None:
+                folder = variants / f"k{k}-{rule}"
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "trajectories.jsonl").write_text(
+                    "".join(json.dumps(v.to_dict(), ensure_ascii=False) + "\n" for v in voted), encoding="utf-8")
             diff = paired_bootstrap(greedy, f1)
             rows.append({"k": k, "rule": rule, "f1": round(sum(f1.values()) / len(f1), 1),
                          "em": round(em / len(records), 1),
@@ -105,13 +116,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     a.add_argument("dirs", nargs="+")
     a.add_argument("--tokenizer", help="count output tokens with this preset's (or folder's) tokenizer")
     a.add_argument("--out", help="also write the result here (JSON)")
+    a.add_argument("--variants", help="write each (K, rule)'s records under this folder, for araft failures")
     args = parser.parse_args(argv)
     if args.command == "split":
         for path in split(args.questions, args.seed, args.limit, args.parts, Path(args.out)):
             print(path)
         return 0
     result = {**stamp("python -m benchmarks.self_consistency " + " ".join(argv if argv is not None else sys.argv[1:])),
-              **analyse(args.dirs, args.tokenizer)}
+              **analyse(args.dirs, args.tokenizer, Path(args.variants) if args.variants else None)}
     text = json.dumps(result, indent=1)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")

@@ -34,3 +34,31 @@ def test_unknown_benchmark_is_named():
     done = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nope"], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 2 and "unknown benchmark 'nope'" in done.stderr
+
+
+def test_self_consistency_analysis_votes_every_prefix_of_the_runs(tmp_path):
+    import json
+
+    from araft_lc.react.trajectory import TrajectoryRecord
+    from benchmarks.self_consistency import analyse
+
+    def run(k: int, answer: str, observation: str = "") -> dict:
+        return {"run": k, "answer": answer, "status": "answered",
+                "steps": [{"thought": "t", "action": "Answer", "action_input": answer, "observation": observation,
+                           "raw": f"Action: {answer}"}]}
+
+    records = [  # q1: greedy wrong, two sampled runs right; q2: greedy right, the vote of 3 wrong
+        TrajectoryRecord("q1", "Who?", "answered", "Fox", [], gold_answer="Penn",
+                         runs=[run(0, "Fox"), run(1, "Penn", "by Penn"), run(2, "Penn")]),
+        TrajectoryRecord("q2", "Who?", "answered", "Lucca", [], gold_answer="Lucca",
+                         runs=[run(0, "Lucca", "Lucca is"), run(1, "Pisa"), run(2, "Pisa")])]
+    (tmp_path / "trajectories.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records))
+    result = analyse([str(tmp_path)], variants=tmp_path / "v")
+    rows = {(r["k"], r["rule"]): r for r in result["rows"]}
+    assert rows[(1, "majority")]["f1"] == 50.0 and rows[(1, "majority")]["vs_greedy"][0] == 0.0
+    assert rows[(2, "majority")]["f1"] == 50.0  # a tie of two goes to the greedy run
+    assert rows[(3, "majority")]["f1"] == 50.0  # q1 won, q2 lost
+    assert rows[(3, "grounded")]["f1"] == 100.0  # only answers found in their run's observations vote
+    assert result["oracle_best_of_k_f1"] == 100.0
+    voted = [json.loads(l) for l in (tmp_path / "v" / "k3-grounded" / "trajectories.jsonl").read_text().splitlines()]
+    assert [v["prediction"] for v in voted] == ["Penn", "Lucca"] and voted[0]["scores"]["f1"] == 1.0

@@ -105,12 +105,12 @@ def test_build_agent_takes_a_model_and_tools_built_already(wiki):
 
 
 def test_self_consistency_is_a_setting_of_every_door(wiki):
-    settings = settings_from_env(RunSettings, {"ARAFT_SAMPLES": "3", "ARAFT_VOTE": "grounded",
+    settings = settings_from_env(RunSettings, {"ARAFT_SAMPLES": "3", "ARAFT_VOTE": "majority",
                                                "ARAFT_SAMPLE_TEMPERATURE": "0.9"})  # the server's
-    assert (settings.samples, settings.vote, settings.sample_temperature) == (3, "grounded", 0.9)
+    assert (settings.samples, settings.vote, settings.sample_temperature) == (3, "majority", 0.9)
     agent = build_agent(settings, model=ScriptedChatModel(script=[answer("Penn")]), tools=[wiki])
     out = agent.invoke({"question": "Who founded Philadelphia?"})
-    assert out["answer"] == "Penn" and out["vote"]["rule"] == "grounded" and len(out["runs"]) == 3
+    assert out["answer"] == "Penn" and out["vote"]["rule"] == "majority" and len(out["runs"]) == 3
     for bad, message in (({"samples": 0}, "samples is 0"), ({"samples": 2, "sample_temperature": 0.0},
                                                            "sample_temperature is 0.0"),
                          ({"vote": "best"}, "vote is 'best': use one of majority, grounded")):

@@ -90,7 +90,7 @@ def test_grounded_counts_answers_found_in_their_own_run():
 def test_k_runs_fan_out_and_the_vote_answers():
     model, agent = voting({0: [act("Wikipedia", "Philadelphia"), answer("Penn")],
                            1: [answer("William Penn")],
-                           2: [act("Wikipedia", "Penn"), answer("the William Penn")]})
+                           2: [act("Wikipedia", "Penn"), answer("the William Penn")]}, vote="majority")
     out = agent.invoke({"question": "Who founded Philadelphia?"})
     assert out["answer"] == "William Penn" and out["status"] == "answered"
     assert out["vote"] == {"rule": "majority", "counts": {"penn": 1, "william penn": 2}, "chosen": "william penn",

@@ -54,6 +54,7 @@ from araft_lc.react.trajectory import Status, Step, StepDict, action_key
 __all__ = ["AGENT_TAG", "PROMPT_KEY", "AgentInput", "AgentOutput", "AgentState", "AraftAgent", "create_araft_agent",
            "agent_prompt", "cut_at_stop", "tool_reply"]
 
+
 class AgentState(AgentOutput, total=False):
     """The whole state; the fields below ``steps`` are the graph's own."""
 
@@ -121,7 +122,7 @@ def create_araft_agent(
     samples: int = 1,
     sample_temperature: float = 0.7,
     sample_seed: int = 0,
-    vote: VoteRule = "majority",
+    vote: VoteRule = "grounded",
     checkpointer: Any = None,
     name: str = "araft",
 ) -> AraftAgent:
@@ -159,8 +160,9 @@ def create_araft_agent(
         samples: runs per question. 1 (the default): one greedy run. K > 1: self-consistency
             (``araft_lc.agent.self_consistency``): one greedy run and K-1 runs sampled at
             ``sample_temperature`` (seeded from ``sample_seed``), fanned out with ``Send``, the
-            answer chosen by ``vote`` (``majority``, or ``grounded``: only answers found in their
-            run's observations count); the output adds ``vote`` and every run's steps (``runs``).
+            answer chosen by ``vote`` (``grounded``, the default, measured the better: only answers
+            found in their run's observations count; or ``majority``); the output adds ``vote``
+            and every run's steps (``runs``).
         checkpointer: passed to ``compile`` (threads, interrupts, LangGraph Studio).
         name: the graph's name in traces.
 

@@ -64,8 +64,8 @@ class RunSettings:
     sample_temperature: float = config_field(0.7, "the sampled runs' temperature (with --samples above 1)")
     batch_size: int = config_field(8, "model calls a local model decodes together at most (concurrent questions, "
                                       "and with --samples each question's runs)")
-    vote: str = config_field("majority", "how the runs' answers are chosen (with --samples above 1): majority, or "
-                                         "grounded (only answers found in their run's observations count)")
+    vote: str = config_field("grounded", "how the runs' answers are chosen (with --samples above 1): grounded "
+                                         "(only answers found in their run's observations count) or majority")
     corpus: Optional[str] = config_field(
         help="a local index, or a source file indexed once into the cache ($ARAFT_CORPUS; without it, live "
              "Wikipedia)", factory=lambda: os.environ.get("ARAFT_CORPUS") or None)

@@ -1,19 +1,14 @@
 """Continuous batching: one decode loop that concurrent calls join and leave between steps.
 
-``araft_lc.runtime.batcher`` runs a padded ``generate`` per batch: every row's whole prompt is computed
-again (the prefix cache serves single calls only), and the batch runs until its longest row
-ends, while runs that finished their step wait for it before their next one. Here one worker
-thread owns a running batch instead. A new call is prefilled alone from its cached prefix
-(``araft_lc.runtime.prefix_cache``: only the tokens after it are computed) and its key/values are
-left-padded into the batch's cache; each step is one forward of one token over all active rows;
-a row that ends (EOS, a stop string, its token cap, its deadline) leaves at once, its answer
-returned and its key/values kept in the prefix cache for the run's next call.
-
-A sampled row draws from its own generator, seeded by its call, through the same warpers as
-``generate`` (temperature, top-k 50, top-p): a seed reproduces its output whatever rows share its
-batch, and the K sampled runs of one question (self-consistency) decode side by side. Rows of
-one adapter share a forward: while calls for another adapter wait, no new row is admitted,
-and when the batch has drained it switches to the adapter of the oldest waiting call.
+``araft_lc.runtime.batcher`` runs a padded ``generate`` per batch: every row's prompt is computed
+again, and the batch runs until its longest row ends. Here one worker thread owns a running
+batch instead. A new call is prefilled alone from its cached prefix (``araft_lc.runtime.prefix_cache``)
+and its key/values are left-padded into the batch's cache; each step is one forward of one token
+over all active rows; a row that ends (EOS, a stop string, its token cap, its deadline) leaves at
+once, its key/values kept in the prefix cache for the run's next call. A sampled row draws from
+its own seeded generator as ``generate`` would (``araft_lc.runtime.decoding.draw_token``), whatever
+rows share its batch. Rows of one adapter share a forward: while calls for another adapter wait,
+no new row is admitted, and when the batch has drained it switches to the oldest waiting call's.
 """
 
 from __future__ import annotations
@@ -30,6 +25,7 @@ from typing import Any, Callable, ContextManager, Optional
 
 from araft_lc.runtime.batcher import Request
 from araft_lc.runtime.batch_kv import BatchKV, full_attention_only
+from araft_lc.runtime.decoding import draw_token, row_generator
 
 __all__ = ["ContinuousBatcher"]
 
@@ -67,41 +63,6 @@ class _StopStrings:
         if min(ids[-1], self.criteria.embedding_vec.shape[0] - 1) not in self.enders:  # clamped as it clamps
             return False
         return bool(self.criteria(torch.tensor([ids[-self.criteria.maximum_token_len:]]), None)[0])
-
-
-TOP_K = 50  # transformers' GenerationConfig default, which ``generate`` applies when it samples
-
-
-def _sampler(key: Any, device: Any) -> Any:
-    """A sampled call's own generator, seeded by its seed (else at random); None for greedy."""
-    if key.temperature <= 0:
-        return None
-    import torch
-
-    generator = torch.Generator(device=device)
-    if key.seed is not None:
-        generator.manual_seed(key.seed)
-    else:
-        generator.seed()
-    return generator
-
-
-def _draw(logits: Any, key: Any, generator: Any) -> int:
-    """The next token from one row's logits: greedy, or sampled as ``generate`` samples (the
-    temperature, top-k and top-p warpers in its order, then one multinomial draw)."""
-    import torch
-
-    if generator is None:
-        return int(logits.argmax())
-    scores = logits.float() / key.temperature
-    kth = torch.topk(scores, min(TOP_K, scores.shape[-1])).values[-1]
-    scores = scores.masked_fill(scores < kth, float("-inf"))
-    if key.top_p < 1.0:
-        ordered, order = torch.sort(scores)
-        drop = ordered.softmax(-1).cumsum(-1) <= 1 - key.top_p
-        drop[-1] = False
-        scores = scores.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
-    return int(torch.multinomial(scores.softmax(-1), 1, generator=generator))
 
 
 @dataclass
@@ -229,7 +190,7 @@ class ContinuousBatcher:
         try:
             adapter = request.key.adapter
             row = _Row(request, list(request.ids), len(request.ids), self._stop_strings(request.key.stop),
-                       _sampler(request.key, self.model.device))
+                       row_generator(request.key, self.model.device))
             with self.lock, torch.inference_mode(), self.use_adapter(adapter):
                 start = time.perf_counter()
                 past = self.prefix_cache.lookup(adapter, row.ids) if self.prefix_cache is not None else None
@@ -247,7 +208,7 @@ class ContinuousBatcher:
                     self.prefix_cache.store(adapter, row.ids, past)
                 self.stats["prefill_s"] += time.perf_counter() - start
                 self.stats["prefill_tokens"] += n - done
-            row.ids.append(_draw(out.logits[0, -1], request.key, row.generator))
+            row.ids.append(draw_token(out.logits[0, -1], request.key, row.generator))
             if self._finished(row):
                 self._leave(row, past)
                 return
@@ -280,7 +241,7 @@ class ContinuousBatcher:
                 tokens = logits.argmax(-1).tolist()
                 for i, row in enumerate(self._rows):
                     if row.generator is not None:
-                        tokens[i] = _draw(logits[i], row.request.key, row.generator)
+                        tokens[i] = draw_token(logits[i], row.request.key, row.generator)
                 self.stats["decode_s"] += time.perf_counter() - start
         except Exception as e:  # a shared forward failed: every row in it fails
             self._fail_batch(e)

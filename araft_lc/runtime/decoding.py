@@ -1,5 +1,6 @@
-"""One call's decoding: its settings (``Decoding``), its output (``Completion``), and what
-transformers' ``generate()`` takes for it: the generation config, stop strings, a deadline, a seed."""
+"""One call's decoding: its settings (``Decoding``), its output (``Completion``), what transformers'
+``generate()`` takes for it (the generation config, stop strings, a deadline, a seed), and the
+same sampling, token by token, for a row of the continuous batch."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-__all__ = ["Completion", "ContextLimitError", "Decoding", "cut_at_stop_strings", "deadline_criteria",
-           "generation_kwargs", "seed_sampling"]
+__all__ = ["Completion", "ContextLimitError", "Decoding", "cut_at_stop_strings", "deadline_criteria", "draw_token",
+           "generation_kwargs", "row_generator", "seed_sampling", "TOP_K"]
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,39 @@ def seed_sampling(decoding: Decoding) -> None:
         import torch
 
         torch.manual_seed(decoding.seed)
+
+
+TOP_K = 50  # transformers' GenerationConfig default, which ``generate`` applies when it samples
+
+
+def row_generator(decoding: Decoding, device: Any) -> Any:
+    """A sampled row's own generator, seeded by its call's seed (else at random); None for greedy."""
+    if decoding.temperature <= 0:
+        return None
+    import torch
+
+    generator = torch.Generator(device=device)
+    if decoding.seed is not None:
+        generator.manual_seed(decoding.seed)
+    else:
+        generator.seed()
+    return generator
+
+
+def draw_token(logits: Any, decoding: Decoding, generator: Any) -> int:
+    """The next token from one row's logits: greedy, or sampled as ``generate`` samples (the
+    temperature, top-k and top-p warpers in its order, then one multinomial draw), so that a
+    seeded row draws what the same call alone draws."""
+    import torch
+
+    if generator is None:
+        return int(logits.argmax())
+    scores = logits.float() / decoding.temperature
+    kth = torch.topk(scores, min(TOP_K, scores.shape[-1])).values[-1]
+    scores = scores.masked_fill(scores < kth, float("-inf"))
+    if decoding.top_p < 1.0:
+        ordered, order = torch.sort(scores)
+        drop = ordered.softmax(-1).cumsum(-1) <= 1 - decoding.top_p
+        drop[-1] = False
+        scores = scores.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
+    return int(torch.multinomial(scores.softmax(-1), 1, generator=generator))
