@@ -34,6 +34,7 @@ class Preset:
     adapter: Optional[str] = None
     load_in_4bit: bool = False
     prompt: str = DEFAULT_PROMPT  # the prompt style the adapter was trained with
+    merge_lora: bool = False  # the one adapter merged into the weights for inference (faster decode)
 
 
 # Adapters that ship inside the package (bf16 safetensors, with how they were made).
@@ -42,8 +43,9 @@ SHIPPED_ADAPTERS = Path(__file__).resolve().parent.parent / "adapters"
 PRESETS: dict[str, Preset] = {
     # SmolLM2-135M with the LoRA adapter made by this project's own recipe (its folder holds the
     # config, data hash and evaluation): runs offline on a CPU, and writes the action format.
+    # Merged: a decode step costs about half of the unmerged one's (benchmarks/RESULTS.md).
     "araft-smollm2": Preset("smollm2-135m", {"araft": str(SHIPPED_ADAPTERS / "araft-smollm2")}, "araft",
-                            prompt="zeroshot_turns"),
+                            prompt="zeroshot_turns", merge_lora=True),
     # The published adapters on the gated Llama-2-7b-chat (Hub access and a CUDA GPU for 4-bit).
     "araft-dpo": Preset(LLAMA2_CHAT, {"dpo": "FDeRubeis/araft_trained_dpo"}, "dpo", True),
     "araft-sft": Preset(LLAMA2_CHAT, {"sft": "FDeRubeis/araft_trained_sft"}, "sft", True),
@@ -120,7 +122,7 @@ def preset_fields(name: str) -> dict[str, object]:
     p = PRESETS[name]
     model_id = str(smollm2_path()) if p.model_id == "smollm2-135m" else p.model_id
     return {"model_id": model_id, "adapters": dict(p.adapters), "adapter": p.adapter,
-            "load_in_4bit": p.load_in_4bit, "prompt": p.prompt}
+            "load_in_4bit": p.load_in_4bit, "prompt": p.prompt, "merge_lora": p.merge_lora}
 
 
 def check_bounds(**values: Optional[float]) -> None:
