@@ -175,8 +175,8 @@ class DecodeEngine:
             try:
                 with torch.inference_mode(), self.adapter_context(decoding.adapter):
                     seed_sampling(decoding)
-                    out = self.model.generate(**inputs, **generation_kwargs(decoding, self.tokenizer, self._cache_args(decoding, ids)),
-                                              streamer=streamer, **deadline_criteria([deadline]))
+                    options = generation_kwargs(decoding, self.tokenizer, self._cache_args(decoding, ids))
+                    out = self.model.generate(**inputs, **options, streamer=streamer, **deadline_criteria([deadline]))
                     self._keep_cache(decoding.adapter, out)
                     produced.append(out.sequences.shape[1] - len(ids))
             except BaseException as e:  # re-raised in the caller's thread
