@@ -31,7 +31,7 @@ import time
 from typing import Any, NamedTuple, Optional, Sequence
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
@@ -45,8 +45,8 @@ from araft_lc.chat.presets import (DEFAULT_PROMPT, MAX_QUESTION_CHARS, MAX_SECON
                                    TOOL_TIMEOUT, check_bounds)
 from araft_lc.react.prompt import STOP, PromptStyle, load_prompt, render_messages, warn_prompt_mismatch
 from araft_lc.react.tool_input import ArgsError, describe_error, no_such_tool, tool_args, tool_call
-from araft_lc.agent.schema import (AGENT_TAG, PROMPT_KEY, AgentInput, AgentOutput, AraftAgent, asked_question,
-                                   tool_reply)
+from araft_lc.agent.schema import (AGENT_TAG, PROMPT_KEY, AgentInput, AgentOutput, AraftAgent, as_agent,
+                                   new_question, tool_reply)
 from araft_lc.agent.self_consistency import SAMPLE_KEY, VoteRule, self_consistent
 from araft_lc.agent.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
 from araft_lc.react.trajectory import Status, Step, StepDict, action_key
@@ -210,16 +210,8 @@ def create_araft_agent(
         return update
 
     def start(state: AgentState) -> dict[str, Any]:
-        messages = state.get("messages") or []
-        question = asked_question(state, max_question_chars)
-        update: dict[str, Any] = {
-            "asked": question, "question": question, "steps": [], "pending": None, "answer": None,
-            "status": "running", "started": time.time(),
-        }
-        if not messages or not isinstance(messages[-1], HumanMessage) or \
-                " ".join(message_text(messages[-1]).split()) != question:
-            update["messages"] = [HumanMessage(question)]
-        return update
+        return {**new_question(state, max_question_chars), "steps": [], "pending": None, "answer": None,
+                "status": "running", "started": time.time()}
 
     def before_model(state: AgentState) -> Optional[dict[str, Any]]:
         """The run's end before a model call (time limit), else None."""
@@ -372,19 +364,9 @@ def create_araft_agent(
     graph.add_conditional_edges("reason", after_reason, ["act", "reason", END])
     graph.add_conditional_edges("act", after_act, ["reason", END])
     if samples > 1:
-        return self_consistent(_tagged(graph.compile(name=f"{name}-run"), style.version), samples=samples,
+        return self_consistent(as_agent(graph.compile(name=f"{name}-run"), style.version), samples=samples,
                                temperature=sample_temperature, seed=sample_seed, rule=vote,
                                max_question_chars=max_question_chars, checkpointer=checkpointer, name=name,
                                prompt_version=style.version)
-    return _tagged(graph.compile(checkpointer=checkpointer, name=name), style.version)
+    return as_agent(graph.compile(checkpointer=checkpointer, name=name), style.version)
 
-
-def _tagged(compiled: Any, prompt_version: str) -> AraftAgent:
-    """The compiled graph as an ``AraftAgent``, tagged for the recorder, its prompt's version in
-    the config's metadata: every trace of the run shows it, and it survives the copies
-    with_config makes (``AraftAgent.prompt_version`` reads it)."""
-    compiled = compiled.with_config(tags=[AGENT_TAG], metadata={PROMPT_KEY: prompt_version})
-    # compile() builds a CompiledStateGraph itself; the subclass only adds input checks and
-    # as_tool's schema, so the compiled graph takes it as is (langgraph dev still sees a Pregel).
-    compiled.__class__ = AraftAgent
-    return compiled

@@ -19,8 +19,8 @@ from typing_extensions import TypedDict
 from araft_lc.react.chat_format import message_text
 from araft_lc.react.trajectory import Status, StepDict
 
-__all__ = ["AGENT_TAG", "PROMPT_KEY", "AgentInput", "AgentOutput", "AraftAgent", "QuestionInput", "asked_question",
-           "tool_reply"]
+__all__ = ["AGENT_TAG", "PROMPT_KEY", "AgentInput", "AgentOutput", "AraftAgent", "QuestionInput", "as_agent",
+           "asked_question", "new_question", "tool_reply"]
 
 # The graph's tag in callbacks, so a recorder finds the agent's own run inside any parent graph.
 AGENT_TAG = "araft:agent"
@@ -136,3 +136,30 @@ def asked_question(state: dict[str, Any], max_question_chars: Optional[int]) -> 
         raise ValueError(f"the question is {len(question):,} characters, more than this agent takes "
                          f"({max_question_chars:,}, max_question_chars): ask a shorter one")
     return question
+
+
+def new_question(state: dict[str, Any], max_question_chars: Optional[int]) -> dict[str, Any]:
+    """The start of a run's state update: the question (``asked`` and ``question``), and the human
+    message that carries it, unless the conversation already ends with it.
+
+    Raises:
+        ValueError: as ``asked_question``.
+    """
+    question = asked_question(state, max_question_chars)
+    update: dict[str, Any] = {"asked": question, "question": question}
+    messages = state.get("messages") or []
+    if not messages or not isinstance(messages[-1], HumanMessage) or \
+            " ".join(message_text(messages[-1]).split()) != question:
+        update["messages"] = [HumanMessage(question)]
+    return update
+
+
+def as_agent(compiled: Any, prompt_version: str) -> AraftAgent:
+    """A compiled graph as an ``AraftAgent``, tagged for the recorder, its prompt's version in the
+    config's metadata: every trace of the run shows it, and it survives the copies with_config
+    makes (``AraftAgent.prompt_version`` reads it)."""
+    compiled = compiled.with_config(tags=[AGENT_TAG], metadata={PROMPT_KEY: prompt_version})
+    # compile() builds a CompiledStateGraph itself; the subclass only adds input checks and
+    # as_tool's schema, so the compiled graph takes it as is (langgraph dev still sees a Pregel).
+    compiled.__class__ = AraftAgent
+    return compiled

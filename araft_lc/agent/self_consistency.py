@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Mapping, Optional
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from typing_extensions import TypedDict
 
-from araft_lc.agent.schema import AGENT_TAG, PROMPT_KEY, AgentInput, AgentOutput, AraftAgent, asked_question
+from araft_lc.agent.schema import AgentInput, AgentOutput, AraftAgent, as_agent, new_question
 from araft_lc.agent.vote import VOTE_RULES, Vote, VoteRule, vote
 from araft_lc.react.chat_format import message_text
 from araft_lc.react.trajectory import Status, StepDict
@@ -83,14 +83,8 @@ def self_consistent(run_once: AraftAgent, *, samples: int, temperature: float, s
         raise ValueError(f"unknown vote rule {rule!r}: use one of {', '.join(VOTE_RULES)}")
 
     def start(state: _VotedState) -> dict[str, Any]:
-        question = asked_question(state, max_question_chars)
-        messages: list[AnyMessage] = list(state.get("messages") or [])
-        update: dict[str, Any] = {"asked": question, "question": question, "gathered": None, "answer": None,
-                                  "status": "running", "steps": []}
-        if not messages or not isinstance(messages[-1], HumanMessage) or \
-                " ".join(message_text(messages[-1]).split()) != question:
-            update["messages"] = [HumanMessage(question)]
-        return update
+        return {**new_question(state, max_question_chars), "gathered": None, "answer": None, "status": "running",
+                "steps": []}
 
     def fan_out(state: _VotedState) -> list[Send]:
         return [Send("run", {"asked": state["asked"], "run": k}) for k in range(samples)]
@@ -130,7 +124,4 @@ def self_consistent(run_once: AraftAgent, *, samples: int, temperature: float, s
     graph.add_conditional_edges("start", fan_out, ["run"])
     graph.add_edge("run", "vote")
     graph.add_edge("vote", END)
-    compiled = graph.compile(checkpointer=checkpointer, name=name).with_config(
-        tags=[AGENT_TAG], metadata={PROMPT_KEY: prompt_version})
-    compiled.__class__ = AraftAgent  # as create_araft_agent's: input checks, as_tool, prompt_version
-    return compiled
+    return as_agent(graph.compile(checkpointer=checkpointer, name=name), prompt_version)

@@ -186,7 +186,7 @@ class AraftChatModel(BaseChatModel):
 
     def get_token_ids(self, text: str) -> list[int]:
         """``text``'s token ids under this model's tokenizer (no special tokens added)."""
-        return self._engine.encode(text)
+        return self._engine.tokenize(text)
 
     def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Optional[Sequence[Any]] = None) -> int:
         """The prompt's length in tokens, as the model reads it (template included)."""

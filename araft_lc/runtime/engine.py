@@ -112,14 +112,17 @@ class DecodeEngine:
         length = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
         return length if isinstance(length, int) and length > 0 else None
 
+    def tokenize(self, text: str) -> list[int]:
+        """``text``'s token ids; it carries its own special tokens, so none are added."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
     def encode(self, text: str, max_new_tokens: int = 0) -> list[int]:
-        """``text``'s token ids (it carries its own special tokens), checked to fit the context
-        with ``max_new_tokens`` after it.
+        """``tokenize(text)``, checked to fit the context with ``max_new_tokens`` after it.
 
         Raises:
             ContextLimitError: it does not fit; nothing was prefilled.
         """
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = self.tokenize(text)
         limit = self.context_length
         if limit is not None and len(ids) + max_new_tokens > limit:
             raise ContextLimitError(f"the prompt is {len(ids):,} tokens and a step may write {max_new_tokens:,} "
