@@ -162,11 +162,11 @@ def test_stop_strings_are_asked_only_when_they_can_end_and_say_what_the_criteria
     import torch
     from transformers import AutoTokenizer, StopStringCriteria
 
-    from araft_lc.runtime.continuous_batch import _StopStrings
+    from araft_lc.runtime.batch_loop import StopStrings
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
     criteria = StopStringCriteria(tokenizer, list(stop))
-    check = _StopStrings.of(criteria)
+    check = StopStrings.of(criteria)
     vocab, fired = len(tokenizer), 0
     for text in ("Thought: look it up.\nAction: search[Lucca]\nObservation", "Obs", "Observation:", "Lucca is in Tuscany"):
         context = tokenizer(text, add_special_tokens=False).input_ids

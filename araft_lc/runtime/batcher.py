@@ -26,6 +26,7 @@ class Request:
     key: Hashable  # requests batch together only with the same key (adapter, stop strings)
     deadline: Optional[float] = None  # time.time() at which this row's generation stops
     future: Future = field(default_factory=Future)
+    on_token: Optional[Callable[[int], None]] = None  # given each new token as it is decided (streaming)
 
 
 class Batcher:
