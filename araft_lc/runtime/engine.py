@@ -17,8 +17,8 @@ import weakref
 from typing import Any, Iterator, Literal, Optional, Sequence, Union
 
 from araft_lc.runtime.batcher import Request
-from araft_lc.runtime.decoding import (Completion, ContextLimitError, Decoding, cut_at_stop_strings, deadline_criteria,
-                                       generation_kwargs, seed_sampling)
+from araft_lc.runtime.decoding import Completion, Decoding, deadline_criteria, generation_kwargs, seed_sampling
+from araft_lc.runtime.text_engine import TextEngine, held_back
 
 __all__ = ["DecodeEngine"]
 
@@ -39,7 +39,7 @@ def _adapter_context(model: Any, has_adapters: bool, adapter: Optional[str], mer
     return contextlib.nullcontext()
 
 
-class DecodeEngine:
+class DecodeEngine(TextEngine):
     """Generation on ``model`` (a transformers causal LM, or a peft model with ``adapters``).
 
     Args:
@@ -112,37 +112,6 @@ class DecodeEngine:
         length = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
         return length if isinstance(length, int) and length > 0 else None
 
-    def tokenize(self, text: str) -> list[int]:
-        """``text``'s token ids; it carries its own special tokens, so none are added."""
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def encode(self, text: str, max_new_tokens: int = 0) -> list[int]:
-        """``tokenize(text)``, checked to fit the context with ``max_new_tokens`` after it.
-
-        Raises:
-            ContextLimitError: it does not fit; nothing was prefilled.
-        """
-        ids = self.tokenize(text)
-        limit = self.context_length
-        if limit is not None and len(ids) + max_new_tokens > limit:
-            raise ContextLimitError(f"the prompt is {len(ids):,} tokens and a step may write {max_new_tokens:,} "
-                                    f"more, past the model's context of {limit:,} positions")
-        return ids
-
-    def check_adapter(self, adapter: Optional[str]) -> None:
-        """Refuse an adapter the model does not have, or one it cannot switch to.
-
-        Raises:
-            ValueError: naming the adapters there are.
-        """
-        if adapter is not None and adapter not in self.adapters:
-            if not self.adapters:
-                raise ValueError(f"adapter {adapter!r} asked for, but the model has no adapters")
-            raise ValueError(f"unknown adapter {adapter!r}: loaded are {list(self.adapters)}")
-        if self.merged is not None and adapter != self.merged:
-            raise ValueError(f"adapter {adapter!r} asked for, but {self.merged!r} is merged into the weights "
-                             "(merge_lora=True): build the model without merge_lora to switch per call")
-
     def adapter_context(self, adapter: Optional[str]) -> Any:
         """The context in which the model runs ``adapter`` (None: the base model)."""
         self.check_adapter(adapter)
@@ -158,8 +127,7 @@ class DecodeEngine:
             new_tokens = self.batcher.submit(ids, decoding, deadline)
         else:
             new_tokens = self._run_batch([Request(ids, decoding, deadline)])[0]
-        text, stopped = cut_at_stop_strings(self.tokenizer.decode(new_tokens, skip_special_tokens=True), decoding.stop)
-        return Completion(text, len(ids), len(new_tokens), stopped)
+        return self.completion(ids, new_tokens, decoding)
 
     def stream(self, ids: list[int], decoding: Decoding,
                deadline: Optional[float] = None) -> Iterator[Union[str, Completion]]:
@@ -186,24 +154,18 @@ class DecodeEngine:
                 errors.append(e)
                 streamer.end()
 
-        hold = max((len(s) for s in decoding.stop), default=1) - 1
-        pending, stopped = "", False
         with self.lock:
             thread = threading.Thread(target=work, daemon=True)
             thread.start()
-            for piece in streamer:
-                if stopped:
-                    continue
-                pending += piece
-                text, stopped = cut_at_stop_strings(pending, decoding.stop)
-                emit = text if stopped else text[: max(0, len(text) - hold)]
-                pending = "" if stopped else text[len(emit):]
-                if emit:
-                    yield emit
+            for piece in held_back(streamer, decoding.stop):
+                if isinstance(piece, str):
+                    yield piece
+                else:
+                    tail, stopped = piece
             thread.join()
         if errors:
             raise errors[0]
-        yield Completion("" if stopped else pending, len(ids), produced[0] if produced else 0, stopped)
+        yield Completion(tail, len(ids), produced[0] if produced else 0, stopped)
 
     def warm_up(self, adapter: Optional[str], lengths: Optional[Sequence[int]] = None) -> dict[int, float]:
         """Run the static decode path once per cache length (all by default), so that
