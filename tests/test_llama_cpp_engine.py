@@ -1,0 +1,203 @@
+"""The llama.cpp engine on the real SmolLM2-135M GGUF, against the torch engine on the weights
+dequantised from it: the same tokens up to llama.cpp's rounding, adapters converted right (their
+query/key rows permuted as llama.cpp stores them), and the engine's own contract (stop strings,
+streams, deadlines, token caps, batching, prefix reuse, adapters, the context check)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("llama_cpp", reason="the llama.cpp backend is the llamacpp extra: pip install 'araft[llamacpp]'")
+
+from araft_lc.chat.chat_model import AraftChatModel  # noqa: E402
+from araft_lc.runtime.causal_lm import ModelLoadError  # noqa: E402
+from araft_lc.runtime.decoding import ContextLimitError  # noqa: E402
+
+TEXT = ("The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named "
+        "after the engineer Gustave Eiffel, whose company designed and built the tower from 1887 to 1889. "
+        "Locally nicknamed La dame de fer, it was constructed as the centrepiece of the 1889 World's Fair.")
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> tuple[str, str]:
+    """SmolLM2-135M-Instruct: its converted folder (tokenizer, torch weights) and its GGUF."""
+    from araft_lc.chat.presets import smollm2_gguf, smollm2_path
+
+    try:
+        return str(smollm2_path()), str(smollm2_gguf())
+    except ValueError as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="module")
+def lora(smollm2: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A random LoRA on every linear layer of SmolLM2 (query and key included), as peft saves it."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(3)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(smollm2[0]), LoraConfig(
+        r=4, lora_alpha=8, init_lora_weights=False,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
+    with torch.no_grad():  # small, as a trained adapter's are, yet enough to change the answers
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.mul_(0.05)
+    out = tmp_path_factory.mktemp("smollm2-lora")
+    model.save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def lcpp(smollm2: tuple[str, str], lora: str) -> Any:
+    model = AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], adapters={"a": lora}, backend="llama.cpp",
+                           max_batch_size=4, max_tokens=24)
+    yield model
+    model.engine.close()
+
+
+@pytest.fixture(scope="module")
+def torch_model(smollm2: tuple[str, str], lora: str) -> Any:
+    return AraftChatModel(model_id=smollm2[0], adapters={"a": lora}, backend="torch", max_batch_size=1)
+
+
+def _torch_logits(model: Any, ids: list[int], adapter: Any) -> Any:
+    import torch
+
+    with torch.inference_mode(), model.engine.adapter_context(adapter):
+        return model.engine.model(input_ids=torch.tensor([ids])).logits[0].float().numpy()
+
+
+def _agreement(a: Any, b: Any) -> float:
+    return float((a.argmax(-1) == b.argmax(-1)).mean())
+
+
+@pytest.mark.parametrize("adapter", [None, "a"])
+def test_the_same_next_tokens_as_torch_up_to_rounding(lcpp: Any, torch_model: Any, adapter: Any) -> None:
+    # llama.cpp multiplies Q4_1 weights by activations rounded to 8 bits; torch by fp32 weights
+    # dequantised from the same file: the argmax differs only at near ties (measured 96%).
+    ids = lcpp.get_token_ids(TEXT)
+    ours, theirs = lcpp.engine.logits(ids, adapter), _torch_logits(torch_model, ids, adapter)
+    assert _agreement(ours, theirs[:, :ours.shape[1]]) >= 0.9
+
+
+def test_the_adapter_is_applied_and_switched_per_call(lcpp: Any, torch_model: Any) -> None:
+    ids = lcpp.get_token_ids(TEXT)
+    base, adapted = lcpp.engine.logits(ids, None), lcpp.engine.logits(ids, "a")
+    torch_base, torch_adapted = _torch_logits(torch_model, ids, None), _torch_logits(torch_model, ids, "a")
+    changed = 1 - _agreement(torch_base, torch_adapted)
+    assert changed > 0.1  # the adapter matters, so agreeing with torch's adapted logits says it is right
+    assert 1 - _agreement(base, adapted) > changed / 2
+    assert lcpp.invoke("Name a tower in Paris.", adapter=None).content != lcpp.invoke(
+        "Name a tower in Paris.", adapter="a").content
+
+
+def test_a_merged_adapter_answers_as_the_adapter_applied_at_run_time(smollm2: tuple[str, str], lora: str,
+                                                                     lcpp: Any) -> None:
+    merged = AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], adapters={"a": lora}, adapter="a",
+                            merge_lora=True, backend="llama.cpp", max_batch_size=1)
+    ids = lcpp.get_token_ids(TEXT)
+    assert _agreement(merged.engine.logits(ids, "a"), lcpp.engine.logits(ids, "a")) >= 0.9
+    with pytest.raises(ValueError, match="merged into the weights"):
+        merged.invoke("hi", adapter=None)
+    merged.engine.close()
+
+
+def test_stop_strings_cut_the_text_and_a_stream_never_shows_one(lcpp: Any) -> None:
+    prompt = "Count from one to ten in words, separated by commas."
+    whole = lcpp.invoke(prompt, max_tokens=40).content
+    assert "," in whole
+    cut = lcpp.invoke(prompt, max_tokens=40, stop=[","])
+    assert cut.content == whole.split(",")[0] and cut.response_metadata["stopped"]
+    pieces = [c.content for c in lcpp.stream(prompt, max_tokens=40, stop=[","])]
+    assert "".join(pieces) == cut.content and not any("," in p for p in pieces)
+    assert "".join(c.content for c in lcpp.stream(prompt, max_tokens=40)) == whole
+
+
+def test_the_token_cap_and_the_deadline_end_a_call(lcpp: Any) -> None:
+    assert lcpp.invoke("Tell me a long story.", max_tokens=5).usage_metadata["output_tokens"] == 5
+    late = lcpp.invoke("Tell me a long story.", max_tokens=200, deadline=time.time() - 1)
+    assert late.usage_metadata["output_tokens"] == 1  # the deadline is asked after each token
+
+
+def test_concurrent_calls_share_steps_and_answer_as_alone(lcpp: Any) -> None:
+    prompts = [f"What is {n} plus {n}?" for n in range(4)]
+    alone = [lcpp.invoke(p).content for p in prompts]
+    together: dict[int, str] = {}
+    batches = lcpp.engine.batcher.batches
+    before = sum(n * steps for n, steps in batches.items() if n > 1)
+
+    def call(i: int) -> None:
+        together[i] = lcpp.invoke(prompts[i]).content
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(n * steps for n, steps in batches.items() if n > 1) > before  # rows shared decode steps
+    # A batch of rows takes other matrix kernels than one row: near-ties may round another way.
+    assert sum(together[i] == alone[i] for i in range(4)) >= 3
+
+
+def test_a_runs_next_call_reads_only_what_is_new(lcpp: Any) -> None:
+    first = "Question: where is the Eiffel Tower? Think step by step."
+    answer = lcpp.invoke(first).content
+    reused = lcpp.engine.batcher.reused_tokens
+    grown = lcpp.invoke([("human", first), ("ai", answer), ("human", "And who built it?")])
+    assert lcpp.engine.batcher.reused_tokens - reused >= len(lcpp.get_token_ids(first))
+    assert grown.content
+
+
+def test_a_seed_reproduces_a_sampled_call(lcpp: Any) -> None:
+    one = lcpp.invoke("Write a word.", temperature=1.0, seed=7, max_tokens=12).content
+    assert lcpp.invoke("Write a word.", temperature=1.0, seed=7, max_tokens=12).content == one
+
+
+def test_a_prompt_past_the_context_is_refused_before_any_prefill(smollm2: tuple[str, str]) -> None:
+    from araft_lc.runtime.llama_cpp_engine import LlamaCppEngine
+
+    model = AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], backend="llama.cpp", max_batch_size=1)
+    small = LlamaCppEngine(smollm2[1], model.tokenizer, max_batch_size=1, context_length=64)
+    with pytest.raises(ContextLimitError, match="past the model's context of 64"):
+        small.encode(TEXT, 16)
+    assert small.batcher.stats["prefill_tokens"] == 0
+    small.close()
+    model.engine.close()
+
+
+def test_the_backend_is_llama_cpp_where_it_can_run_else_torch(smollm2: tuple[str, str], tiny_llama: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import araft_lc.runtime.llama_cpp_engine as engine
+
+    auto = AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], max_batch_size=1)
+    assert auto.backend == "llama.cpp" and auto._identifying_params["backend"] == "llama.cpp"
+    auto.engine.close()
+    assert AraftChatModel(model_id=str(tiny_llama)).backend == "torch"  # no GGUF
+    with pytest.raises(ValueError, match="gguf_file="):
+        AraftChatModel(model_id=str(tiny_llama), backend="llama.cpp")
+    with pytest.raises(ValueError, match="static"):
+        AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], backend="llama.cpp", decode="static")
+    monkeypatch.setattr(engine, "llama_cpp_installed", lambda: False)
+    assert AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1]).backend == "torch"
+    with pytest.raises(ModelLoadError, match=r"araft\[llamacpp\]"):
+        AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], backend="llama.cpp")
+
+
+def test_an_adapter_llama_cpp_cannot_run_is_refused_in_one_line(smollm2: tuple[str, str], lora: str,
+                                                                 tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    dora = tmp_path / "dora"
+    shutil.copytree(lora, dora)
+    config = json.loads((dora / "adapter_config.json").read_text())
+    (dora / "adapter_config.json").write_text(json.dumps({**config, "use_dora": True}))
+    with pytest.raises(ModelLoadError, match="adapter 'd'.*not a plain LoRA.*torch backend"):
+        AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], adapters={"d": str(dora)}, backend="llama.cpp")
