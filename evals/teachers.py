@@ -14,11 +14,12 @@ from evals.hotpotqa import Question
 __all__ = ["load_model"]
 
 
-def load_model(spec: ModelSpec, questions: Sequence[Question], backend: Any = None, order: str = "question",
+def load_model(spec: ModelSpec, questions: Sequence[Question], wiki: Any = None, order: str = "question",
                thoughts: str = "first_sentence", **options: Any) -> BaseChatModel:
     """The chat model a run over ``questions`` uses: for the teacher ``oracle``, an
     ``OracleChatModel`` answering them; ``visible``, a ``VisibleTeacherChatModel`` searching
-    ``backend`` with visible words only; any other spec, what ``spec.load(**options)`` loads.
+    ``wiki`` (the agent's Wikipedia backend) with visible words only; any other spec, what
+    ``spec.load(**options)`` loads.
     A teacher reads a comparison question's pages in ``order`` (``question`` or ``reversed``), and its
     thoughts quote of each page read what ``thoughts`` says (``first_sentence`` or ``evidence``).
 
@@ -34,6 +35,6 @@ def load_model(spec: ModelSpec, questions: Sequence[Question], backend: Any = No
         return OracleChatModel(questions, reverse_comparison=reverse, evidence_thoughts=evidence)
     from evals.visible_teacher import VisibleTeacherChatModel
 
-    if backend is None:
-        raise ValueError("the visible teacher searches the agent's Wikipedia backend: pass backend=")
-    return VisibleTeacherChatModel(questions, backend, reverse_comparison=reverse, evidence_thoughts=evidence)
+    if wiki is None:
+        raise ValueError("the visible teacher searches the agent's Wikipedia backend: pass wiki=")
+    return VisibleTeacherChatModel(questions, wiki, reverse_comparison=reverse, evidence_thoughts=evidence)
