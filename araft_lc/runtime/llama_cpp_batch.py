@@ -1,0 +1,171 @@
+"""Continuous batching on one llama.cpp context (``araft_lc.runtime.llama_cpp_engine``).
+
+Each row decodes in a llama.cpp sequence of its own; one ``llama_decode`` per step carries the last
+token of every decoding row and as much of the joining rows' prompts as fits (``BATCH_TOKENS``).
+A sequence keeps its key/values after its call: a new call takes the free sequence that holds the
+longest start of its prompt under its adapter (the shared system prompt at least, its own run's
+last prompt at best), else the least recently used, and prefills only the rest. The scheduling
+(admission by adapter, when a row ends, every call answered) is ``BatchLoop``'s.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from araft_lc.runtime.batch_loop import BatchLoop, Row
+from araft_lc.runtime.batcher import Request
+from araft_lc.runtime.decoding import draw_token
+from araft_lc.runtime.prefix_cache import common_prefix
+
+__all__ = ["BATCH_TOKENS", "LlamaCppBatcher"]
+
+BATCH_TOKENS = 512  # tokens one llama_decode takes at most; a longer prefill continues next step
+
+
+@dataclass
+class _Sequence:
+    """One llama.cpp sequence: the tokens whose key/values it holds, under which adapter."""
+
+    seq_id: int
+    tokens: list[int] = field(default_factory=list)
+    adapter: Optional[str] = None
+    busy: bool = False
+    used: float = 0.0  # when its last call ended, for least-recently-used reuse
+    pending: list[int] = field(default_factory=list)  # prompt tokens still to prefill
+
+
+class LlamaCppBatcher(BatchLoop):
+    """Continuous batching on one llama.cpp context: a sequence per row, one decode per step."""
+
+    def __init__(self, llama: Any, ctx: Any, vocab: int, lora: dict[str, Any], merged: Optional[str], tokenizer: Any,
+                 max_batch: int) -> None:
+        self.llama, self.ctx, self.vocab = llama, ctx, vocab  # the llama_cpp module, a context, its vocabulary
+        self.lora = lora  # adapter name -> llama_adapter_lora pointer
+        self.merged = merged  # the adapter in the weights, which needs no switching
+        self.sequences = [_Sequence(i) for i in range(max_batch)]
+        self._batch = self.llama.llama_batch_init(BATCH_TOKENS + max_batch, 0, 1)
+        self._memory = self.llama.llama_get_memory(self.ctx)
+        self._active_adapter: Any = ...  # what the context runs now (None: the base model)
+        self.reused_tokens = 0  # prompt tokens whose key/values a sequence already held
+        super().__init__(tokenizer, max_batch, "araft-llama-cpp")
+
+    def free(self) -> None:
+        self.llama.llama_batch_free(self._batch)
+
+    def _join(self, request: Request) -> None:
+        """Give the request the free sequence that holds the longest start of its prompt (of its
+        adapter), else the least recently used; the rest of the prompt prefills in the steps."""
+        try:
+            row = self._new_row(request)
+            adapter = request.key.adapter
+            free = [s for s in self.sequences if not s.busy]
+            seq = max(free, key=lambda s: (common_prefix(s.tokens, row.ids) if s.adapter == adapter else -1, -s.used))
+            keep = min(common_prefix(seq.tokens, row.ids) if seq.adapter == adapter else 0, len(row.ids) - 1)
+            self.llama.llama_memory_seq_rm(self._memory, seq.seq_id, keep, -1)
+            seq.tokens, seq.adapter, seq.busy, seq.pending = row.ids[:keep], adapter, True, row.ids[keep:]
+            self.reused_tokens += keep
+            row.state = seq
+        except Exception as e:  # this request only: the batch goes on
+            if not request.future.done():
+                request.future.set_exception(e)
+            return
+        self._rows.append(row)
+
+    def _step(self) -> None:
+        """One ``llama_decode``: the last token of every decoding row, and as much of the joining
+        rows' prompts as fits; every row whose last token was read gets its next one."""
+        import numpy as np
+
+        try:
+            start = time.perf_counter()
+            self._use_adapter(self._adapter)
+            batch, n, reading = self._batch, 0, []  # reading: (row, batch index of its logits)
+            # in sequence order: llama.cpp splits a batch whose sequences are out of order into
+            # several passes (a step of 8 rows measured 147 ms shuffled, 92 ms in order)
+            decoding = sorted((r for r in self._rows if not r.state.pending), key=lambda r: r.state.seq_id)
+            budget = BATCH_TOKENS
+            for row in decoding:
+                self._put(n, row.ids[-1], len(row.state.tokens), row.state.seq_id, True)
+                row.state.tokens.append(row.ids[-1])
+                reading.append((row, n))
+                n += 1
+            prefill = 0
+            for row in self._rows:
+                seq = row.state
+                if not seq.pending or budget <= 0:
+                    continue
+                chunk, seq.pending = seq.pending[:budget], seq.pending[budget:]
+                for i, token in enumerate(chunk):
+                    self._put(n, token, len(seq.tokens), seq.seq_id, i == len(chunk) - 1 and not seq.pending)
+                    seq.tokens.append(token)
+                    n += 1
+                if not seq.pending:
+                    reading.append((row, n - 1))
+                budget -= len(chunk)
+                prefill += len(chunk)
+            batch.n_tokens = n
+            status = self.llama.llama_decode(self.ctx, batch)
+            if status != 0:
+                raise RuntimeError(f"llama_decode returned {status} (1: no room in the key/value cache)")
+            tokens = []
+            for row, i in reading:
+                logits = np.ctypeslib.as_array(self.llama.llama_get_logits_ith(self.ctx, i), shape=(self.vocab,))
+                if row.generator is None:
+                    tokens.append(int(logits.argmax()))
+                else:
+                    import torch
+
+                    tokens.append(draw_token(torch.from_numpy(logits.copy()), row.request.key, row.generator))
+            spent = time.perf_counter() - start
+            self.stats["prefill_tokens"] += prefill
+            self.stats["prefill_s" if prefill else "decode_s"] += spent
+        except Exception as e:  # a shared decode failed: every row in it fails
+            self._fail_batch(e)
+            return
+        if decoding and not prefill:  # a step that read prompts too is counted as prefill
+            self.batches[len(decoding)] += 1
+        ended: list[tuple[Row, Optional[Exception]]] = []
+        for (row, _), token in zip(reading, tokens):
+            try:
+                if self._append(row, token):
+                    ended.append((row, None))
+            except Exception as e:  # this row only
+                ended.append((row, e))
+        for row, error in ended:
+            self._rows.remove(row)
+            self._release(row.state)
+            if error is None:
+                self._leave(row)
+            else:
+                row.request.future.set_exception(error)
+
+    def _fail_batch(self, error: Exception) -> None:
+        for row in self._rows:  # what a failed decode left in them is unknown: forget it
+            self._release(row.state, forget=True)
+        super()._fail_batch(error)
+
+    def _release(self, seq: _Sequence, forget: bool = False) -> None:
+        seq.busy, seq.pending, seq.used = False, [], time.monotonic()
+        if forget:
+            self.llama.llama_memory_seq_rm(self._memory, seq.seq_id, 0, -1)
+            seq.tokens = []
+
+    def _put(self, i: int, token: int, position: int, seq_id: int, logits: bool) -> None:
+        batch = self._batch
+        batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, position, 1
+        batch.seq_id[i][0], batch.logits[i] = seq_id, logits
+
+    def _use_adapter(self, adapter: Optional[str]) -> None:
+        if adapter == self._active_adapter or (adapter is not None and adapter == self.merged):
+            return
+        if adapter is None:
+            status = self.llama.llama_set_adapters_lora(self.ctx, None, 0, None)
+        else:
+            pointers = (self.llama.llama_adapter_lora_p_ctypes * 1)(self.lora[adapter])
+            status = self.llama.llama_set_adapters_lora(self.ctx, pointers, 1, (ctypes.c_float * 1)(1.0))
+        if status != 0:
+            raise RuntimeError(f"llama.cpp could not apply adapter {adapter!r} (status {status})")
+        self._active_adapter = adapter
