@@ -32,6 +32,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from araft_lc.chat.presets import SHIPPED_ADAPTERS
+from araft_lc.runtime.llama_cpp_engine import INSTALL_HINT, llama_cpp_installed
 from benchmarks.common import DATA
 
 HERE = Path(__file__).resolve().parent
@@ -49,6 +51,9 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], bool]] = {
     "static_decode_bench": (["--questions", "2"],
                             ["--questions", "1", "--max-new-tokens", "8", "--prompt", "zeroshot", "--lengths", "1024"],
                             True),
+    "llama_cpp_bench": (["--repeats", "3"], ["--repeats", "1", "--new-tokens", "4", "--rows", "2",
+                                             "--prompt-tokens", "64"], False),
+    "train_step_bench": (["--steps", "5"], ["--steps", "1", "--batch", "1", "--tokens", "16"], False),
 }
 
 
@@ -95,6 +100,13 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str]]]] = {
         *((f"{name.replace('_', ' ')} decode: agent seconds per run, dynamic / it", f"{x:.2f}x", "")
           for name, x in r["speedup_over_dynamic"].items()),
         ("static decode: identical outputs", str(r["identical_outputs"]), "True")],
+    "llama_cpp_bench": lambda r: [row for name, x in r["ratio_to_llama_cpp_single_stream"].items() for row in (
+        (f"{name.replace('_', ' ')}: single-stream decode / llama.cpp's", f"{x['single_stream']:.2f}x",
+         ">= 0.7x" if name == "ours_llama_cpp_merged" else ""),
+        *((f"{name.replace('_', ' ')}: {k.split('_')[0][4:]} calls at once, {k.split('_')[1]} tok/s / llama.cpp's "
+           "single stream", f"{v:.2f}x", ">= 1.5x" if name == "ours_llama_cpp_merged" else "")
+          for k, v in x.items() if k != "single_stream"))],
+    "train_step_bench": lambda r: [("LoRA training step: fp32 / bf16 autocast", f"{r['bf16_speedup']:.2f}x", "")],
 }
 
 
@@ -128,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.vllm_python and not args.adapter:
         parser.error("--vllm-python needs --adapter: the server serves it as a LoRA module")
     extra = {"batching_bench": ["--adapter", args.adapter] if args.adapter else [],
+             "llama_cpp_bench": ["--adapter", args.adapter or str(SHIPPED_ADAPTERS / "araft-smollm2")],
              "decode_step_bench": ["--adapter", args.adapter] if args.adapter else [],
              "vllm_bench": ["--adapter", str(args.adapter), "--vllm-python", str(args.vllm_python)]}
     names = args.only.split(",") if args.only else [n for n in BENCHMARKS if n != "vllm_bench" or args.vllm_python]
@@ -142,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             full, smoke, needs_data = BENCHMARKS[name]
             if needs_data and not (DATA / "wiki_corpus.jsonl.gz").is_file():
                 print(f"{name}: skipped, the HotpotQA sample is not at {DATA} (set ARAFT_DATA_DIR)", file=sys.stderr)
+                continue
+            if name == "llama_cpp_bench" and not llama_cpp_installed():
+                print(f"{name}: skipped, llama-cpp-python is not installed ({INSTALL_HINT})", file=sys.stderr)
                 continue
             out = HERE / f"{name}.json" if args.save else Path(tmp) / f"{name}.json"
             print(f"{name} ...", file=sys.stderr, flush=True)

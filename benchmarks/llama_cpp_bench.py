@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         print(name, results[name], file=sys.stderr, flush=True)
     bar = results["llama_cpp"]["decode_tok_s"]
     ratios = {name: {"single_stream": round(r["decode_tok_s"] / bar, 2),
-                     f"rows{args.rows}_aggregate": round(r[f"rows{args.rows}_aggregate_tok_s"] / bar, 2)}
+                     f"rows{args.rows}_aggregate": round(r[f"rows{args.rows}_aggregate_tok_s"] / bar, 2),
+                     f"rows{args.rows}_decode": round(r[f"rows{args.rows}_decode_tok_s"] / bar, 2)}
               for name, r in results.items() if name != "llama_cpp"}
     return emit({**stamp("python -m benchmarks.llama_cpp_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
                  "model": "SmolLM2-135M-Instruct (Q4_1 GGUF; torch: fp32 dequantised from it)",

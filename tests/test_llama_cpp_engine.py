@@ -48,7 +48,7 @@ def lora(smollm2: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
     with torch.no_grad():  # small, as a trained adapter's are, yet enough to change the answers
         for name, p in model.named_parameters():
             if "lora_B" in name:
-                p.mul_(0.05)
+                p.mul_(0.3)
     out = tmp_path_factory.mktemp("smollm2-lora")
     model.save_pretrained(out)
     return str(out)
@@ -110,13 +110,13 @@ def test_a_merged_adapter_answers_as_the_adapter_applied_at_run_time(smollm2: tu
 
 
 def test_stop_strings_cut_the_text_and_a_stream_never_shows_one(lcpp: Any) -> None:
-    prompt = "Count from one to ten in words, separated by commas."
+    prompt = "Count from one to ten."
     whole = lcpp.invoke(prompt, max_tokens=40).content
-    assert "," in whole
-    cut = lcpp.invoke(prompt, max_tokens=40, stop=[","])
-    assert cut.content == whole.split(",")[0] and cut.response_metadata["stopped"]
-    pieces = [c.content for c in lcpp.stream(prompt, max_tokens=40, stop=[","])]
-    assert "".join(pieces) == cut.content and not any("," in p for p in pieces)
+    stop = whole[len(whole) // 2:len(whole) // 2 + 3]  # three characters from the middle, maybe two tokens
+    cut = lcpp.invoke(prompt, max_tokens=40, stop=[stop])
+    assert cut.content == whole.split(stop)[0] and cut.response_metadata["stopped"]
+    pieces = [c.content for c in lcpp.stream(prompt, max_tokens=40, stop=[stop])]
+    assert "".join(pieces) == cut.content and not any(stop in p for p in pieces)
     assert "".join(c.content for c in lcpp.stream(prompt, max_tokens=40)) == whole
 
 

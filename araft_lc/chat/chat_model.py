@@ -156,11 +156,11 @@ class AraftChatModel(BaseChatModel):
         if model is None:  # after validation, so a load failure is a ModelLoadError, not a ValidationError
             if self.adapter is not None and self.adapter not in self.adapters:
                 raise ModelLoadError(f"adapter {self.adapter!r} is not loaded: loaded are {list(self.adapters)}")
-            tokenizer = load_tokenizer(self.model_id, trust_remote_code=self.trust_remote_code)
             if self.backend == "llama.cpp":
                 from araft_lc.runtime.llama_cpp_engine import LlamaCppEngine
 
                 assert self.gguf_file is not None
+                tokenizer = load_tokenizer(self.model_id, trust_remote_code=self.trust_remote_code)
                 self._engine = LlamaCppEngine(self.gguf_file, pad_with_eos(tokenizer), adapters=self.adapters,
                                               merged=self.adapter if self.merge_lora else None,
                                               max_batch_size=self.max_batch_size)
@@ -169,6 +169,7 @@ class AraftChatModel(BaseChatModel):
             model = load_causal_lm(self.model_id, adapters=self.adapters, quantize_4bit=self.load_in_4bit,
                                    device=self.device or default_device(), trust_remote_code=self.trust_remote_code,
                                    allow_pickle=self.allow_pickle)
+            tokenizer = load_tokenizer(self.model_id, trust_remote_code=self.trust_remote_code)
         self._engine = DecodeEngine(model, pad_with_eos(tokenizer), adapters=list(self.adapters),
                                     merged=self.adapter if self.merge_lora else None,
                                     **{k: getattr(self, k) for k in _ENGINE_FIELDS})
