@@ -53,7 +53,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], bool]] = {
                             True),
     "llama_cpp_bench": (["--repeats", "3"], ["--repeats", "1", "--new-tokens", "4", "--rows", "2",
                                              "--prompt-tokens", "64"], False),
-    "train_step_bench": (["--steps", "5"], ["--steps", "1", "--batch", "1", "--tokens", "16"], False),
+    "train_step_bench": (["--steps", "3"], ["--steps", "1", "--batch", "1", "--tokens", "16"], False),
 }
 
 

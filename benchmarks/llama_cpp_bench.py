@@ -44,7 +44,9 @@ def _prompt(tokenizer: Any, tokens: int, n: int) -> str:
     body = _FILLER * max(1, tokens // 30)
     ids = tokenizer(body, add_special_tokens=False)["input_ids"][:tokens - 40]
     text = tokenizer.decode(ids)
-    messages = [{"role": "user", "content": f"{text}\n\nQuestion {n}: retell the history above in detail, "
+    # the number first: no two prompts share more than the template's start, so no engine reuses
+    # one row's prompt for another
+    messages = [{"role": "user", "content": f"Text {n}. {text}\n\nRetell the history above in detail, "
                                             "century by century."}]
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
@@ -157,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine:
         print(json.dumps(_one(args.engine, args)))
         return 0
-    passed = [a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--out")]
+    passed = ["--prompt-tokens", str(args.prompt_tokens), "--new-tokens", str(args.new_tokens), "--rows", str(args.rows),
+              "--repeats", str(args.repeats), *(["--adapter", args.adapter] if args.adapter else [])]
     names = ENGINES if args.adapter else ENGINES[:2]
     results: dict[str, Any] = {}
     for name in names:

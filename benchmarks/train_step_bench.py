@@ -7,7 +7,7 @@ multiplies bf16 natively (AVX512-BF16 or AMX, ``torch.backends.cpu.get_cpu_capab
 elsewhere torch converts. It reports the median step time and the losses of both, which must
 follow the same curve.
 
-    python -m benchmarks.train_step_bench [--batch 4] [--tokens 256] [--steps 5] [--out FILE]
+    python -m benchmarks.train_step_bench [--batch 2] [--tokens 128] [--steps 3] [--out FILE]
 """
 
 from __future__ import annotations
@@ -47,19 +47,20 @@ def _steps(autocast: bool, batch: int, tokens: int, steps: int) -> dict[str, Any
         optimizer.zero_grad()
         times.append(time.perf_counter() - start)
         losses.append(round(float(loss), 4))
-    return {"step_s": round(statistics.median(times[1:]), 2), "losses": losses}
+    return {"step_s": round(statistics.median(times[1:]), 2), "losses": losses, "first_step_s": round(times[0], 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--tokens", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     fp32 = _steps(False, args.batch, args.tokens, args.steps)
+    print("fp32", fp32, file=sys.stderr, flush=True)
     bf16 = _steps(True, args.batch, args.tokens, args.steps)
     return emit({**stamp("python -m benchmarks.train_step_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
                  "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
