@@ -18,7 +18,7 @@ from typing import Any, Iterator, Literal, Optional, Sequence, Union
 
 from araft_lc.runtime.batcher import Request
 from araft_lc.runtime.decoding import Completion, Decoding, deadline_criteria, generation_kwargs, seed_sampling
-from araft_lc.runtime.text_engine import TextEngine, held_back
+from araft_lc.runtime.text_engine import TextEngine, streamed
 
 __all__ = ["DecodeEngine"]
 
@@ -139,33 +139,17 @@ class DecodeEngine(TextEngine):
 
         inputs = self._one_input(ids)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        errors: list[BaseException] = []
-        produced: list[int] = []
 
-        def work() -> None:
-            try:
-                with torch.inference_mode(), self.adapter_context(decoding.adapter):
-                    seed_sampling(decoding)
-                    options = generation_kwargs(decoding, self.tokenizer, self._cache_args(decoding, ids))
-                    out = self.model.generate(**inputs, **options, streamer=streamer, **deadline_criteria([deadline]))
-                    self._keep_cache(decoding.adapter, out)
-                    produced.append(out.sequences.shape[1] - len(ids))
-            except BaseException as e:  # re-raised in the caller's thread
-                errors.append(e)
-                streamer.end()
+        def work() -> int:
+            with torch.inference_mode(), self.adapter_context(decoding.adapter):
+                seed_sampling(decoding)
+                options = generation_kwargs(decoding, self.tokenizer, self._cache_args(decoding, ids))
+                out = self.model.generate(**inputs, **options, streamer=streamer, **deadline_criteria([deadline]))
+                self._keep_cache(decoding.adapter, out)
+                return out.sequences.shape[1] - len(ids)
 
         with self.lock:
-            thread = threading.Thread(target=work, daemon=True)
-            thread.start()
-            for piece in held_back(streamer, decoding.stop):
-                if isinstance(piece, str):
-                    yield piece
-                else:
-                    tail, stopped = piece
-            thread.join()
-        if errors:
-            raise errors[0]
-        yield Completion(tail, len(ids), produced[0] if produced else 0, stopped)
+            yield from streamed(work, streamer, ids, decoding.stop)
 
     def warm_up(self, adapter: Optional[str], lengths: Optional[Sequence[int]] = None) -> dict[int, float]:
         """Run the static decode path once per cache length (all by default), so that

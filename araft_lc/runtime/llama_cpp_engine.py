@@ -24,13 +24,12 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import threading
 import weakref
 from typing import Any, Iterator, Optional, Sequence, Union
 
 from araft_lc.runtime.decoding import Completion, Decoding
 from araft_lc.runtime.llama_cpp_batch import BATCH_TOKENS, LlamaCppBatcher
-from araft_lc.runtime.text_engine import TextEngine, held_back
+from araft_lc.runtime.text_engine import TextEngine, streamed
 
 __all__ = ["LlamaCppEngine", "llama_cpp_installed", "INSTALL_HINT", "DEFAULT_CONTEXT"]
 
@@ -180,30 +179,11 @@ class LlamaCppEngine(TextEngine):
         self.check_adapter(decoding.adapter)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         streamer.put(torch.tensor([ids]))  # the prompt, which it skips
-        produced: list[int] = []
-        errors: list[BaseException] = []
 
-        def work() -> None:
-            try:
-                produced.extend(self.batcher.submit(ids, decoding, deadline,
-                                                    on_token=lambda t: streamer.put(torch.tensor([t]))))
-            except BaseException as e:  # re-raised in the caller's thread
-                errors.append(e)
-            finally:
-                streamer.end()
+        def work() -> int:
+            return len(self.batcher.submit(ids, decoding, deadline, on_token=lambda t: streamer.put(torch.tensor([t]))))
 
-        thread = threading.Thread(target=work, daemon=True)
-        thread.start()
-        tail, stopped = "", False
-        for piece in held_back(streamer, decoding.stop):
-            if isinstance(piece, str):
-                yield piece
-            else:
-                tail, stopped = piece
-        thread.join()
-        if errors:
-            raise errors[0]
-        yield Completion(tail, len(ids), len(produced), stopped)
+        yield from streamed(work, streamer, ids, decoding.stop)
 
     def logits(self, ids: Sequence[int], adapter: Optional[str] = None) -> Any:
         """The next-token logits at every position of ``ids`` (a numpy array, positions x vocabulary),

@@ -8,11 +8,12 @@ either through these methods and ``complete``/``stream``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+import threading
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from araft_lc.runtime.decoding import Completion, ContextLimitError, Decoding, cut_at_stop_strings
 
-__all__ = ["TextEngine", "held_back"]
+__all__ = ["TextEngine", "held_back", "streamed"]
 
 
 class TextEngine:
@@ -93,3 +94,35 @@ def held_back(pieces: Iterable[str], stop: Sequence[str]) -> Iterator[Union[str,
         if emit:
             yield emit
     yield ("" if stopped else pending, stopped)
+
+
+def streamed(work: Callable[[], int], streamer: Any, ids: Sequence[int],
+             stop: Sequence[str]) -> Iterator[Union[str, Completion]]:
+    """Run ``work`` (a generation that feeds ``streamer``, a transformers ``TextIteratorStreamer``,
+    and returns how many tokens it wrote) in a thread of its own; yield the text as ``held_back``
+    lets it through, then the ``Completion`` (its text: the tail not yet yielded). An exception in
+    ``work`` is raised here, in the caller's thread."""
+    written: list[int] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            written.append(work())
+        except BaseException as e:  # re-raised in the caller's thread
+            errors.append(e)
+        finally:
+            streamer.end()  # a second end, after generate's own, adds nothing
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    tail, stopped = "", False
+    for piece in held_back(streamer, stop):
+        if isinstance(piece, str):
+            yield piece
+        else:
+            tail, stopped = piece
+    thread.join()
+    if errors:
+        raise errors[0]
+    yield Completion(tail, len(ids), written[0] if written else 0, stopped)
+
