@@ -51,7 +51,13 @@ def kill_point(clean_size: int) -> int:
 
 
 def size_at_least(path: Path, n: int) -> Callable[[], bool]:
-    return lambda: path.exists() and path.stat().st_size >= n
+    def reached() -> bool:
+        try:  # not exists() then stat(): the run may rename the file between the two
+            return path.stat().st_size >= n
+        except FileNotFoundError:
+            return False
+
+    return reached
 
 
 def crash_then_finish(argv: list[str], watch: Path, clean_size: int, ledger, name: str) -> int:
