@@ -134,12 +134,13 @@ class BatchLoop:
 
     # -- what a subclass supplies -------------------------------------------------------------
 
-    def _join(self, request: Request) -> None:
-        """Start ``request``'s row: it is in ``_rows`` after this unless it failed or already ended."""
+    def _join(self, request: Request) -> Optional[Row]:
+        """Start ``request``'s row: the row, to join the batch, or None when it already ended (its
+        call answered). An exception fails this request only."""
         raise NotImplementedError
 
     def _step(self) -> None:
-        """One token for every active row (``_append``), then ``_end`` for those that ended."""
+        """One token for every active row (``_append``); the rows that ended leave (``_leave``)."""
         raise NotImplementedError
 
     def _leave(self, row: Row) -> None:
@@ -158,7 +159,7 @@ class BatchLoop:
         while self._take(block=not self._rows):
             try:
                 for request in self._admissible():
-                    self._join(request)
+                    self._admit(request)
                 if self._rows:
                     self._step()
             except Exception as e:  # the batch's own bookkeeping failed: its rows fail, the worker goes on
@@ -169,6 +170,16 @@ class BatchLoop:
         for future in unanswered:
             if not future.done():
                 future.set_exception(error)
+
+    def _admit(self, request: Request) -> None:
+        try:
+            row = self._join(request)
+        except Exception as e:  # this request only: the batch goes on
+            if not request.future.done():
+                request.future.set_exception(e)
+            return
+        if row is not None:
+            self._rows.append(row)
 
     def _take(self, block: bool) -> bool:
         """Move queued requests to the waiting list; False once closed."""

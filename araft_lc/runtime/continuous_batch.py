@@ -48,42 +48,37 @@ class ContinuousBatcher(BatchLoop):
         self._kv: Optional[BatchKV] = None
         super().__init__(tokenizer, max_batch, "araft-continuous-batcher")
 
-    def _join(self, request: Request) -> None:
+    def _join(self, request: Request) -> Optional[Row]:
         """Prefill one request from its cached prefix; it joins the batch unless already done."""
         import torch
 
-        try:
-            adapter = request.key.adapter
-            row = self._new_row(request, self.model.device)
-            with self.lock, torch.inference_mode(), self.use_adapter(adapter):
-                start = time.perf_counter()
-                past = self.prefix_cache.lookup(adapter, row.ids) if self.prefix_cache is not None else None
-                if past is None:
-                    from transformers import DynamicCache
+        adapter = request.key.adapter
+        row = self._new_row(request, self.model.device)
+        with self.lock, torch.inference_mode(), self.use_adapter(adapter):
+            start = time.perf_counter()
+            past = self.prefix_cache.lookup(adapter, row.ids) if self.prefix_cache is not None else None
+            if past is None:
+                from transformers import DynamicCache
 
-                    past = DynamicCache(config=self.model.config)
-                done = past.get_seq_length()
-                n = len(row.ids)
-                out = self.model(input_ids=torch.tensor([row.ids[done:]], device=self.model.device),
-                                 attention_mask=torch.ones(1, n, dtype=torch.long, device=self.model.device),
-                                 position_ids=torch.arange(done, n, device=self.model.device)[None],
-                                 cache=past, use_cache=True, logits_to_keep=1)
-                if self.prefix_cache is not None:  # the prompt, for the calls that share its start
-                    self.prefix_cache.store(adapter, row.ids, past)
-                self.stats["prefill_s"] += time.perf_counter() - start
-                self.stats["prefill_tokens"] += n - done
-            if self._append(row, draw_token(out.logits[0, -1], request.key, row.generator)):
-                self._keep(row, past)
-                return
-            if self._kv is None:
-                self._kv = BatchKV(past, self.max_batch)
-            else:
-                self._kv.add(past)  # the batch is unchanged if this fails
-        except Exception as e:  # this request only: the batch goes on
-            if not request.future.done():
-                request.future.set_exception(e)
-            return
-        self._rows.append(row)
+                past = DynamicCache(config=self.model.config)
+            done = past.get_seq_length()
+            n = len(row.ids)
+            out = self.model(input_ids=torch.tensor([row.ids[done:]], device=self.model.device),
+                             attention_mask=torch.ones(1, n, dtype=torch.long, device=self.model.device),
+                             position_ids=torch.arange(done, n, device=self.model.device)[None],
+                             cache=past, use_cache=True, logits_to_keep=1)
+            if self.prefix_cache is not None:  # the prompt, for the calls that share its start
+                self.prefix_cache.store(adapter, row.ids, past)
+            self.stats["prefill_s"] += time.perf_counter() - start
+            self.stats["prefill_tokens"] += n - done
+        if self._append(row, draw_token(out.logits[0, -1], request.key, row.generator)):
+            self._keep(row, past)
+            return None
+        if self._kv is None:
+            self._kv = BatchKV(past, self.max_batch)
+        else:
+            self._kv.add(past)  # the batch is unchanged if this fails
+        return row
 
     def _step(self) -> None:
         """One token for every active row; rows that end leave."""

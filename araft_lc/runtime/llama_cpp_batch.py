@@ -20,7 +20,7 @@ from araft_lc.runtime.batcher import Request
 from araft_lc.runtime.decoding import draw_token
 from araft_lc.runtime.prefix_cache import common_prefix
 
-__all__ = ["BATCH_TOKENS", "LlamaCppBatcher"]
+__all__ = ["BATCH_TOKENS", "LlamaCppBatcher", "decode", "logits_at", "put", "use_adapter"]
 
 BATCH_TOKENS = 512  # tokens one llama_decode takes at most; a longer prefill continues next step
 
@@ -55,30 +55,23 @@ class LlamaCppBatcher(BatchLoop):
     def free(self) -> None:
         self.llama.llama_batch_free(self._batch)
 
-    def _join(self, request: Request) -> None:
+    def _join(self, request: Request) -> Optional[Row]:
         """Give the request the free sequence that holds the longest start of its prompt (of its
         adapter), else the least recently used; the rest of the prompt prefills in the steps."""
-        try:
-            row = self._new_row(request)
-            adapter = request.key.adapter
-            free = [s for s in self.sequences if not s.busy]
-            seq = max(free, key=lambda s: (common_prefix(s.tokens, row.ids) if s.adapter == adapter else -1, -s.used))
-            keep = min(common_prefix(seq.tokens, row.ids) if seq.adapter == adapter else 0, len(row.ids) - 1)
-            self.llama.llama_memory_seq_rm(self._memory, seq.seq_id, keep, -1)
-            seq.tokens, seq.adapter, seq.busy, seq.pending = row.ids[:keep], adapter, True, row.ids[keep:]
-            self.reused_tokens += keep
-            row.state = seq
-        except Exception as e:  # this request only: the batch goes on
-            if not request.future.done():
-                request.future.set_exception(e)
-            return
-        self._rows.append(row)
+        row = self._new_row(request)
+        adapter = request.key.adapter
+        free = [s for s in self.sequences if not s.busy]
+        seq = max(free, key=lambda s: (common_prefix(s.tokens, row.ids) if s.adapter == adapter else -1, -s.used))
+        keep = min(common_prefix(seq.tokens, row.ids) if seq.adapter == adapter else 0, len(row.ids) - 1)
+        self.llama.llama_memory_seq_rm(self._memory, seq.seq_id, keep, -1)
+        seq.tokens, seq.adapter, seq.busy, seq.pending = row.ids[:keep], adapter, True, row.ids[keep:]
+        self.reused_tokens += keep
+        row.state = seq
+        return row
 
     def _step(self) -> None:
         """One ``llama_decode``: the last token of every decoding row, and as much of the joining
         rows' prompts as fits; every row whose last token was read gets its next one."""
-        import numpy as np
-
         try:
             start = time.perf_counter()
             self._use_adapter(self._adapter)
@@ -88,7 +81,7 @@ class LlamaCppBatcher(BatchLoop):
             decoding = sorted((r for r in self._rows if not r.state.pending), key=lambda r: r.state.seq_id)
             budget = BATCH_TOKENS
             for row in decoding:
-                self._put(n, row.ids[-1], len(row.state.tokens), row.state.seq_id, True)
+                put(self._batch, n, row.ids[-1], len(row.state.tokens), row.state.seq_id, True)
                 row.state.tokens.append(row.ids[-1])
                 reading.append((row, n))
                 n += 1
@@ -99,7 +92,7 @@ class LlamaCppBatcher(BatchLoop):
                     continue
                 chunk, seq.pending = seq.pending[:budget], seq.pending[budget:]
                 for i, token in enumerate(chunk):
-                    self._put(n, token, len(seq.tokens), seq.seq_id, i == len(chunk) - 1 and not seq.pending)
+                    put(self._batch, n, token, len(seq.tokens), seq.seq_id, i == len(chunk) - 1 and not seq.pending)
                     seq.tokens.append(token)
                     n += 1
                 if not seq.pending:
@@ -107,12 +100,10 @@ class LlamaCppBatcher(BatchLoop):
                 budget -= len(chunk)
                 prefill += len(chunk)
             batch.n_tokens = n
-            status = self.llama.llama_decode(self.ctx, batch)
-            if status != 0:
-                raise RuntimeError(f"llama_decode returned {status} (1: no room in the key/value cache)")
+            decode(self.llama, self.ctx, batch)
             tokens = []
             for row, i in reading:
-                logits = np.ctypeslib.as_array(self.llama.llama_get_logits_ith(self.ctx, i), shape=(self.vocab,))
+                logits = logits_at(self.llama, self.ctx, i, self.vocab)
                 if row.generator is None:
                     tokens.append(int(logits.argmax()))
                 else:
@@ -153,19 +144,48 @@ class LlamaCppBatcher(BatchLoop):
             self.llama.llama_memory_seq_rm(self._memory, seq.seq_id, 0, -1)
             seq.tokens = []
 
-    def _put(self, i: int, token: int, position: int, seq_id: int, logits: bool) -> None:
-        batch = self._batch
-        batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, position, 1
-        batch.seq_id[i][0], batch.logits[i] = seq_id, logits
-
     def _use_adapter(self, adapter: Optional[str]) -> None:
         if adapter == self._active_adapter or (adapter is not None and adapter == self.merged):
             return
-        if adapter is None:
-            status = self.llama.llama_set_adapters_lora(self.ctx, None, 0, None)
-        else:
-            pointers = (self.llama.llama_adapter_lora_p_ctypes * 1)(self.lora[adapter])
-            status = self.llama.llama_set_adapters_lora(self.ctx, pointers, 1, (ctypes.c_float * 1)(1.0))
-        if status != 0:
-            raise RuntimeError(f"llama.cpp could not apply adapter {adapter!r} (status {status})")
+        use_adapter(self.llama, self.ctx, None if adapter is None else self.lora[adapter], adapter)
         self._active_adapter = adapter
+
+
+def put(batch: Any, i: int, token: int, position: int, seq_id: int, logits: bool) -> None:
+    """Set entry ``i`` of a ``llama_batch``: ``token`` at ``position`` of sequence ``seq_id``,
+    with its logits kept or not."""
+    batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, position, 1
+    batch.seq_id[i][0], batch.logits[i] = seq_id, logits
+
+
+def decode(llama: Any, ctx: Any, batch: Any) -> None:
+    """``llama_decode`` of ``batch`` in ``ctx``.
+
+    Raises:
+        RuntimeError: llama.cpp refused it (1: no room in the key/value cache).
+    """
+    status = llama.llama_decode(ctx, batch)
+    if status != 0:
+        raise RuntimeError(f"llama_decode returned {status} (1: no room in the key/value cache)")
+
+
+def logits_at(llama: Any, ctx: Any, i: int, vocab: int) -> Any:
+    """The logits of batch entry ``i`` of the last decode, a numpy view valid until the next one."""
+    import numpy as np
+
+    return np.ctypeslib.as_array(llama.llama_get_logits_ith(ctx, i), shape=(vocab,))
+
+
+def use_adapter(llama: Any, ctx: Any, pointer: Any, name: Optional[str]) -> None:
+    """Run ``ctx`` with the LoRA adapter at ``pointer`` (``name`` for the error), or none (None).
+
+    Raises:
+        RuntimeError: llama.cpp could not apply it.
+    """
+    if pointer is None:
+        status = llama.llama_set_adapters_lora(ctx, None, 0, None)
+    else:
+        pointers = (llama.llama_adapter_lora_p_ctypes * 1)(pointer)
+        status = llama.llama_set_adapters_lora(ctx, pointers, 1, (ctypes.c_float * 1)(1.0))
+    if status != 0:
+        raise RuntimeError(f"llama.cpp could not apply adapter {name!r} (status {status})")

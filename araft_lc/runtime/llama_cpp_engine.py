@@ -21,14 +21,13 @@ same process about half as fast (benchmarks/RESULTS.md); each engine decodes in 
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import weakref
 from typing import Any, Iterator, Optional, Sequence, Union
 
 from araft_lc.runtime.decoding import Completion, Decoding
-from araft_lc.runtime.llama_cpp_batch import BATCH_TOKENS, LlamaCppBatcher
+from araft_lc.runtime.llama_cpp_batch import BATCH_TOKENS, LlamaCppBatcher, decode, logits_at, put, use_adapter
 from araft_lc.runtime.text_engine import TextEngine, streamed
 
 __all__ = ["LlamaCppEngine", "llama_cpp_installed", "INSTALL_HINT", "DEFAULT_CONTEXT"]
@@ -205,16 +204,12 @@ class LlamaCppEngine(TextEngine):
         batch = llama.llama_batch_init(n, 0, 1)
         try:
             if adapter is not None and adapter != self.merged:
-                pointers = (llama.llama_adapter_lora_p_ctypes * 1)(self._lora[adapter])
-                llama.llama_set_adapters_lora(ctx, pointers, 1, (ctypes.c_float * 1)(1.0))
+                use_adapter(llama, ctx, self._lora[adapter], adapter)
             for i, token in enumerate(ids):
-                batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, i, 1, True
-                batch.seq_id[i][0] = 0
+                put(batch, i, token, i, 0, True)
             batch.n_tokens = n
-            if llama.llama_decode(ctx, batch) != 0:
-                raise RuntimeError("llama_decode failed reading the ids")
-            return np.stack([np.ctypeslib.as_array(llama.llama_get_logits_ith(ctx, i), shape=(self.vocab_size,)).copy()
-                             for i in range(n)])
+            decode(llama, ctx, batch)
+            return np.stack([logits_at(llama, ctx, i, self.vocab_size).copy() for i in range(n)])
         finally:
             llama.llama_batch_free(batch)
             llama.llama_free(ctx)
