@@ -1,6 +1,6 @@
 """The ``araft`` command: each package's own subcommands under one parser, one error policy.
 
-- ``araft_lc.cli``: ``ask``, ``corpus build|search`` (the agent)
+- ``araft_lc.cli``: ``ask``, ``info``, ``corpus build|search`` (the agent)
 - ``evals.cli``: ``generate``, ``eval``, ``report`` (runs over question sets)
 - ``finetune.cli``: ``convert sft|dpo``, ``train sft|dpo``, ``export merge`` (training)
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import Optional, Sequence
 
 from araft_lc import cli as agent_cli
@@ -83,6 +84,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.overrides = extra
     if not args.verbose:
         quiet_libraries()
+    # A warning is one line, as errors are (a fallback from llama.cpp to torch, a prompt mismatch).
+    warnings.formatwarning = lambda message, *_, **__: f"araft: warning: {message}\n"
     try:
         return args.func(args)
     except user_errors() as e:

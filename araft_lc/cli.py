@@ -1,4 +1,4 @@
-"""The agent's own commands, ``araft ask`` and ``araft corpus build|search``, and the errors every
+"""The agent's own commands, ``araft ask``, ``araft info`` and ``araft corpus build|search``, and the errors every
 ``araft`` command reports as the user's.
 
 ``add_parsers`` registers them; the ``araft`` module puts them beside the evaluator's and the
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from araft_lc.agent.settings import RunSettings, add_settings_flags, settings_from_args
+from araft_lc.chat.presets import DEFAULT_MODEL
 
 __all__ = ["add_parsers", "UserError", "user_errors"]
 
@@ -85,8 +86,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # The cheap checks first, the model's before the corpus's: nothing heavy loads for a typo.
     check_settings(settings)
     tool = settings_tool(settings)
+    model = settings_model(settings)
+    if getattr(args, "verbose", False):
+        print(f"engine: {engine_line(model)}", file=sys.stderr, flush=True)
     # model and tool given, so the factory does not check the settings (nor ping a server) again
-    agent = build_agent(settings, model=settings_model(settings), tools=[tool])
+    agent = build_agent(settings, model=model, tools=[tool])
     callbacks = []
     tracer = None
     if args.trace:
@@ -167,6 +171,44 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def engine_line(model: Any) -> str:
+    """What runs ``model`` and why: its backend and the choice's reason (``AraftChatModel``), else
+    the chat model's class (a server's, say)."""
+    backend = getattr(model, "backend", None)
+    if backend is None:
+        return type(model).__name__
+    return f"{backend} ({model.backend_reason})"
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Print the backends installed, what this CPU offers llama.cpp, and which engine runs the
+    model (built for real, so the answer is the one ``ask`` would get)."""
+    import importlib.metadata
+    import platform
+
+    from araft_lc.chat.model_spec import load_chat_model
+    from araft_lc.runtime.llama_cpp_check import AMX_FLAGS, advertises_amx, cpu_flags
+    from araft_lc.version import __version__
+
+    def version(dist: str) -> str:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    print(f"araft {__version__}, Python {platform.python_version()}, {platform.machine()}")
+    print(f"torch backend: torch {version('torch')}, transformers {version('transformers')}")
+    print(f"llama.cpp backend: llama-cpp-python {version('llama-cpp-python')}")
+    flags = cpu_flags()
+    shown = ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", *sorted(AMX_FLAGS)) if f in flags)
+    print(f"CPU flags llama.cpp uses: {shown or 'none of avx2, avx512, vnni, amx'}; llama.cpp's extra buffer "
+          f"types: {'off (the CPU advertises AMX)' if advertises_amx() else 'on'}")
+    start = time.perf_counter()
+    model = load_chat_model(args.model, adapter=args.adapter, backend=args.backend)
+    print(f"model {args.model}: {engine_line(model)}; built in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def cmd_corpus_build(args: argparse.Namespace) -> int:
     from araft_lc.wiki.index_engines import build
 
@@ -204,8 +246,16 @@ def add_parsers(sub: Any) -> None:
     ask.add_argument("question", nargs="?", default=EXAMPLE_QUESTION, help="the question to answer")
     ask.add_argument("--json", action="store_true", help="print the trajectory record as JSON on stdout")
     ask.add_argument("--trace", help="append a structured trace of every node, model and tool call (JSONL)")
+    ask.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                     help="also say which engine runs the model and why (as araft -v ask)")
     add_settings_flags(ask, RunSettings)
     ask.set_defaults(func=cmd_ask)
+
+    info = sub.add_parser("info", help="which backends are installed, and which engine runs a model and why")
+    info.add_argument("--model", default=DEFAULT_MODEL, help="the model to build: a preset, hf:PATH or a folder")
+    info.add_argument("--adapter", help="a LoRA adapter folder on top of --model")
+    info.add_argument("--backend", choices=("torch", "llama.cpp"), help="ask for this backend")
+    info.set_defaults(func=cmd_info)
 
     corpus = sub.add_parser("corpus", help="build or inspect a local Wikipedia index")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)

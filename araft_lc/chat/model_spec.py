@@ -82,7 +82,12 @@ class ModelSpec:
             ModelLoadError: the spec names a server or a teacher, not local weights.
         """
         if self.kind == "preset":
-            return str(preset_fields(self.name)["model_id"])
+            model_id = str(preset_fields(self.name)["model_id"])
+            if model_id.endswith(".gguf"):  # SmolLM2's: its GGUF, as a transformers folder
+                from araft_lc.runtime.gguf_convert import hf_folder_of_gguf
+
+                return str(hf_folder_of_gguf(model_id))
+            return model_id
         if self.kind == "hf":
             return self.name
         raise ModelLoadError(f"{self.text!r} is {'a server' if self.kind == 'openai' else 'a teacher'}, "

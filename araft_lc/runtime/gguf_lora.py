@@ -26,7 +26,7 @@ from typing import Any
 
 from araft_lc.storage.cache_dir import cache_dir
 
-__all__ = ["GGUFAdapterError", "gguf_lora", "write_gguf_lora", "write_merged_gguf"]
+__all__ = ["GGUFAdapterError", "gguf_lora", "read_safetensors", "write_gguf_lora", "write_merged_gguf"]
 
 _FORMAT = 1  # bump when the written file changes, so cached conversions are made again
 _NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
@@ -60,25 +60,69 @@ def _heads(base_gguf: Path) -> tuple[int, int]:
     return heads, field("attention.head_count_kv") if "llama.attention.head_count_kv" in reader.fields else heads
 
 
+_DTYPES = {"F32": "<f4", "F16": "<f2", "BF16": "<u2"}
+
+
+def read_safetensors(path: Path) -> dict[str, Any]:
+    """The tensors of a safetensors file as float32 numpy arrays (bf16 widened), read without
+    torch: an 8-byte header length, a JSON header of dtype, shape and byte offsets, the data.
+
+    Raises:
+        GGUFAdapterError: the file is cut short, or not safetensors of float tensors.
+    """
+    import numpy as np
+
+    data = path.read_bytes()
+    try:
+        size = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + size])
+        if len(data) < 8 + size or not isinstance(header, dict):
+            raise ValueError("header cut short")
+    except ValueError as e:  # JSON errors are ValueErrors too
+        raise GGUFAdapterError(f"{path} is not a readable safetensors file ({e}): save the adapter again") from None
+    body = memoryview(data)[8 + size:]
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        if info["dtype"] not in _DTYPES:
+            raise GGUFAdapterError(f"{path}: tensor {name!r} is {info['dtype']}, not a float type an adapter has")
+        if end > len(body) or end - start != np.dtype(_DTYPES[info["dtype"]]).itemsize * math.prod(info["shape"]):
+            raise GGUFAdapterError(f"{path} is cut short or damaged (tensor {name!r} does not fit the file): "
+                                   "save or copy the adapter again")
+        array = np.frombuffer(body[start:end], dtype=_DTYPES[info["dtype"]])
+        if info["dtype"] == "BF16":  # the high half of a float32
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        tensors[name] = array.astype(np.float32).reshape(info["shape"])
+    return tensors
+
+
 def _lora_pairs(adapter_dir: Path, base_gguf: Path) -> tuple[dict[str, tuple[Any, Any]], float]:
     """The adapter's ``(A, B)`` per GGUF weight name (``B`` in llama.cpp's row order) and its alpha.
 
     Raises:
         GGUFAdapterError: the adapter is not a plain LoRA on a Llama's linear layers.
     """
-    from safetensors.torch import load_file
-
-    config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    try:
+        config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise GGUFAdapterError(f"{adapter_dir / 'adapter_config.json'} is not JSON ({e}): save the adapter again") \
+            from None
     if config.get("peft_type") != "LORA" or config.get("use_dora") or config.get("modules_to_save") or \
             config.get("rank_pattern") or config.get("alpha_pattern"):
         raise GGUFAdapterError(f"{adapter_dir} is not a plain LoRA (DoRA, saved modules or per-module ranks): "
                                "llama.cpp runs plain LoRA adapters; use the torch backend")
-    rank, alpha = int(config["r"]), float(config["lora_alpha"])
+    try:
+        rank, alpha = int(config["r"]), float(config["lora_alpha"])
+    except (KeyError, TypeError, ValueError):
+        raise GGUFAdapterError(f"{adapter_dir / 'adapter_config.json'} names no rank r and lora_alpha: "
+                               "save the adapter again") from None
     if config.get("use_rslora"):  # peft scales by alpha / sqrt(r), llama.cpp by alpha / r
         alpha *= math.sqrt(rank)
     heads, kv_heads = _heads(base_gguf)
     found: dict[str, dict[str, Any]] = {}
-    for name, tensor in load_file(str(adapter_dir / "adapter_model.safetensors")).items():
+    for name, tensor in read_safetensors(adapter_dir / "adapter_model.safetensors").items():
         # base_model.model.model.layers.N.<module>.lora_A.weight
         parts = name.split(".")
         if "layers" not in parts or parts[-2] not in ("lora_A", "lora_B"):
@@ -89,7 +133,7 @@ def _lora_pairs(adapter_dir: Path, base_gguf: Path) -> tuple[dict[str, tuple[Any
         if module not in _NAMES:
             raise GGUFAdapterError(f"{adapter_dir}: LoRA on {module!r}, which llama.cpp adapters do not name; "
                                    "use the torch backend")
-        found.setdefault(f"blk.{layer}.{_NAMES[module]}.weight", {})[parts[-2]] = tensor.float().numpy()
+        found.setdefault(f"blk.{layer}.{_NAMES[module]}.weight", {})[parts[-2]] = tensor
     pairs = {}
     for name, pair in found.items():
         a, b = pair["lora_A"], pair["lora_B"]

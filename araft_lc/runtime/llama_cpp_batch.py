@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from araft_lc.runtime.batch_loop import BatchLoop, Row
+from araft_lc.runtime.batch_loop import BatchLoop, Row, TextStopStrings
 from araft_lc.runtime.batcher import Request
-from araft_lc.runtime.decoding import draw_token
+from araft_lc.runtime.decoding import draw_token_numpy, numpy_generator
 from araft_lc.runtime.prefix_cache import common_prefix
 
 __all__ = ["BATCH_TOKENS", "LlamaCppBatcher", "decode", "logits_at", "put", "use_adapter"]
@@ -104,12 +104,7 @@ class LlamaCppBatcher(BatchLoop):
             tokens = []
             for row, i in reading:
                 logits = logits_at(self.llama, self.ctx, i, self.vocab)
-                if row.generator is None:
-                    tokens.append(int(logits.argmax()))
-                else:
-                    import torch
-
-                    tokens.append(draw_token(torch.from_numpy(logits.copy()), row.request.key, row.generator))
+                tokens.append(draw_token_numpy(logits, row.request.key, row.generator))
             spent = time.perf_counter() - start
             self.stats["prefill_tokens"] += prefill
             self.stats["prefill_s" if prefill else "decode_s"] += spent
@@ -132,6 +127,12 @@ class LlamaCppBatcher(BatchLoop):
                 self._leave(row)
             else:
                 row.request.future.set_exception(error)
+
+    def _generator(self, decoding: Any, device: Any) -> Any:
+        return numpy_generator(decoding)  # no torch on this backend
+
+    def _make_stop_strings(self, stop: tuple[str, ...]) -> TextStopStrings:
+        return TextStopStrings.of(self.tokenizer, stop)  # any tokenizer that decodes: the GGUF's too
 
     def _fail_batch(self, error: Exception) -> None:
         for row in self._rows:  # what a failed decode left in them is unknown: forget it

