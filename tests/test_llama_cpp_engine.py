@@ -24,17 +24,6 @@ TEXT = ("The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars i
 
 
 @pytest.fixture(scope="module")
-def smollm2() -> tuple[str, str]:
-    """SmolLM2-135M-Instruct: its converted folder (tokenizer, torch weights) and its GGUF."""
-    from araft_lc.chat.presets import smollm2_gguf, smollm2_path
-
-    try:
-        return str(smollm2_path()), str(smollm2_gguf())
-    except ValueError as e:
-        pytest.skip(str(e))
-
-
-@pytest.fixture(scope="module")
 def lora(smollm2: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> str:
     """A random LoRA on every linear layer of SmolLM2 (query and key included), as peft saves it."""
     import torch
@@ -201,3 +190,35 @@ def test_an_adapter_llama_cpp_cannot_run_is_refused_in_one_line(smollm2: tuple[s
     (dora / "adapter_config.json").write_text(json.dumps({**config, "use_dora": True}))
     with pytest.raises(ModelLoadError, match="adapter 'd'.*not a plain LoRA.*torch backend"):
         AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], adapters={"d": str(dora)}, backend="llama.cpp")
+
+
+def test_adapters_are_read_without_torch_as_safetensors_reads_them(lora: str) -> None:
+    from safetensors.torch import load_file
+
+    from araft_lc.chat.presets import SHIPPED_ADAPTERS
+    from araft_lc.runtime.gguf_lora import read_safetensors
+
+    for folder in (Path(lora), SHIPPED_ADAPTERS / "araft-smollm2"):  # fp32, and the shipped bf16
+        path = folder / "adapter_model.safetensors"
+        ours, theirs = read_safetensors(path), load_file(str(path))
+        assert ours.keys() == theirs.keys()
+        for name, tensor in theirs.items():
+            assert (ours[name] == tensor.float().numpy()).all(), name
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_a_damaged_adapter_is_refused_in_one_line(smollm2: tuple[str, str], lora: str, tmp_path: Path,
+                                                  merged: bool) -> None:
+    import shutil
+
+    cut = tmp_path / "cut"
+    shutil.copytree(lora, cut)
+    weights = cut / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ModelLoadError, match=r"^adapter 'a': .*cut short or damaged.*save or copy the adapter again$"):
+        AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], adapters={"a": str(cut)}, adapter="a",
+                       merge_lora=merged, backend="llama.cpp")
+    weights.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(ModelLoadError, match="not a readable safetensors file"):
+        AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], adapters={"a": str(cut)}, adapter="a",
+                       merge_lora=merged, backend="llama.cpp")

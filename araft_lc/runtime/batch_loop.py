@@ -70,10 +70,9 @@ class StopStrings:
 @dataclass(frozen=True)
 class TextStopStrings:
     """A call's stop strings decided on text, for a tokenizer without transformers (a GGUF's), by
-    ``StopStringCriteria``'s rule: the last token's text begins with the end of a stop string
-    whose start lies in the tokens before it (or at the token's own start), the token free to
-    run past the stop string's end. Read on the decoded text of the last tokens rather than on
-    token strings."""
+    ``StopStringCriteria``'s rule as its code applies it: a stop string ends within the last
+    token's text, beginning there or in the tokens before it, the token free to run past its end.
+    Read on the decoded text of the last tokens rather than on token strings."""
 
     decode: Callable[[list[int]], str]
     stop: tuple[str, ...]
@@ -85,10 +84,11 @@ class TextStopStrings:
                    max(len(s.encode("utf-8")) for s in stop) + 1)
 
     def ended(self, ids: list[int]) -> bool:
-        """Whether a stop string ends within the text of ``ids[-1]``, starting at or before it."""
+        """Whether a stop string ends within the text of ``ids[-1]``."""
         tail = ids[-self.window:]
-        text, before = self.decode(tail), len(self.decode(tail[:-1]))
-        return any(-1 < text.find(s, max(0, before - len(s) + 1)) <= before for s in self.stop)
+        # a character the last token completes counts as its own: a partial one decodes as U+FFFD
+        text, before = self.decode(tail), len(self.decode(tail[:-1]).rstrip("\ufffd"))
+        return any(text.find(s, max(0, before - len(s) + 1)) != -1 for s in self.stop)
 
 
 @dataclass
