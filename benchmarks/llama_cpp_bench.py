@@ -120,6 +120,10 @@ def _one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from araft_lc.chat.chat_model import AraftChatModel
     from araft_lc.chat.presets import smollm2_gguf, smollm2_path
 
+    if args.extra_buffers == "off":  # as on a CPU that advertises AMX (llama_cpp_check.model_params)
+        import araft_lc.runtime.llama_cpp_check as check
+
+        check.cpu_flags = lambda: frozenset({"amx_tile"})
     gguf, folder = str(smollm2_gguf()), str(smollm2_path())
     common = {"model_id": folder, "max_batch_size": args.rows}
     lora = {"adapters": {"araft": args.adapter}, "adapter": "araft"} if args.adapter else {}
@@ -154,13 +158,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--engine", choices=ENGINES, help="measure this one engine here and print its JSON")
+    parser.add_argument("--extra-buffers", choices=("on", "off"), default="on",
+                        help="our engines' llama.cpp extra buffer types (off: as on a CPU that advertises AMX; "
+                             "llama-cpp-python's own Llama, the bar, keeps its default)")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     if args.engine:
         print(json.dumps(_one(args.engine, args)))
         return 0
     passed = ["--prompt-tokens", str(args.prompt_tokens), "--new-tokens", str(args.new_tokens), "--rows", str(args.rows),
-              "--repeats", str(args.repeats), *(["--adapter", args.adapter] if args.adapter else [])]
+              "--repeats", str(args.repeats), "--extra-buffers", args.extra_buffers,
+              *(["--adapter", args.adapter] if args.adapter else [])]
     names = ENGINES if args.adapter else ENGINES[:2]
     results: dict[str, Any] = {}
     for name in names:

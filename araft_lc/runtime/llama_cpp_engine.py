@@ -3,9 +3,12 @@
 A decode step of SmolLM2-135M through transformers costs what Python and per-operation dispatch
 cost, not what its arithmetic does; llama.cpp runs the same quantised weights (the GGUF they were
 dequantised from) several times faster (benchmarks/RESULTS.md). Everything above the forward stays
-ours: the prompt text and its tokens (our tokenizer's, so both engines read the same ids), greedy
-argmax or ``generate``'s sampling per row (``araft_lc.runtime.decoding.draw_token``), stop
-strings, deadlines, streaming and continuous batching (``araft_lc.runtime.batch_loop``).
+ours, and none of it needs torch: the prompt text and its tokens (the GGUF's own tokenizer,
+``araft_lc.runtime.gguf_tokenizer``, which gives the agent's prompts the ids transformers' does),
+greedy argmax or ``generate``'s sampling per row in numpy (``araft_lc.runtime.decoding.draw_token_numpy``),
+stop strings, deadlines, streaming and continuous batching (``araft_lc.runtime.batch_loop``).
+The model is loaded with ``araft_lc.runtime.llama_cpp_check.model_params``: llama.cpp's extra
+buffer types are off where the CPU advertises AMX, whose path faults in this llama.cpp.
 
 Each concurrent call decodes in a llama.cpp sequence of its own (``max_batch_size`` sequences in
 one context, each ``context_length`` positions), kept after the call so that a run's next call
