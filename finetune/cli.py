@@ -17,15 +17,30 @@ __all__ = ["add_parsers"]
 
 
 def _read_trajectories(path: str, skip_bad: bool) -> Any:
+    """The records of ``path``; a record whose steps ran a tool its own tools do not list is
+    refused (its prompts would list other tools than its steps call), or skipped with ``skip_bad``."""
     from araft_lc.react.trajectory import read_trajectories
 
     bad: list[int] = []
+    unlisted = 0
     try:
-        yield from read_trajectories(path, skip_bad=skip_bad, bad=bad)
+        for record in read_trajectories(path, skip_bad=skip_bad, bad=bad):
+            tool = record.unlisted_tool()
+            if tool is None:
+                yield record
+                continue
+            if not skip_bad:
+                listed = ", ".join(card.name for card in record.tool_cards())
+                raise UserError(f"{path}: record {record.question_id} calls tool {tool!r}, which its tools "
+                                f"({listed}) do not list: record the run again with this araft (records keep "
+                                "their tools), or pass --skip-bad to skip such records")
+            unlisted += 1
     except ValueError as e:
         raise UserError(f"{e}; pass --skip-bad to skip such lines") from None
     if bad:
         print(f"skipped {len(bad)} bad lines", file=sys.stderr)
+    if unlisted:
+        print(f"skipped {unlisted} records whose steps call tools they do not list", file=sys.stderr)
 
 
 def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:

@@ -293,3 +293,77 @@ def test_convert_writes_self_contrast_pairs_from_several_files(tmp_path, capsys)
     assert "convert them separately" in capsys.readouterr().err
     assert main([*argv[:3], *argv[4:], "--force", "--kinds", "self_contrast"]) == 2  # the exact run alone
     assert "gave no dpo records" in capsys.readouterr().err and out.read_text().count("\n") == 1
+
+
+def _calculator_run(scripted, wiki, with_wikipedia: bool) -> TrajectoryRecord:
+    """A run of an agent whose tools are a Calculator (and the Wikipedia tool), as recorded."""
+    from langchain_core.tools import tool
+
+    from araft_lc.agent.graph import create_araft_agent
+    from araft_lc.agent.recorder import TrajectoryRecorder
+    from helpers import act, answer
+
+    @tool
+    def Calculator(expression: str) -> str:
+        """Evaluate an arithmetic expression such as 12 * 7."""
+        left, op, right = expression.split()
+        return str({"*": int(left) * int(right), "+": int(left) + int(right)}[op])
+
+    tools = [Calculator, wiki] if with_wikipedia else [Calculator]
+    agent = create_araft_agent(scripted(script=[act("Calculator", "12 * 7"), answer("84")]), tools,
+                               prompt="zeroshot_turns")
+    recorder = TrajectoryRecorder()
+    agent.invoke({"question": "What is 12 times 7?"}, {"callbacks": [recorder],
+                                                        "metadata": {"question_id": f"calc-{with_wikipedia}"}})
+    [record] = recorder.records
+    return record
+
+
+def test_a_record_keeps_its_tools_and_converts_to_prompts_that_list_them(scripted, wiki, tmp_path, capsys):
+    calc = _calculator_run(scripted, wiki, with_wikipedia=False)
+    both = _calculator_run(scripted, wiki, with_wikipedia=True)
+    assert calc.version == 2 and [t["name"] for t in calc.tools] == ["Calculator"]
+    assert [t["name"] for t in both.tools] == ["Calculator", "Wikipedia"]
+    assert calc.steps[0].observation == "84"
+    # what the teacher saw is what the record renders
+    seen = calc.calls[0]["messages"][0]["content"]
+    assert "Calculator" in seen and "Wikipedia" not in seen
+    assert calc.to_messages("zeroshot_turns", upto=0)[0]["content"] == seen
+    golden = _records("trajectories.jsonl")[0]  # a version 1 record: the Wikipedia tool
+    source, out = tmp_path / "mixed.jsonl", tmp_path / "sft.jsonl"
+    source.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in (calc, golden, both)))
+    assert main(["convert", "sft", str(source), "--out", str(out), "--prompt-style", "zeroshot_turns",
+                 "--granularity", "trajectory"]) == 0
+    systems = [json.loads(line)["messages"][0]["content"] for line in out.read_text().splitlines()]
+    assert len(systems) == 3
+    assert "Calculator" in systems[0] and "Wikipedia" not in systems[0]
+    assert "Wikipedia" in systems[1] and "Calculator" not in systems[1]
+    assert "Calculator" in systems[2] and "Wikipedia" in systems[2]
+
+
+def test_a_record_that_calls_a_tool_it_does_not_list_is_refused_in_one_line(scripted, wiki, tmp_path, capsys):
+    calc = _calculator_run(scripted, wiki, with_wikipedia=False).to_dict()
+    old = {**calc, "version": 1, "tools": []}  # as recorded before records kept their tools
+    source, out = tmp_path / "old.jsonl", tmp_path / "sft.jsonl"
+    source.write_text(json.dumps(old) + "\n" + (GOLDEN / "trajectories.jsonl").read_text())
+    for kind in ("sft", "dpo"):
+        assert main(["convert", kind, str(source), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "record calc-False calls tool 'Calculator'" in err and "(Wikipedia)" in err
+    assert not out.exists()
+    assert main(["convert", "sft", str(source), "--out", str(out), "--skip-bad"]) == 0
+    assert "skipped 1 records whose steps call tools they do not list" in capsys.readouterr().err
+    assert "Calculator" not in out.read_text()
+
+
+def test_a_step_that_named_no_tool_is_the_models_mistake_and_converts(scripted, wiki, tmp_path):
+    from araft_lc.agent.graph import create_araft_agent
+    from araft_lc.agent.recorder import TrajectoryRecorder
+    from helpers import act, answer
+
+    agent = create_araft_agent(scripted(script=[act("Search", "Penn"), answer("William Penn")]), [wiki])
+    recorder = TrajectoryRecorder()
+    agent.invoke({"question": "Who founded Philadelphia?"}, {"callbacks": [recorder]})
+    [record] = recorder.records
+    assert record.steps[0].observation.startswith("There is no tool named Search.")
+    assert record.unlisted_tool() is None

@@ -23,11 +23,12 @@ def test_to_messages_is_what_the_agent_renders(style, wiki):
     assert record.to_messages(style) == record.to_messages(style, upto=len(record.steps))
 
 
-def test_records_without_a_version_read_as_version_1():
+def test_records_without_a_version_read_as_version_1_of_the_wikipedia_tool():
     assert "version" not in GOLDEN.read_text().splitlines()[0]
     records = list(read_trajectories(GOLDEN))
-    assert records and all(r.version == RECORD_VERSION == 1 for r in records)
-    assert records[0].to_dict()["version"] == RECORD_VERSION
+    assert records and all(r.version == 1 and r.tools == [] for r in records) and RECORD_VERSION == 2
+    assert records[0].to_dict()["version"] == 1  # written back as what it is
+    assert [card.name for card in records[0].tool_cards()] == ["Wikipedia"]
 
 
 @pytest.mark.parametrize("version", [RECORD_VERSION + 1, "1", None])

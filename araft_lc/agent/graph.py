@@ -28,6 +28,7 @@ the self-consistency graph around this one (``araft_lc.agent.self_consistency``)
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Any, NamedTuple, Optional, Sequence
 
 from langchain_core.language_models import BaseChatModel
@@ -49,7 +50,7 @@ from araft_lc.agent.schema import (AGENT_TAG, PROMPT_KEY, AgentInput, AgentOutpu
                                    new_question, tool_reply)
 from araft_lc.agent.self_consistency import SAMPLE_KEY, VoteRule, self_consistent
 from araft_lc.agent.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
-from araft_lc.react.trajectory import Status, Step, StepDict, action_key
+from araft_lc.react.trajectory import Status, Step, StepDict, ToolCard, action_key
 
 __all__ = ["AGENT_TAG", "PROMPT_KEY", "AgentInput", "AgentOutput", "AgentState", "AraftAgent", "create_araft_agent",
            "agent_prompt", "cut_at_stop", "tool_reply"]
@@ -190,6 +191,7 @@ def create_araft_agent(
     if len(by_name) != len(tools):
         raise ValueError("tool names must be unique (case-insensitively)")
     tool_names = [t.name for t in tools]
+    cards = [asdict(ToolCard.of(t)) for t in tools]  # what a record keeps of them (the recorder reads it)
     style = agent_prompt(model, prompt)
     style.render_system(tools)  # reads any prompt file now, never on the event loop of a server
 
@@ -364,9 +366,9 @@ def create_araft_agent(
     graph.add_conditional_edges("reason", after_reason, ["act", "reason", END])
     graph.add_conditional_edges("act", after_act, ["reason", END])
     if samples > 1:
-        return self_consistent(as_agent(graph.compile(name=f"{name}-run"), style.version), samples=samples,
+        return self_consistent(as_agent(graph.compile(name=f"{name}-run"), style.version, cards), samples=samples,
                                temperature=sample_temperature, seed=sample_seed, rule=vote,
                                max_question_chars=max_question_chars, checkpointer=checkpointer, name=name,
-                               prompt_version=style.version)
-    return as_agent(graph.compile(checkpointer=checkpointer, name=name), style.version)
+                               prompt_version=style.version, tools=cards)
+    return as_agent(graph.compile(checkpointer=checkpointer, name=name), style.version, cards)
 

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from araft_lc.agent.schema import AGENT_TAG
+from araft_lc.agent.schema import AGENT_TAG, TOOLS_KEY
 from araft_lc.react.trajectory import Step, TrajectoryRecord
 
 __all__ = ["TrajectoryRecorder", "Scorer"]
@@ -166,4 +166,5 @@ class TrajectoryRecorder(BaseCallbackHandler):
             seconds=round(time.perf_counter() - run.started, 3),
             vote=state.get("vote"),
             runs=runs,
+            tools=list(meta.get(TOOLS_KEY) or []),
         )

@@ -5,7 +5,7 @@ run starts with: shared by the single-run graph (``graph``) and self-consistency
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, Sequence
 
 from langchain_core.messages import AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -19,12 +19,13 @@ from typing_extensions import TypedDict
 from araft_lc.react.chat_format import message_text
 from araft_lc.react.trajectory import Status, StepDict
 
-__all__ = ["AGENT_TAG", "PROMPT_KEY", "AgentInput", "AgentOutput", "AraftAgent", "QuestionInput", "as_agent",
+__all__ = ["AGENT_TAG", "PROMPT_KEY", "TOOLS_KEY", "AgentInput", "AgentOutput", "AraftAgent", "QuestionInput", "as_agent",
            "asked_question", "new_question", "tool_reply"]
 
 # The graph's tag in callbacks, so a recorder finds the agent's own run inside any parent graph.
 AGENT_TAG = "araft:agent"
 PROMPT_KEY = "araft_prompt_version"  # the metadata key of the agent's prompt version
+TOOLS_KEY = "araft_tools"  # the metadata key of the cards of the agent's tools, in the prompt's order
 
 
 class AgentInput(TypedDict, total=False):
@@ -154,11 +155,13 @@ def new_question(state: dict[str, Any], max_question_chars: Optional[int]) -> di
     return update
 
 
-def as_agent(compiled: Any, prompt_version: str) -> AraftAgent:
-    """A compiled graph as an ``AraftAgent``, tagged for the recorder, its prompt's version in the
-    config's metadata: every trace of the run shows it, and it survives the copies with_config
-    makes (``AraftAgent.prompt_version`` reads it)."""
-    compiled = compiled.with_config(tags=[AGENT_TAG], metadata={PROMPT_KEY: prompt_version})
+def as_agent(compiled: Any, prompt_version: str, tools: Sequence[dict[str, Any]] = ()) -> AraftAgent:
+    """A compiled graph as an ``AraftAgent``, tagged for the recorder, its prompt's version and its
+    tools' cards (``ToolCard`` as dicts, as the prompt lists them) in the config's metadata: every
+    trace of the run shows them, the recorder keeps the cards in the record, and they survive the
+    copies with_config makes (``AraftAgent.prompt_version`` reads the version)."""
+    compiled = compiled.with_config(tags=[AGENT_TAG], metadata={PROMPT_KEY: prompt_version,
+                                                                TOOLS_KEY: [dict(t) for t in tools]})
     # compile() builds a CompiledStateGraph itself; the subclass only adds input checks and
     # as_tool's schema, so the compiled graph takes it as is (langgraph dev still sees a Pregel).
     compiled.__class__ = AraftAgent

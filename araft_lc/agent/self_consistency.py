@@ -19,7 +19,7 @@ winning run) and every run's steps; the answer's steps are those of the winning 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Mapping, Optional
+from typing import Annotated, Any, Mapping, Optional, Sequence
 
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
@@ -68,7 +68,7 @@ class _VotedState(VotedOutput, total=False):
 
 def self_consistent(run_once: AraftAgent, *, samples: int, temperature: float, seed: int, rule: VoteRule,
                     max_question_chars: Optional[int], checkpointer: Any = None, name: str = "araft",
-                    prompt_version: str = "") -> AraftAgent:
+                    prompt_version: str = "", tools: Sequence[dict[str, Any]] = ()) -> AraftAgent:
     """The self-consistency graph over ``run_once`` (the single-run agent, compiled without a
     checkpointer: it runs as a subgraph of this one).
 
@@ -124,4 +124,4 @@ def self_consistent(run_once: AraftAgent, *, samples: int, temperature: float, s
     graph.add_conditional_edges("start", fan_out, ["run"])
     graph.add_edge("run", "vote")
     graph.add_edge("vote", END)
-    return as_agent(graph.compile(checkpointer=checkpointer, name=name), prompt_version)
+    return as_agent(graph.compile(checkpointer=checkpointer, name=name), prompt_version, tools)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 from langchain_core.tools import BaseTool
 
-__all__ = ["ArgsError", "input_hint", "single_field", "tool_args", "args_text", "describe_error", "no_such_tool",
+__all__ = ["ArgsError", "input_hint", "single_field", "tool_args", "args_text", "describe_error", "named_no_tool", "no_such_tool",
            "tool_call"]
 
 
@@ -133,6 +133,11 @@ def describe_error(tool: BaseTool, error: Exception) -> str:
 def no_such_tool(name: str, tool_names: Sequence[str]) -> str:
     """The observation for an action naming no tool: what there is to use instead."""
     return f"There is no tool named {name}. Use one of: {', '.join(tool_names)}, Answer."
+
+
+def named_no_tool(observation: Optional[str], name: str) -> bool:
+    """Whether ``observation`` is ``no_such_tool``'s for an action that named ``name``."""
+    return (observation or "").startswith(no_such_tool(name, []).partition(" Use one of")[0])
 
 
 def tool_call(name: str, args: dict[str, Any]) -> dict[str, Any]:

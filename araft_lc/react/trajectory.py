@@ -18,13 +18,16 @@ from langchain_core.tools import BaseTool
 
 from araft_lc.react.chat_format import Turn, to_turns
 from araft_lc.storage.jsonl import JsonlError, read_jsonl
+from araft_lc.react.parser import ANSWER
 from araft_lc.react.prompt import PromptStyle, load_prompt, render_messages
 from araft_lc.react.step import Step, StepDict, StepError, action_key
+from araft_lc.react.tool_input import named_no_tool
 
 __all__ = ["Status", "StepError", "Step", "StepDict", "TrajectoryRecord", "RECORD_VERSION", "ToolCard",
            "action_key", "check_version", "read_trajectories"]
 
-RECORD_VERSION = 1
+# 2: the record keeps the cards of the run's tools (``tools``); a version 1 record ran the Wikipedia tool.
+RECORD_VERSION = 2
 
 # "error": the run itself failed (the model server kept failing); no steps may follow.
 # "recursion_limit": the caller's LangGraph recursion_limit ended the run before max_steps did.
@@ -93,6 +96,9 @@ class TrajectoryRecord:
     # steps and scores); ``steps`` and ``prediction`` are then the winning run's.
     vote: Optional[dict[str, Any]] = None
     runs: list[dict[str, Any]] = field(default_factory=list)
+    # The cards of the run's tools as ``ToolCard`` dicts, in the order its prompt listed them;
+    # empty: the Wikipedia tool (every version 1 record).
+    tools: list[dict[str, Any]] = field(default_factory=list)
     version: int = RECORD_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,11 +114,25 @@ class TrajectoryRecord:
             ValueError: a format version this code does not read.
             TypeError: a required field is missing.
         """
-        check_version(data, RECORD_VERSION, "a trajectory record of")
+        version = check_version(data, RECORD_VERSION, "a trajectory record of")
         names = {f.name for f in fields(cls)}
-        kept = {k: v for k, v in data.items() if k in names}
+        kept = {**{k: v for k, v in data.items() if k in names}, "version": version}
         kept["steps"] = [Step.from_dict(s) for s in data.get("steps", [])]
         return cls(**kept)
+
+    def tool_cards(self) -> list[ToolCard]:
+        """The cards of the run's tools, as its prompt listed them (the Wikipedia tool's for a
+        record that keeps none)."""
+        return [ToolCard(**card) for card in self.tools] if self.tools else [_wikipedia()]
+
+    def unlisted_tool(self) -> Optional[str]:
+        """The first tool a step called and ran that the record's tools do not list (None: every
+        one is listed): a run recorded without its tools, say, would convert to prompts that list
+        other tools than its steps call. A step that named no tool of the run (its observation
+        says so) is the model's mistake, recorded as it was, and not counted."""
+        names = {card.name.casefold() for card in self.tool_cards()} | {ANSWER.casefold()}
+        return next((s.action for s in self.steps if s.action and s.action.casefold() not in names
+                     and not named_no_tool(s.observation, s.action)), None)
 
     def to_messages(self, style: Union[str, PromptStyle] = "fewshot", upto: Optional[int] = None,
                     tools: Optional[Sequence[Union[BaseTool, ToolCard]]] = None) -> list[Turn]:
@@ -122,11 +142,12 @@ class TrajectoryRecord:
         Args:
             style: a prompt style or its name (``load_prompt``).
             upto: the step the turns lead up to.
-            tools: the tools the system turn lists (tools or their cards); None: the Wikipedia tool.
+            tools: the tools the system turn lists (tools or their cards); None: the run's own
+                (``tool_cards``).
         """
         style = load_prompt(style) if isinstance(style, str) else style
         steps = self.steps if upto is None else self.steps[:upto]
-        return to_turns(render_messages(style, tools or [_wikipedia()], self.question, steps))  # type: ignore[list-item]
+        return to_turns(render_messages(style, tools or self.tool_cards(), self.question, steps))  # type: ignore[arg-type]
 
 
 def read_trajectories(path: str | Path, *, skip_bad: bool = False,
