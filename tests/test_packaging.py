@@ -17,9 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def requires(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The wheel's Requires-Dist lines, built as pip builds it (setuptools, no isolation: offline)."""
-    out = tmp_path_factory.mktemp("wheel")
+    import shutil
+
+    out, tree = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("tree")
+    for name in ("pyproject.toml", "README.md", "araft.py"):  # built from a copy: no build/ left here
+        shutil.copy(ROOT / name, tree)
+    for package in ("araft_lc", "evals", "finetune"):
+        shutil.copytree(ROOT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True, text=True)
+                    str(tree)], check=True, capture_output=True, text=True)
     [wheel] = out.glob("araft-*.whl")
     with zipfile.ZipFile(wheel) as z:
         metadata = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
