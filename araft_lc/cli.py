@@ -74,7 +74,7 @@ class _LiveSteps:
 def cmd_ask(args: argparse.Namespace) -> int:
     from langchain_core.messages import AIMessageChunk
 
-    from araft_lc.agent.factory import build_agent, check_settings, settings_model, settings_tool
+    from araft_lc.agent.factory import build_agent, check_settings, settings_model, settings_tools, wikipedia_of
 
     settings = settings_from_args(RunSettings, args)
     question = " ".join(args.question.split())
@@ -85,12 +85,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
                         f"{settings.max_question_chars:,}: ask a shorter one")
     # The cheap checks first, the model's before the corpus's: nothing heavy loads for a typo.
     check_settings(settings)
-    tool = settings_tool(settings)
+    tools = settings_tools(settings)
+    wiki = wikipedia_of(tools)
     model = settings_model(settings)
     if getattr(args, "verbose", False):
         print(f"engine: {engine_line(model)}", file=sys.stderr, flush=True)
     # model and tool given, so the factory does not check the settings (nor ping a server) again
-    agent = build_agent(settings, model=model, tools=[tool])
+    agent = build_agent(settings, model=model, tools=tools)
     callbacks = []
     tracer = None
     if args.trace:
@@ -109,7 +110,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         callbacks.append(recorder)
         config["metadata"] = {"question_id": "ask-" + hashlib.sha1(question.encode()).hexdigest()[:12], "producer": {
             "model": args.model, "adapter": args.adapter, "prompt_version": agent.prompt_version,
-            "tool_backend": tool.backend.name, "seed": args.seed, "temperature": args.temperature,
+            "tool_backend": wiki.backend.name if wiki else None, "tools": [t.name for t in tools], "seed": args.seed, "temperature": args.temperature,
             "max_steps": args.max_steps, "repetition_guard": args.repetition_guard, "samples": settings.samples,
         }}
     # With --json, stdout holds the record alone and the live trace goes to stderr.

@@ -16,7 +16,7 @@ __all__ = ["add_parsers"]
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from araft_lc.agent.factory import build_agent, settings_tool
+    from araft_lc.agent.factory import build_agent, settings_tools, wikipedia_of
     from araft_lc.chat.model_spec import ModelSpec
     from araft_lc.react.prompt import load_prompt
     from evals.generate import generate, rejects_path
@@ -44,12 +44,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.prompt:
         load_prompt(args.prompt)  # a typo fails before anything loads
     spec.check_server()
-    tool = settings_tool(settings)
-    teacher = load_model(spec, questions, tool.backend, order=settings.order, thoughts=settings.thoughts,
+    tools = settings_tools(settings)
+    wiki = wikipedia_of(tools)
+    teacher = load_model(spec, questions, wiki.backend if wiki else None, order=settings.order, thoughts=settings.thoughts,
                          **settings.model_options())
-    agent = build_agent(settings, model=teacher, tools=[tool])
-    producer = {"model": args.model, "prompt_version": agent.prompt_version, "tool_backend": tool.backend.name,
-                "max_steps": args.max_steps}
+    agent = build_agent(settings, model=teacher, tools=tools)
+    producer = {"model": args.model, "prompt_version": agent.prompt_version, "tool_backend": wiki.backend.name if wiki else None,
+                "tools": [t.name for t in tools], "max_steps": args.max_steps}
     out = Path(args.out)
     summary = generate(agent, questions, out, min_f1=args.min_f1, concurrency=args.concurrency,
                        producer=producer, settings=settings)
@@ -66,7 +67,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from araft_lc.agent.factory import build_agent, settings_tool
+    from araft_lc.agent.factory import build_agent, settings_tools, wikipedia_of
     from araft_lc.chat.model_spec import ModelSpec
     from araft_lc.react.prompt import load_prompt
     from evals.hotpotqa import check_leakage, check_unique_ids, load_questions, parse_levels, sample_questions
@@ -91,16 +92,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.prompt:
         load_prompt(args.prompt)  # a typo fails before anything loads
     spec.check_server()
-    tool = settings_tool(settings)
-    model = load_model(spec, questions, tool.backend, **settings.model_options())
+    tools = settings_tools(settings)
+    wiki = wikipedia_of(tools)
+    model = load_model(spec, questions, wiki.backend if wiki else None, **settings.model_options())
 
     def agent_for_repeat(repeat: int) -> Any:
         # a teacher answers from the facts, deterministically: only a language model takes a seed
         seeded = model if spec.kind == "teacher" else model.model_copy(update={"seed": args.seed + repeat})
-        return build_agent(settings, model=seeded, tools=[tool])
+        return build_agent(settings, model=seeded, tools=tools)
 
     producer = {"label": args.label or Path(args.out).name, "model": args.model, "adapter": args.adapter,
-                "prompt_version": agent_for_repeat(0).prompt_version, "tool_backend": tool.backend.name, "max_steps": args.max_steps,
+                "prompt_version": agent_for_repeat(0).prompt_version, "tool_backend": wiki.backend.name if wiki else None,
+                "tools": [t.name for t in tools], "max_steps": args.max_steps,
                 "repetition_guard": args.repetition_guard, "temperature": args.temperature,
                 "sample_seed": args.seed}
     print(f"evaluating {len(questions)} questions x {repeats} -> {args.out}", file=sys.stderr)

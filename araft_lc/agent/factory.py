@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
     from araft_lc.wiki.wikipedia import WikipediaTool
 
-__all__ = ["build_agent", "check_settings", "settings_model", "settings_tool"]
+__all__ = ["build_agent", "check_settings", "settings_model", "settings_tool", "settings_tools",
+           "wikipedia_of"]
 
 
 def check_settings(settings: RunSettings) -> None:
@@ -61,6 +62,32 @@ def settings_tool(settings: RunSettings) -> "WikipediaTool":
                           max_chars=settings.observation_chars)
 
 
+def settings_tools(settings: RunSettings) -> list["BaseTool"]:
+    """The tools the settings name, in the order the prompt lists them: the Wikipedia tool
+    (``settings_tool``) unless ``wikipedia`` is off, each ``tools`` reference, then the tools of
+    the servers in ``mcp_config`` (``araft_lc.agent.tool_refs``).
+
+    Raises:
+        ValueError: a reference or config that names no tools, a name clash (with the answer
+            action, or between tools), or a corpus or live Wikipedia that is not there.
+    """
+    from araft_lc.agent.tool_refs import check_tool_names, load_mcp_tools, load_tool_ref
+
+    named = [tool for ref in settings.tools for tool in load_tool_ref(ref)]  # before an index is built
+    if settings.mcp_config:
+        named.extend(load_mcp_tools(settings.mcp_config))
+    tools = [settings_tool(settings), *named] if settings.wikipedia else named
+    check_tool_names(tools)
+    return tools
+
+
+def wikipedia_of(tools: Sequence["BaseTool"]) -> Optional["WikipediaTool"]:
+    """The Wikipedia tool among ``tools`` (what a teacher searches, and a record's tool backend), or None."""
+    from araft_lc.wiki.wikipedia import WikipediaTool
+
+    return next((t for t in tools if isinstance(t, WikipediaTool)), None)
+
+
 def settings_model(settings: RunSettings) -> "BaseChatModel":
     """The chat model the settings name, loaded (a preset, a folder, a Hub id, an ``openai:`` server).
 
@@ -82,7 +109,7 @@ def build_agent(settings: Optional[RunSettings] = None, *, model: Optional["Base
             model, ``$ARAFT_CORPUS`` or live Wikipedia, 5 steps, 600 s).
         model: a chat model built already (a teacher, a seeded copy, a model shared by several
             agents); None loads the one the settings name, after the cheap checks.
-        tools: the agent's tools; None: the Wikipedia tool the settings name.
+        tools: the agent's tools; None: the tools the settings name (``settings_tools``).
         checkpointer: passed to ``compile`` (threads; the server brings its own).
         name: the graph's name in traces.
 
@@ -94,7 +121,7 @@ def build_agent(settings: Optional[RunSettings] = None, *, model: Optional["Base
         check_settings(settings)  # before the corpus is indexed or a model loads
     else:
         settings.check()
-    tools = list(tools) if tools is not None else [settings_tool(settings)]
+    tools = list(tools) if tools is not None else settings_tools(settings)
     model = model if model is not None else settings_model(settings)
     return create_araft_agent(model, tools, prompt=settings.prompt, max_steps=settings.max_steps,
                               repetition_guard=settings.repetition_guard, max_seconds=settings.max_seconds,

@@ -73,6 +73,14 @@ class RunSettings:
         help="a local index, or a source file indexed once into the cache ($ARAFT_CORPUS; without it, live "
              "Wikipedia)", factory=lambda: os.environ.get("ARAFT_CORPUS") or None)
     live_api: Optional[str] = config_field(None, "the MediaWiki api.php URL for live Wikipedia")
+    tools: list[str] = config_field(
+        [], "more tools, each MODULE:ATTRIBUTE naming a LangChain tool, a list of tools or a function returning "
+            "them ($ARAFT_TOOLS: comma-separated)", flags=("--tool",))
+    mcp_config: Optional[str] = config_field(
+        None, "a JSON or YAML file of MCP servers whose tools the agent also gets (langchain-mcp-adapters)")
+    wikipedia: bool = config_field(
+        True, "give the agent the Wikipedia tool",
+        switches={"--no-wikipedia": (False, "leave the Wikipedia tool out: only --tool and --mcp-config tools")})
     max_seconds: float = config_field(MAX_SECONDS, "wall time per question; later steps are not started, and "
                                                    "a tool call is cut off at it")
     tool_timeout: float = config_field(TOOL_TIMEOUT, "seconds a tool call may take (an async tool is cancelled, "
@@ -114,6 +122,9 @@ class RunSettings:
             raise ConfigError(f"sample_temperature is {self.sample_temperature}: sampled runs need one above 0")
         if self.backend not in (None, "torch", "llama.cpp"):
             raise ConfigError(f"backend is {self.backend!r}: use torch or llama.cpp (or leave it unset)")
+        if not self.wikipedia and not self.tools and not self.mcp_config:
+            raise ConfigError("--no-wikipedia leaves the agent no tools: give it --tool MODULE:ATTRIBUTE or "
+                              "--mcp-config FILE")
         if self.vote not in VOTE_RULES:
             raise ConfigError(f"vote is {self.vote!r}: use one of {', '.join(VOTE_RULES)}")
         for key in self.REQUIRED:
@@ -162,7 +173,7 @@ def add_settings_flags(parser: argparse.ArgumentParser, cls: type[RunSettings],
         kind = _base(hints[f.name])
         options: dict[str, Any] = ({"nargs": 0, "const": True} if kind is bool else
                                    {"nargs": "+"} if kind is list else {"type": kind})
-        flags = (names or {}).get(f.name) or ("--" + f.name.replace("_", "-"),)
+        flags = (names or {}).get(f.name) or f.metadata.get("flags") or ("--" + f.name.replace("_", "-"),)
         required = f.name in cls.REQUIRED  # argparse cannot require it: the config file may give it
         parser.add_argument(*flags, dest=f.name, action=_Given, default=None if required else default,
                             help=f.metadata["help"] + (" (required, here or in --config)" if required else ""),
@@ -232,6 +243,8 @@ def settings_from_env(cls: type[S], environ: Optional[dict[str, str]] = None) ->
             given[f.name] = raw.strip().lower() in _TRUE
         elif kind is str:
             given[f.name] = raw.strip() or (None if type(None) in get_args(hints[f.name]) else raw)
+        elif kind is list and not raw.lstrip().startswith("["):  # a,b,c as well as a YAML list
+            given[f.name] = [part.strip() for part in raw.split(",") if part.strip()]
         else:
             try:
                 given[f.name] = yaml.safe_load(raw) if raw.strip() else None
