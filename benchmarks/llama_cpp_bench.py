@@ -55,6 +55,10 @@ def _llama_cpp(gguf: str, ids: list[int], new_tokens: int, threads: int, repeats
     """llama-cpp-python alone: prefill and decode tokens a second of ``Llama.generate``, greedy."""
     from llama_cpp import Llama
 
+    from araft_lc.runtime.llama_cpp_lib import start_llama_cpp
+
+    start_llama_cpp()  # a portable build's CPU backends (llama-cpp-python's own Llama does not load them)
+
     llm = Llama(model_path=gguf, n_ctx=4096, n_batch=512, n_threads=threads, n_threads_batch=threads, verbose=False)
     prefill, decode = [], []
     for _ in range(repeats):
@@ -121,9 +125,9 @@ def _one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from araft_lc.chat.presets import smollm2_gguf, smollm2_path
 
     if args.extra_buffers == "off":  # as on a CPU that advertises AMX (llama_cpp_check.model_params)
-        import araft_lc.runtime.llama_cpp_check as check
+        import araft_lc.runtime.llama_cpp_lib as lib
 
-        check.cpu_flags = lambda: frozenset({"amx_tile"})
+        lib.cpu_flags = lambda: frozenset({"amx_tile"})
     gguf, folder = str(smollm2_gguf()), str(smollm2_path())
     common = {"model_id": folder, "max_batch_size": args.rows}
     lora = {"adapters": {"araft": args.adapter}, "adapter": "araft"} if args.adapter else {}

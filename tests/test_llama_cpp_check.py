@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("llama_cpp", reason="the llama.cpp backend is the llamacpp extra: pip install 'araft[llamacpp]'")
 
 import araft_lc.runtime.llama_cpp_check as check  # noqa: E402
+import araft_lc.runtime.llama_cpp_lib as lib  # noqa: E402
 from araft_lc.chat.chat_model import AraftChatModel  # noqa: E402
 from araft_lc.runtime.causal_lm import ModelLoadError  # noqa: E402
 
@@ -41,7 +42,7 @@ def test_a_child_that_dies_is_a_failed_check_naming_the_signal(smollm2: tuple[st
 
 def test_the_answer_is_asked_again_for_another_cpu(smollm2: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     key = check._key(Path(smollm2[1]))
-    monkeypatch.setattr(check, "cpu_flags", lambda: frozenset({"avx2", "amx_tile"}))
+    monkeypatch.setattr(lib, "cpu_flags", lambda: frozenset({"avx2", "amx_tile"}))
     assert check._key(Path(smollm2[1])) != key
 
 
@@ -79,10 +80,10 @@ def test_extra_buffer_types_are_off_only_where_the_cpu_advertises_amx(smollm2: t
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     import llama_cpp
 
-    assert check.model_params(llama_cpp, frozenset({"avx2", "amx_tile", "amx_int8"})).use_extra_bufts is False
-    assert check.model_params(llama_cpp, frozenset({"avx2", "avx512f"})).use_extra_bufts is True
+    assert lib.model_params(llama_cpp, frozenset({"avx2", "amx_tile", "amx_int8"})).use_extra_bufts is False
+    assert lib.model_params(llama_cpp, frozenset({"avx2", "avx512f"})).use_extra_bufts is True
     usual = AraftChatModel(model_id=smollm2[1], backend="llama.cpp", max_batch_size=1, max_tokens=12)
-    monkeypatch.setattr(check, "cpu_flags", lambda: frozenset({"avx2", "amx_tile", "amx_int8", "amx_bf16"}))
+    monkeypatch.setattr(lib, "cpu_flags", lambda: frozenset({"avx2", "amx_tile", "amx_int8", "amx_bf16"}))
     amx = AraftChatModel(model_id=smollm2[1], backend="llama.cpp", max_batch_size=1, max_tokens=12)
     assert usual.engine.extra_buffers is not amx.engine.extra_buffers is False
     with warnings.catch_warnings():

@@ -163,7 +163,7 @@ def test_a_prompt_past_the_context_is_refused_before_any_prefill(smollm2: tuple[
 
 def test_the_backend_is_llama_cpp_where_it_can_run_else_torch(smollm2: tuple[str, str], tiny_llama: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import araft_lc.runtime.llama_cpp_engine as engine
+    import araft_lc.runtime.llama_cpp_lib as lib
 
     auto = AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], max_batch_size=1)
     assert auto.backend == "llama.cpp" and auto._identifying_params["backend"] == "llama.cpp"
@@ -173,7 +173,7 @@ def test_the_backend_is_llama_cpp_where_it_can_run_else_torch(smollm2: tuple[str
         AraftChatModel(model_id=str(tiny_llama), backend="llama.cpp")
     with pytest.raises(ValueError, match="static"):
         AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], backend="llama.cpp", decode="static")
-    monkeypatch.setattr(engine, "llama_cpp_installed", lambda: False)
+    monkeypatch.setattr(lib, "llama_cpp_installed", lambda: False)
     assert AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1]).backend == "torch"
     with pytest.raises(ModelLoadError, match=r"araft\[llamacpp\]"):
         AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], backend="llama.cpp")

@@ -65,7 +65,7 @@ def choose_backend(chat: Any, loaded: bool) -> BackendChoice:
             llama.cpp asked for and failing its check.
     """
     from araft_lc.runtime.llama_cpp_check import check_llama_cpp
-    from araft_lc.runtime.llama_cpp_engine import INSTALL_HINT, llama_cpp_installed
+    from araft_lc.runtime.llama_cpp_lib import INSTALL_HINT, llama_cpp_installed
 
     if chat.backend == "torch":
         return BackendChoice("torch", "asked for (backend='torch')")

@@ -38,13 +38,11 @@ class GGUFTokenizer:
 
     def __init__(self, gguf_file: str) -> None:
         from araft_lc.runtime.causal_lm import ModelLoadError
-        from araft_lc.runtime.llama_cpp_engine import INSTALL_HINT, llama_cpp_installed, quiet_llama_cpp
+        from araft_lc.runtime.llama_cpp_lib import INSTALL_HINT, llama_cpp_installed, start_llama_cpp
 
         if not llama_cpp_installed():
             raise ModelLoadError(f"reading a GGUF's tokenizer needs llama-cpp-python: {INSTALL_HINT}")
-        import llama_cpp
-
-        quiet_llama_cpp()
+        llama_cpp = start_llama_cpp()
         params = llama_cpp.llama_model_default_params()
         params.vocab_only = True
         model = llama_cpp.llama_model_load_from_file(str(gguf_file).encode(), params)

@@ -9,7 +9,8 @@ parameters the engine will use; the answer is kept in the cache (``$ARAFT_CACHE_
 under the llama-cpp-python build, the CPU's flags and the weights file, so it is asked once.
 
 The parameters themselves avoid the known fault: where the CPU advertises AMX, llama.cpp's extra
-buffer types (the AMX and repacked weight layouts) are switched off (``model_params``).
+buffer types (the AMX and repacked weight layouts) are switched off
+(``araft_lc.runtime.llama_cpp_lib.model_params``).
 
     python -m araft_lc.runtime.llama_cpp_check WEIGHTS.gguf   # the child: exit 0 and "ok", or dies
 """
@@ -25,15 +26,15 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
+from araft_lc.runtime import llama_cpp_lib
+from araft_lc.runtime.llama_cpp_lib import model_params, start_llama_cpp
 from araft_lc.storage.cache_dir import cache_dir
 
-__all__ = ["CheckResult", "advertises_amx", "check_llama_cpp", "cpu_flags", "model_params", "PROBE", "TIMEOUT"]
+__all__ = ["CheckResult", "check_llama_cpp", "PROBE", "TIMEOUT"]
 
-AMX_FLAGS = frozenset({"amx_tile", "amx_int8", "amx_bf16"})
 # The child's command line (the weights' path is added); tests put a child that crashes here.
 PROBE = [sys.executable, "-m", "araft_lc.runtime.llama_cpp_check"]
 TIMEOUT = 300.0  # seconds the child may take (it loads the weights and decodes a few tokens)
@@ -48,33 +49,6 @@ class CheckResult:
     reason: str  # "" when ok
     seconds: float  # what the child took when it was asked
     cached: bool = False
-
-
-@lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags as the kernel lists them (``/proc/cpuinfo``); empty where unknown."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    return frozenset(line.partition(":")[2].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def advertises_amx(flags: Optional[frozenset[str]] = None) -> bool:
-    """Whether the CPU (``flags``, default this one's) advertises AMX."""
-    return bool(AMX_FLAGS & (cpu_flags() if flags is None else flags))
-
-
-def model_params(llama: Any, flags: Optional[frozenset[str]] = None) -> Any:
-    """llama.cpp's model parameters for this CPU: its defaults, with the extra buffer types off
-    where the CPU advertises AMX (their AMX path faults there; elsewhere they repack some weight
-    types for speed, so they stay on)."""
-    params = llama.llama_model_default_params()
-    params.use_extra_bufts = not advertises_amx(flags)
-    return params
 
 
 def _build() -> dict[str, Any]:
@@ -95,7 +69,7 @@ def _build() -> dict[str, Any]:
 
 def _key(weights: Path) -> str:
     stat = weights.stat()
-    identity = {"format": _FORMAT, "build": _build(), "cpu": sorted(cpu_flags()),
+    identity = {"format": _FORMAT, "build": _build(), "cpu": sorted(llama_cpp_lib.cpu_flags()),
                 "weights": [str(weights.resolve()), stat.st_size, int(stat.st_mtime)], "probe": PROBE[1:]}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -142,9 +116,7 @@ def check_llama_cpp(weights: str | Path) -> CheckResult:
 
 def _probe(weights: str) -> None:
     """Load ``weights`` as the engine does and decode: a prompt of 16 tokens, then 4 more, one by one."""
-    import llama_cpp
-
-    llama_cpp.llama_backend_init()
+    llama_cpp = start_llama_cpp()
     model = llama_cpp.llama_model_load_from_file(weights.encode(), model_params(llama_cpp))
     if not model:
         raise SystemExit(f"llama.cpp could not load {weights}")

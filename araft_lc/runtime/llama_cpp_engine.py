@@ -24,39 +24,20 @@ same process about half as fast (benchmarks/RESULTS.md); each engine decodes in 
 
 from __future__ import annotations
 
-import logging
 import os
 import weakref
 from typing import Any, Iterator, Optional, Sequence, Union
 
 from araft_lc.runtime.decoding import Completion, Decoding
 from araft_lc.runtime.llama_cpp_batch import BATCH_TOKENS, LlamaCppBatcher, decode, logits_at, put, use_adapter
-from araft_lc.runtime.llama_cpp_check import model_params
+from araft_lc.runtime.llama_cpp_lib import INSTALL_HINT, llama_cpp_installed, model_params, start_llama_cpp
 from araft_lc.runtime.text_engine import TextEngine, TokenStreamer, streamed
 
-__all__ = ["LlamaCppEngine", "llama_cpp_installed", "quiet_llama_cpp", "INSTALL_HINT", "DEFAULT_CONTEXT"]
+__all__ = ["LlamaCppEngine", "DEFAULT_CONTEXT"]
 
-INSTALL_HINT = "pip install 'araft[llamacpp]' (llama-cpp-python compiles llama.cpp on install: minutes)"
 # Positions per sequence unless asked: every sequence's key/values are allocated up front
 # (30 layers x 2 x 192 x fp16 = 23 KB a position for SmolLM2-135M: 8 x 4096 positions, 0.75 GB).
 DEFAULT_CONTEXT = 4096
-
-
-def llama_cpp_installed() -> bool:
-    """Whether ``llama_cpp`` (the ``llamacpp`` extra) can be imported."""
-    import importlib.util
-
-    return importlib.util.find_spec("llama_cpp") is not None
-
-
-def quiet_llama_cpp() -> None:
-    """Route llama.cpp's log through the "llama-cpp-python" logger at ERROR unless the user set a
-    level (llama.cpp logs every tensor it loads otherwise)."""
-    import llama_cpp.llama  # noqa: F401  (installs the log callback that feeds that logger)
-
-    quiet = logging.getLogger("llama-cpp-python")
-    if quiet.level == logging.NOTSET:
-        quiet.setLevel(logging.ERROR)
 
 
 def _threads() -> int:
@@ -107,14 +88,11 @@ class LlamaCppEngine(TextEngine):
 
         if not llama_cpp_installed():
             raise ModelLoadError(f"the llama.cpp backend needs llama-cpp-python: {INSTALL_HINT}")
-        import llama_cpp
-
-        quiet_llama_cpp()
+        llama_cpp = start_llama_cpp()
         self._llama, self.tokenizer = llama_cpp, tokenizer
         self.gguf_file, self.adapters, self.merged = gguf_file, tuple(adapters or {}), merged
         if merged is not None and merged not in self.adapters:
             raise ModelLoadError(f"merged adapter {merged!r} is not loaded: loaded are {list(self.adapters)}")
-        llama_cpp.llama_backend_init()
         if not os.path.isfile(gguf_file):
             raise ModelLoadError(f"no GGUF file at {gguf_file}")
         weights = self._convert(merged, (adapters or {})[merged], merged=True) if merged else gguf_file
