@@ -69,3 +69,45 @@ def test_every_door_runs_the_same_agent(data_dir, questions, capsys, tmp_path):
     for door, runs in doors.items():
         for question, run, expected in zip(questions, runs, reference):
             assert run == expected, f"{door} differs from araft ask on {question!r}"
+
+
+TOOLS_MODULE = '''
+from langchain_core.tools import tool
+
+@tool
+def Calculator(expression: str) -> str:
+    """Evaluate an arithmetic expression such as 12 * 7."""
+    left, op, right = expression.split()
+    return str({"*": int(left) * int(right), "+": int(left) + int(right)}[op])
+'''
+
+
+def test_every_door_gives_a_custom_tool_to_the_same_agent(data_dir, capsys, tmp_path, monkeypatch):
+    from araft_lc import AraftChatModel, RunSettings, build_agent, create_araft_agent, wikipedia_tool
+    from araft_lc.chat.presets import DEFAULT_MODEL
+
+    (tmp_path / "my_tools.py").write_text(TOOLS_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from my_tools import Calculator
+
+    corpus, ref = str(data_dir / "wiki_corpus.jsonl.gz"), "my_tools:Calculator"
+    question = "What is 12 times 7, and which genus has more species, Bactris and Epigaea?"
+    doors = {}
+    assert main(["ask", question, "--corpus", corpus, "--tool", ref, "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [t["name"] for t in record["tools"]] == ["Wikipedia", "Calculator"]
+    doors["araft ask --tool"] = {"steps": record["steps"], "answer": record["prediction"], "status": record["status"]}
+    api = create_araft_agent(AraftChatModel.from_preset(DEFAULT_MODEL), [wikipedia_tool(corpus), Calculator])
+    doors["create_araft_agent"] = _run(api.invoke({"question": question}))
+    del api
+    doors["build_agent"] = _run(build_agent(RunSettings(corpus=corpus, tools=[ref])).invoke({"question": question}))
+
+    async def ask_server(url):
+        client = langgraph_sdk.get_client(url=url)
+        return _run(await client.runs.wait(None, "araft", input={"question": question}))
+
+    env = {"ARAFT_CORPUS": corpus, "ARAFT_TOOLS": ref, "PYTHONPATH": str(tmp_path)}
+    with langgraph_dev(env, tmp_path / "server.log") as server:
+        doors["langgraph dev (ARAFT_TOOLS)"] = asyncio.run(ask_server(server.url))
+    for door, run in doors.items():
+        assert run == doors["araft ask --tool"], f"{door} differs from araft ask --tool"

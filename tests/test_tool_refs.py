@@ -123,7 +123,7 @@ def test_the_server_and_the_python_api_get_the_same_tools(tools_module: str, mcp
     assert names[0] == names[1] == ["Wikipedia", "Calculator", "add"]
 
 
-def test_ask_and_eval_run_custom_tools_and_their_records_keep_them(tools_module: str, mcp_config: Path,
+def test_ask_eval_and_generate_run_custom_tools_and_their_records_keep_them(tools_module: str, mcp_config: Path,
                                                                    tiny_llama: Path, tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     common = ["--model", str(tiny_llama), "--max-steps", "1", "--max-new-tokens", "4", "--tool", "my_tools:Calculator",
@@ -140,6 +140,10 @@ def test_ask_and_eval_run_custom_tools_and_their_records_keep_them(tools_module:
     [line] = (out / "trajectories.jsonl").read_text().splitlines()
     assert [t["name"] for t in json.loads(line)["tools"]] == ["Calculator", "add"]
     assert json.loads((out / "report.json").read_text())["levels"]["all"]["f1"]["n"] == 1
+    runs = tmp_path / "runs.jsonl"
+    assert main(["generate", "--questions", str(questions), "--out", str(runs), "--no-wikipedia", *common]) == 0
+    [line] = (tmp_path / "runs.rejects.jsonl").read_text().splitlines()  # a random model answers wrong
+    assert [t["name"] for t in json.loads(line)["tools"]] == ["Calculator", "add"]
     capsys.readouterr()
     assert main(["ask", "--tool", "my_tools:Nope", *common[:2], "q?"]) == 2  # before live Wikipedia is asked
     assert capsys.readouterr().err.count("\n") == 1
