@@ -37,7 +37,14 @@ def test_the_check_decodes_in_a_child_once_and_is_remembered(smollm2: tuple[str,
 def test_a_child_that_dies_is_a_failed_check_naming_the_signal(smollm2: tuple[str, str], crashing: None) -> None:
     result = check.check_llama_cpp(smollm2[1])
     assert not result.ok and "SIGSEGV" in result.reason
-    assert check.check_llama_cpp(smollm2[1]).cached  # a failure is remembered too: no crash each time
+    assert check.check_llama_cpp(smollm2[1]).cached  # a fault is remembered too: no crash each time
+
+
+def test_a_child_killed_from_outside_is_asked_again(smollm2: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(check, "PROBE", [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    first = check.check_llama_cpp(smollm2[1])
+    assert not first.ok and "SIGKILL" in first.reason
+    assert not check.check_llama_cpp(smollm2[1]).cached  # out of memory, say: not the CPU's answer
 
 
 def test_the_answer_is_asked_again_for_another_cpu(smollm2: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -39,6 +39,8 @@ __all__ = ["CheckResult", "check_llama_cpp", "PROBE", "TIMEOUT"]
 PROBE = [sys.executable, "-m", "araft_lc.runtime.llama_cpp_check"]
 TIMEOUT = 300.0  # seconds the child may take (it loads the weights and decodes a few tokens)
 _FORMAT = 1  # bump when the check itself changes, so earlier answers are asked again
+# Signals of a native fault: the answers remembered besides success (a timeout or a kill is asked again).
+_FAULTS = {signal.SIGSEGV, signal.SIGILL, signal.SIGBUS, signal.SIGABRT, signal.SIGFPE}
 
 
 @dataclass(frozen=True)
@@ -104,13 +106,16 @@ def check_llama_cpp(weights: str | Path) -> CheckResult:
                               stdin=subprocess.DEVNULL)
         ok = done.returncode == 0 and done.stdout.strip().endswith("ok")
         reason = "" if ok else _why(done.returncode, done.stderr)
+        # a fault is the CPU's and the build's, so it is remembered; a kill from outside is not
+        remember = ok or -done.returncode in _FAULTS
     except subprocess.TimeoutExpired:
-        ok, reason = False, f"llama.cpp's check process did not finish in {TIMEOUT:.0f} s"
+        ok, reason, remember = False, f"llama.cpp's check process did not finish in {TIMEOUT:.0f} s", False
     result = CheckResult(ok, reason, round(time.perf_counter() - start, 3))
-    try:
-        write_text_atomically(answer, json.dumps({k: v for k, v in asdict(result).items() if k != "cached"}))
-    except OSError:
-        pass  # a cache that cannot be written: asked again next time
+    if remember:
+        try:
+            write_text_atomically(answer, json.dumps({k: v for k, v in asdict(result).items() if k != "cached"}))
+        except OSError:
+            pass  # a cache that cannot be written: asked again next time
     return result
 
 
