@@ -23,7 +23,7 @@ def test_ask_end_to_end_with_json_and_trace(tiny_llama, tmp_path, capsys):
     assert 1 <= len(record["steps"]) <= 3
     assert record["producer"]["tool_backend"] == "local"
     assert record["producer"]["prompt_version"] == "araft-fewshot-v1"
-    assert record["question_id"].startswith("ask-") and record["version"] == 1
+    assert record["question_id"].startswith("ask-") and record["version"] == 2
     # the recorder's record: every model call with its prompt and output, and the run's seconds
     assert len(record["calls"]) == len(record["steps"]) and isinstance(record["seconds"], float)
     assert [c["output"] for c in record["calls"]] == [s["raw"] for s in record["steps"]]

@@ -27,7 +27,9 @@ def crashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(check, "PROBE", SEGFAULT)
 
 
-def test_the_check_decodes_in_a_child_once_and_is_remembered(smollm2: tuple[str, str]) -> None:
+def test_the_check_decodes_in_a_child_once_and_is_remembered(smollm2: tuple[str, str], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARAFT_CACHE_DIR", str(tmp_path))  # not asked yet, whatever ran before in the session
     first = check.check_llama_cpp(smollm2[1])
     assert first.ok and first.reason == "" and not first.cached and first.seconds > 0
     again = check.check_llama_cpp(smollm2[1])
