@@ -16,7 +16,8 @@ export HF_HUB_OFFLINE ?= 1
 # flag set: about 10 minutes on 2 cores), installed from there. LLAMA_CPP_CMAKE= builds natively.
 LLAMA_CPP_VERSION := 0.3.36
 LLAMA_CPP_CMAKE ?= -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON
-LLAMA_CPP_WHEELS ?= $(HOME)/.cache/araft/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell printf '%s' "$(LLAMA_CPP_CMAKE)" | sha1sum | cut -c1-10)
+LLAMA_CPP_FLAGS_KEY := $(shell printf '%s' "$(LLAMA_CPP_CMAKE)" | sha1sum | cut -c1-10)
+LLAMA_CPP_WHEELS ?= $(HOME)/.cache/araft/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(LLAMA_CPP_FLAGS_KEY)
 
 .PHONY: install ask serve test test-fast bench
 

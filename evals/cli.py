@@ -46,11 +46,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     spec.check_server()
     tools = settings_tools(settings)
     wiki = wikipedia_of(tools)
-    teacher = load_model(spec, questions, wiki.backend if wiki else None, order=settings.order, thoughts=settings.thoughts,
-                         **settings.model_options())
+    teacher = load_model(spec, questions, wiki.backend if wiki else None, order=settings.order,
+                         thoughts=settings.thoughts, **settings.model_options())
     agent = build_agent(settings, model=teacher, tools=tools)
-    producer = {"model": args.model, "prompt_version": agent.prompt_version, "tool_backend": wiki.backend.name if wiki else None,
-                "tools": [t.name for t in tools], "max_steps": args.max_steps}
+    producer = {"model": args.model, "prompt_version": agent.prompt_version,
+                "tool_backend": wiki.backend.name if wiki else None, "tools": [t.name for t in tools],
+                "max_steps": args.max_steps}
     out = Path(args.out)
     summary = generate(agent, questions, out, min_f1=args.min_f1, concurrency=args.concurrency,
                        producer=producer, settings=settings)
@@ -102,8 +103,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return build_agent(settings, model=seeded, tools=tools)
 
     producer = {"label": args.label or Path(args.out).name, "model": args.model, "adapter": args.adapter,
-                "prompt_version": agent_for_repeat(0).prompt_version, "tool_backend": wiki.backend.name if wiki else None,
-                "tools": [t.name for t in tools], "max_steps": args.max_steps,
+                "prompt_version": agent_for_repeat(0).prompt_version,
+                "tool_backend": wiki.backend.name if wiki else None, "tools": [t.name for t in tools],
+                "max_steps": args.max_steps,
                 "repetition_guard": args.repetition_guard, "temperature": args.temperature,
                 "sample_seed": args.seed}
     print(f"evaluating {len(questions)} questions x {repeats} -> {args.out}", file=sys.stderr)

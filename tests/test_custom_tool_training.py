@@ -66,7 +66,8 @@ def test_a_student_trained_on_calculator_runs_calls_the_calculator(tiny_llama: P
     runs = tmp_path / "runs.jsonl"
     summary = generate(teacher, list(load_questions(questions)), runs, min_f1=1.0, progress=False)
     assert summary.kept == len(pairs)
-    assert all([t["name"] for t in json.loads(line)["tools"]] == ["Calculator"] for line in runs.read_text().splitlines())
+    kept = [json.loads(line) for line in runs.read_text().splitlines()]
+    assert all([t["name"] for t in record["tools"]] == ["Calculator"] for record in kept)
 
     records = tmp_path / "sft.jsonl"
     assert main(["convert", "sft", str(runs), "--out", str(records), "--prompt-style", "zeroshot_turns",

@@ -43,7 +43,8 @@ def test_a_child_that_dies_is_a_failed_check_naming_the_signal(smollm2: tuple[st
 
 
 def test_a_child_killed_from_outside_is_asked_again(smollm2: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(check, "PROBE", [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    killed = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    monkeypatch.setattr(check, "PROBE", [sys.executable, "-c", killed])
     first = check.check_llama_cpp(smollm2[1])
     assert not first.ok and "SIGKILL" in first.reason
     assert not check.check_llama_cpp(smollm2[1]).cached  # out of memory, say: not the CPU's answer

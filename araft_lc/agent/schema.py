@@ -19,8 +19,8 @@ from typing_extensions import TypedDict
 from araft_lc.react.chat_format import message_text
 from araft_lc.react.trajectory import Status, StepDict
 
-__all__ = ["AGENT_TAG", "PROMPT_KEY", "TOOLS_KEY", "AgentInput", "AgentOutput", "AraftAgent", "QuestionInput", "as_agent",
-           "asked_question", "new_question", "tool_reply"]
+__all__ = ["AGENT_TAG", "PROMPT_KEY", "TOOLS_KEY", "AgentInput", "AgentOutput", "AraftAgent", "QuestionInput",
+           "as_agent", "asked_question", "new_question", "tool_reply"]
 
 # The graph's tag in callbacks, so a recorder finds the agent's own run inside any parent graph.
 AGENT_TAG = "araft:agent"

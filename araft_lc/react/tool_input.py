@@ -16,8 +16,8 @@ from typing import Any, Optional, Sequence, Union
 
 from langchain_core.tools import BaseTool
 
-__all__ = ["ArgsError", "input_hint", "single_field", "tool_args", "args_text", "describe_error", "named_no_tool", "no_such_tool",
-           "tool_call"]
+__all__ = ["ArgsError", "input_hint", "single_field", "tool_args", "args_text", "describe_error", "named_no_tool",
+           "no_such_tool", "tool_call"]
 
 
 class ArgsError(ValueError):

@@ -147,7 +147,8 @@ class TrajectoryRecord:
         """
         style = load_prompt(style) if isinstance(style, str) else style
         steps = self.steps if upto is None else self.steps[:upto]
-        return to_turns(render_messages(style, tools or self.tool_cards(), self.question, steps))  # type: ignore[arg-type]
+        cards = tools or self.tool_cards()
+        return to_turns(render_messages(style, cards, self.question, steps))  # type: ignore[arg-type]
 
 
 def read_trajectories(path: str | Path, *, skip_bad: bool = False,

@@ -132,9 +132,9 @@ def held_back(pieces: Iterable[str], stop: Sequence[str]) -> Iterator[Union[str,
 def streamed(work: Callable[[], int], streamer: Any, ids: Sequence[int],
              stop: Sequence[str]) -> Iterator[Union[str, Completion]]:
     """Run ``work`` (a generation that feeds ``streamer``, a ``TokenStreamer`` or transformers'
-    ``TextIteratorStreamer``, and returns how many tokens it wrote) in a thread of its own; yield the text as ``held_back``
-    lets it through, then the ``Completion`` (its text: the tail not yet yielded). An exception in
-    ``work`` is raised here, in the caller's thread."""
+    ``TextIteratorStreamer``, and returns how many tokens it wrote) in a thread of its own; yield
+    the text as ``held_back`` lets it through, then the ``Completion`` (its text: the tail not yet
+    yielded). An exception in ``work`` is raised here, in the caller's thread."""
     written: list[int] = []
     errors: list[BaseException] = []
 
