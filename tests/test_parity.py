@@ -86,11 +86,11 @@ def test_every_door_gives_a_custom_tool_to_the_same_agent(data_dir, capsys, tmp_
     from araft_lc import AraftChatModel, RunSettings, build_agent, create_araft_agent, wikipedia_tool
     from araft_lc.chat.presets import DEFAULT_MODEL
 
-    (tmp_path / "my_tools.py").write_text(TOOLS_MODULE)
+    (tmp_path / "parity_tools.py").write_text(TOOLS_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    from my_tools import Calculator
+    from parity_tools import Calculator
 
-    corpus, ref = str(data_dir / "wiki_corpus.jsonl.gz"), "my_tools:Calculator"
+    corpus, ref = str(data_dir / "wiki_corpus.jsonl.gz"), "parity_tools:Calculator"
     question = "What is 12 times 7, and which genus has more species, Bactris and Epigaea?"
     doors = {}
     assert main(["ask", question, "--corpus", corpus, "--tool", ref, "--json"]) == 0

@@ -40,6 +40,7 @@ NOT_A_TOOL = 3
 @pytest.fixture
 def tools_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     (tmp_path / "my_tools.py").write_text(TOOLS_MODULE)
+    monkeypatch.delitem(sys.modules, "my_tools", raising=False)  # this test's module, not one imported before
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     return "my_tools"
