@@ -67,7 +67,8 @@ def test_every_door_runs_the_same_agent(data_dir, questions, capsys, tmp_path):
     reference = doors["araft ask --json"]
     assert all(run["status"] == "answered" for run in reference[:1]), reference[0]  # the quickstart answers
     for door, runs in doors.items():
-        for question, run, expected in zip(questions, runs, reference):
+        assert len(runs) == len(reference) == len(questions), door
+        for question, run, expected in zip(questions, runs, reference, strict=True):
             assert run == expected, f"{door} differs from araft ask on {question!r}"
 
 
