@@ -13,7 +13,7 @@ import pytest
 from araft import main
 from araft_lc.agent.factory import build_agent, settings_tools
 from araft_lc.agent.settings import RunSettings, settings_from_env
-from araft_lc.agent.tool_refs import ToolRefError, check_tool_names, load_mcp_tools, load_tool_ref
+from araft_lc.agent.tool_refs import ToolRefError, load_mcp_tools, load_tool_ref
 from helpers import MINI_CORPUS, TEST_DATA, act, answer
 
 TOOLS_MODULE = '''
@@ -72,12 +72,17 @@ def test_a_bad_reference_is_one_line(tools_module: str, ref: str, message: str) 
     assert "\n" not in str(caught.value)
 
 
-def test_a_tool_named_answer_or_twice_is_refused(tools_module: str) -> None:
+def test_a_tool_named_answer_or_twice_is_refused(tools_module: str, scripted) -> None:
+    from araft_lc.agent.graph import create_araft_agent
+
     calc, clash = load_tool_ref("my_tools:Calculator")[0], load_tool_ref("my_tools:Answer")[0]
-    with pytest.raises(ToolRefError, match="the answer action's name"):
-        check_tool_names([calc, clash])
-    with pytest.raises(ToolRefError, match="two tools are named 'Calculator'"):
-        check_tool_names([calc, calc])
+    with pytest.raises(ValueError, match="the answer action's name"):
+        settings_tools(RunSettings(wikipedia=False, tools=["my_tools:Calculator", "my_tools:Answer"]))
+    with pytest.raises(ValueError, match="two tools are named 'Calculator'"):
+        settings_tools(RunSettings(wikipedia=False, tools=["my_tools:Calculator", "my_tools:both"]))
+    for tools in ([calc, clash], [calc, calc]):  # the agent itself refuses them too, whatever built them
+        with pytest.raises(ValueError, match="the answer action's name|two tools are named 'Calculator'"):
+            create_araft_agent(scripted(script=["x"]), tools)
 
 
 def test_mcp_servers_over_stdio_give_their_tools(mcp_config: Path, scripted) -> None:

@@ -71,13 +71,14 @@ def settings_tools(settings: RunSettings) -> list["BaseTool"]:
         ValueError: a reference or config that names no tools, a name clash (with the answer
             action, or between tools), or a corpus or live Wikipedia that is not there.
     """
-    from araft_lc.agent.tool_refs import check_tool_names, load_mcp_tools, load_tool_ref
+    from araft_lc.agent.tool_refs import load_mcp_tools, load_tool_ref
+    from araft_lc.react.tool_input import check_tool_names
 
     named = [tool for ref in settings.tools for tool in load_tool_ref(ref)]  # before an index is built
     if settings.mcp_config:
         named.extend(load_mcp_tools(settings.mcp_config))
     tools = [settings_tool(settings), *named] if settings.wikipedia else named
-    check_tool_names(tools)
+    check_tool_names([t.name for t in tools])  # now, before a model loads (the agent checks it too)
     return tools
 
 

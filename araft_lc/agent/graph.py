@@ -45,7 +45,8 @@ from araft_lc.react.parser import Action, Answer, format_action, parse
 from araft_lc.chat.presets import (DEFAULT_PROMPT, MAX_QUESTION_CHARS, MAX_SECONDS, MAX_STEPS, OBSERVATION_CHARS,
                                    TOOL_TIMEOUT, check_bounds)
 from araft_lc.react.prompt import STOP, PromptStyle, load_prompt, render_messages, warn_prompt_mismatch
-from araft_lc.react.tool_input import ArgsError, describe_error, no_such_tool, tool_args, tool_call
+from araft_lc.react.tool_input import (ArgsError, check_tool_names, describe_error, no_such_tool, tool_args,
+                                      tool_call)
 from araft_lc.agent.schema import (AGENT_TAG, PROMPT_KEY, AgentInput, AgentOutput, AraftAgent, as_agent,
                                    new_question, tool_reply)
 from araft_lc.agent.self_consistency import SAMPLE_KEY, VoteRule, self_consistent
@@ -187,10 +188,9 @@ def create_araft_agent(
 
         tools = [wikipedia_tool()]
     tools = list(tools)
-    by_name = {t.name.casefold(): t for t in tools}
-    if len(by_name) != len(tools):
-        raise ValueError("tool names must be unique (case-insensitively)")
     tool_names = [t.name for t in tools]
+    check_tool_names(tool_names)
+    by_name = {t.name.casefold(): t for t in tools}
     cards = [asdict(ToolCard.of(t)) for t in tools]  # what a record keeps of them (the recorder reads it)
     style = agent_prompt(model, prompt)
     style.render_system(tools)  # reads any prompt file now, never on the event loop of a server

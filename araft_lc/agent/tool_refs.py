@@ -17,10 +17,9 @@ from typing import Any
 
 from langchain_core.tools import BaseTool
 
-from araft_lc.react.parser import ANSWER
 from araft_lc.storage.error_text import error_text
 
-__all__ = ["ToolRefError", "check_tool_names", "load_mcp_tools", "load_tool_ref"]
+__all__ = ["ToolRefError", "load_mcp_tools", "load_tool_ref"]
 
 
 class ToolRefError(ValueError):
@@ -98,20 +97,3 @@ def load_mcp_tools(path: str | Path) -> list[BaseTool]:
             e = e.exceptions[0]
         raise ToolRefError(f"MCP config {path}: the servers did not list their tools ({error_text(e)}): check "
                            "each server's command") from None
-
-
-def check_tool_names(tools: list[BaseTool]) -> None:
-    """Refuse a tool named as the answer action, or two tools of one name (case-insensitively).
-
-    Raises:
-        ToolRefError: naming the tool and the fix.
-    """
-    seen: dict[str, str] = {}
-    for tool in tools:
-        key = tool.name.casefold()
-        if key == ANSWER.casefold():
-            raise ToolRefError(f"a tool is named {tool.name!r}, the answer action's name: rename the tool")
-        if key in seen:
-            raise ToolRefError(f"two tools are named {tool.name!r}: rename one (names are compared "
-                               "case-insensitively)")
-        seen[key] = tool.name

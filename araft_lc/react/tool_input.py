@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence, Union
 
 from langchain_core.tools import BaseTool
 
-__all__ = ["ArgsError", "input_hint", "single_field", "tool_args", "args_text", "describe_error", "named_no_tool",
+__all__ = ["ArgsError", "input_hint", "single_field", "tool_args", "args_text", "describe_error", "check_tool_names", "named_no_tool",
            "no_such_tool", "tool_call"]
 
 
@@ -133,6 +133,25 @@ def describe_error(tool: BaseTool, error: Exception) -> str:
 def no_such_tool(name: str, tool_names: Sequence[str]) -> str:
     """The observation for an action naming no tool: what there is to use instead."""
     return f"There is no tool named {name}. Use one of: {', '.join(tool_names)}, Answer."
+
+
+def check_tool_names(names: Sequence[str]) -> None:
+    """Refuse a tool named as the answer action, or two tools of one name (case-insensitively):
+    the model could never call it, or could not tell which it calls.
+
+    Raises:
+        ValueError: naming the tool and the fix.
+    """
+    from araft_lc.react.parser import ANSWER
+
+    seen: set[str] = set()
+    for name in names:
+        key = name.casefold()
+        if key == ANSWER.casefold():
+            raise ValueError(f"a tool is named {name!r}, the answer action's name: rename the tool")
+        if key in seen:
+            raise ValueError(f"two tools are named {name!r}: rename one (names are compared case-insensitively)")
+        seen.add(key)
 
 
 def named_no_tool(observation: Optional[str], name: str) -> bool:

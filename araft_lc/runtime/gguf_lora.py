@@ -85,16 +85,21 @@ def read_safetensors(path: Path) -> dict[str, Any]:
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        start, end = info["data_offsets"]
-        if info["dtype"] not in _DTYPES:
-            raise GGUFAdapterError(f"{path}: tensor {name!r} is {info['dtype']}, not a float type an adapter has")
-        if end > len(body) or end - start != np.dtype(_DTYPES[info["dtype"]]).itemsize * math.prod(info["shape"]):
+        try:
+            start, end = info["data_offsets"]
+            dtype, shape = info["dtype"], info["shape"]
+        except (KeyError, TypeError, ValueError):
+            raise GGUFAdapterError(f"{path}: tensor {name!r} has no dtype, shape and offsets: save the adapter "
+                                   "again") from None
+        if dtype not in _DTYPES:
+            raise GGUFAdapterError(f"{path}: tensor {name!r} is {dtype}, not a float type an adapter has")
+        if end > len(body) or end - start != np.dtype(_DTYPES[dtype]).itemsize * math.prod(shape):
             raise GGUFAdapterError(f"{path} is cut short or damaged (tensor {name!r} does not fit the file): "
                                    "save or copy the adapter again")
-        array = np.frombuffer(body[start:end], dtype=_DTYPES[info["dtype"]])
-        if info["dtype"] == "BF16":  # the high half of a float32
+        array = np.frombuffer(body[start:end], dtype=_DTYPES[dtype])
+        if dtype == "BF16":  # the high half of a float32
             array = (array.astype(np.uint32) << 16).view(np.float32)
-        tensors[name] = array.astype(np.float32).reshape(info["shape"])
+        tensors[name] = array.astype(np.float32).reshape(shape)
     return tensors
 
 

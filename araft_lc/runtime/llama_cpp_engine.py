@@ -7,7 +7,7 @@ ours, and none of it needs torch: the prompt text and its tokens (the GGUF's own
 ``araft_lc.runtime.gguf_tokenizer``, which gives the agent's prompts the ids transformers' does),
 greedy argmax or ``generate``'s sampling per row in numpy (``araft_lc.runtime.decoding.draw_token_numpy``),
 stop strings, deadlines, streaming and continuous batching (``araft_lc.runtime.batch_loop``).
-The model is loaded with ``araft_lc.runtime.llama_cpp_check.model_params``: llama.cpp's extra
+The model is loaded with ``araft_lc.runtime.llama_cpp_lib.model_params``: llama.cpp's extra
 buffer types are off where the CPU advertises AMX, whose path faults in this llama.cpp.
 
 Each concurrent call decodes in a llama.cpp sequence of its own (``max_batch_size`` sequences in
