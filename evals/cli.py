@@ -19,7 +19,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from araft_lc.agent.factory import build_agent, settings_tools, wikipedia_of
     from araft_lc.chat.model_spec import ModelSpec
     from araft_lc.react.prompt import load_prompt
-    from evals.generate import generate, rejects_path
+    from evals.generate import generate, kept_by, rejects_path
     from evals.hotpotqa import check_unique_ids, load_questions
     from evals.teachers import load_model
 
@@ -57,6 +57,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
                        producer=producer, settings=settings)
     print(f"tried {summary.tried}, kept {summary.kept} ({summary.rate:.1%}), errors {summary.errors}, "
           f"skipped {summary.skipped} already done, {summary.seconds:.1f} s -> {out}, {rejects_path(out)}")
+    for key in ("level", "type"):
+        counts = kept_by(questions, out, key)
+        if len(counts) > 1:
+            print(f"kept by {key}: " + ", ".join(f"{name} {k}/{n} ({k / n:.1%})" for name, (k, n) in sorted(counts.items())))
     from araft_lc.react.trajectory import read_trajectories
     from evals.visible_teacher import imitability
 

@@ -23,7 +23,7 @@ from araft_lc.react.trajectory import TrajectoryRecord
 from evals.hotpotqa import Question, check_unique_ids
 from evals.settings import generate_settings_path
 
-__all__ = ["GenerationSummary", "generate", "rejects_path"]
+__all__ = ["GenerationSummary", "generate", "rejects_path", "kept_by"]
 
 
 @dataclass
@@ -41,6 +41,18 @@ class GenerationSummary:
 
 def rejects_path(out: Path) -> Path:
     return out.with_name(out.stem + ".rejects" + out.suffix)
+
+
+def kept_by(questions: Sequence[Question], out: Path, key: str) -> dict[str, tuple[int, int]]:
+    """Kept and tried questions per value of ``key`` (``level`` or ``type``) of ``questions``, from
+    ``out`` and its rejects: the whole output, resumed runs included. Questions not yet run are left out."""
+    kept, rejected = read_ids(out), read_ids(rejects_path(out))
+    counts: dict[str, tuple[int, int]] = {}
+    for q in questions:
+        if q.id in kept or q.id in rejected:
+            k, n = counts.get(getattr(q, key) or "?", (0, 0))
+            counts[getattr(q, key) or "?"] = (k + (q.id in kept), n + 1)
+    return counts
 
 
 def generate(

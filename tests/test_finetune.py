@@ -176,6 +176,45 @@ def test_resume_continues_from_the_last_checkpoint(tiny_llama, records, tmp_path
     assert summary["steps"] == 3 and summary["resumed_from"].endswith("checkpoint-2")
 
 
+def test_a_run_stopped_mid_way_resumes_to_the_same_adapter(tiny_llama, records, tmp_path, monkeypatch):
+    """Stopped after step 3 of 6 (its last whole checkpoint is step 2's), then --resume: the adapter
+    is the one an unbroken run trains, to float rounding (the data order, the learning-rate
+    schedule, the optimiser's moments and the dropout's random state all carry over)."""
+    import finetune.logs
+
+    common = ["train", "sft", "--data", str(records / "sft.jsonl"),
+              *[f"--{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in CPU.items() if v is not None],
+              "--model", str(tiny_llama), "--lora_dropout", "0.1", "--warmup_ratio", "0.3", "--max_steps", "6",
+              "--save_steps", "2", "--seed", "7"]
+    assert main([*common, "--output_dir", str(tmp_path / "unbroken")]) == 0
+
+    class Stopped(Exception):
+        pass
+
+    class StopAtThree(finetune.logs.LossLog):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                raise Stopped
+
+    out = tmp_path / "stopped"
+    monkeypatch.setattr(finetune.logs, "LossLog", StopAtThree)
+    with pytest.raises(Stopped):
+        main([*common, "--output_dir", str(out)])
+    monkeypatch.undo()
+    assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-2"]
+    assert main([*common, "--output_dir", str(out), "--resume"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 6 and summary["resumed_from"].endswith("checkpoint-2")
+    want, got = _lora_weights(tmp_path / "unbroken"), _lora_weights(out)
+    assert want.keys() == got.keys()
+    assert all(float((want[k] - got[k]).abs().max()) < 1e-6 for k in want)
+    # and the check can fail: one more step moves the weights further than that
+    assert main([*common[:-6], "--max_steps", "7", "--save_steps", "2", "--seed", "7",
+                 "--output_dir", str(tmp_path / "longer")]) == 0
+    longer = _lora_weights(tmp_path / "longer")
+    assert any(float((want[k] - longer[k]).abs().max()) > 1e-4 for k in want)
+
+
 def test_config_errors_name_the_key_and_the_fix(tiny_llama, records, tmp_path):
     with pytest.raises(ConfigError, match="unknown config key 'lora_rank' for SFTRunConfig; did you mean lora_r"):
         load_config(SFTRunConfig, None, {"lora_rank": 8})
