@@ -33,8 +33,9 @@ __all__ = ["main", "build_parser"]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="araft", description="A small ReAct agent over Wikipedia.")
     parser.add_argument("--version", action="version", version=f"araft {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="show the libraries' progress bars and warnings (quiet by default)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show the libraries' progress bars and warnings (quiet by default)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for package in (agent_cli, evals_cli, finetune_cli):
         package.add_parsers(sub)

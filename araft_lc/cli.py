@@ -56,13 +56,13 @@ class _LiveSteps:
         from araft_lc.react.prompt import render_step, step_body
         from araft_lc.react.trajectory import Step
 
-        for data in steps[self.printed:]:
+        for data in steps[self.printed :]:
             step = Step.from_dict(data)
             if not self.streamed:  # a model that does not stream: its step, whole
                 self.out.write(step_body(step) if step.action else f"(unparsed output) {step.raw.strip()}")
             elif step.action is None:
                 self.out.write("\n(not a Thought and an Action)")
-            tail = render_step(step)[len(step_body(step)):] if step.observation is not None else ""
+            tail = render_step(step)[len(step_body(step)) :] if step.observation is not None else ""
             seconds = time.perf_counter() - self.step_start
             self.out.write(f"{tail}\n  [step {self.printed + 1}: {seconds:.1f} s]\n")
             self.out.flush()
@@ -79,10 +79,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     settings = settings_from_args(RunSettings, args)
     question = " ".join(args.question.split())
     if not question:
-        raise UserError("the question is empty: araft ask \"Which magazine was started first, ...?\"")
+        raise UserError('the question is empty: araft ask "Which magazine was started first, ...?"')
     if len(question) > settings.max_question_chars:  # before anything loads
-        raise UserError(f"the question is {len(question):,} characters, more than --max-question-chars "
-                        f"{settings.max_question_chars:,}: ask a shorter one")
+        raise UserError(
+            f"the question is {len(question):,} characters, more than --max-question-chars "
+            f"{settings.max_question_chars:,}: ask a shorter one"
+        )
     # The cheap checks first, the model's before the corpus's: nothing heavy loads for a typo.
     check_settings(settings)
     tools = settings_tools(settings)
@@ -108,12 +110,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
         recorder = TrajectoryRecorder()
         callbacks.append(recorder)
-        config["metadata"] = {"question_id": "ask-" + hashlib.sha1(question.encode()).hexdigest()[:12], "producer": {
-            "model": args.model, "adapter": args.adapter, "prompt_version": agent.prompt_version,
-            "tool_backend": wiki.backend.name if wiki else None, "tools": [t.name for t in tools],
-            "seed": args.seed, "temperature": args.temperature, "max_steps": args.max_steps,
-            "repetition_guard": args.repetition_guard, "samples": settings.samples,
-        }}
+        config["metadata"] = {
+            "question_id": "ask-" + hashlib.sha1(question.encode()).hexdigest()[:12],
+            "producer": {
+                "model": args.model,
+                "adapter": args.adapter,
+                "prompt_version": agent.prompt_version,
+                "tool_backend": wiki.backend.name if wiki else None,
+                "tools": [t.name for t in tools],
+                "seed": args.seed,
+                "temperature": args.temperature,
+                "max_steps": args.max_steps,
+                "repetition_guard": args.repetition_guard,
+                "samples": settings.samples,
+            },
+        }
     # With --json, stdout holds the record alone and the live trace goes to stderr.
     live = sys.stderr if args.json else sys.stdout
     print(f"Question: {question}", file=live, flush=True)
@@ -124,7 +135,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for mode, data in agent.stream({"question": question}, config, stream_mode=["messages", "updates"]):
             if mode == "messages":
                 chunk, meta = data
-                if settings.samples == 1 and isinstance(chunk, AIMessageChunk) and meta.get("langgraph_node") == "reason":
+                if (
+                    settings.samples == 1
+                    and isinstance(chunk, AIMessageChunk)
+                    and meta.get("langgraph_node") == "reason"
+                ):
                     show.token(chunk.text)
                 continue
             for node_update in data.values():
@@ -134,9 +149,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 if settings.samples == 1:
                     show.steps(node_update.get("steps") or [])
                 for run in node_update.get("gathered") or []:  # self-consistency: each run as it ends
-                    print(f"  [run {run['run']} ({'greedy' if run['run'] == 0 else 'sampled'}): "
-                          f"{run['answer'] if run['answer'] is not None else 'no answer'}, {run['status']}, "
-                          f"{len(run['steps'])} steps, {time.perf_counter() - start:.1f} s]", file=live, flush=True)
+                    print(
+                        f"  [run {run['run']} ({'greedy' if run['run'] == 0 else 'sampled'}): "
+                        f"{run['answer'] if run['answer'] is not None else 'no answer'}, {run['status']}, "
+                        f"{len(run['steps'])} steps, {time.perf_counter() - start:.1f} s]",
+                        file=live,
+                        flush=True,
+                    )
     except Exception as e:  # noqa: BLE001 - a model server's failure ends the run in one line
         if isinstance(e, user_errors()):
             raise
@@ -145,8 +164,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
         if tracer and is_write_failure(e):
             raise WriteError(args.trace, e) from None
-        print(f"araft: error: the run stopped: {error_text(e)}",
-              file=sys.stderr)
+        print(f"araft: error: the run stopped: {error_text(e)}", file=sys.stderr)
         return 1
     finally:
         if tracer:
@@ -158,13 +176,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
     status, answer = state.get("status"), state.get("answer")
     if status == "context_limit" and not state.get("steps"):  # the question alone does not fit
         messages = state.get("messages") or []
-        raise UserError(str(messages[-1].content).removeprefix("No answer: ").rstrip(".") if messages else
-                        "the question does not fit the model's context")
+        raise UserError(
+            str(messages[-1].content).removeprefix("No answer: ").rstrip(".")
+            if messages
+            else "the question does not fit the model's context"
+        )
     if state.get("vote"):
         ballot = state["vote"]
         votes = ", ".join(f"{a!r} {n}" for a, n in sorted(ballot["counts"].items(), key=lambda kv: -kv[1]))
-        print(f"Vote ({ballot['rule']}, {len(state.get('runs') or [])} runs): {votes or 'no answers'}; "
-              f"run {ballot['run']}'s answer", file=live)
+        print(
+            f"Vote ({ballot['rule']}, {len(state.get('runs') or [])} runs): {votes or 'no answers'}; "
+            f"run {ballot['run']}'s answer",
+            file=live,
+        )
     print(f"Answer: {answer}" if answer is not None else "No answer.", file=live)
     print(f"(status: {status}, {len(state.get('steps', []))} steps, {seconds:.1f} s)", file=live, flush=True)
     if recorder is not None:
@@ -203,8 +227,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"llama.cpp backend: llama-cpp-python {version('llama-cpp-python')}")
     flags = cpu_flags()
     shown = ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", *sorted(AMX_FLAGS)) if f in flags)
-    print(f"CPU flags llama.cpp uses: {shown or 'none of avx2, avx512, vnni, amx'}; llama.cpp's extra buffer "
-          f"types: {'off (the CPU advertises AMX)' if advertises_amx() else 'on'}")
+    print(
+        f"CPU flags llama.cpp uses: {shown or 'none of avx2, avx512, vnni, amx'}; llama.cpp's extra buffer "
+        f"types: {'off (the CPU advertises AMX)' if advertises_amx() else 'on'}"
+    )
     start = time.perf_counter()
     model = load_chat_model(args.model, adapter=args.adapter, backend=args.backend)
     print(f"model {args.model}: {engine_line(model)}; built in {time.perf_counter() - start:.1f} s")
@@ -223,8 +249,10 @@ def cmd_corpus_build(args: argparse.Namespace) -> int:
 
     meta = build(args.sources, out, engine=args.engine, progress=progress)
     print(file=sys.stderr)
-    print(f"{out}: {int(meta['pages']):,} pages from {int(meta['paragraphs_read']):,} paragraphs "
-          f"in {meta['build_seconds']} s ({meta['engine']})")
+    print(
+        f"{out}: {int(meta['pages']):,} pages from {int(meta['paragraphs_read']):,} paragraphs "
+        f"in {meta['build_seconds']} s ({meta['engine']})"
+    )
     return 0
 
 
@@ -248,8 +276,12 @@ def add_parsers(sub: Any) -> None:
     ask.add_argument("question", nargs="?", default=EXAMPLE_QUESTION, help="the question to answer")
     ask.add_argument("--json", action="store_true", help="print the trajectory record as JSON on stdout")
     ask.add_argument("--trace", help="append a structured trace of every node, model and tool call (JSONL)")
-    ask.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
-                     help="also say which engine runs the model and why (as araft -v ask)")
+    ask.add_argument(
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="also say which engine runs the model and why (as araft -v ask)",
+    )
     add_settings_flags(ask, RunSettings)
     ask.set_defaults(func=cmd_ask)
 
@@ -264,10 +296,14 @@ def add_parsers(sub: Any) -> None:
     build = corpus_sub.add_parser("build", help="index HotpotQA files or {title, sentences|text} lines")
     build.add_argument("sources", nargs="+", help="HotpotQA .json/.jsonl, corpus .jsonl[.gz|.bz2]")
     build.add_argument("--out", required=True, help="the index to write: FILE.sqlite (fts5) or a folder (tantivy)")
-    build.add_argument("--engine", choices=("fts5", "tantivy"), default=None,
-                       help="fts5: one SQLite file, nothing to install; tantivy: a folder, fast free-text search "
-                            "at Wikipedia scale, pip install 'araft[index]' (default: fts5 for an --out named "
-                            "*.sqlite, else tantivy where installed, else fts5)")
+    build.add_argument(
+        "--engine",
+        choices=("fts5", "tantivy"),
+        default=None,
+        help="fts5: one SQLite file, nothing to install; tantivy: a folder, fast free-text search "
+        "at Wikipedia scale, pip install 'araft[index]' (default: fts5 for an --out named "
+        "*.sqlite, else tantivy where installed, else fts5)",
+    )
     build.add_argument("--force", action="store_true", help="replace an existing index")
     build.set_defaults(func=cmd_corpus_build)
     search = corpus_sub.add_parser("search", help="print what the tool would observe for QUERY")

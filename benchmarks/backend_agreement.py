@@ -45,12 +45,20 @@ def main(argv: list[str] | None = None) -> int:
     answers = sum(a[q].prediction != b[q].prediction for q in shared)
     f1_a, f1_b = per_question_f1(a[q] for q in shared), per_question_f1(b[q] for q in shared)
     diff = paired_bootstrap(f1_a, f1_b)
-    return emit({**stamp("python -m benchmarks.backend_agreement " + " ".join(argv if argv is not None else sys.argv[1:])),
-                 "questions": len(shared), "f1_a": round(sum(f1_a.values()) / len(shared), 1),
-                 "f1_b": round(sum(f1_b.values()) / len(shared), 1),
-                 "f1_b_minus_a": {"mean": round(diff.mean, 1), "low": round(diff.low, 1), "high": round(diff.high, 1)},
-                 "every_model_text_equal": texts, "answer_differs": answers,
-                 "seconds_a": _seconds(args.a), "seconds_b": _seconds(args.b)}, args.out)
+    return emit(
+        {
+            **stamp("python -m benchmarks.backend_agreement " + " ".join(argv if argv is not None else sys.argv[1:])),
+            "questions": len(shared),
+            "f1_a": round(sum(f1_a.values()) / len(shared), 1),
+            "f1_b": round(sum(f1_b.values()) / len(shared), 1),
+            "f1_b_minus_a": {"mean": round(diff.mean, 1), "low": round(diff.low, 1), "high": round(diff.high, 1)},
+            "every_model_text_equal": texts,
+            "answer_differs": answers,
+            "seconds_a": _seconds(args.a),
+            "seconds_b": _seconds(args.b),
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ from araft_lc.wiki.select import wikipedia_tool
 from evals.hotpotqa import load_questions, sample_questions
 
 
-
 def run(agent, questions, concurrency: int, usage: list | None = None) -> tuple[float, list, int]:
     """Seconds, each question's step outputs, generated tokens; each call's usage into ``usage``."""
     recorder = TrajectoryRecorder()
@@ -50,8 +49,9 @@ def run(agent, questions, concurrency: int, usage: list | None = None) -> tuple[
         for q, c in zip(questions, configs):
             agent.invoke({"question": q.question}, c)
     else:
-        agent.batch([{"question": q.question} for q in questions], [{**c, "max_concurrency": concurrency}
-                                                                    for c in configs])
+        agent.batch(
+            [{"question": q.question} for q in questions], [{**c, "max_concurrency": concurrency} for c in configs]
+        )
     seconds = time.perf_counter() - start
     by_id = {r.question_id: r for r in recorder.records}
     steps = [[s.raw for s in by_id[q.id].steps] for q in questions]
@@ -80,11 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     questions = sample_questions(list(load_questions(DATA / "dev_distractor_a500.jsonl")), limit=args.questions, seed=0)
     tool = wikipedia_tool(str(DATA / "wiki_corpus.jsonl.gz"))
     adapters = {"adapter": args.adapter} if args.adapter else {}
-    common = {"model_id": str(smollm2_path()), "max_new_tokens": args.max_new_tokens, "adapters": adapters,
-              "adapter": "adapter" if args.adapter else None}
-    modes = {"sequential": (1, {"max_batch_size": 1}),
-             "padded": (args.concurrency, {"max_batch_size": args.concurrency, "batching": "padded"}),
-             "continuous": (args.concurrency, {"max_batch_size": args.concurrency, "batching": "continuous"})}
+    common = {
+        "model_id": str(smollm2_path()),
+        "max_new_tokens": args.max_new_tokens,
+        "adapters": adapters,
+        "adapter": "adapter" if args.adapter else None,
+    }
+    modes = {
+        "sequential": (1, {"max_batch_size": 1}),
+        "padded": (args.concurrency, {"max_batch_size": args.concurrency, "batching": "padded"}),
+        "continuous": (args.concurrency, {"max_batch_size": args.concurrency, "batching": "continuous"}),
+    }
     results, steps = {}, {}
     for label in labels:
         concurrency, fields = modes[label]
@@ -96,21 +102,29 @@ def main(argv: list[str] | None = None) -> int:
         cpu = time.process_time() - cpu
         prompt_tokens = sum(u.get("input_tokens", 0) for u in usage)
         reused = model.engine.prefix_cache.reused_tokens if model.engine.prefix_cache is not None else 0
-        results[label] = {"concurrency": concurrency, "seconds": round(seconds, 1),
-                          "questions_per_minute": round(60 * len(questions) / seconds, 2),
-                          "generated_tokens_per_second": round(tokens / seconds, 1),
-                          "prompt_tokens": prompt_tokens, "prompt_tokens_computed": prompt_tokens - reused,
-                          "cpu_seconds": round(cpu, 1),
-                          "batch_sizes": dict(model.engine.batcher.batches) if model.engine.batcher else {}}
+        results[label] = {
+            "concurrency": concurrency,
+            "seconds": round(seconds, 1),
+            "questions_per_minute": round(60 * len(questions) / seconds, 2),
+            "generated_tokens_per_second": round(tokens / seconds, 1),
+            "prompt_tokens": prompt_tokens,
+            "prompt_tokens_computed": prompt_tokens - reused,
+            "cpu_seconds": round(cpu, 1),
+            "batch_sizes": dict(model.engine.batcher.batches) if model.engine.batcher else {},
+        }
         if hasattr(model.engine.batcher, "stats"):
             results[label]["engine"] = {k: round(v, 1) for k, v in model.engine.batcher.stats.items()}
         print(f"{label}: {seconds:.1f} s, {results[label]['questions_per_minute']} q/min", file=sys.stderr, flush=True)
     if args.steps_out:
         Path(args.steps_out).write_text(json.dumps(steps))
-    out = {**stamp("python -m benchmarks.batching_bench " + " ".join(argv)),
-           "model": "SmolLM2-135M-Instruct fp32" + (f" + {args.adapter}" if args.adapter else ""),
-           "prompt": args.prompt, "questions": len(questions), "processes": "one" if len(labels) == 1 else "one for all",
-           **_compared(results, steps)}
+    out = {
+        **stamp("python -m benchmarks.batching_bench " + " ".join(argv)),
+        "model": "SmolLM2-135M-Instruct fp32" + (f" + {args.adapter}" if args.adapter else ""),
+        "prompt": args.prompt,
+        "questions": len(questions),
+        "processes": "one" if len(labels) == 1 else "one for all",
+        **_compared(results, steps),
+    }
     return emit(out, args.out)
 
 
@@ -127,19 +141,48 @@ def _compared(results: dict, steps: dict) -> dict:
 def _in_fresh_processes(args: argparse.Namespace, argv: list[str], labels: list[str]) -> int:
     """Each mode in a child process of its own, one after another; one result, as in-process."""
     results, steps, head = {}, {}, {}
-    passed = ["--questions", str(args.questions), "--concurrency", str(args.concurrency), "--prompt", args.prompt,
-              "--max-new-tokens", str(args.max_new_tokens), *(["--adapter", args.adapter] if args.adapter else [])]
+    passed = [
+        "--questions",
+        str(args.questions),
+        "--concurrency",
+        str(args.concurrency),
+        "--prompt",
+        args.prompt,
+        "--max-new-tokens",
+        str(args.max_new_tokens),
+        *(["--adapter", args.adapter] if args.adapter else []),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for label in labels:
             out, steps_out = Path(tmp) / f"{label}.json", Path(tmp) / f"{label}.steps.json"
-            subprocess.run([sys.executable, "-m", "benchmarks.batching_bench", *passed, "--modes", label,
-                            "--out", str(out), "--steps-out", str(steps_out)], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.batching_bench",
+                    *passed,
+                    "--modes",
+                    label,
+                    "--out",
+                    str(out),
+                    "--steps-out",
+                    str(steps_out),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             child = json.loads(out.read_text())
-            results[label] = {k: v for k, v in child[label].items() if k not in ("speedup", "cpu_speedup", "identical_outputs")}
+            results[label] = {
+                k: v for k, v in child[label].items() if k not in ("speedup", "cpu_speedup", "identical_outputs")
+            }
             steps.update(json.loads(steps_out.read_text()))
             head = {k: child[k] for k in ("date", "machine", "model", "prompt", "questions")}
-    out = {**stamp("python -m benchmarks.batching_bench " + " ".join(argv)), **head,
-           "processes": "one per mode", **_compared(results, steps)}
+    out = {
+        **stamp("python -m benchmarks.batching_bench " + " ".join(argv)),
+        **head,
+        "processes": "one per mode",
+        **_compared(results, steps),
+    }
     return emit(out, args.out)
 
 

@@ -17,8 +17,11 @@ DATA = Path(os.environ.get("ARAFT_DATA_DIR", Path(__file__).resolve().parents[2]
 
 def stamp(command: str) -> dict[str, str]:
     """The command, the date and the machine, for the head of a result."""
-    return {"command": command, "date": time.strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    return {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+    }
 
 
 def emit(result: dict[str, Any], out: Optional[str]) -> int:

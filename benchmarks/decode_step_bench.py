@@ -24,8 +24,14 @@ def _model(adapter: str | None, merge: bool) -> Any:
     from araft_lc.chat.presets import smollm2_path
 
     adapters = {"adapter": adapter} if adapter else {}
-    chat = AraftChatModel(model_id=str(smollm2_path()), adapters=adapters, adapter="adapter" if adapter else None,
-                          merge_lora=merge, max_batch_size=1, max_new_tokens=1)
+    chat = AraftChatModel(
+        model_id=str(smollm2_path()),
+        adapters=adapters,
+        adapter="adapter" if adapter else None,
+        merge_lora=merge,
+        max_batch_size=1,
+        max_new_tokens=1,
+    )
     chat.invoke("hi")  # loads it (and merges)
     return chat
 
@@ -40,8 +46,9 @@ def step_ms(chat: Any, rows: int, context: int, steps: int) -> float:
     model, kv = chat.engine.model, None
     with chat.engine.adapter_context(chat.adapter):
         for r in range(rows):  # rows of different lengths, as an agent's runs are
-            ids = torch.randint(100, model.config.vocab_size - 100, (1, context + 16 * r),
-                                generator=torch.Generator().manual_seed(r))
+            ids = torch.randint(
+                100, model.config.vocab_size - 100, (1, context + 16 * r), generator=torch.Generator().manual_seed(r)
+            )
             past = DynamicCache(config=model.config)
             with torch.inference_mode():
                 model(input_ids=ids, cache=past, use_cache=True, logits_to_keep=1)
@@ -55,8 +62,13 @@ def step_ms(chat: Any, rows: int, context: int, steps: int) -> float:
             start = time.perf_counter()
             with torch.inference_mode():
                 mask, positions = kv.next_mask_and_positions()
-                model(input_ids=torch.full((rows, 1), 5), attention_mask=mask, position_ids=positions,
-                      cache=kv.cache, use_cache=True)
+                model(
+                    input_ids=torch.full((rows, 1), 5),
+                    attention_mask=mask,
+                    position_ids=positions,
+                    cache=kv.cache,
+                    use_cache=True,
+                )
             kv.advanced(mask)
             times.append(time.perf_counter() - start)
     return round(1000 * statistics.median(times[2:]), 1)
@@ -76,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [int(r) for r in args.rows.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
     results: dict[str, Any] = {}
-    for merge in ([False, True] if args.adapter else [False]):
+    for merge in [False, True] if args.adapter else [False]:
         chat = _model(args.adapter, merge)
         label = "merged" if merge else ("lora" if args.adapter else "base")
         for t in threads:
@@ -88,18 +100,26 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(threads))
     lo, hi, t = min(rows), max(rows), max(threads)
     first = "lora" if args.adapter else "base"
-    out = {**stamp("python -m benchmarks.decode_step_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
-           "model": "SmolLM2-135M-Instruct fp32" + (f" + {args.adapter}" if args.adapter else ""),
-           "context": args.context, "steps": args.steps, "step_ms": results,
-           # a token of a full batch against a token alone: the most continuous batching can gain in decode
-           "per_token_gain": round(results[f"{first}_threads{t}_rows{lo}_ms"] * hi / lo
-                                   / results[f"{first}_threads{t}_rows{hi}_ms"], 2),
-           # all threads against one, alone: 1.0 means the step is overhead, not arithmetic
-           "thread_gain_alone": round(results[f"{first}_threads{min(threads)}_rows{lo}_ms"]
-                                      / results[f"{first}_threads{t}_rows{lo}_ms"], 2)}
+    out = {
+        **stamp("python -m benchmarks.decode_step_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
+        "model": "SmolLM2-135M-Instruct fp32" + (f" + {args.adapter}" if args.adapter else ""),
+        "context": args.context,
+        "steps": args.steps,
+        "step_ms": results,
+        # a token of a full batch against a token alone: the most continuous batching can gain in decode
+        "per_token_gain": round(
+            results[f"{first}_threads{t}_rows{lo}_ms"] * hi / lo / results[f"{first}_threads{t}_rows{hi}_ms"], 2
+        ),
+        # all threads against one, alone: 1.0 means the step is overhead, not arithmetic
+        "thread_gain_alone": round(
+            results[f"{first}_threads{min(threads)}_rows{lo}_ms"] / results[f"{first}_threads{t}_rows{lo}_ms"], 2
+        ),
+    }
     if args.adapter:
-        out["merge_gain"] = {f"rows{r}": round(results[f"lora_threads{t}_rows{r}_ms"] / results[f"merged_threads{t}_rows{r}_ms"], 2)
-                             for r in rows}
+        out["merge_gain"] = {
+            f"rows{r}": round(results[f"lora_threads{t}_rows{r}_ms"] / results[f"merged_threads{t}_rows{r}_ms"], 2)
+            for r in rows
+        }
     return emit(out, args.out)
 
 

@@ -30,8 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-SHAPES = {"7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32),
-          "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)}
+SHAPES = {
+    "7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32),
+    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
+}
 LENGTHS = [1024, 2048, 4096]  # the static caches: a fewshot agent run spans ~900 to ~2,000 tokens
 PLAN = [("make", 120), ("bf16", 240), ("nf4", 240)]  # stage, seconds at most
 
@@ -62,9 +64,17 @@ def stage_make(args: argparse.Namespace) -> dict[str, Any]:
         return {"reused": str(model_dir)}
     tok = AutoTokenizer.from_pretrained(args.tokenizer)
     shape = SHAPES[args.shape]
-    config = LlamaConfig(**shape, num_key_value_heads=shape["num_attention_heads"], vocab_size=len(tok),
-                         max_position_embeddings=4096, rms_norm_eps=1e-5, bos_token_id=tok.bos_token_id,
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
+    config = LlamaConfig(
+        **shape,
+        num_key_value_heads=shape["num_attention_heads"],
+        vocab_size=len(tok),
+        max_position_embeddings=4096,
+        rms_norm_eps=1e-5,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+    )
     cuda = torch.cuda.is_available()
     torch.manual_seed(0)
     start = time.perf_counter()
@@ -74,23 +84,29 @@ def stage_make(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_default_dtype(torch.float32)
     model.save_pretrained(model_dir, max_shard_size="5GB")
     tok.save_pretrained(model_dir)
-    peft = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "v_proj"],
-                                            task_type="CAUSAL_LM"))
+    peft = get_peft_model(
+        model, LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    )
     with torch.no_grad():
         for name, p in peft.named_parameters():
             if "lora_B" in name:
                 p.normal_(std=0.01)  # an adapter that changes the outputs
     peft.save_pretrained(lora_dir)
-    return {"params_b": round(sum(p.numel() for p in model.parameters()) / 1e9, 3),
-            "make_and_save_s": round(time.perf_counter() - start, 1)}
+    return {
+        "params_b": round(sum(p.numel() for p in model.parameters()) / 1e9, 3),
+        "make_and_save_s": round(time.perf_counter() - start, 1),
+    }
 
 
 def _agent(agent: Any, questions: list, runs: int) -> tuple[dict[str, Any], list]:
     from benchmarks.batching_bench import run
 
     seconds, steps, tokens = run(agent, questions[:runs], 1)
-    return {"s_per_run": round(seconds / runs, 2), "gen_tok_s": round(tokens / seconds, 1),
-            "steps": sum(len(s) for s in steps)}, steps
+    return {
+        "s_per_run": round(seconds / runs, 2),
+        "gen_tok_s": round(tokens / seconds, 1),
+        "steps": sum(len(s) for s in steps),
+    }, steps
 
 
 def stage_model(args: argparse.Namespace, precision: str) -> dict[str, Any]:
@@ -110,17 +126,25 @@ def stage_model(args: argparse.Namespace, precision: str) -> dict[str, Any]:
     res["label"] = "NF4" if res["nf4"] else "bf16" if cuda else f"fp32 on CPU (the {precision} stage)"
     save = lambda: _record(out, key, res)  # noqa: E731 - after every figure, so a timeout keeps the rest
     start = time.perf_counter()
-    m = AraftChatModel(model_id=str(Path(args.work) / f"llama-{args.shape}"), load_in_4bit=res["nf4"],
-                       adapters={"lora": str(Path(args.work) / f"lora-{args.shape}")}, adapter="lora",
-                       max_new_tokens=args.new_tokens, prefix_cache=True, static_cache_lengths=LENGTHS)
+    m = AraftChatModel(
+        model_id=str(Path(args.work) / f"llama-{args.shape}"),
+        load_in_4bit=res["nf4"],
+        adapters={"lora": str(Path(args.work) / f"lora-{args.shape}")},
+        adapter="lora",
+        max_new_tokens=args.new_tokens,
+        prefix_cache=True,
+        static_cache_lengths=LENGTHS,
+    )
     res["load_s"] = round(time.perf_counter() - start, 1)
     if cuda:
         res["mem_after_load_gb"] = round(torch.cuda.memory_allocated() / 2**30, 2)
     save()
     questions = list(load_questions(args.questions))[: max(args.runs, args.concurrency) + 1]
     agent = create_araft_agent(m, [wikipedia_tool(args.corpus)], prompt="fewshot", max_steps=args.steps)
-    prompt = [SystemMessage(" ".join(["Answer the question from what the pages say."] * 70)),
-              HumanMessage(questions[0].question)]  # ~700 tokens of SmolLM2's tokenizer: the 1,024 cache
+    prompt = [
+        SystemMessage(" ".join(["Answer the question from what the pages say."] * 70)),
+        HumanMessage(questions[0].question),
+    ]  # ~700 tokens of SmolLM2's tokenizer: the 1,024 cache
     measured = {}
 
     def config(name: str, off: Any) -> None:
@@ -155,11 +179,16 @@ def stage_model(args: argparse.Namespace, precision: str) -> dict[str, Any]:
     config("dynamic", dynamic_off)
     if precision == "nf4":
         one = res["dynamic"]["agent_prefix_on"]["s_per_run"]
-        seconds, _, tokens = run(agent, questions[1: args.concurrency + 1], args.concurrency)
-        res["concurrency"] = {"n": args.concurrency, "s": round(seconds, 1), "gen_tok_s": round(tokens / seconds, 1),
-                              "speedup_vs_one_at_a_time": round(args.concurrency * one / seconds, 2),
-                              "batch_sizes": dict(m.engine.batcher.batches)}
+        seconds, _, tokens = run(agent, questions[1 : args.concurrency + 1], args.concurrency)
+        res["concurrency"] = {
+            "n": args.concurrency,
+            "s": round(seconds, 1),
+            "gen_tok_s": round(tokens / seconds, 1),
+            "speedup_vs_one_at_a_time": round(args.concurrency * one / seconds, 2),
+            "batch_sizes": dict(m.engine.batcher.batches),
+        }
         save()
+
     def static(name: str, compile_decode: Any) -> bool:
         """The static path (a fresh decoder) after its warm-up; an error is recorded, not raised."""
         m.engine.decode, m.engine.compile_decode, m.engine.static = "static", compile_decode, None
@@ -213,8 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     if args.shape != "tiny" and not torch.cuda.is_available():
-        print("gpu_bench: no CUDA GPU here; run it on a GPU machine (benchmarks/gpu_run.sh), "
-              "or a tiny shape (--smoke; gpu_bench --shape tiny) to try the code on a CPU", file=sys.stderr)
+        print(
+            "gpu_bench: no CUDA GPU here; run it on a GPU machine (benchmarks/gpu_run.sh), "
+            "or a tiny shape (--smoke; gpu_bench --shape tiny) to try the code on a CPU",
+            file=sys.stderr,
+        )
         return 1
     if args.tokenizer is None:
         from araft_lc.chat.presets import smollm2_path
@@ -226,8 +258,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     out.unlink(missing_ok=True)
     command = "python -m benchmarks.gpu_bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    _record(out, "stamp", {"command": command, "date": time.strftime("%Y-%m-%d"), "machine": machine(),
-                           "shape": args.shape, "commit": _commit()})
+    _record(
+        out,
+        "stamp",
+        {
+            "command": command,
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": machine(),
+            "shape": args.shape,
+            "commit": _commit(),
+        },
+    )
     deadline = time.time() + args.budget_s
     wanted = args.stages.split(",")
     for name, limit in [p for p in PLAN if p[0] in wanted]:
@@ -239,8 +280,18 @@ def main(argv: list[str] | None = None) -> int:
             _record(out, name, _stage(args, name))
             rc = 0
         else:
-            child = [sys.executable, "-m", "benchmarks.gpu_bench", *(argv if argv is not None else sys.argv[1:]),
-                     "--stage", name, "--tokenizer", args.tokenizer, "--out", str(out)]
+            child = [
+                sys.executable,
+                "-m",
+                "benchmarks.gpu_bench",
+                *(argv if argv is not None else sys.argv[1:]),
+                "--stage",
+                name,
+                "--tokenizer",
+                args.tokenizer,
+                "--out",
+                str(out),
+            ]
             try:
                 rc = subprocess.run(child, timeout=left).returncode
             except subprocess.TimeoutExpired:

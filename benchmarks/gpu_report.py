@@ -12,8 +12,11 @@ from typing import Any
 __all__ = ["rows", "section", "save_section"]
 
 START, END = "<!-- gpu_bench: start -->", "<!-- gpu_bench: end -->"
-CONFIGS = {"dynamic": "dynamic cache (today's path)", "static": "static cache",
-           "static_merged": "static cache, LoRA merged"}
+CONFIGS = {
+    "dynamic": "dynamic cache (today's path)",
+    "static": "static cache",
+    "static_merged": "static cache, LoRA merged",
+}
 
 
 def _get(d: dict[str, Any], *keys: str) -> Any:
@@ -41,37 +44,72 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
             r = res[name]
             if name != "dynamic":
                 words += ", compiled" if r.get("compiled") else ", not compiled"
-            out.append((f"{label} + LoRA, {words}: batch-1 decode", f"{_get(r, 'decode_tok_s')} tok/s",
-                        goal if name != "dynamic" else ""))
-            out.append((f"{label}, {words}: agent s/run, prefix cache on / off",
-                        f"{_get(r, 'agent_prefix_on', 's_per_run')} / {_get(r, 'agent_prefix_off', 's_per_run')} s", ""))
-            out.append((f"{label}, {words}: agent generated tok/s (cache on)",
-                        f"{_get(r, 'agent_prefix_on', 'gen_tok_s')}", ""))
+            out.append(
+                (
+                    f"{label} + LoRA, {words}: batch-1 decode",
+                    f"{_get(r, 'decode_tok_s')} tok/s",
+                    goal if name != "dynamic" else "",
+                )
+            )
+            out.append(
+                (
+                    f"{label}, {words}: agent s/run, prefix cache on / off",
+                    f"{_get(r, 'agent_prefix_on', 's_per_run')} / {_get(r, 'agent_prefix_off', 's_per_run')} s",
+                    "",
+                )
+            )
+            out.append(
+                (
+                    f"{label}, {words}: agent generated tok/s (cache on)",
+                    f"{_get(r, 'agent_prefix_on', 'gen_tok_s')}",
+                    "",
+                )
+            )
             if name != "dynamic":
                 compile_s = r.get("compile_s", {})
-                out.append((f"{label}, {words}: warm-up (compile) per cache length",
-                            ", ".join(f"{k}: {v} s" for k, v in compile_s.items()) or "-", "reported"))
-                out.append((f"{label}, {words}: agent steps the same as dynamic (share of steps)",
-                            f"{r.get('same_steps_as_dynamic', '-')} ({r.get('same_step_share', '-')})",
-                            "True (within dtype)"))
+                out.append(
+                    (
+                        f"{label}, {words}: warm-up (compile) per cache length",
+                        ", ".join(f"{k}: {v} s" for k, v in compile_s.items()) or "-",
+                        "reported",
+                    )
+                )
+                out.append(
+                    (
+                        f"{label}, {words}: agent steps the same as dynamic (share of steps)",
+                        f"{r.get('same_steps_as_dynamic', '-')} ({r.get('same_step_share', '-')})",
+                        "True (within dtype)",
+                    )
+                )
         for key, error in res.items():
             if key.endswith("_error"):
                 out.append((f"{label}, {CONFIGS.get(key[:-6], key[:-6])}: failed", str(error), ""))
         if "concurrency" in res:
             c = res["concurrency"]
-            out.append((f"{label}: {c['n']} agent runs at once / one at a time (dynamic)",
-                        f"{c['speedup_vs_one_at_a_time']}x ({c['gen_tok_s']} tok/s)", ">= 3x"))
+            out.append(
+                (
+                    f"{label}: {c['n']} agent runs at once / one at a time (dynamic)",
+                    f"{c['speedup_vs_one_at_a_time']}x ({c['gen_tok_s']} tok/s)",
+                    ">= 3x",
+                )
+            )
     return out
 
 
 def section(result: dict[str, Any]) -> str:
     """The RESULTS.md section of one run: command, machine, date, commit, then the table."""
     stamp = result.get("stamp", {})
-    lines = [START, f"## GPU decode and the agent on {stamp.get('machine', '?')} (issue 17, parts 1 and 5)", "",
-             f"Command: `{stamp.get('command', '?')}`, {stamp.get('date', '?')}, project at "
-             f"{stamp.get('commit', '?')}, the {stamp.get('shape', '?')} shape with random weights "
-             "(benchmarks/gpu_bench.py). Raw numbers: `gpu_bench.json`.", "",
-             "| figure | measured | target |", "|---|---|---|"]
+    lines = [
+        START,
+        f"## GPU decode and the agent on {stamp.get('machine', '?')} (issue 17, parts 1 and 5)",
+        "",
+        f"Command: `{stamp.get('command', '?')}`, {stamp.get('date', '?')}, project at "
+        f"{stamp.get('commit', '?')}, the {stamp.get('shape', '?')} shape with random weights "
+        "(benchmarks/gpu_bench.py). Raw numbers: `gpu_bench.json`.",
+        "",
+        "| figure | measured | target |",
+        "|---|---|---|",
+    ]
     lines += [f"| {f} | {m} | {t} |" for f, m, t in rows(result)]
     return "\n".join([*lines, END]) + "\n"
 

@@ -46,8 +46,12 @@ def run_queries(index: PageIndex, queries: list[str]) -> tuple[dict[str, float],
         result = backend.lookup(q)
         times.append((time.perf_counter() - start) * 1000)
         found.append(result.title)
-    return {"n": len(times), "p50_ms": round(percentile(times, 50), 3),
-            "p99_ms": round(percentile(times, 99), 3), "mean_ms": round(statistics.fmean(times), 3)}, found
+    return {
+        "n": len(times),
+        "p50_ms": round(percentile(times, 50), 3),
+        "p99_ms": round(percentile(times, 99), 3),
+        "mean_ms": round(statistics.fmean(times), 3),
+    }, found
 
 
 def time_queries(index: PageIndex, queries: list[str]) -> dict[str, float]:
@@ -88,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = [json.loads(line) for line in f]
     free_queries = [rows[i % len(rows)]["question"] for i in range(args.queries)]
     gold = [set(rows[i % len(rows)]["supporting_facts"]["title"]) for i in range(args.queries)]
-    results: dict = {**stamp("python -m benchmarks.index_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
-                     "engines": {}, "same_top1_as_first": {}}
+    results: dict = {
+        **stamp("python -m benchmarks.index_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
+        "engines": {},
+        "same_top1_as_first": {},
+    }
     found: dict[str, tuple[list, list]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for engine in args.engines.split(","):
@@ -103,9 +110,12 @@ def main(argv: list[str] | None = None) -> int:
             free_stats, free_found = run_queries(index, free_queries)
             results["pages"] = int(meta["pages"])
             results["engines"][engine] = {
-                "build_s": round(build_s, 2), "size_mb": size_mb(out),
-                "title_queries": title_stats, "free_text_queries": free_stats,
-                "free_text_top1_is_supporting": round(sum(t in g for t, g in zip(free_found, gold)) / len(gold), 4)}
+                "build_s": round(build_s, 2),
+                "size_mb": size_mb(out),
+                "title_queries": title_stats,
+                "free_text_queries": free_stats,
+                "free_text_top1_is_supporting": round(sum(t in g for t, g in zip(free_found, gold)) / len(gold), 4),
+            }
             found[engine] = (title_found, free_found)
             index.close()
     first = args.engines.split(",")[0]
@@ -113,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         if engine != first:
             results["same_top1_as_first"][engine] = {
                 "title_queries": same_share(found[first][0], found[engine][0]),
-                "free_text_queries": same_share(found[first][1], found[engine][1])}
+                "free_text_queries": same_share(found[first][1], found[engine][1]),
+            }
     return emit(results, args.out)
 
 

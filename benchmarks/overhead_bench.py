@@ -37,8 +37,9 @@ class StubModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "stub"
 
-    def _generate(self, messages: list[BaseMessage], stop: Optional[list[str]] = None,
-                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Optional[list[str]] = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         text = "Thought: look it up.\nAction: [action: Wikipedia, action_input: Philadelphia]"
         return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
 
@@ -90,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     median = {k: statistics.median(v) * 1000 for k, v in times.items()}
     result = {
         **stamp("python -m benchmarks.overhead_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
-        "runs": args.runs, "steps_per_run": args.steps,
+        "runs": args.runs,
+        "steps_per_run": args.steps,
         "ms_per_run_median": {k: round(v, 3) for k, v in median.items()},
         "overhead_ms_per_step": round((median["graph"] - median["loop"]) / args.steps, 3),
         "target_ms_per_step": 2.0,

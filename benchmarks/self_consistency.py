@@ -43,8 +43,9 @@ def split(questions: Sequence[str], seed: int, limit: Optional[int], parts: int,
     paths = []
     for k in range(parts):
         path = out / f"part{k}.jsonl"
-        path.write_text("".join(json.dumps(raw[q], ensure_ascii=False) + "\n" for q in picked[k::parts]),
-                        encoding="utf-8")
+        path.write_text(
+            "".join(json.dumps(raw[q], ensure_ascii=False) + "\n" for q in picked[k::parts]), encoding="utf-8"
+        )
         paths.append(path)
     return paths
 
@@ -82,8 +83,15 @@ def analyse(dirs: Sequence[str], tokenizer: Optional[str] = None, variants: Opti
                 runs = r.runs[:k]
                 chosen = runs[vote(runs, rule)["run"]]
                 s = score(chosen["answer"], r.gold_answer or "")
-                voted.append(replace(r, prediction=chosen["answer"], status=chosen["status"], scores=s,
-                                     steps=[Step.from_dict(x) for x in chosen["steps"]]))
+                voted.append(
+                    replace(
+                        r,
+                        prediction=chosen["answer"],
+                        status=chosen["status"],
+                        scores=s,
+                        steps=[Step.from_dict(x) for x in chosen["steps"]],
+                    )
+                )
                 f1[r.question_id], em = 100 * s["f1"], em + 100 * s["em"]
                 if count is not None:
                     tokens += sum(count(step.get("raw") or "") for run in runs for step in run["steps"])
@@ -91,20 +99,34 @@ def analyse(dirs: Sequence[str], tokenizer: Optional[str] = None, variants: Opti
                 folder = variants / f"k{k}-{rule}"
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / "trajectories.jsonl").write_text(
-                    "".join(json.dumps(v.to_dict(), ensure_ascii=False) + "\n" for v in voted), encoding="utf-8")
+                    "".join(json.dumps(v.to_dict(), ensure_ascii=False) + "\n" for v in voted), encoding="utf-8"
+                )
             diff = paired_bootstrap(greedy, f1)
-            rows.append({"k": k, "rule": rule, "f1": round(sum(f1.values()) / len(f1), 1),
-                         "em": round(em / len(records), 1),
-                         "vs_greedy": [round(diff.mean, 1), round(diff.low, 1), round(diff.high, 1)],
-                         "output_tokens_per_question": round(tokens / len(records)) if count else None})
+            rows.append(
+                {
+                    "k": k,
+                    "rule": rule,
+                    "f1": round(sum(f1.values()) / len(f1), 1),
+                    "em": round(em / len(records), 1),
+                    "vs_greedy": [round(diff.mean, 1), round(diff.low, 1), round(diff.high, 1)],
+                    "output_tokens_per_question": round(tokens / len(records)) if count else None,
+                }
+            )
     best = [max(100 * score(run["answer"], r.gold_answer or "")["f1"] for run in r.runs) for r in records]
-    return {"questions": len(records), "runs_per_question": k_max, "rows": rows,
-            "oracle_best_of_k_f1": round(sum(best) / len(best), 1)}
+    return {
+        "questions": len(records),
+        "runs_per_question": k_max,
+        "rows": rows,
+        "oracle_best_of_k_f1": round(sum(best) / len(best), 1),
+    }
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.self_consistency", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.self_consistency",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("split", help="a seeded question sample as parts, one per eval process")
     s.add_argument("--questions", nargs="+", required=True)
@@ -122,8 +144,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for path in split(args.questions, args.seed, args.limit, args.parts, Path(args.out)):
             print(path)
         return 0
-    result = {**stamp("python -m benchmarks.self_consistency " + " ".join(argv if argv is not None else sys.argv[1:])),
-              **analyse(args.dirs, args.tokenizer, Path(args.variants) if args.variants else None)}
+    result = {
+        **stamp("python -m benchmarks.self_consistency " + " ".join(argv if argv is not None else sys.argv[1:])),
+        **analyse(args.dirs, args.tokenizer, Path(args.variants) if args.variants else None),
+    }
     text = json.dumps(result, indent=1)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")

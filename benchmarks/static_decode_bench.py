@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     per_run = {name: round(statistics.fmean(s), 2) for name, s in seconds.items()}
     result = {
         **stamp("python -m benchmarks.static_decode_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
-        "model": "SmolLM2-135M-Instruct fp32", "prompt": args.prompt, "runs": len(questions),
+        "model": "SmolLM2-135M-Instruct fp32",
+        "prompt": args.prompt,
+        "runs": len(questions),
         "seconds_per_run": per_run,
         "speedup_over_dynamic": {n: round(per_run["dynamic"] / s, 2) for n, s in per_run.items() if n != "dynamic"},
         "decode_tok_s": {n: decode_tok_s(m, questions[0].question, 64) for n, m in models.items()},

@@ -24,9 +24,18 @@ from langchain_core.tools import BaseTool, tool
 
 from benchmarks.common import DATA, emit, stamp
 
-QUESTIONS = ["What is 17 + 25?", "What is 12 times 11?", "What is 144 divided by 12?", "What is 1000 minus 1?",
-             "What is 3 to the power of 4?", "What is 250 + 750?", "What is 81 - 19?", "What is 9 times 9?",
-             "What is 2 + 2?", "What is 60 divided by 4?"]
+QUESTIONS = [
+    "What is 17 + 25?",
+    "What is 12 times 11?",
+    "What is 144 divided by 12?",
+    "What is 1000 minus 1?",
+    "What is 3 to the power of 4?",
+    "What is 250 + 750?",
+    "What is 81 - 19?",
+    "What is 9 times 9?",
+    "What is 2 + 2?",
+    "What is 60 divided by 4?",
+]
 
 
 @tool
@@ -49,8 +58,9 @@ def keep_all_examples(style: Any) -> Any:
             from araft_lc.react.parser import format_action
             from araft_lc.react.tool_input import input_hint
 
-            lines = "\n".join(f"{format_action(t.name, input_hint(t))}: {' '.join(t.description.split())}"
-                              for t in tools)
+            lines = "\n".join(
+                f"{format_action(t.name, input_hint(t))}: {' '.join(t.description.split())}" for t in tools
+            )
             return self.system.format(tools=lines, examples="\n\n".join(self.examples))
 
     return Unfiltered(**{f: getattr(style, f) for f in ("name", "version", "system", "examples", "layout")})
@@ -77,8 +87,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         "calculator, filtered": ([Calculator], fewshot),
         "wikipedia + calculator": ([wiki, Calculator], fewshot),
     }
-    agents = {name: create_araft_agent(model, tools, prompt=style, max_steps=args.max_steps)
-              for name, (tools, style) in setups.items()}
+    agents = {
+        name: create_araft_agent(model, tools, prompt=style, max_steps=args.max_steps)
+        for name, (tools, style) in setups.items()
+    }
     counts = {name: Counter() for name in setups}
     for k, question in enumerate(QUESTIONS[: args.questions]):
         for name, agent in agents.items():
@@ -93,10 +105,15 @@ def main(argv: Optional[list[str]] = None) -> int:
                 if step["action"] and step["action"] != "Answer":
                     c[f"called {step['action']}"] += 1
         print(f"{k + 1}/{args.questions} questions", file=sys.stderr, flush=True)
-    result = {**stamp("python -m benchmarks.tool_prompt_bench " + " ".join(argv or sys.argv[1:])),
-              "model": "smollm2-135m (base), greedy, fewshot prompt", "max_steps": args.max_steps,
-              "setups": {name: {**dict(c), "unknown_tool_share_of_steps": round(c["unknown_tool"] / max(1, c["steps"]), 3)}
-                         for name, c in counts.items()}}
+    result = {
+        **stamp("python -m benchmarks.tool_prompt_bench " + " ".join(argv or sys.argv[1:])),
+        "model": "smollm2-135m (base), greedy, fewshot prompt",
+        "max_steps": args.max_steps,
+        "setups": {
+            name: {**dict(c), "unknown_tool_share_of_steps": round(c["unknown_tool"] / max(1, c["steps"]), 3)}
+            for name, c in counts.items()
+        },
+    }
     return emit(result, args.out)
 
 

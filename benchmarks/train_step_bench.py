@@ -30,9 +30,14 @@ def _steps(autocast: bool, batch: int, tokens: int, steps: int) -> dict[str, Any
     from araft_lc.chat.presets import smollm2_path
 
     torch.manual_seed(0)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(smollm2_path())), LoraConfig(
-        r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                             "down_proj"]))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(str(smollm2_path())),
+        LoraConfig(
+            r=16,
+            lora_alpha=32,
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        ),
+    )
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     ids = torch.randint(100, 40000, (batch, tokens), generator=torch.Generator().manual_seed(1))
@@ -62,10 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     fp32 = _steps(False, args.batch, args.tokens, args.steps)
     print("fp32", fp32, file=sys.stderr, flush=True)
     bf16 = _steps(True, args.batch, args.tokens, args.steps)
-    return emit({**stamp("python -m benchmarks.train_step_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
-                 "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
-                 "fp32": fp32, "bf16_autocast": bf16, "bf16_speedup": round(fp32["step_s"] / bf16["step_s"], 2),
-                 "max_loss_gap": round(max(abs(a - b) for a, b in zip(fp32["losses"], bf16["losses"])), 4)}, args.out)
+    return emit(
+        {
+            **stamp("python -m benchmarks.train_step_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads(),
+            "fp32": fp32,
+            "bf16_autocast": bf16,
+            "bf16_speedup": round(fp32["step_s"] / bf16["step_s"], 2),
+            "max_loss_gap": round(max(abs(a - b) for a, b in zip(fp32["losses"], bf16["losses"])), 4),
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

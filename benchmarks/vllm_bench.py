@@ -34,9 +34,26 @@ from evals.hotpotqa import load_questions, sample_questions
 
 
 def start_server(python: str, adapter: str, name: str, port: int, log: Path) -> subprocess.Popen:
-    argv = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(smollm2_path()),
-            "--served-model-name", "smollm2", "--port", str(port), "--max-model-len", "2048", "--dtype", "float32",
-            "--enable-lora", "--lora-modules", f"{name}={Path(adapter).resolve()}", "--max-lora-rank", "16"]
+    argv = [
+        python,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(smollm2_path()),
+        "--served-model-name",
+        "smollm2",
+        "--port",
+        str(port),
+        "--max-model-len",
+        "2048",
+        "--dtype",
+        "float32",
+        "--enable-lora",
+        "--lora-modules",
+        f"{name}={Path(adapter).resolve()}",
+        "--max-lora-rank",
+        "16",
+    ]
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2")}
     return subprocess.Popen(argv, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
@@ -81,20 +98,35 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ready_s = wait_ready(url, proc, args.ready_timeout)
         print(f"vLLM ready after {ready_s:.0f} s", file=sys.stderr, flush=True)
-        served = load_chat_model(f"openai:{args.served_name}@{url}", max_new_tokens=args.max_new_tokens, request_timeout=300)
-        ours = {k: AraftChatModel(model_id=str(smollm2_path()), adapters={"a": args.adapter}, adapter="a",
-                                  max_new_tokens=args.max_new_tokens, max_batch_size=k)
-                for k in (1, args.concurrency)}
-        plan = [("vllm", served, 1), ("vllm", served, args.concurrency),
-                ("araft", ours[1], 1), ("araft", ours[args.concurrency], args.concurrency)]
+        served = load_chat_model(
+            f"openai:{args.served_name}@{url}", max_new_tokens=args.max_new_tokens, request_timeout=300
+        )
+        ours = {
+            k: AraftChatModel(
+                model_id=str(smollm2_path()),
+                adapters={"a": args.adapter},
+                adapter="a",
+                max_new_tokens=args.max_new_tokens,
+                max_batch_size=k,
+            )
+            for k in (1, args.concurrency)
+        }
+        plan = [
+            ("vllm", served, 1),
+            ("vllm", served, args.concurrency),
+            ("araft", ours[1], 1),
+            ("araft", ours[args.concurrency], args.concurrency),
+        ]
         for engine, model, concurrency in plan:
             agent = create_araft_agent(model, [tool], prompt=args.prompt, max_steps=5)
             seconds, run_steps, tokens = run(agent, questions, concurrency)
             label = f"{engine}_c{concurrency}"
             steps[label] = run_steps
-            results[label] = {"seconds": round(seconds, 1),
-                              "questions_per_minute": round(60 * len(questions) / seconds, 2),
-                              "generated_tokens_per_second": round(tokens / seconds, 1)}
+            results[label] = {
+                "seconds": round(seconds, 1),
+                "questions_per_minute": round(60 * len(questions) / seconds, 2),
+                "generated_tokens_per_second": round(tokens / seconds, 1),
+            }
             print(f"{label}: {results[label]}", file=sys.stderr, flush=True)
     finally:
         if proc is not None:
@@ -102,14 +134,26 @@ def main(argv: list[str] | None = None) -> int:
     flat = {k: [s for run_steps in v for s in run_steps] for k, v in steps.items()}
     k = args.concurrency
     same = sum(a == b for a, b in zip(flat["vllm_c1"], flat["araft_c1"]))
-    out = {**stamp("python -m benchmarks.vllm_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
-           "model": f"SmolLM2-135M-Instruct fp32 + {args.adapter}", "prompt": args.prompt,
-           "questions": len(questions), "server_ready_s": round(ready_s), **results,
-           "same_steps_vllm_vs_araft": f"{same} of {max(len(flat['vllm_c1']), len(flat['araft_c1']))}",
-           "vllm_speedup_c{}_over_c1".format(k): round(results["vllm_c1"]["seconds"] / results[f"vllm_c{k}"]["seconds"], 2),
-           "araft_speedup_c{}_over_c1".format(k): round(results["araft_c1"]["seconds"] / results[f"araft_c{k}"]["seconds"], 2),
-           "araft_over_vllm_tokens_per_second_c{}".format(k): round(
-               results[f"araft_c{k}"]["generated_tokens_per_second"] / results[f"vllm_c{k}"]["generated_tokens_per_second"], 2)}
+    out = {
+        **stamp("python -m benchmarks.vllm_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
+        "model": f"SmolLM2-135M-Instruct fp32 + {args.adapter}",
+        "prompt": args.prompt,
+        "questions": len(questions),
+        "server_ready_s": round(ready_s),
+        **results,
+        "same_steps_vllm_vs_araft": f"{same} of {max(len(flat['vllm_c1']), len(flat['araft_c1']))}",
+        "vllm_speedup_c{}_over_c1".format(k): round(
+            results["vllm_c1"]["seconds"] / results[f"vllm_c{k}"]["seconds"], 2
+        ),
+        "araft_speedup_c{}_over_c1".format(k): round(
+            results["araft_c1"]["seconds"] / results[f"araft_c{k}"]["seconds"], 2
+        ),
+        "araft_over_vllm_tokens_per_second_c{}".format(k): round(
+            results[f"araft_c{k}"]["generated_tokens_per_second"]
+            / results[f"vllm_c{k}"]["generated_tokens_per_second"],
+            2,
+        ),
+    }
     return emit(out, args.out)
 
 

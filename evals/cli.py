@@ -32,42 +32,65 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.limit is not None:
         questions = questions[: args.limit]
     spec = ModelSpec.parse(args.model)
-    for option, value, default in (("order", settings.order, "question"),
-                                   ("thoughts", settings.thoughts, "first_sentence")):
+    for option, value, default in (
+        ("order", settings.order, "question"),
+        ("thoughts", settings.thoughts, "first_sentence"),
+    ):
         if value != default and spec.kind != "teacher":
             raise ConfigError(f"--{option} {value} is for a teacher (oracle, visible), not {args.model!r}")
     if settings.order == "reversed":
         comparisons = [q for q in questions if q.type == "comparison"]
-        print(f"--order reversed: the {len(comparisons)} comparison questions of {len(questions)} (a bridge "
-              "question is read in one order only)", file=sys.stderr)
+        print(
+            f"--order reversed: the {len(comparisons)} comparison questions of {len(questions)} (a bridge "
+            "question is read in one order only)",
+            file=sys.stderr,
+        )
         questions = comparisons
     if args.prompt:
         load_prompt(args.prompt)  # a typo fails before anything loads
     spec.check_server()
     tools = settings_tools(settings)
     wiki = wikipedia_of(tools)
-    teacher = load_model(spec, questions, wiki.backend if wiki else None, order=settings.order,
-                         thoughts=settings.thoughts, **settings.model_options())
+    teacher = load_model(
+        spec,
+        questions,
+        wiki.backend if wiki else None,
+        order=settings.order,
+        thoughts=settings.thoughts,
+        **settings.model_options(),
+    )
     agent = build_agent(settings, model=teacher, tools=tools)
-    producer = {"model": args.model, "prompt_version": agent.prompt_version,
-                "tool_backend": wiki.backend.name if wiki else None, "tools": [t.name for t in tools],
-                "max_steps": args.max_steps}
+    producer = {
+        "model": args.model,
+        "prompt_version": agent.prompt_version,
+        "tool_backend": wiki.backend.name if wiki else None,
+        "tools": [t.name for t in tools],
+        "max_steps": args.max_steps,
+    }
     out = Path(args.out)
-    summary = generate(agent, questions, out, min_f1=args.min_f1, concurrency=args.concurrency,
-                       producer=producer, settings=settings)
-    print(f"tried {summary.tried}, kept {summary.kept} ({summary.rate:.1%}), errors {summary.errors}, "
-          f"skipped {summary.skipped} already done, {summary.seconds:.1f} s -> {out}, {rejects_path(out)}")
+    summary = generate(
+        agent, questions, out, min_f1=args.min_f1, concurrency=args.concurrency, producer=producer, settings=settings
+    )
+    print(
+        f"tried {summary.tried}, kept {summary.kept} ({summary.rate:.1%}), errors {summary.errors}, "
+        f"skipped {summary.skipped} already done, {summary.seconds:.1f} s -> {out}, {rejects_path(out)}"
+    )
     for key in ("level", "type"):
         counts = kept_by(questions, out, key)
         if len(counts) > 1:
-            print(f"kept by {key}: " + ", ".join(f"{name} {k}/{n} ({k / n:.1%})" for name, (k, n) in sorted(counts.items())))
+            print(
+                f"kept by {key}: "
+                + ", ".join(f"{name} {k}/{n} ({k / n:.1%})" for name, (k, n) in sorted(counts.items()))
+            )
     from araft_lc.react.trajectory import read_trajectories
     from evals.visible_teacher import imitability
 
     kept = imitability(read_trajectories(out)) if out.is_file() else None
     if kept and kept["searches"]:
-        print(f"kept runs: {kept['searches']} searches, {kept['inferable']:.1%} of them spans of what the run "
-              f"had seen (what a student can imitate); steps per run {kept['steps']}")
+        print(
+            f"kept runs: {kept['searches']} searches, {kept['inferable']:.1%} of them spans of what the run "
+            f"had seen (what a student can imitate); steps per run {kept['steps']}"
+        )
     return 0
 
 
@@ -85,13 +108,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     check_unique_ids(pool)  # before any model loads
     check_out_dir(args.out)
     check_resumable(settings, Path(args.out) / SETTINGS)
-    questions = sample_questions(pool, levels=parse_levels(args.levels) if args.levels else None,
-                                 limit=args.limit, seed=args.seed)
+    questions = sample_questions(
+        pool, levels=parse_levels(args.levels) if args.levels else None, limit=args.limit, seed=args.seed
+    )
     check_leakage(questions, args.exclude or [])
     repeats = args.repeats
     if repeats > 1 and args.temperature == 0:
-        print("--repeats: greedy decoding gives the same runs every time; running once "
-              "(set --temperature above 0 to sample)", file=sys.stderr)
+        print(
+            "--repeats: greedy decoding gives the same runs every time; running once "
+            "(set --temperature above 0 to sample)",
+            file=sys.stderr,
+        )
         repeats = 1
     spec = ModelSpec.parse(args.model)
     if args.prompt:
@@ -106,20 +133,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
         seeded = model if spec.kind == "teacher" else model.model_copy(update={"seed": args.seed + repeat})
         return build_agent(settings, model=seeded, tools=tools)
 
-    producer = {"label": args.label or Path(args.out).name, "model": args.model, "adapter": args.adapter,
-                "prompt_version": agent_for_repeat(0).prompt_version,
-                "tool_backend": wiki.backend.name if wiki else None, "tools": [t.name for t in tools],
-                "max_steps": args.max_steps,
-                "repetition_guard": args.repetition_guard, "temperature": args.temperature,
-                "sample_seed": args.seed}
+    producer = {
+        "label": args.label or Path(args.out).name,
+        "model": args.model,
+        "adapter": args.adapter,
+        "prompt_version": agent_for_repeat(0).prompt_version,
+        "tool_backend": wiki.backend.name if wiki else None,
+        "tools": [t.name for t in tools],
+        "max_steps": args.max_steps,
+        "repetition_guard": args.repetition_guard,
+        "temperature": args.temperature,
+        "sample_seed": args.seed,
+    }
     print(f"evaluating {len(questions)} questions x {repeats} -> {args.out}", file=sys.stderr)
-    summary = evaluate(agent_for_repeat, questions, args.out, repeats=repeats, concurrency=args.concurrency,
-                       producer=producer, settings=settings)
+    summary = evaluate(
+        agent_for_repeat,
+        questions,
+        args.out,
+        repeats=repeats,
+        concurrency=args.concurrency,
+        producer=producer,
+        settings=settings,
+    )
     report = write_report(args.out, seconds=summary.seconds)
     stats = report["levels"]["all"]
-    print(f"tried {summary.tried}, skipped {summary.skipped} already done, errors {summary.errors}, "
-          f"{summary.seconds:.1f} s; F1 {stats['f1']['mean']:.1f}, EM {stats['em']['mean']:.1f} "
-          f"-> {Path(args.out) / 'report.md'}")
+    print(
+        f"tried {summary.tried}, skipped {summary.skipped} already done, errors {summary.errors}, "
+        f"{summary.seconds:.1f} s; F1 {stats['f1']['mean']:.1f}, EM {stats['em']['mean']:.1f} "
+        f"-> {Path(args.out) / 'report.md'}"
+    )
     return 0
 
 

@@ -18,8 +18,17 @@ from araft_lc.react.trajectory import TrajectoryRecord, action_key
 from evals.hotpotqa import Question
 from evals.metrics import normalize_answer
 
-__all__ = ["CAUSES", "Reach", "failure_cause", "answers_a_search", "loops", "reach", "FailureCounts",
-           "count_failures", "failures_table"]
+__all__ = [
+    "CAUSES",
+    "Reach",
+    "failure_cause",
+    "answers_a_search",
+    "loops",
+    "reach",
+    "FailureCounts",
+    "count_failures",
+    "failures_table",
+]
 
 # cause -> (its name in tables, what it means), in the order they are tried
 CAUSES: dict[str, tuple[str, str]] = {
@@ -27,12 +36,15 @@ CAUSES: dict[str, tuple[str, str]] = {
     "parse_error": ("parse error", "no answer; the model wrote a step the parser could not read"),
     "repeat": ("repeat", "no answer; the run took an action it had already taken"),
     "step_limit": ("step limit", "no answer within the step limit, without repeating itself"),
-    "answer_form": ("answer form", "the answer holds the gold one or is part of it (\"2015\" for \"since "
-                                   "2015\"), or a name where the gold is yes/no"),
-    "first_search_wrong": ("first search wrong", "the first search read no supporting page, and the run "
-                                                 "never read them all"),
-    "bridge_missed": ("bridge entity missed", "the first search read a supporting page; another one was "
-                                              "never read"),
+    "answer_form": (
+        "answer form",
+        'the answer holds the gold one or is part of it ("2015" for "since 2015"), or a name where the gold is yes/no',
+    ),
+    "first_search_wrong": (
+        "first search wrong",
+        "the first search read no supporting page, and the run never read them all",
+    ),
+    "bridge_missed": ("bridge entity missed", "the first search read a supporting page; another one was never read"),
     "wrong_answer": ("right pages, wrong answer", "every supporting page was read; the answer is another one"),
 }
 _YES_NO = {"yes", "no"}
@@ -74,8 +86,10 @@ def loops(text: str, longest: int = 40) -> bool:
     if pieces and max(pieces.values()) >= 3:
         return True
     words = text.split()[:-1]
-    return any(all(words[-i] == words[-i - p] for i in range(1, 2 * p + 1))
-               for p in range(1, min(longest, len(words) // 3) + 1))
+    return any(
+        all(words[-i] == words[-i - p] for i in range(1, 2 * p + 1))
+        for p in range(1, min(longest, len(words) // 3) + 1)
+    )
 
 
 def failure_cause(record: TrajectoryRecord, q: Question) -> Optional[str]:
@@ -93,8 +107,12 @@ def failure_cause(record: TrajectoryRecord, q: Question) -> Optional[str]:
             return "repeat"
         return "step_limit"
     pred, gold = normalize_answer(record.prediction or "").split(), normalize_answer(q.answer).split()
-    if pred and gold and (set(pred) <= set(gold) or set(gold) <= set(pred)) or \
-            (" ".join(gold) in _YES_NO and " ".join(pred) not in _YES_NO):
+    if (
+        pred
+        and gold
+        and (set(pred) <= set(gold) or set(gold) <= set(pred))
+        or (" ".join(gold) in _YES_NO and " ".join(pred) not in _YES_NO)
+    ):
         return "answer_form"
     r = reach(record, q)
     if not r.all_gold:
@@ -127,8 +145,10 @@ def count_failures(label: str, records: Iterable[TrajectoryRecord], questions: M
     for record in records:
         q = questions.get(record.question_id)
         if q is None:
-            raise ValueError(f"question {record.question_id} of run {label!r} is not in the questions given: "
-                             "pass the --questions file the run used")
+            raise ValueError(
+                f"question {record.question_id} of run {label!r} is not in the questions given: "
+                "pass the --questions file the run used"
+            )
         out.runs += 1
         r = reach(record, q)
         out.reached.update(name for name, value in vars(r).items() if value)
@@ -138,8 +158,7 @@ def count_failures(label: str, records: Iterable[TrajectoryRecord], questions: M
             out.examples.setdefault(cause, record)
             if answers_a_search(record):
                 out.reached["wrong_answer_searched"] += 1
-            if cause == "parse_error" and any(loops(s.raw or "") for s in record.steps
-                                              if s.error == "parse_error"):
+            if cause == "parse_error" and any(loops(s.raw or "") for s in record.steps if s.error == "parse_error"):
                 out.reached["parse_error_loop"] += 1
     return out
 
@@ -162,14 +181,25 @@ def failures_table(runs: Sequence[FailureCounts]) -> str:
     lines = ["## Failures by cause", "", head, "|" + "---|" * (len(runs) + 2)]
     for key, (name, meaning) in CAUSES.items():
         lines.append(f"| {name} | {meaning} | " + " | ".join(_share(r.causes[key], r.failed) for r in runs) + " |")
-    lines.append("| **all failures** | runs without an exact answer | "
-                 + " | ".join(f"{r.failed} of {r.runs}" for r in runs) + " |")
-    lines += ["", "## How far runs got (all runs)", "",
-              "| | " + " | ".join(r.label for r in runs) + " |", "|" + "---|" * (len(runs) + 1)]
-    for key, name in (("first_search_gold", "first search reads a supporting page"),
-                      ("all_gold", "every supporting page read"), ("answer_seen", "gold answer in an observation"),
-                      ("wrong_answer_searched", "failed, answering with a title it searched"),
-                      ("parse_error_loop", "failed on a parse error, writing in a loop (a sentence three times over)")):
+    lines.append(
+        "| **all failures** | runs without an exact answer | "
+        + " | ".join(f"{r.failed} of {r.runs}" for r in runs)
+        + " |"
+    )
+    lines += [
+        "",
+        "## How far runs got (all runs)",
+        "",
+        "| | " + " | ".join(r.label for r in runs) + " |",
+        "|" + "---|" * (len(runs) + 1),
+    ]
+    for key, name in (
+        ("first_search_gold", "first search reads a supporting page"),
+        ("all_gold", "every supporting page read"),
+        ("answer_seen", "gold answer in an observation"),
+        ("wrong_answer_searched", "failed, answering with a title it searched"),
+        ("parse_error_loop", "failed on a parse error, writing in a loop (a sentence three times over)"),
+    ):
         lines.append(f"| {name} | " + " | ".join(_share(r.reached[key], r.runs) for r in runs) + " |")
     for r in runs:
         lines += ["", f"## Examples: {r.label}", ""]

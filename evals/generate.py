@@ -88,13 +88,29 @@ def generate(
     with output_lock(out):
         if settings is not None:
             save_settings(settings, generate_settings_path(out), "generate")
-        return _generate(agent, questions, out, min_f1=min_f1, concurrency=concurrency, retries=retries,
-                         producer=producer, progress=progress)
+        return _generate(
+            agent,
+            questions,
+            out,
+            min_f1=min_f1,
+            concurrency=concurrency,
+            retries=retries,
+            producer=producer,
+            progress=progress,
+        )
 
 
-def _generate(agent: Any, questions: Sequence[Question], out: Path, *, min_f1: Optional[float],
-              concurrency: int, retries: int, producer: Optional[dict[str, Any]],
-              progress: bool) -> GenerationSummary:
+def _generate(
+    agent: Any,
+    questions: Sequence[Question],
+    out: Path,
+    *,
+    min_f1: Optional[float],
+    concurrency: int,
+    retries: int,
+    producer: Optional[dict[str, Any]],
+    progress: bool,
+) -> GenerationSummary:
     rejects = rejects_path(out)
     done = read_ids(out) | read_ids(rejects)
     todo = [q for q in questions if q.id not in done]
@@ -116,7 +132,16 @@ def _generate(agent: Any, questions: Sequence[Question], out: Path, *, min_f1: O
             with lock:
                 return {"kept": f"{counts['kept'] / max(1, counts['tried']):.0%}"}
 
-        errors = run_pool(agent, todo, route, producer=producer, concurrency=concurrency, retries=retries,
-                          desc="generate" if progress else None, postfix=postfix)
-    return GenerationSummary(len(questions) - len(todo), counts["tried"], counts["kept"], errors,
-                             round(time.perf_counter() - start, 2))
+        errors = run_pool(
+            agent,
+            todo,
+            route,
+            producer=producer,
+            concurrency=concurrency,
+            retries=retries,
+            desc="generate" if progress else None,
+            postfix=postfix,
+        )
+    return GenerationSummary(
+        len(questions) - len(todo), counts["tried"], counts["kept"], errors, round(time.perf_counter() - start, 2)
+    )

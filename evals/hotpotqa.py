@@ -11,7 +11,16 @@ from araft_lc.wiki.corpus import CorpusError, iter_json_records, paragraphs_of_r
 from araft_lc.wiki.index import normalize_title
 from araft_lc.storage.jsonl import read_jsonl
 
-__all__ = ["Question", "load_questions", "check_unique_ids", "LEVELS", "parse_levels", "sample_questions", "ids_in", "check_leakage"]
+__all__ = [
+    "Question",
+    "load_questions",
+    "check_unique_ids",
+    "LEVELS",
+    "parse_levels",
+    "sample_questions",
+    "ids_in",
+    "check_leakage",
+]
 
 LEVELS = ("easy", "medium", "hard")
 
@@ -49,9 +58,13 @@ def _question(record: Any, where: str) -> Question:
     titles = facts.get("title", []) if isinstance(facts, dict) else [f[0] for f in facts]
     context = {p.title: p.text for p in paragraphs_of_record(record, where)} if "context" in record else {}
     return Question(
-        id=str(qid), question=str(record["question"]), answer=str(record["answer"]),
-        type=str(record.get("type", "")), level=str(record.get("level", "")),
-        supporting_titles=tuple(dict.fromkeys(titles)), context=context,
+        id=str(qid),
+        question=str(record["question"]),
+        answer=str(record["answer"]),
+        type=str(record.get("type", "")),
+        level=str(record.get("level", "")),
+        supporting_titles=tuple(dict.fromkeys(titles)),
+        context=context,
     )
 
 
@@ -80,9 +93,11 @@ def check_unique_ids(questions: Sequence[Question]) -> None:
     if repeated:
         ids = list(repeated)
         more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
-        raise ValueError(f"{len(ids)} question {'ids appear' if len(ids) > 1 else 'id appears'} more than once in the "
-                         f"--questions files ({', '.join(ids[:5])}{more}): remove the duplicates, so that each "
-                         "question is run and recorded once")
+        raise ValueError(
+            f"{len(ids)} question {'ids appear' if len(ids) > 1 else 'id appears'} more than once in the "
+            f"--questions files ({', '.join(ids[:5])}{more}): remove the duplicates, so that each "
+            "question is run and recorded once"
+        )
 
 
 def parse_levels(text: str) -> dict[str, int]:
@@ -96,8 +111,13 @@ def parse_levels(text: str) -> dict[str, int]:
     return levels
 
 
-def sample_questions(questions: Sequence[Question], *, levels: Optional[dict[str, int]] = None,
-                     limit: Optional[int] = None, seed: int = 0) -> list[Question]:
+def sample_questions(
+    questions: Sequence[Question],
+    *,
+    levels: Optional[dict[str, int]] = None,
+    limit: Optional[int] = None,
+    seed: int = 0,
+) -> list[Question]:
     """A seeded sample: ``levels`` questions per level (the original's 100 each), else ``limit``
     questions, else all; in a seeded random order, never "the first N rows" of the file. With
     the same seed, a smaller sample is the start of a larger one.
@@ -113,8 +133,10 @@ def sample_questions(questions: Sequence[Question], *, levels: Optional[dict[str
         for level, count in levels.items():
             pool = [q for q in shuffled if q.level == level]
             if len(pool) < count:
-                raise ValueError(f"--levels asks for {count} {level} questions, the files hold {len(pool)}: "
-                                 "ask for fewer or add questions")
+                raise ValueError(
+                    f"--levels asks for {count} {level} questions, the files hold {len(pool)}: "
+                    "ask for fewer or add questions"
+                )
             picked += pool[:count]
         return picked
     return shuffled[:limit] if limit is not None else shuffled
@@ -144,5 +166,7 @@ def check_leakage(questions: Sequence[Question], exclude: Sequence[str | Path]) 
     for path in exclude:
         leaked = sorted({q.id for q in questions} & ids_in(path))
         if leaked:
-            raise ValueError(f"{len(leaked)} of the {len(questions)} evaluation questions are in {path} "
-                             f"(e.g. {leaked[0]}): evaluate on other questions (another file or seed)")
+            raise ValueError(
+                f"{len(leaked)} of the {len(questions)} evaluation questions are in {path} "
+                f"(e.g. {leaked[0]}): evaluate on other questions (another file or seed)"
+            )

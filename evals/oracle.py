@@ -21,8 +21,7 @@ from araft_lc.wiki.index import normalize_title
 from araft_lc.react.parser import format_action
 from evals.hotpotqa import Question
 
-__all__ = ["OracleChatModel", "GIVE_UP", "first_sentence", "evidence_sentence", "sentences",
-           "search_order"]
+__all__ = ["OracleChatModel", "GIVE_UP", "first_sentence", "evidence_sentence", "sentences", "search_order"]
 
 GIVE_UP = "unknown"
 _OBSERVATION = re.compile(r"^Observation: (.*)$", re.MULTILINE)
@@ -32,18 +31,64 @@ _ACTION = re.compile(r"^Action: ", re.MULTILINE)
 # A sentence ends at . ! or ? (and any closing quote or bracket) before whitespace and a capital,
 # a digit or an opening quote; a period that ends an abbreviation or an initial ends none.
 _SENTENCE_END = re.compile(r"[.!?][\"'’”)\]]*(?=\s+[\"'‘“(\[]?[A-Z0-9])")
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "no", "nos", "co", "corp", "inc", "ltd", "vs", "v",
-                  "c", "ca", "mt", "ft", "gen", "col", "lt", "capt", "sgt", "prof", "rev", "hon", "vol", "op",
-                  "pp", "fl", "approx", "est", "dept", "univ", "jan", "feb", "mar", "apr", "aug", "sep", "sept",
-                  "oct", "nov", "dec"}
+_ABBREVIATIONS = {
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "st",
+    "jr",
+    "sr",
+    "no",
+    "nos",
+    "co",
+    "corp",
+    "inc",
+    "ltd",
+    "vs",
+    "v",
+    "c",
+    "ca",
+    "mt",
+    "ft",
+    "gen",
+    "col",
+    "lt",
+    "capt",
+    "sgt",
+    "prof",
+    "rev",
+    "hon",
+    "vol",
+    "op",
+    "pp",
+    "fl",
+    "approx",
+    "est",
+    "dept",
+    "univ",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+}
 
 
 def _is_abbreviation(before: str) -> bool:
     """Whether the last word of ``before`` (the text before a period) is an initial ("E"), a
     dotted acronym ("U.S", "F.P") or a common abbreviation ("Jr", "No", "v")."""
     word = before.rsplit(None, 1)[-1].lstrip("\"'‘“([") if before.strip() else ""
-    return ((len(word) == 1 and word.isalpha()) or re.fullmatch(r"(?:\w\.)+\w", word) is not None
-            or word.lower() in _ABBREVIATIONS)
+    return (
+        (len(word) == 1 and word.isalpha())
+        or re.fullmatch(r"(?:\w\.)+\w", word) is not None
+        or word.lower() in _ABBREVIATIONS
+    )
 
 
 def sentences(text: str) -> list[str]:
@@ -51,9 +96,9 @@ def sentences(text: str) -> list[str]:
     "Hook and Ladder No. 4")."""
     out, start = [], 0
     for end in _SENTENCE_END.finditer(text):
-        if text[end.start()] == "." and _is_abbreviation(text[:end.start()]):
+        if text[end.start()] == "." and _is_abbreviation(text[: end.start()]):
             continue
-        out.append(text[start:end.end()].strip())
+        out.append(text[start : end.end()].strip())
         start = end.end()
     return [s for s in (*out, text[start:].strip()) if s]
 
@@ -79,18 +124,65 @@ def first_sentence(text: str, limit: int = 120) -> str:
 
 
 # words too common to tie a sentence to a question
-_STOPWORDS = {"a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "with", "from", "and", "or", "as", "is",
-              "was", "are", "were", "be", "been", "it", "its", "his", "her", "their", "this", "that", "these",
-              "which", "what", "who", "whom", "whose", "when", "where", "how", "did", "does", "do", "both", "same",
-              "s", "than", "more", "first", "also", "has", "had", "have"}
+_STOPWORDS = {
+    "a",
+    "an",
+    "the",
+    "of",
+    "in",
+    "on",
+    "at",
+    "to",
+    "for",
+    "by",
+    "with",
+    "from",
+    "and",
+    "or",
+    "as",
+    "is",
+    "was",
+    "are",
+    "were",
+    "be",
+    "been",
+    "it",
+    "its",
+    "his",
+    "her",
+    "their",
+    "this",
+    "that",
+    "these",
+    "which",
+    "what",
+    "who",
+    "whom",
+    "whose",
+    "when",
+    "where",
+    "how",
+    "did",
+    "does",
+    "do",
+    "both",
+    "same",
+    "s",
+    "than",
+    "more",
+    "first",
+    "also",
+    "has",
+    "had",
+    "have",
+}
 
 
 def _words(text: str) -> set[str]:
     return set(normalize_title(text).split()) - _STOPWORDS
 
 
-def evidence_sentence(text: str, question: str, names: Iterable[str] = (), known: str = "",
-                      limit: int = 200) -> str:
+def evidence_sentence(text: str, question: str, names: Iterable[str] = (), known: str = "", limit: int = 200) -> str:
     """The sentence of ``text`` (an observation) a reader would quote: the first that names one of
     ``names`` (the next page to look up, or the answer; a title's "(disambiguation)" aside), else
     the one sharing the most words with ``question`` beyond those of ``known`` (the search that
@@ -171,8 +263,10 @@ class OracleChatModel(BaseChatModel):
         done = len(_ACTION.findall(scratchpad))
         observations = _OBSERVATION.findall(scratchpad)
         if done and (len(observations) < done or not self._is_gold(q, order[done - 1], observations[done - 1])):
-            return ("Thought: The search did not return the page I need, so I cannot be sure.\n"
-                    f"Action: {format_action('Answer', GIVE_UP)}")
+            return (
+                "Thought: The search did not return the page I need, so I cannot be sure.\n"
+                f"Action: {format_action('Answer', GIVE_UP)}"
+            )
         if done < len(order):
             title = order[done]
             if done == 0 and q.type == "comparison" and len(order) > 1:
@@ -185,12 +279,13 @@ class OracleChatModel(BaseChatModel):
         thought = f"{self.quote(q, observations[-1], order[done - 1], None)} So the answer is {q.answer}."
         return f"Thought: {thought}\nAction: {format_action('Answer', q.answer)}"
 
-    def _generate(self, messages: list[BaseMessage], stop: Optional[list[str]] = None,
-                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Optional[list[str]] = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         # the run as text, whatever the prompt's layout: one user turn holding the scratchpad, or
         # the question, each step and each observation as turns of their own
         user = "\n".join(m.text for m in messages if m.type != "system")
         first, _, scratchpad = user.partition("\n")
-        question = first[len("Question:"):].strip() if first.startswith("Question:") else first
+        question = first[len("Question:") :].strip() if first.startswith("Question:") else first
         text = self.next_step(question, scratchpad)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])

@@ -32,8 +32,9 @@ def per_question_f1(records: Iterable[TrajectoryRecord]) -> dict[str, float]:
     return {q: sum(v) / len(v) for q, v in scores.items()}
 
 
-def paired_bootstrap(a: dict[str, float], b: dict[str, float], *, resamples: int = 10_000,
-                     seed: int = 0) -> PairedDifference:
+def paired_bootstrap(
+    a: dict[str, float], b: dict[str, float], *, resamples: int = 10_000, seed: int = 0
+) -> PairedDifference:
     """The paired bootstrap of ``b - a`` over the questions both hold.
 
     Raises:

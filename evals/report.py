@@ -25,18 +25,28 @@ def _cell(stat: dict[str, float], repeats: int) -> str:
 def _markdown(report: dict[str, Any]) -> str:
     repeats = report["repeats"]
     head = ["level", "n", *HEADERS]
-    lines = [f"# Evaluation: {report['label']}", "",
-             f"{report['questions']} questions, {repeats} repeat{'s' if repeats > 1 else ''}"
-             + (" (mean ± std across repeats)" if repeats > 1 else "") + "; produced by "
-             + ", ".join(f"{k}={v}" for k, v in report["producer"].items()), "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [
+        f"# Evaluation: {report['label']}",
+        "",
+        f"{report['questions']} questions, {repeats} repeat{'s' if repeats > 1 else ''}"
+        + (" (mean ± std across repeats)" if repeats > 1 else "")
+        + "; produced by "
+        + ", ".join(f"{k}={v}" for k, v in report["producer"].items()),
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for level, stats in report["levels"].items():
-        lines.append("| " + " | ".join([level, str(stats["f1"]["n"]), *[_cell(stats[m], repeats) for m in METRICS]])
-                     + " |")
+        lines.append(
+            "| " + " | ".join([level, str(stats["f1"]["n"]), *[_cell(stats[m], repeats) for m in METRICS]]) + " |"
+        )
     if "best_of_repeats" in report:
         best = report["best_of_repeats"]
-        lines += ["", f"Best of the {repeats} repeats per question (pass@{repeats}): F1 {best['f1']:.1f} %, "
-                      f"EM {best['em']:.1f} %."]
+        lines += [
+            "",
+            f"Best of the {repeats} repeats per question (pass@{repeats}): F1 {best['f1']:.1f} %, "
+            f"EM {best['em']:.1f} %.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -95,8 +105,11 @@ def _paired_lines(dirs: Sequence[str | Path], runs: Sequence[dict[str, Any]]) ->
     if not all((Path(d) / "trajectories.jsonl").is_file() for d in dirs):
         return ["", "(no paired F1 difference: a run folder holds its report only, not trajectories.jsonl)"]
     base = per_question_f1(read_records(dirs[0]))
-    lines = ["", f"| F1 difference vs {runs[0]['label']} (paired bootstrap) | questions | mean | 95% interval |",
-             "|---|---|---|---|"]
+    lines = [
+        "",
+        f"| F1 difference vs {runs[0]['label']} (paired bootstrap) | questions | mean | 95% interval |",
+        "|---|---|---|---|",
+    ]
     for d, r in zip(dirs[1:], runs[1:]):
         try:
             diff = paired_bootstrap(base, per_question_f1(read_records(d)))
@@ -115,14 +128,20 @@ def compare(dirs: Sequence[str | Path], png: str | Path | None = None) -> str:
     levels = list(dict.fromkeys(level for r in runs for level in r["levels"]))
     lines = ["| F1 % | " + " | ".join(levels) + " |", "|---|" + "---|" * len(levels)]
     for r in runs:
-        lines.append(f"| {r['label']} | " + " | ".join(
-            _cell(r["levels"][l]["f1"], r["repeats"]) if l in r["levels"] else "" for l in levels) + " |")
+        lines.append(
+            f"| {r['label']} | "
+            + " | ".join(_cell(r["levels"][l]["f1"], r["repeats"]) if l in r["levels"] else "" for l in levels)
+            + " |"
+        )
     head = HEADERS
     lines += ["", "| all questions | n | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
     for r in runs:
         stats = r["levels"]["all"]
-        lines.append(f"| {r['label']} | {stats['f1']['n']} | "
-                     + " | ".join(_cell(stats[m], r["repeats"]) for m in METRICS) + " |")
+        lines.append(
+            f"| {r['label']} | {stats['f1']['n']} | "
+            + " | ".join(_cell(stats[m], r["repeats"]) for m in METRICS)
+            + " |"
+        )
     lines += _paired_lines(dirs, runs)
     if png is not None:
         _bars(Path(png), runs)

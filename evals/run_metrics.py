@@ -22,9 +22,15 @@ __all__ = ["METRICS", "record_metrics", "summarize"]
 
 # name -> (label, unit) in the order reports show them
 METRICS = {
-    "f1": ("F1", "%"), "em": ("EM", "%"), "steps": ("steps", ""), "step_limit": ("at step limit", "%"),
-    "repeated": ("repeated action", "%"), "parse_error": ("parse error", "%"), "tool_errors": ("tool errors", ""),
-    "seconds": ("seconds", ""), "tokens": ("tokens generated", ""),
+    "f1": ("F1", "%"),
+    "em": ("EM", "%"),
+    "steps": ("steps", ""),
+    "step_limit": ("at step limit", "%"),
+    "repeated": ("repeated action", "%"),
+    "parse_error": ("parse error", "%"),
+    "tool_errors": ("tool errors", ""),
+    "seconds": ("seconds", ""),
+    "tokens": ("tokens generated", ""),
 }
 
 
@@ -42,12 +48,16 @@ def record_metrics(record: TrajectoryRecord) -> dict[str, float]:
         seen.add(key)
     tokens = sum(((call.get("usage") or {}).get("output_tokens") or 0) for call in record.calls)
     return {
-        "f1": 100 * answer.get("f1", 0.0), "em": 100 * answer.get("em", 0.0), "steps": float(len(record.steps)),
+        "f1": 100 * answer.get("f1", 0.0),
+        "em": 100 * answer.get("em", 0.0),
+        "steps": float(len(record.steps)),
         # a run that did not answer ran out of steps (its status says what the last step was)
-        "step_limit": 100.0 * (record.status not in ("answered", "error")), "repeated": 100.0 * repeated,
+        "step_limit": 100.0 * (record.status not in ("answered", "error")),
+        "repeated": 100.0 * repeated,
         "parse_error": 100.0 * any(s.error == "parse_error" for s in record.steps),
         "tool_errors": float(sum(s.error in ("tool_error", "unknown_tool") for s in record.steps)),
-        "seconds": float(record.seconds or 0.0), "tokens": float(tokens),
+        "seconds": float(record.seconds or 0.0),
+        "tokens": float(tokens),
     }
 
 
@@ -81,9 +91,11 @@ def summarize(records: Iterable[TrajectoryRecord]) -> dict[str, Any]:
     for level in levels:
         means = [_mean(per[level]) for per in by.values() if per.get(level)]
         out[level] = {
-            m: {"mean": statistics.fmean(x[m] for x in means),
+            m: {
+                "mean": statistics.fmean(x[m] for x in means),
                 "std": statistics.stdev(x[m] for x in means) if len(means) > 1 else 0.0,
-                "n": len(next(iter(by.values())).get(level, []))}
+                "n": len(next(iter(by.values())).get(level, [])),
+            }
             for m in METRICS
         }
     summary: dict[str, Any] = {"levels": out, "repeats": len(by), "questions": len(best)}

@@ -79,8 +79,15 @@ def run_pool(
             with lock:
                 errors += 1
             record = TrajectoryRecord(
-                question_id=q.id, question=q.question, status="error", prediction=None, steps=[],
-                gold_answer=q.answer, producer=meta, error=f"{type(last).__name__}: {last}")
+                question_id=q.id,
+                question=q.question,
+                status="error",
+                prediction=None,
+                steps=[],
+                gold_answer=q.answer,
+                producer=meta,
+                error=f"{type(last).__name__}: {last}",
+            )
         try:
             on_record(record)
         except BaseException:

@@ -88,13 +88,31 @@ def evaluate(
     check_unique_ids(questions)
     check_out_dir(out)
     with output_lock(out):
-        return _evaluate(agent_for_repeat, questions, out, repeats=repeats, concurrency=concurrency,
-                         retries=retries, producer=producer, progress=progress, settings=settings)
+        return _evaluate(
+            agent_for_repeat,
+            questions,
+            out,
+            repeats=repeats,
+            concurrency=concurrency,
+            retries=retries,
+            producer=producer,
+            progress=progress,
+            settings=settings,
+        )
 
 
-def _evaluate(agent_for_repeat: Callable[[int], Any], questions: Sequence[Question], out: Path, *,
-              repeats: int, concurrency: int, retries: int, producer: Optional[dict[str, Any]],
-              progress: bool, settings: Optional[RunSettings]) -> EvalSummary:
+def _evaluate(
+    agent_for_repeat: Callable[[int], Any],
+    questions: Sequence[Question],
+    out: Path,
+    *,
+    repeats: int,
+    concurrency: int,
+    retries: int,
+    producer: Optional[dict[str, Any]],
+    progress: bool,
+    settings: Optional[RunSettings],
+) -> EvalSummary:
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
     if settings is not None:
@@ -122,9 +140,16 @@ def _evaluate(agent_for_repeat: Callable[[int], Any], questions: Sequence[Questi
             if not todo:
                 continue
             desc = f"eval {repeat + 1}/{repeats}" if progress else None
-            counts["errors"] += run_pool(agent_for_repeat(repeat), todo, write,
-                                         producer={**(producer or {}), "repeat": repeat}, concurrency=concurrency,
-                                         retries=retries, desc=desc, postfix=postfix)
+            counts["errors"] += run_pool(
+                agent_for_repeat(repeat),
+                todo,
+                write,
+                producer={**(producer or {}), "repeat": repeat},
+                concurrency=concurrency,
+                retries=retries,
+                desc=desc,
+                postfix=postfix,
+            )
     summary = EvalSummary(counts["skipped"], counts["tried"], counts["errors"], round(time.perf_counter() - start, 2))
     if summary.errors:
         print(f"{summary.errors} runs ended as errors (status error in {path})", file=sys.stderr)

@@ -43,14 +43,20 @@ class GenerateSettings(_QuestionRunSettings):
     out: str = config_field("", "kept trajectories (JSONL); the rest go to *.rejects.jsonl")
     limit: Optional[int] = config_field(None, "the first N questions only")
     min_f1: Optional[float] = config_field(None, "keep runs with F1 >= this (default: exact match)")
-    order: str = config_field("question", "the order a teacher reads a comparison question's pages in: "
-                                          "question (as it names them) or reversed, which runs the comparison "
-                                          "questions only (a second trajectory for each: more SFT data)")
+    order: str = config_field(
+        "question",
+        "the order a teacher reads a comparison question's pages in: "
+        "question (as it names them) or reversed, which runs the comparison "
+        "questions only (a second trajectory for each: more SFT data)",
+    )
 
-    thoughts: str = config_field("first_sentence", "what a teacher's thought quotes of the page it read: "
-                                                   "first_sentence (the original's way) or evidence (the "
-                                                   "sentence naming the next page or the answer, else the "
-                                                   "one closest to the question)")
+    thoughts: str = config_field(
+        "first_sentence",
+        "what a teacher's thought quotes of the page it read: "
+        "first_sentence (the original's way) or evidence (the "
+        "sentence naming the next page or the answer, else the "
+        "one closest to the question)",
+    )
 
     RESUMABLE: ClassVar[tuple[str, ...]] = (*_QuestionRunSettings.RESUMABLE, "limit")
 
@@ -66,8 +72,7 @@ class GenerateSettings(_QuestionRunSettings):
 class EvalSettings(_QuestionRunSettings):
     """A model on a sample of questions, every run recorded and reported."""
 
-    out: str = config_field("", "the run's folder (resumed if it exists; its settings are saved there as "
-                                f"{SETTINGS})")
+    out: str = config_field("", f"the run's folder (resumed if it exists; its settings are saved there as {SETTINGS})")
     levels: Optional[str] = config_field(None, "questions per level, e.g. easy=100,medium=100,hard=100")
     limit: Optional[int] = config_field(None, "a seeded sample of N questions (without --levels)")
     exclude: Optional[list[str]] = config_field(None, "refuse questions found in these training/trajectory files")

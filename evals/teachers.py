@@ -14,8 +14,14 @@ from evals.hotpotqa import Question
 __all__ = ["load_model"]
 
 
-def load_model(spec: ModelSpec, questions: Sequence[Question], wiki: Any = None, order: str = "question",
-               thoughts: str = "first_sentence", **options: Any) -> BaseChatModel:
+def load_model(
+    spec: ModelSpec,
+    questions: Sequence[Question],
+    wiki: Any = None,
+    order: str = "question",
+    thoughts: str = "first_sentence",
+    **options: Any,
+) -> BaseChatModel:
     """The chat model a run over ``questions`` uses: for the teacher ``oracle``, an
     ``OracleChatModel`` answering them; ``visible``, a ``VisibleTeacherChatModel`` searching
     ``wiki`` (the agent's Wikipedia backend) with visible words only; any other spec, what

@@ -34,8 +34,31 @@ _SEARCH = re.compile(r"^Action: \[action: Wikipedia, action_input: (.*)\]$", re.
 _WORD = re.compile(r"[\w'’.-]+", re.UNICODE)
 MAX_SPAN_WORDS = 6
 # Words too common to tie a span to a title ("The Beatles" shares "the" with every sentence).
-_COMMON = {"the", "a", "an", "of", "and", "in", "on", "at", "to", "for", "by", "with", "from", "de", "la", "le",
-           "el", "du", "des", "s", "is", "was", "or"}
+_COMMON = {
+    "the",
+    "a",
+    "an",
+    "of",
+    "and",
+    "in",
+    "on",
+    "at",
+    "to",
+    "for",
+    "by",
+    "with",
+    "from",
+    "de",
+    "la",
+    "le",
+    "el",
+    "du",
+    "des",
+    "s",
+    "is",
+    "was",
+    "or",
+}
 
 
 _CONNECTORS = {"of", "the", "de", "and", "du", "la", "le", "von", "van", "der", "for", "in", "on", "y", "da", "di"}
@@ -44,8 +67,9 @@ _CONNECTORS = {"of", "the", "de", "and", "du", "la", "le", "von", "van", "der", 
 def _entity_like(span: str) -> bool:
     """A name: every word capitalised (or a number), lower-case connectors only inside."""
     words = span.split()
-    return all(w[0].isupper() or w[0].isdigit() or (0 < i < len(words) - 1 and w in _CONNECTORS)
-               for i, w in enumerate(words))
+    return all(
+        w[0].isupper() or w[0].isdigit() or (0 < i < len(words) - 1 and w in _CONNECTORS) for i, w in enumerate(words)
+    )
 
 
 def is_visible(query: str, texts: Iterable[str]) -> bool:
@@ -65,7 +89,7 @@ def visible_spans(texts: Iterable[str], words_of: set[str]) -> list[str]:
             for n in range(1, MAX_SPAN_WORDS + 1):
                 if i + n > len(tokens):
                     break
-                span = " ".join(tokens[i:i + n])
+                span = " ".join(tokens[i : i + n])
                 if set(normalize_title(span).split()) & words_of:
                     spans.setdefault(span, None)
     return list(spans)
@@ -95,8 +119,9 @@ class VisibleTeacherChatModel(OracleChatModel):
                 self._memo[query] = None
         return self._memo[query]
 
-    def _query_for(self, q: Question, title: str, texts: list[str], tried: set[str],
-                   may_miss: bool) -> tuple[Optional[str], Optional[str]]:
+    def _query_for(
+        self, q: Question, title: str, texts: list[str], tried: set[str], may_miss: bool
+    ) -> tuple[Optional[str], Optional[str]]:
         """(a natural query that finds a page that is no gold page, or None; a visible query
         that finds ``title``, or None)."""
         if is_visible(title, texts) and self._found(title) == title:
@@ -108,8 +133,12 @@ class VisibleTeacherChatModel(OracleChatModel):
             return None, None
         # A name as whole as it is written (the longest name that finds the page), else the
         # shortest phrase that does.
-        hit = min(hits, key=lambda s: (0, -len(s.split()), spans.index(s)) if _entity_like(s)
-                  else (1, len(s.split()), spans.index(s)))
+        hit = min(
+            hits,
+            key=lambda s: (
+                (0, -len(s.split()), spans.index(s)) if _entity_like(s) else (1, len(s.split()), spans.index(s))
+            ),
+        )
         names = [s for s in spans if _entity_like(s)]
         if not may_miss or not names:
             return None, hit
@@ -125,15 +154,22 @@ class VisibleTeacherChatModel(OracleChatModel):
         observations = _OBSERVATION.findall(scratchpad)
         searched = _SEARCH.findall(scratchpad)
         texts = [question, *observations]
-        remaining = [t for t in search_order(q, self.reverse_comparison)
-                     if not any(q.shows(t, o) for o in observations)]
+        remaining = [
+            t for t in search_order(q, self.reverse_comparison) if not any(q.shows(t, o) for o in observations)
+        ]
         # Done when every gold page was read or, for a bridge question, when a gold page read
         # names the answer (a comparison's answer is one of the names it compares: not evidence).
-        answer_seen = (q.type != "comparison" and len(remaining) < len(q.supporting_titles)
-                       and is_visible(q.answer, observations) and not is_visible(q.answer, [question]))
+        answer_seen = (
+            q.type != "comparison"
+            and len(remaining) < len(q.supporting_titles)
+            and is_visible(q.answer, observations)
+            and not is_visible(q.answer, [question])
+        )
         if not remaining or answer_seen:
-            return (f"Thought: {self.quote(q, observations[-1], searched[-1], None)} So the answer is {q.answer}.\n"
-                    f"Action: {format_action('Answer', q.answer)}")
+            return (
+                f"Thought: {self.quote(q, observations[-1], searched[-1], None)} So the answer is {q.answer}.\n"
+                f"Action: {format_action('Answer', q.answer)}"
+            )
         misses = [s for s in searched if self._found(s) not in q.supporting_titles]
         for title in remaining:
             miss, hit = self._query_for(q, title, texts, set(searched), self.show_misses and not misses)
@@ -147,8 +183,7 @@ class VisibleTeacherChatModel(OracleChatModel):
             else:
                 thought = f"{self.quote(q, observations[-1], searched[-1], query)} Now I need to look up {query}."
             return f"Thought: {thought}\nAction: {format_action('Wikipedia', query)}"
-        return ("Thought: I cannot find the page I need with what I know.\n"
-                f"Action: {format_action('Answer', GIVE_UP)}")
+        return f"Thought: I cannot find the page I need with what I know.\nAction: {format_action('Answer', GIVE_UP)}"
 
 
 def imitability(records: Iterable[Any]) -> dict[str, Any]:
@@ -165,5 +200,8 @@ def imitability(records: Iterable[Any]) -> dict[str, Any]:
                 visible += is_visible(step.action_input or "", seen)
             seen.append(step.observation or "")
         steps[len(record.steps)] = steps.get(len(record.steps), 0) + 1
-    return {"searches": searches, "inferable": visible / searches if searches else 0.0,
-            "steps": dict(sorted(steps.items()))}
+    return {
+        "searches": searches,
+        "inferable": visible / searches if searches else 0.0,
+        "steps": dict(sorted(steps.items())),
+    }

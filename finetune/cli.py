@@ -31,9 +31,11 @@ def _read_trajectories(path: str, skip_bad: bool) -> Any:
                 continue
             if not skip_bad:
                 listed = ", ".join(card.name for card in record.tool_cards())
-                raise UserError(f"{path}: record {record.question_id} calls tool {tool!r}, which its tools "
-                                f"({listed}) do not list: record the run again with this araft (records keep "
-                                "their tools), or pass --skip-bad to skip such records")
+                raise UserError(
+                    f"{path}: record {record.question_id} calls tool {tool!r}, which its tools "
+                    f"({listed}) do not list: record the run again with this araft (records keep "
+                    "their tools), or pass --skip-bad to skip such records"
+                )
             unlisted += 1
     except ValueError as e:
         raise UserError(f"{e}; pass --skip-bad to skip such lines") from None
@@ -51,8 +53,10 @@ def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
     from evals.teachers import load_model
 
     if not args.questions:
-        raise UserError("--kinds on_policy labels the student's runs with a teacher: pass --questions (the "
-                        "files the runs used) and --corpus")
+        raise UserError(
+            "--kinds on_policy labels the student's runs with a teacher: pass --questions (the "
+            "files the runs used) and --corpus"
+        )
     questions = {q.id: q for path in args.questions for q in load_questions(path)}
     backend = None
     if args.teacher == "visible":
@@ -65,8 +69,9 @@ def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
 
     reasons = set(args.reasons.split(",")) if args.reasons else set(REASONS)
     if reasons - set(REASONS):
-        raise UserError(f"unknown --reasons {','.join(sorted(reasons - set(REASONS)))}: choose from "
-                        f"{','.join(REASONS)}")
+        raise UserError(
+            f"unknown --reasons {','.join(sorted(reasons - set(REASONS)))}: choose from {','.join(REASONS)}"
+        )
 
     def correct(record: Any) -> Any:
         q = questions.get(record.question_id)
@@ -104,8 +109,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise UserError("--reasons picks among on_policy corrections: pass --kinds on_policy")
     student = next((k for k in ("on_policy", "self_contrast") if kinds and k in kinds), None)
     if student and len(kinds) > 1:
-        raise UserError(f"{student} pairs come from the student's runs, the other kinds from the teacher's: "
-                        "convert them separately")
+        raise UserError(
+            f"{student} pairs come from the student's runs, the other kinds from the teacher's: convert them separately"
+        )
     correct = _labeler(args) if student == "on_policy" else None
     contrast = student == "self_contrast"
     counts: dict[str, int] = {}
@@ -123,13 +129,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
         for record in records:
             trajectories += 1
             if args.kind == "sft":
-                yield sft_records(record, prompt_style=args.prompt_style, fmt=args.format,
-                                  granularity=args.granularity)
+                yield sft_records(record, prompt_style=args.prompt_style, fmt=args.format, granularity=args.granularity)
             elif correct is not None:
                 yield on_policy_records(record, correct(record), prompt_style=args.prompt_style)
             else:
-                yield dpo_records(record, prompt_style=args.prompt_style, failed=failed,
-                                  **({"kinds": kinds} if kinds else {}))
+                yield dpo_records(
+                    record, prompt_style=args.prompt_style, failed=failed, **({"kinds": kinds} if kinds else {})
+                )
 
     try:
         with open_atomically(out) as f:
@@ -153,11 +159,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
                     f.write(line + "\n")
             if trajectories and not counts:  # nothing to train on: leave no empty file behind
                 if dropped:
-                    raise UserError(f"all {dropped} {args.kind} records are longer than --max-tokens "
-                                    f"{args.max_tokens} (the longest has {longest} tokens): raise --max-tokens, "
-                                    "or use a shorter --prompt-style (zeroshot records are ~5x shorter)")
-                raise UserError(f"the {trajectories} trajectories gave no {args.kind} records (for dpo: no step had "
-                                "a rejected alternative of the kinds, or reasons, asked for)")
+                    raise UserError(
+                        f"all {dropped} {args.kind} records are longer than --max-tokens "
+                        f"{args.max_tokens} (the longest has {longest} tokens): raise --max-tokens, "
+                        "or use a shorter --prompt-style (zeroshot records are ~5x shorter)"
+                    )
+                raise UserError(
+                    f"the {trajectories} trajectories gave no {args.kind} records (for dpo: no step had "
+                    "a rejected alternative of the kinds, or reasons, asked for)"
+                )
     except ValueError as e:
         raise UserError(str(e)) from None
     detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
@@ -190,36 +200,65 @@ def add_parsers(sub: Any) -> None:
     """Register ``convert``, ``train`` and ``export`` on the ``araft`` command's subparsers."""
     convert = sub.add_parser("convert", help="trajectories -> SFT or DPO training records")
     convert_sub = convert.add_subparsers(dest="kind", required=True, metavar="{sft,dpo}")
-    for kind, what in (("sft", "SFT records: TRL prompt/completion, Llama-2 text, or conversations"),
-                       ("dpo", "DPO records: TRL prompt/chosen/rejected, with a kind column")):
+    for kind, what in (
+        ("sft", "SFT records: TRL prompt/completion, Llama-2 text, or conversations"),
+        ("dpo", "DPO records: TRL prompt/chosen/rejected, with a kind column"),
+    ):
         c = convert_sub.add_parser(kind, help=what, description=what)
-        c.add_argument("trajectories", nargs="+", help="kept trajectories from araft generate (JSONL; several "
-                                                       "files are read in order, a record that is already "
-                                                       "written is left out)")
+        c.add_argument(
+            "trajectories",
+            nargs="+",
+            help="kept trajectories from araft generate (JSONL; several "
+            "files are read in order, a record that is already "
+            "written is left out)",
+        )
         c.add_argument("--out", required=True, help="the records file to write (JSONL)")
-        c.add_argument("--prompt-style", default="fewshot",
-                       help="the prompt the records train: fewshot, zeroshot, zeroshot_turns or a YAML file")
+        c.add_argument(
+            "--prompt-style",
+            default="fewshot",
+            help="the prompt the records train: fewshot, zeroshot, zeroshot_turns or a YAML file",
+        )
         if kind == "sft":
-            c.add_argument("--granularity", default="step", choices=["step", "trajectory"],
-                           help="one record per step (the original) or per trajectory (needs a layout: turns "
-                                "prompt style, e.g. zeroshot_turns)")
-            c.add_argument("--format", default="prompt_completion", choices=["prompt_completion", "text"],
-                           help="TRL prompt/completion, or the original's Llama-2 text column")
+            c.add_argument(
+                "--granularity",
+                default="step",
+                choices=["step", "trajectory"],
+                help="one record per step (the original) or per trajectory (needs a layout: turns "
+                "prompt style, e.g. zeroshot_turns)",
+            )
+            c.add_argument(
+                "--format",
+                default="prompt_completion",
+                choices=["prompt_completion", "text"],
+                help="TRL prompt/completion, or the original's Llama-2 text column",
+            )
         else:
-            c.add_argument("--kinds", default="repeat_previous,answer_before_search,failed_run",
-                           help="comma-separated rejection kinds (also: malformed_action, wrong_answer); "
-                                "or on_policy alone, over the student's runs (araft eval's trajectories), "
-                                "with --questions; or self_contrast alone, over several runs of the student "
-                                "on each question (an exact run's step against a failed run's, where they part)")
-            c.add_argument("--teacher", default="visible", choices=["visible", "oracle"],
-                           help="on_policy: the teacher whose step is chosen (default: %(default)s)")
-            c.add_argument("--reasons", help="on_policy: keep only the corrections of these comma-separated "
-                                             "reasons (evals.on_policy.REASONS; default: all)")
+            c.add_argument(
+                "--kinds",
+                default="repeat_previous,answer_before_search,failed_run",
+                help="comma-separated rejection kinds (also: malformed_action, wrong_answer); "
+                "or on_policy alone, over the student's runs (araft eval's trajectories), "
+                "with --questions; or self_contrast alone, over several runs of the student "
+                "on each question (an exact run's step against a failed run's, where they part)",
+            )
+            c.add_argument(
+                "--teacher",
+                default="visible",
+                choices=["visible", "oracle"],
+                help="on_policy: the teacher whose step is chosen (default: %(default)s)",
+            )
+            c.add_argument(
+                "--reasons",
+                help="on_policy: keep only the corrections of these comma-separated "
+                "reasons (evals.on_policy.REASONS; default: all)",
+            )
             c.add_argument("--questions", nargs="+", help="on_policy: the HotpotQA files the student ran")
-            c.add_argument("--corpus", help="on_policy: the index the student searched (the visible teacher "
-                                            "searches it too)")
-            c.add_argument("--rejects", help="failed teacher runs (the *.rejects.jsonl of generate), for the "
-                                             "failed_run kind")
+            c.add_argument(
+                "--corpus", help="on_policy: the index the student searched (the visible teacher searches it too)"
+            )
+            c.add_argument(
+                "--rejects", help="failed teacher runs (the *.rejects.jsonl of generate), for the failed_run kind"
+            )
         c.add_argument("--tokenizer", help="count tokens with this model's tokenizer (a preset, hf:PATH or a folder)")
         c.add_argument("--max-tokens", type=int, help="drop (and count) records longer than this (needs --tokenizer)")
         c.add_argument("--skip-bad", action="store_true", help="skip (and count) malformed lines")
@@ -240,4 +279,3 @@ def add_parsers(sub: Any) -> None:
     merge.add_argument("--out", required=True, help="the folder to write")
     merge.add_argument("--force", action="store_true", help="replace an existing --out")
     export.set_defaults(func=cmd_export)
-

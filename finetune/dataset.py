@@ -38,9 +38,15 @@ class TokenizedData:
     def summary(self) -> dict[str, Any]:
         """What ``data.json`` holds beside the adapter; its ``prompt_style`` is the style the
         adapter runs with by default (``araft_lc.chat.presets.trained_prompt``)."""
-        return {"records": self.records, "kept": len(self.rows), "dropped_too_long": self.dropped,
-                "max_length": self.max_length, "longest": self.longest, "sha256": self.sha256,
-                "prompt_style": self.prompt_style}
+        return {
+            "records": self.records,
+            "kept": len(self.rows),
+            "dropped_too_long": self.dropped,
+            "max_length": self.max_length,
+            "longest": self.longest,
+            "sha256": self.sha256,
+            "prompt_style": self.prompt_style,
+        }
 
 
 def read_records(path: str, stage: str) -> tuple[list[dict[str, Any]], str]:
@@ -55,8 +61,11 @@ def read_records(path: str, stage: str) -> tuple[list[dict[str, Any]], str]:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{path} does not exist: make records with `araft convert {stage}`")
-    want = "prompt/chosen/rejected (araft convert dpo)" if stage == "dpo" else \
-        "prompt/completion, messages or text (araft convert sft)"
+    want = (
+        "prompt/chosen/rejected (araft convert dpo)"
+        if stage == "dpo"
+        else "prompt/completion, messages or text (araft convert sft)"
+    )
 
     def of_stage(row: dict[str, Any]) -> dict[str, Any]:
         fmt = record_format(row)
@@ -73,8 +82,9 @@ def read_records(path: str, stage: str) -> tuple[list[dict[str, Any]], str]:
     return rows, hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def tokenize_records(tokenizer: Any, rows: list[dict[str, Any]], sha256: str,
-                     max_length: Optional[int], too_long: str) -> TokenizedData:
+def tokenize_records(
+    tokenizer: Any, rows: list[dict[str, Any]], sha256: str, max_length: Optional[int], too_long: str
+) -> TokenizedData:
     """Tokenise ``rows``; drop (or fail on) those longer than ``max_length`` (None: no limit)."""
     tokenized = [(token_count(t), t) for t in (record_tokens(tokenizer, row) for row in rows)]
     longest = max(n for n, _ in tokenized)
@@ -82,8 +92,10 @@ def tokenize_records(tokenizer: Any, rows: list[dict[str, Any]], sha256: str,
     kept = [t for n, t in tokenized if n <= limit]
     dropped = len(tokenized) - len(kept)
     if dropped and too_long == "fail":
-        raise DataError(f"{dropped} of {len(rows)} records are longer than max_length {limit} (longest "
-                        f"{longest}): raise max_length, or set too_long: drop to train without them")
+        raise DataError(
+            f"{dropped} of {len(rows)} records are longer than max_length {limit} (longest "
+            f"{longest}): raise max_length, or set too_long: drop to train without them"
+        )
     if not kept:
         raise DataError(f"every record is longer than max_length {limit}: raise it (longest {longest})")
     styles = {row.get("prompt_style") for row in rows}

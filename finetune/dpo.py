@@ -38,8 +38,11 @@ def _tokenized_trainer() -> type:
                 a, tok = kwargs["args"], kwargs["processing_class"]
                 # finetune.tokens.load_tokenizer pads with EOS where the model has no pad token
                 kwargs["data_collator"] = counted_tokens_collator(
-                    pad_token_id=tok.pad_token_id, max_length=a.max_length,
-                    truncation_mode=a.truncation_mode, pad_to_multiple_of=a.pad_to_multiple_of)
+                    pad_token_id=tok.pad_token_id,
+                    max_length=a.max_length,
+                    truncation_mode=a.truncation_mode,
+                    pad_to_multiple_of=a.pad_to_multiple_of,
+                )
             super().__init__(*args, **kwargs)
 
         def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:
@@ -75,13 +78,20 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
         base = (yaml.safe_load(saved.read_text(encoding="utf-8")) or {}).get("model")
         # one base however it is spelled (a preset or its folder, hf:PATH or PATH)
         if base and ModelSpec.parse(str(base)).local_id != ModelSpec.parse(config.model).local_id:
-            raise ConfigError(f"adapter {adapter} was trained on {base!r}, but model is {config.model!r}: "
-                              f"pass --model {base}")
+            raise ConfigError(
+                f"adapter {adapter} was trained on {base!r}, but model is {config.model!r}: pass --model {base}"
+            )
     if config.max_parse_error_share is not None and not config.validation_size:
         raise ConfigError("max_parse_error_share needs held-out prompts: set validation_size (e.g. 20)")
     tokenizer_from = str(adapter) if (adapter / "tokenizer_config.json").is_file() else config.model
-    p, held = prepare(config, "dpo", tokenizer_from=tokenizer_from, overwrite=overwrite, resume=resume,
-                      hold_out=config.validation_size)
+    p, held = prepare(
+        config,
+        "dpo",
+        tokenizer_from=tokenizer_from,
+        overwrite=overwrite,
+        resume=resume,
+        hold_out=config.validation_size,
+    )
     from datasets import Dataset
     from trl import DPOConfig
 
@@ -99,15 +109,26 @@ def train_dpo(config: DPORunConfig, *, overwrite: bool = False, resume: bool = F
             by_question.setdefault(str(row.get("question_id")), []).append(row)
         rng = random.Random(config.seed)
         prompts = [rng.choice(rows)["prompt"] for _, rows in sorted(by_question.items())]
-        callbacks.append(FormatCheck(p.tokenizer, prompts, config.output_dir, config.check_every,
-                                     config.max_parse_error_share))
-    args = DPOConfig(**trl_args(p), beta=config.beta, loss_type=config.loss_type,
-                     loss_weights=config.loss_weights, precompute_ref_log_probs=config.precompute_ref_log_probs)
+        callbacks.append(
+            FormatCheck(p.tokenizer, prompts, config.output_dir, config.check_every, config.max_parse_error_share)
+        )
+    args = DPOConfig(
+        **trl_args(p),
+        beta=config.beta,
+        loss_type=config.loss_type,
+        loss_weights=config.loss_weights,
+        precompute_ref_log_probs=config.precompute_ref_log_probs,
+    )
     counted = config.pair_tokens == "differing"
     rows = [with_differing_tokens(r) for r in p.data.rows] if counted else p.data.rows
     trainer = _tokenized_trainer()(
-        model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(rows),
-        processing_class=p.tokenizer, callbacks=callbacks, counted=counted,
+        model=model,
+        ref_model=None,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=p.tokenizer,
+        callbacks=callbacks,
+        counted=counted,
     )
     return train_and_save(trainer, p)
 

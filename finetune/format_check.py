@@ -31,8 +31,16 @@ class FormatCheck(TrainerCallback):
     ``restored_step`` is the step whose weights the model holds after such a stop (None if the
     run did not stop here)."""
 
-    def __init__(self, tokenizer: Any, prompts: list[list[dict[str, str]]], output_dir: str, every: int,
-                 limit: Optional[float], tools: tuple[str, ...] = ("Wikipedia",), max_new_tokens: int = 96) -> None:
+    def __init__(
+        self,
+        tokenizer: Any,
+        prompts: list[list[dict[str, str]]],
+        output_dir: str,
+        every: int,
+        limit: Optional[float],
+        tools: tuple[str, ...] = ("Wikipedia",),
+        max_new_tokens: int = 96,
+    ) -> None:
         self.tokenizer, self.prompts, self.output_dir = tokenizer, prompts, output_dir
         self.every, self.limit, self.tools, self.max_new_tokens = every, limit, list(tools), max_new_tokens
         self.restored_step: Optional[int] = None
@@ -57,13 +65,18 @@ class FormatCheck(TrainerCallback):
 
         # The weights change between checks: no prefix cache (it would hold stale key/values),
         # and no batching thread for a handful of prompts.
-        chat = AraftChatModel(model=model, tokenizer=self.tokenizer, max_new_tokens=self.max_new_tokens,
-                              stop=list(STOP), prefix_cache=False, max_batch_size=1)
+        chat = AraftChatModel(
+            model=model,
+            tokenizer=self.tokenizer,
+            max_new_tokens=self.max_new_tokens,
+            stop=list(STOP),
+            prefix_cache=False,
+            max_batch_size=1,
+        )
         was_training = model.training
         model.eval()
         try:
-            errors = sum(isinstance(parse(chat.invoke(prompt).text, self.tools), ParseError)
-                         for prompt in self.prompts)
+            errors = sum(isinstance(parse(chat.invoke(prompt).text, self.tools), ParseError) for prompt in self.prompts)
         finally:
             if was_training:
                 model.train()
@@ -73,8 +86,11 @@ class FormatCheck(TrainerCallback):
         share = self.parse_error_share(model)
         if state.is_world_process_zero:
             append_log(self.output_dir, {"step": state.global_step, "format/parse_error_share": share})
-        print(f"step {state.global_step}: {share:.0%} of {len(self.prompts)} held-out steps fail to parse",
-              file=sys.stderr, flush=True)
+        print(
+            f"step {state.global_step}: {share:.0%} of {len(self.prompts)} held-out steps fail to parse",
+            file=sys.stderr,
+            flush=True,
+        )
         return share
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
@@ -90,6 +106,9 @@ class FormatCheck(TrainerCallback):
         self.restored_step = self._restore(model)
         if state.is_world_process_zero:
             append_log(self.output_dir, {"step": state.global_step, "format/restored_step": self.restored_step})
-        print(f"stopping: the parse-error share is above max_parse_error_share {self.limit}; the adapter keeps "
-              f"the weights of step {self.restored_step}, the last that passed", file=sys.stderr)
+        print(
+            f"stopping: the parse-error share is above max_parse_error_share {self.limit}; the adapter keeps "
+            f"the weights of step {self.restored_step}, the last that passed",
+            file=sys.stderr,
+        )
         control.should_training_stop = True

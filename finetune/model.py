@@ -28,11 +28,20 @@ def resolve_device(config: TrainConfig) -> Device:
 
     cuda = torch.cuda.is_available() and not config.use_cpu
     if not cuda:
-        asked = [name for name, on in (("load_in_4bit", config.load_in_4bit), ("bf16", config.bf16),
-                                      ("gradient_checkpointing", config.gradient_checkpointing)) if on]
+        asked = [
+            name
+            for name, on in (
+                ("load_in_4bit", config.load_in_4bit),
+                ("bf16", config.bf16),
+                ("gradient_checkpointing", config.gradient_checkpointing),
+            )
+            if on
+        ]
         if asked:
-            raise ConfigError(f"{', '.join(asked)} need{'s' if len(asked) == 1 else ''} CUDA and this run is on "
-                              f"the CPU: pass {' '.join(f'--{a} false' for a in asked)} (or use a *-smollm2.yaml config)")
+            raise ConfigError(
+                f"{', '.join(asked)} need{'s' if len(asked) == 1 else ''} CUDA and this run is on "
+                f"the CPU: pass {' '.join(f'--{a} false' for a in asked)} (or use a *-smollm2.yaml config)"
+            )
         return Device(False, False)
     bf16 = torch.cuda.is_bf16_supported() if config.bf16 is None else config.bf16
     return Device(True, bf16)
@@ -50,8 +59,13 @@ def load_base(config: TrainConfig, device: Device, adapter: Optional[str] = None
     from araft_lc.runtime.causal_lm import load_causal_lm
     from araft_lc.chat.model_spec import ModelSpec
 
-    model = load_causal_lm(ModelSpec.parse(config.model).local_id, adapters=adapter, quantize_4bit=config.load_in_4bit,
-                           dtype=torch.bfloat16 if device.cuda and device.bf16 else torch.float32, trainable=True)
+    model = load_causal_lm(
+        ModelSpec.parse(config.model).local_id,
+        adapters=adapter,
+        quantize_4bit=config.load_in_4bit,
+        dtype=torch.bfloat16 if device.cuda and device.bf16 else torch.float32,
+        trainable=True,
+    )
     model.config.use_cache = False
     return model
 
@@ -59,5 +73,11 @@ def load_base(config: TrainConfig, device: Device, adapter: Optional[str] = None
 def lora_config(config: TrainConfig) -> Any:
     from peft import LoraConfig
 
-    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=config.target_modules, bias="none", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )

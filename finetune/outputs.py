@@ -43,8 +43,9 @@ def write_json(path: Path, data: Any) -> None:
     write_text_atomically(path, json.dumps(data, indent=2) + "\n")
 
 
-def prepare_output_dir(config: TrainConfig, data_summary: dict[str, Any], *, overwrite: bool,
-                       resume: bool) -> Optional[Path]:
+def prepare_output_dir(
+    config: TrainConfig, data_summary: dict[str, Any], *, overwrite: bool, resume: bool
+) -> Optional[Path]:
     """Make ``config.output_dir`` ready and write ``data.json`` (the records' hash and counts)
     there; the checkpoint to resume from, if any.
 
@@ -60,8 +61,10 @@ def prepare_output_dir(config: TrainConfig, data_summary: dict[str, Any], *, ove
     if resume:
         saved = out / DATA_NAME
         if saved.is_file() and json.loads(saved.read_text())["sha256"] != data_summary["sha256"]:
-            raise ConfigError(f"--resume: {out} was trained on other records than {config.data}; "
-                              "use another output_dir or --overwrite")
+            raise ConfigError(
+                f"--resume: {out} was trained on other records than {config.data}; "
+                "use another output_dir or --overwrite"
+            )
         checkpoint = last_checkpoint(out) if earlier else None
         if checkpoint is None:
             # Killed before its first whole checkpoint (or never started): nothing to keep.
@@ -71,8 +74,10 @@ def prepare_output_dir(config: TrainConfig, data_summary: dict[str, Any], *, ove
         checkpoint = None
         if earlier:
             if not overwrite:
-                raise ConfigError(f"{out} holds an earlier run: pass --overwrite to replace it, or --resume to "
-                                  "continue from its last checkpoint")
+                raise ConfigError(
+                    f"{out} holds an earlier run: pass --overwrite to replace it, or --resume to "
+                    "continue from its last checkpoint"
+                )
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
     write_json(out / DATA_NAME, data_summary)

@@ -19,8 +19,15 @@ from __future__ import annotations
 import difflib
 from typing import Any, Sequence
 
-__all__ = ["PAIR_TOKENS", "PAIR_TOKEN_LOSSES", "differing_tokens", "with_differing_tokens",
-           "preference_mask", "counted_tokens_collator", "differing_loss"]
+__all__ = [
+    "PAIR_TOKENS",
+    "PAIR_TOKEN_LOSSES",
+    "differing_tokens",
+    "with_differing_tokens",
+    "preference_mask",
+    "counted_tokens_collator",
+    "differing_loss",
+]
 
 PAIR_TOKENS = ("all", "differing")
 PAIR_TOKEN_LOSSES = ("sigmoid", "ipo", "sft")  # the loss types ``differing_loss`` computes
@@ -30,8 +37,8 @@ def differing_tokens(chosen: Sequence[int], rejected: Sequence[int]) -> tuple[li
     """1 at each token of ``chosen`` and of ``rejected`` outside the blocks the two share, else 0."""
     keep_c, keep_r = [1] * len(chosen), [1] * len(rejected)
     for block in difflib.SequenceMatcher(None, chosen, rejected, autojunk=False).get_matching_blocks():
-        keep_c[block.a:block.a + block.size] = [0] * block.size
-        keep_r[block.b:block.b + block.size] = [0] * block.size
+        keep_c[block.a : block.a + block.size] = [0] * block.size
+        keep_r[block.b : block.b + block.size] = [0] * block.size
     return keep_c, keep_r
 
 
@@ -53,7 +60,7 @@ def preference_mask(examples: Sequence[dict[str, Any]], width: int, max_length: 
         for i, ex in enumerate(examples):
             row = [0] * len(ex["prompt_ids"]) + list(ex[f"{side}_counted"])
             row = row[:max_length] if max_length is not None else row
-            mask[offset + i, :len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[offset + i, : len(row)] = torch.tensor(row, dtype=torch.long)
     return mask
 
 
@@ -82,8 +89,11 @@ def differing_loss(trainer: Any, model: Any, inputs: dict[str, Any]) -> Any:
     mode = "train" if trainer.model.training else "eval"
     counted = inputs["preference_mask"]
     completion = inputs["completion_mask"]
-    kwargs = {k: v for k, v in inputs.items()
-              if k not in ("completion_mask", "preference_mask", "ref_chosen_logps", "ref_rejected_logps")}
+    kwargs = {
+        k: v
+        for k, v in inputs.items()
+        if k not in ("completion_mask", "preference_mask", "ref_chosen_logps", "ref_rejected_logps")
+    }
     kwargs["use_cache"] = False
     labels = inputs["input_ids"].masked_fill(completion == 0, -100)
     outputs = model(**kwargs, labels=labels, fused_lm_head=True)
@@ -105,15 +115,17 @@ def differing_loss(trainer: Any, model: Any, inputs: dict[str, Any]) -> Any:
         if loss_type == "sigmoid":
             per_pair = -F.logsigmoid(trainer.beta * (chosen_ratio - rejected_ratio))
         elif loss_type == "ipo":  # TRL's IPO: the log-ratios per counted token
-            per_pair = (chosen_ratio / chosen_n.clamp(min=1) - rejected_ratio / rejected_n.clamp(min=1)
-                        - 1 / (2 * trainer.beta)) ** 2
+            per_pair = (
+                chosen_ratio / chosen_n.clamp(min=1) - rejected_ratio / rejected_n.clamp(min=1) - 1 / (2 * trainer.beta)
+            ) ** 2
         elif loss_type == "sft":  # the whole chosen step, not only where it differs
             chosen_tokens, _ = token_logps.chunk(2, dim=0)
             chosen_mask, _ = shifted_completion.chunk(2, dim=0)
             per_pair = -chosen_tokens[chosen_mask.bool()].mean().expand(chosen_logps.size(0))
         else:
-            raise ValueError(f"pair_tokens differing does not compute loss type {loss_type!r}: "
-                             f"use {', '.join(PAIR_TOKEN_LOSSES)}")
+            raise ValueError(
+                f"pair_tokens differing does not compute loss type {loss_type!r}: use {', '.join(PAIR_TOKEN_LOSSES)}"
+            )
         loss = loss + per_pair.mean() * weight
     chosen_rewards = trainer.beta * chosen_ratio.detach()
     rejected_rewards = trainer.beta * rejected_ratio.detach()

@@ -56,10 +56,26 @@ from araft_lc.react.trajectory import Step, TrajectoryRecord, check_version
 from evals.metrics import exact_match, f1_score, normalize_answer
 from evals.on_policy import Correction, step_reason
 
-__all__ = ["SFT_FORMATS", "GRANULARITIES", "DPO_KINDS", "TRAINING_VERSION", "PromptCompletionRecord",
-           "MessagesRecord", "TextRecord", "SFTRecord", "DPORecord", "RecordFormat", "record_format",
-           "sft_records", "dpo_records", "failed_steps", "FailedSteps", "on_policy_records",
-           "contrast_records", "FAILED_F1"]
+__all__ = [
+    "SFT_FORMATS",
+    "GRANULARITIES",
+    "DPO_KINDS",
+    "TRAINING_VERSION",
+    "PromptCompletionRecord",
+    "MessagesRecord",
+    "TextRecord",
+    "SFTRecord",
+    "DPORecord",
+    "RecordFormat",
+    "record_format",
+    "sft_records",
+    "dpo_records",
+    "failed_steps",
+    "FailedSteps",
+    "on_policy_records",
+    "contrast_records",
+    "FAILED_F1",
+]
 
 SftFormat = Literal["prompt_completion", "text"]
 SFT_FORMATS = ("prompt_completion", "text")
@@ -120,7 +136,9 @@ class DPORecord(_PairOrigin):
 RecordFormat = Literal["prompt_completion", "messages", "text", "dpo"]
 # each format by the fields `trl` needs, the most fields first (a DPO record also has a prompt)
 _FORMATS: tuple[tuple[RecordFormat, Any], ...] = (
-    ("dpo", DPORecord), ("prompt_completion", PromptCompletionRecord), ("messages", MessagesRecord),
+    ("dpo", DPORecord),
+    ("prompt_completion", PromptCompletionRecord),
+    ("messages", MessagesRecord),
     ("text", TextRecord),
 )
 
@@ -135,8 +153,10 @@ def record_format(row: Mapping[str, Any]) -> RecordFormat:
         if kind.__required_keys__ <= row.keys():
             check_version(dict(row), TRAINING_VERSION, "a training record of")
             return name
-    raise ValueError(f"not a training record: has {', '.join(sorted(row)) or 'no fields'}, expected "
-                     "prompt+completion or messages or text (SFT), or prompt+chosen+rejected (DPO)")
+    raise ValueError(
+        f"not a training record: has {', '.join(sorted(row)) or 'no fields'}, expected "
+        "prompt+completion or messages or text (SFT), or prompt+chosen+rejected (DPO)"
+    )
 
 
 def _assistant(text: str) -> list[Turn]:
@@ -147,8 +167,13 @@ def _valid(record: TrajectoryRecord) -> bool:
     return bool(record.steps) and all(s.action is not None and s.error is None for s in record.steps)
 
 
-def sft_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
-                fmt: SftFormat = "prompt_completion", granularity: str = "step") -> Iterator[SFTRecord]:
+def sft_records(
+    record: TrajectoryRecord,
+    *,
+    prompt_style: str = "fewshot",
+    fmt: SftFormat = "prompt_completion",
+    granularity: str = "step",
+) -> Iterator[SFTRecord]:
     """SFT records of ``record`` (none if any step is malformed).
 
     Raises:
@@ -156,8 +181,10 @@ def sft_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
     """
     if granularity == "trajectory":
         if load_prompt(prompt_style).layout != "turns":
-            raise ValueError(f"--granularity trajectory needs a prompt style with layout: turns, not "
-                             f"{prompt_style!r}: pass --prompt-style zeroshot_turns")
+            raise ValueError(
+                f"--granularity trajectory needs a prompt style with layout: turns, not "
+                f"{prompt_style!r}: pass --prompt-style zeroshot_turns"
+            )
         if fmt != "prompt_completion":
             raise ValueError("--granularity trajectory writes conversational messages: drop --format text")
     elif granularity != "step":
@@ -169,19 +196,29 @@ def sft_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
         # after it, where the run did not answer, is no target)
         last = len(record.steps) - 1
         messages = record.to_messages(prompt_style, upto=last) + _assistant(step_body(record.steps[last]))
-        yield MessagesRecord(question_id=record.question_id, messages=messages, version=TRAINING_VERSION,
-                             prompt_style=prompt_style)
+        yield MessagesRecord(
+            question_id=record.question_id, messages=messages, version=TRAINING_VERSION, prompt_style=prompt_style
+        )
         return
     for i, step in enumerate(record.steps):
         prompt, completion = record.to_messages(prompt_style, upto=i), step_body(step)
         if fmt == "text":
-            yield TextRecord(question_id=record.question_id, step=i,
-                             text=f"{llama2_prompt(prompt)} {completion} </s>", version=TRAINING_VERSION,
-                             prompt_style=prompt_style)
+            yield TextRecord(
+                question_id=record.question_id,
+                step=i,
+                text=f"{llama2_prompt(prompt)} {completion} </s>",
+                version=TRAINING_VERSION,
+                prompt_style=prompt_style,
+            )
         else:
-            yield PromptCompletionRecord(question_id=record.question_id, step=i, prompt=prompt,
-                                         completion=_assistant(completion), version=TRAINING_VERSION,
-                                         prompt_style=prompt_style)
+            yield PromptCompletionRecord(
+                question_id=record.question_id,
+                step=i,
+                prompt=prompt,
+                completion=_assistant(completion),
+                version=TRAINING_VERSION,
+                prompt_style=prompt_style,
+            )
 
 
 def _malformed(step: Step) -> str:
@@ -227,9 +264,13 @@ def failed_steps(rejects: Iterable[TrajectoryRecord]) -> FailedSteps:
     return out
 
 
-def dpo_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
-                kinds: Iterable[str] = DEFAULT_DPO_KINDS,
-                failed: Optional[FailedSteps] = None) -> Iterator[DPORecord]:
+def dpo_records(
+    record: TrajectoryRecord,
+    *,
+    prompt_style: str = "fewshot",
+    kinds: Iterable[str] = DEFAULT_DPO_KINDS,
+    failed: Optional[FailedSteps] = None,
+) -> Iterator[DPORecord]:
     """DPO pairs of ``record`` (none if any step is malformed), of the given ``kinds``."""
     kinds = set(kinds)
     unknown = kinds - set(DPO_KINDS)
@@ -244,8 +285,9 @@ def dpo_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
         if i > 0 and "repeat_previous" in kinds:
             rejected.append(("repeat_previous", bodies[i - 1]))
         if i == 0 and "answer_before_search" in kinds and step.action != "Answer" and answer is not None:
-            rejected.append(("answer_before_search",
-                             f"Thought: I know the answer.\nAction: {format_action('Answer', answer)}"))
+            rejected.append(
+                ("answer_before_search", f"Thought: I know the answer.\nAction: {format_action('Answer', answer)}")
+            )
         if "malformed_action" in kinds:
             rejected.append(("malformed_action", _malformed(step)))
         if i == len(record.steps) - 1 and step.action == "Answer" and "wrong_answer" in kinds:
@@ -257,19 +299,35 @@ def dpo_records(record: TrajectoryRecord, *, prompt_style: str = "fewshot",
                     rejected.append(("failed_run", body))
         prompt = record.to_messages(prompt_style, upto=i) if rejected else []
         for kind, text in rejected:
-            yield DPORecord(question_id=record.question_id, step=i, kind=kind, prompt=prompt,
-                            chosen=_assistant(bodies[i]), rejected=_assistant(text), version=TRAINING_VERSION,
-                            prompt_style=prompt_style)
+            yield DPORecord(
+                question_id=record.question_id,
+                step=i,
+                kind=kind,
+                prompt=prompt,
+                chosen=_assistant(bodies[i]),
+                rejected=_assistant(text),
+                version=TRAINING_VERSION,
+                prompt_style=prompt_style,
+            )
 
 
-def on_policy_records(record: TrajectoryRecord, fixes: Iterable[Correction], *,
-                      prompt_style: str = "fewshot") -> Iterator[DPORecord]:
+def on_policy_records(
+    record: TrajectoryRecord, fixes: Iterable[Correction], *, prompt_style: str = "fewshot"
+) -> Iterator[DPORecord]:
     """DPO pairs of a student run from the teacher's corrections of it (``evals.on_policy``): the
     prompt is the student's own run up to the corrected step; ``reason`` says what was wrong."""
     for fix in fixes:
-        yield DPORecord(question_id=record.question_id, step=fix.step, kind="on_policy", reason=fix.reason,
-                        prompt=record.to_messages(prompt_style, upto=fix.step), chosen=_assistant(fix.chosen),
-                        rejected=_assistant(fix.rejected), version=TRAINING_VERSION, prompt_style=prompt_style)
+        yield DPORecord(
+            question_id=record.question_id,
+            step=fix.step,
+            kind="on_policy",
+            reason=fix.reason,
+            prompt=record.to_messages(prompt_style, upto=fix.step),
+            chosen=_assistant(fix.chosen),
+            rejected=_assistant(fix.rejected),
+            version=TRAINING_VERSION,
+            prompt_style=prompt_style,
+        )
 
 
 # self_contrast: a run whose answer scores below this F1 against the gold answer is a failed run
@@ -296,15 +354,22 @@ def contrast_records(records: Iterable[TrajectoryRecord], *, prompt_style: str =
         failed = [r for r in runs if r.prediction is None or f1_score(r.prediction, r.gold_answer) < FAILED_F1]
         for good in exact:
             for bad in failed:
-                i = next((i for i, (a, b) in enumerate(zip(good.steps, bad.steps)) if step_body(a) != step_body(b)),
-                         None)
+                i = next(
+                    (i for i, (a, b) in enumerate(zip(good.steps, bad.steps)) if step_body(a) != step_body(b)), None
+                )
                 if i is None:  # one run is the other's beginning: they part at no step
                     continue
                 chosen, rejected = good.steps[i], bad.steps[i]
                 if chosen.action is None or chosen.error is not None or action_key(chosen) == action_key(rejected):
                     continue
-                yield DPORecord(question_id=good.question_id, step=i, kind="self_contrast",
-                                reason=step_reason(rejected, chosen, good.steps[:i]),
-                                prompt=good.to_messages(prompt_style, upto=i), chosen=_assistant(step_body(chosen)),
-                                rejected=_assistant(step_body(rejected)), version=TRAINING_VERSION,
-                                prompt_style=prompt_style)
+                yield DPORecord(
+                    question_id=good.question_id,
+                    step=i,
+                    kind="self_contrast",
+                    reason=step_reason(rejected, chosen, good.steps[:i]),
+                    prompt=good.to_messages(prompt_style, upto=i),
+                    chosen=_assistant(step_body(chosen)),
+                    rejected=_assistant(step_body(rejected)),
+                    version=TRAINING_VERSION,
+                    prompt_style=prompt_style,
+                )

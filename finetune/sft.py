@@ -52,8 +52,9 @@ def _targets_only(base: Any) -> Any:
     from finetune.target_loss import target_loss
 
     class TargetsOnlySFTTrainer(base):  # type: ignore[misc, valid-type]
-        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                         num_items_in_batch: Any = None) -> Any:
+        def compute_loss(
+            self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+        ) -> Any:
             if return_outputs or self.accelerator.num_processes > 1 or "labels" not in inputs:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             out = target_loss(model, inputs, num_items_in_batch)

@@ -13,8 +13,7 @@ from typing import Any, Mapping
 from araft_lc.react.chat_format import segments
 from finetune.records import RecordFormat, record_format
 
-__all__ = ["load_tokenizer", "sft_tokens", "dpo_tokens", "record_tokens",
-           "token_count", "record_length"]
+__all__ = ["load_tokenizer", "sft_tokens", "dpo_tokens", "record_tokens", "token_count", "record_length"]
 
 
 def load_tokenizer(spec: str) -> Any:
@@ -51,14 +50,13 @@ def sft_tokens(tokenizer: Any, row: Mapping[str, Any]) -> dict[str, list[int]]:
         pieces = segments(tokenizer, [*row["prompt"], *row["completion"]])
         # earlier assistant turns in the prompt (turns layout) are context, not targets
         n = sum(1 for t in row["completion"] if t["role"] == "assistant")
-        marked = [i for i, (_, trained) in enumerate(pieces) if trained][:-n or None]
+        marked = [i for i, (_, trained) in enumerate(pieces) if trained][: -n or None]
         return _ids(tokenizer, [(text, trained and i not in marked) for i, (text, trained) in enumerate(pieces)])
     if fmt == "messages":
         return _ids(tokenizer, segments(tokenizer, row["messages"]))
     if fmt == "text":
         return _ids(tokenizer, [(row["text"], True)])
-    raise ValueError("a DPO record (prompt/chosen/rejected) where SFT records were expected: "
-                     "run `araft convert sft`")
+    raise ValueError("a DPO record (prompt/chosen/rejected) where SFT records were expected: run `araft convert sft`")
 
 
 def dpo_tokens(tokenizer: Any, row: Mapping[str, Any]) -> dict[str, list[int]]:

@@ -32,8 +32,9 @@ class Prepared:
     resume_from: Optional[Path]
 
 
-def prepare(config: TrainConfig, stage: str, *, tokenizer_from: str, overwrite: bool, resume: bool,
-            hold_out: int = 0) -> tuple[Prepared, list[dict[str, Any]]]:
+def prepare(
+    config: TrainConfig, stage: str, *, tokenizer_from: str, overwrite: bool, resume: bool, hold_out: int = 0
+) -> tuple[Prepared, list[dict[str, Any]]]:
     """Check everything that can fail before a model is loaded; beside it, the records of
     ``hold_out`` questions drawn with the config's seed, kept out of training."""
     device = resolve_device(config)
@@ -49,9 +50,12 @@ def prepare(config: TrainConfig, stage: str, *, tokenizer_from: str, overwrite: 
     data = tokenize_records(tokenizer, rows, sha, config.max_length, config.too_long)
     resume_from = prepare_output_dir(config, data.summary(), overwrite=overwrite, resume=resume)
     where = "CUDA" + (" bf16" if device.bf16 else "") if device.cuda else "CPU"
-    print(f"{stage}: {len(data.rows)} records ({data.dropped} dropped as longer than {data.max_length} "
-          f"tokens, longest {data.longest}) on {where}" + (f", resuming from {resume_from}" if resume_from else ""),
-          file=sys.stderr, flush=True)
+    print(
+        f"{stage}: {len(data.rows)} records ({data.dropped} dropped as longer than {data.max_length} "
+        f"tokens, longest {data.longest}) on {where}" + (f", resuming from {resume_from}" if resume_from else ""),
+        file=sys.stderr,
+        flush=True,
+    )
     return Prepared(config, device, tokenizer, data, resume_from), held
 
 
@@ -59,16 +63,28 @@ def trl_args(p: Prepared) -> dict[str, Any]:
     """The TRL config arguments SFT and DPO share."""
     c = p.config
     return {
-        "output_dir": c.output_dir, "learning_rate": c.learning_rate, "num_train_epochs": c.num_train_epochs,
-        "max_steps": c.max_steps, "per_device_train_batch_size": c.per_device_train_batch_size,
-        "gradient_accumulation_steps": c.gradient_accumulation_steps, "lr_scheduler_type": c.lr_scheduler_type,
+        "output_dir": c.output_dir,
+        "learning_rate": c.learning_rate,
+        "num_train_epochs": c.num_train_epochs,
+        "max_steps": c.max_steps,
+        "per_device_train_batch_size": c.per_device_train_batch_size,
+        "gradient_accumulation_steps": c.gradient_accumulation_steps,
+        "lr_scheduler_type": c.lr_scheduler_type,
         # transformers 5 takes a ratio of the steps as a float below 1 in warmup_steps
-        "warmup_steps": c.warmup_ratio, "weight_decay": c.weight_decay, "seed": c.seed,
-        "logging_steps": c.logging_steps, "save_steps": c.save_steps, "save_total_limit": c.save_total_limit,
+        "warmup_steps": c.warmup_ratio,
+        "weight_decay": c.weight_decay,
+        "seed": c.seed,
+        "logging_steps": c.logging_steps,
+        "save_steps": c.save_steps,
+        "save_total_limit": c.save_total_limit,
         # transformers 5.24 renamed gradient_checkpointing (our config keeps the familiar name)
-        "activation_checkpointing": c.gradient_checkpointing, "bf16": p.device.bf16,
-        "use_cpu": not p.device.cuda, "max_length": p.data.max_length, "report_to": "none",
-        "disable_tqdm": False, **c.trl,
+        "activation_checkpointing": c.gradient_checkpointing,
+        "bf16": p.device.bf16,
+        "use_cpu": not p.device.cuda,
+        "max_length": p.data.max_length,
+        "report_to": "none",
+        "disable_tqdm": False,
+        **c.trl,
     }
 
 
@@ -118,23 +134,34 @@ def train_and_save(trainer: Any, p: Prepared) -> Path:
         free = shutil.disk_usage(out).free
         if free < _NEARLY_FULL and not is_write_failure(e):
             # torch.save says only "unexpected pos ..." when the disk fills: name the cause it hides
-            cause: BaseException = OSError(errno.ENOSPC, f"No space left on device ({free} bytes free; "
-                                                         f"{type(e).__name__} while saving a checkpoint)")
+            cause: BaseException = OSError(
+                errno.ENOSPC,
+                f"No space left on device ({free} bytes free; {type(e).__name__} while saving a checkpoint)",
+            )
         else:
             cause = e
         raise WriteError(out, cause) from e
     seconds = time.perf_counter() - start
     metrics = dict(result.metrics)
-    summary = {"seconds": round(seconds, 1), "records": len(p.data.rows),
-               "samples_per_second": metrics.get("train_samples_per_second"),
-               "steps": trainer.state.global_step, "final_loss": metrics.get("train_loss"),
-               "device": "cuda" if p.device.cuda else "cpu", "resumed_from": str(p.resume_from or "") or None}
+    summary = {
+        "seconds": round(seconds, 1),
+        "records": len(p.data.rows),
+        "samples_per_second": metrics.get("train_samples_per_second"),
+        "steps": trainer.state.global_step,
+        "final_loss": metrics.get("train_loss"),
+        "device": "cuda" if p.device.cuda else "cpu",
+        "resumed_from": str(p.resume_from or "") or None,
+    }
     # a callback that stopped the run and put earlier weights back (the DPO format check) says which
-    restored = [cb.restored_step for cb in trainer.callback_handler.callbacks
-                if getattr(cb, "restored_step", None) is not None]
+    restored = [
+        cb.restored_step for cb in trainer.callback_handler.callbacks if getattr(cb, "restored_step", None) is not None
+    ]
     summary["weights_from_step"] = restored[0] if restored else summary["steps"]
     out = save_run(trainer, p.tokenizer, p.config, summary)
     kept = f" (the adapter holds step {restored[0]}'s weights)" if restored else ""
-    print(f"saved {out}: {summary['steps']} steps{kept} in {seconds:.0f} s "
-          f"({summary['samples_per_second']} samples/s), train loss {summary['final_loss']}", file=sys.stderr)
+    print(
+        f"saved {out}: {summary['steps']} steps{kept} in {seconds:.0f} s "
+        f"({summary['samples_per_second']} samples/s), train loss {summary['final_loss']}",
+        file=sys.stderr,
+    )
     return out

@@ -85,10 +85,16 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny-llama")
     tokenizer = train_tokenizer()
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
         initializer_range=0.5,  # large random weights: varied output, not one token repeated
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(0)
@@ -109,8 +115,9 @@ def adapters(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     for name, seed in (("a", 1), ("b", 2)):
         torch.manual_seed(seed)
         base = AutoModelForCausalLM.from_pretrained(tiny_llama)
-        peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"],
-                                                     init_lora_weights=False))
+        peft_model = get_peft_model(
+            base, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+        )
         paths[name] = tmp_path_factory.mktemp(f"adapter-{name}")
         peft_model.save_pretrained(paths[name])
     return paths
@@ -133,11 +140,27 @@ def hanging():
 # The full loop's own files: a real CLI in subprocesses, servers, training, LangChain's standard
 # suites, the benchmarks, kill -9 and full disks, the shipped model. `make test-fast` leaves them
 # out (`-m "not slow"`); `make test` and CI run everything.
-SLOW = {"test_cli.py", "test_server.py", "test_parity.py", "test_quickstart.py", "test_finetune.py",
-        "test_distillation.py", "test_standard_suites.py", "test_benchmarks.py", "test_gpu_bench.py",
-        "test_fault_crash.py", "test_fault_server.py", "test_fault_storage.py", "test_fault_live_wikipedia.py",
-        "test_fault_teacher_server.py", "test_fault_fuzz.py", "test_lean_install.py",
-        "test_custom_tool_training.py", "test_llama_cpp_check.py", "test_tool_refs.py"}
+SLOW = {
+    "test_cli.py",
+    "test_server.py",
+    "test_parity.py",
+    "test_quickstart.py",
+    "test_finetune.py",
+    "test_distillation.py",
+    "test_standard_suites.py",
+    "test_benchmarks.py",
+    "test_gpu_bench.py",
+    "test_fault_crash.py",
+    "test_fault_server.py",
+    "test_fault_storage.py",
+    "test_fault_live_wikipedia.py",
+    "test_fault_teacher_server.py",
+    "test_fault_fuzz.py",
+    "test_lean_install.py",
+    "test_custom_tool_training.py",
+    "test_llama_cpp_check.py",
+    "test_tool_refs.py",
+}
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:

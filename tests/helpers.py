@@ -63,8 +63,10 @@ def hanging_tools(release: threading.Event, name: str = "Slow") -> tuple[BaseToo
             await asyncio.sleep(0.1)
         return "late"
 
-    return (tool(name, wait, description="Looks something up, slowly."),
-            StructuredTool.from_function(coroutine=await_, name=name, description="Looks something up, slowly."))
+    return (
+        tool(name, wait, description="Looks something up, slowly."),
+        StructuredTool.from_function(coroutine=await_, name=name, description="Looks something up, slowly."),
+    )
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -80,8 +82,9 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted"
 
-    def _generate(self, messages: list[BaseMessage], stop: Optional[list[str]] = None,
-                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Optional[list[str]] = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         i = len(self.prompts)
         self.prompts.append(list(messages))
         self.stops.append(stop)
@@ -109,7 +112,8 @@ def train_tokenizer() -> Any:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=600, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
+        vocab_size=600,
+        special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(texts, trainer)
@@ -139,8 +143,15 @@ class ScriptedLM:
         self.name_or_path = "scripted-7b"
         self.prompts: list[str] = []  # each call's prompt text, as the model read it
 
-    def generate(self, input_ids: Any, attention_mask: Any = None, generation_config: Any = None,
-                 streamer: Any = None, stopping_criteria: Any = None, **kwargs: Any) -> Any:
+    def generate(
+        self,
+        input_ids: Any,
+        attention_mask: Any = None,
+        generation_config: Any = None,
+        streamer: Any = None,
+        stopping_criteria: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         import torch
 
         assert input_ids.shape[0] == 1, "ScriptedLM takes one row at a time (max_batch_size=1)"
@@ -171,5 +182,6 @@ def scripted_araft(reply: Callable[[str], str], **fields: Any) -> Any:
     are ``model.engine.model.prompts``."""
     from araft_lc.chat.chat_model import AraftChatModel
 
-    return AraftChatModel(model=ScriptedLM(reply), tokenizer=train_tokenizer(), max_batch_size=1,
-                          prefix_cache=False, **fields)
+    return AraftChatModel(
+        model=ScriptedLM(reply), tokenizer=train_tokenizer(), max_batch_size=1, prefix_cache=False, **fields
+    )

@@ -44,8 +44,9 @@ def group_memory_kb(leader: int) -> tuple[int, int]:
         try:
             if int(stat.read_text().rsplit(")", 1)[1].split()[2]) != leader:  # field 5: the group
                 continue
-            status = dict(line.split(":", 1) for line in (stat.parent / "status").read_text().splitlines()
-                          if ":" in line)
+            status = dict(
+                line.split(":", 1) for line in (stat.parent / "status").read_text().splitlines() if ":" in line
+            )
         except (OSError, ValueError, IndexError):
             continue  # a process that ended meanwhile
         now += int(status.get("VmRSS", "0 kB").split()[0])
@@ -62,9 +63,25 @@ def langgraph_dev(env: dict[str, str], log_path: Path, *args: str) -> Iterator[S
     cli = Path(sys.executable).with_name("langgraph")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [str(cli), "dev", "--config", str(ROOT / "langgraph.json"), "--host", "127.0.0.1", "--port", str(port),
-             "--no-browser", "--no-reload", *args],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(cli),
+                "dev",
+                "--config",
+                str(ROOT / "langgraph.json"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-browser",
+                "--no-reload",
+                *args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + STARTUP_S

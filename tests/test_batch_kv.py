@@ -61,8 +61,13 @@ def test_rows_joining_and_leaving_get_their_logits_alone(model, max_rows, room):
                 active.append([r, [int(logits.argmax())], []])
         with torch.inference_mode():  # the step, as the engine runs it
             mask, positions = kv.next_mask_and_positions()
-            out = model(input_ids=torch.tensor([[row[1][-1]] for row in active]), attention_mask=mask,
-                        position_ids=positions, cache=kv.cache, use_cache=True)
+            out = model(
+                input_ids=torch.tensor([[row[1][-1]] for row in active]),
+                attention_mask=mask,
+                position_ids=positions,
+                cache=kv.cache,
+                use_cache=True,
+            )
         kv.advanced(mask)
         for row, logits in zip(active, out.logits[:, -1]):
             row[2].append(logits.clone())
@@ -93,8 +98,13 @@ def test_a_removed_rows_cache_is_its_own(model):
         kept = own.layers[0].keys.clone()
         for _ in range(6):  # later steps write into the buffers, never into the row taken out
             mask, positions = kv.next_mask_and_positions()
-            model(input_ids=torch.tensor([[3]]), attention_mask=mask, position_ids=positions, cache=kv.cache,
-                  use_cache=True)
+            model(
+                input_ids=torch.tensor([[3]]),
+                attention_mask=mask,
+                position_ids=positions,
+                cache=kv.cache,
+                use_cache=True,
+            )
             kv.advanced(mask)
         assert torch.equal(own.layers[0].keys, kept)
         assert kv.mask.shape == (1, 11 + 6) and kv.cache.get_seq_length() == 17

@@ -12,16 +12,22 @@ from helpers import ROOT, hotpotqa_dir
 
 def test_every_benchmark_runs_at_smoke_size():
     env = {**os.environ, "ARAFT_DATA_DIR": str(hotpotqa_dir())}
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--smoke"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     table = done.stdout
     assert table.startswith("figure")
     assert "LangGraph overhead per agent step" in table and "synthetic index, 2,000 pages" in table
     assert "decode step: a token of a full batch against one alone" in table
     if (hotpotqa_dir() / "wiki_corpus.jsonl.gz").is_file():
-        for figure in ("sample index", "prefix cache: identical outputs", "batching (padded): identical outputs",
-                       "batching (continuous): identical outputs", "static decode: identical outputs"):
+        for figure in (
+            "sample index",
+            "prefix cache: identical outputs",
+            "batching (padded): identical outputs",
+            "batching (continuous): identical outputs",
+            "static decode: identical outputs",
+        ):
             assert figure in table
         # greedy outputs are the same with and without the cache, batched or not, static or dynamic
         identical = [line for line in table.splitlines() if "identical outputs" in line]
@@ -31,8 +37,9 @@ def test_every_benchmark_runs_at_smoke_size():
 
 
 def test_unknown_benchmark_is_named():
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nope"], cwd=ROOT,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--only", "nope"], cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 2 and "unknown benchmark 'nope'" in done.stderr
 
 
@@ -43,15 +50,41 @@ def test_self_consistency_analysis_votes_every_prefix_of_the_runs(tmp_path):
     from benchmarks.self_consistency import analyse
 
     def run(k: int, answer: str, observation: str = "") -> dict:
-        return {"run": k, "answer": answer, "status": "answered",
-                "steps": [{"thought": "t", "action": "Answer", "action_input": answer, "observation": observation,
-                           "raw": f"Action: {answer}"}]}
+        return {
+            "run": k,
+            "answer": answer,
+            "status": "answered",
+            "steps": [
+                {
+                    "thought": "t",
+                    "action": "Answer",
+                    "action_input": answer,
+                    "observation": observation,
+                    "raw": f"Action: {answer}",
+                }
+            ],
+        }
 
     records = [  # q1: greedy wrong, two sampled runs right; q2: greedy right, the vote of 3 wrong
-        TrajectoryRecord("q1", "Who?", "answered", "Fox", [], gold_answer="Penn",
-                         runs=[run(0, "Fox"), run(1, "Penn", "by Penn"), run(2, "Penn")]),
-        TrajectoryRecord("q2", "Who?", "answered", "Lucca", [], gold_answer="Lucca",
-                         runs=[run(0, "Lucca", "Lucca is"), run(1, "Pisa"), run(2, "Pisa")])]
+        TrajectoryRecord(
+            "q1",
+            "Who?",
+            "answered",
+            "Fox",
+            [],
+            gold_answer="Penn",
+            runs=[run(0, "Fox"), run(1, "Penn", "by Penn"), run(2, "Penn")],
+        ),
+        TrajectoryRecord(
+            "q2",
+            "Who?",
+            "answered",
+            "Lucca",
+            [],
+            gold_answer="Lucca",
+            runs=[run(0, "Lucca", "Lucca is"), run(1, "Pisa"), run(2, "Pisa")],
+        ),
+    ]
     (tmp_path / "trajectories.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records))
     result = analyse([str(tmp_path)], variants=tmp_path / "v")
     rows = {(r["k"], r["rule"]): r for r in result["rows"]}

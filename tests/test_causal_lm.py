@@ -50,8 +50,11 @@ def test_load_errors_are_one_line(tiny_llama, adapters, tmp_path):
     config = AutoConfig.from_pretrained(tiny_llama)
     config.hidden_size, config.intermediate_size = 32, 64
     LlamaForCausalLM(config).save_pretrained(tmp_path / "other")
-    with pytest.raises(ModelLoadError, match=r"^cannot load adapter 'default' from .* on .*other' \(RuntimeError: "
-                                             r".*\): pass an adapter trained on this model$") as e:
+    with pytest.raises(
+        ModelLoadError,
+        match=r"^cannot load adapter 'default' from .* on .*other' \(RuntimeError: "
+        r".*\): pass an adapter trained on this model$",
+    ) as e:
         load_causal_lm(str(tmp_path / "other"), adapters=str(adapters["a"]))
     assert "\n" not in str(e.value)
 
@@ -63,8 +66,11 @@ def test_tokenizer_pads_with_eos_when_it_has_no_pad_token(tiny_llama, tmp_path):
     settings = json.loads((folder / "tokenizer_config.json").read_text())
     settings.pop("pad_token", None)
     (folder / "tokenizer_config.json").write_text(json.dumps(settings))
-    special = json.loads((folder / "special_tokens_map.json").read_text()) \
-        if (folder / "special_tokens_map.json").is_file() else None
+    special = (
+        json.loads((folder / "special_tokens_map.json").read_text())
+        if (folder / "special_tokens_map.json").is_file()
+        else None
+    )
     if special is not None:
         special.pop("pad_token", None)
         (folder / "special_tokens_map.json").write_text(json.dumps(special))
@@ -74,6 +80,7 @@ def test_tokenizer_pads_with_eos_when_it_has_no_pad_token(tiny_llama, tmp_path):
 
 
 # -- a model folder that cannot load, for whatever reason, is one line naming it, in every command
+
 
 @pytest.fixture(scope="module")
 def misdescribed(tiny_llama, tmp_path_factory):
@@ -97,12 +104,30 @@ def test_ask_on_a_misdescribed_model_is_one_line(misdescribed, mini_index, capsy
 
 def test_train_on_a_misdescribed_model_is_one_line(misdescribed, tmp_path, capsys):
     data = ROOT / "tests" / "data" / "golden" / "expected_sft_step.jsonl"
-    code = main(["train", "sft", "--data", str(data), "--output_dir", str(tmp_path / "a"), "--model", str(misdescribed),
-                 "--load_in_4bit=false", "--use_cpu=true", "--bf16=false", "--max_steps", "1"])
+    code = main(
+        [
+            "train",
+            "sft",
+            "--data",
+            str(data),
+            "--output_dir",
+            str(tmp_path / "a"),
+            "--model",
+            str(misdescribed),
+            "--load_in_4bit=false",
+            "--use_cpu=true",
+            "--bf16=false",
+            "--max_steps",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     line = err.strip().splitlines()[-1]
     # the tokenizer reads the same config first: either load names the folder and the cause
-    assert re.match(rf"araft: error: cannot load (tokenizer|model) '{misdescribed}' "
-                    r"\(StrictDataclassClassValidationError", line), line
+    assert re.match(
+        rf"araft: error: cannot load (tokenizer|model) '{misdescribed}' "
+        r"\(StrictDataclassClassValidationError",
+        line,
+    ), line
     assert "Traceback" not in err

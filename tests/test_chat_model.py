@@ -18,8 +18,9 @@ def chat(tiny_llama):
 
 def test_prompt_is_llama2_chat_with_one_bos(chat):
     text = chat.prompt_text(MESSAGES)
-    assert text == ("<s>[INST] <<SYS>>\nAnswer with a Thought and an Action.\n<</SYS>>\n\n"
-                    "Question: Where is Lucca? [/INST]")
+    assert text == (
+        "<s>[INST] <<SYS>>\nAnswer with a Thought and an Action.\n<</SYS>>\n\nQuestion: Where is Lucca? [/INST]"
+    )
     ids = chat.get_token_ids(chat.prompt_text(MESSAGES))
     assert ids.count(chat.tokenizer.bos_token_id) == 1 and ids[0] == chat.tokenizer.bos_token_id
 
@@ -33,7 +34,7 @@ def test_generation_is_greedy_and_reports_usage(chat):
 
 def stop_from(free: str) -> str:
     """A stop string from the middle of an output (its first occurrence is where it stops)."""
-    return free[len(free) // 2: len(free) // 2 + 6]
+    return free[len(free) // 2 : len(free) // 2 + 6]
 
 
 def test_multi_token_stop_string_cuts_the_output(chat):
@@ -65,8 +66,12 @@ def test_sampling_is_seeded(tiny_llama):
 
 
 def test_adapters_switch_by_name(tiny_llama, adapters, chat):
-    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24,
-                           adapters={"a": str(adapters["a"]), "b": str(adapters["b"])}, adapter="a")
+    model = AraftChatModel(
+        model_id=str(tiny_llama),
+        max_new_tokens=24,
+        adapters={"a": str(adapters["a"]), "b": str(adapters["b"])},
+        adapter="a",
+    )
     out_a = model.invoke(MESSAGES).content
     out_b = model.bind(adapter="b").invoke(MESSAGES).content
     out_base = model.bind(adapter=None).invoke(MESSAGES).content
@@ -109,11 +114,18 @@ def test_prefix_cache_gives_the_same_tokens_for_fewer_computed(tiny_llama, adapt
     tool = WikipediaTool(backend=LocalWikipedia(mini_index))
     runs = {}
     for cached in (False, True):
-        model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=12, prefix_cache=cached,
-                               adapters={"a": str(adapters["a"])}, adapter="a")
+        model = AraftChatModel(
+            model_id=str(tiny_llama),
+            max_new_tokens=12,
+            prefix_cache=cached,
+            adapters={"a": str(adapters["a"])},
+            adapter="a",
+        )
         agent = create_araft_agent(model, [tool], prompt="zeroshot_turns", max_steps=3)
-        outputs = [[s["raw"] for s in agent.invoke({"question": q})["steps"]]
-                   for q in ("Where is Lucca?", "Who founded Philadelphia?")]
+        outputs = [
+            [s["raw"] for s in agent.invoke({"question": q})["steps"]]
+            for q in ("Where is Lucca?", "Who founded Philadelphia?")
+        ]
         # a switch of adapter never reuses the other adapter's cache
         outputs.append(model.bind(adapter=None).invoke(MESSAGES).content)
         outputs.append(model.invoke(MESSAGES).content)
@@ -137,8 +149,15 @@ def test_prefix_cache_refuses_a_changed_prefix(chat):
 
 
 def test_concurrent_calls_batch_and_answer_as_alone(tiny_llama):
-    questions = [f"Question: {q}" for q in ("Where is Lucca?", "Who founded Philadelphia?", "When was it?",
-                                             "Which magazine was started first, Arthur's or First for Women?")]
+    questions = [
+        f"Question: {q}"
+        for q in (
+            "Where is Lucca?",
+            "Who founded Philadelphia?",
+            "When was it?",
+            "Which magazine was started first, Arthur's or First for Women?",
+        )
+    ]
     prompts = [[MESSAGES[0], HumanMessage(q)] for q in questions]
     alone = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=16, max_batch_size=1)
     batched = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=16, batch_wait_ms=200)
@@ -154,8 +173,10 @@ def test_concurrent_calls_batch_and_answer_as_alone(tiny_llama):
     for model in (batched, padded):
         sizes = model.engine.batcher.batches.copy()
         with ThreadPoolExecutor(2) as pool:
-            apart = [pool.submit(model.invoke, prompts[0], stop=["Observation:"]),
-                     pool.submit(model.invoke, prompts[1], stop=["Action:"])]
+            apart = [
+                pool.submit(model.invoke, prompts[0], stop=["Observation:"]),
+                pool.submit(model.invoke, prompts[1], stop=["Action:"]),
+            ]
             assert [apart[0].result().content, apart[1].result().content] == [expected[0], own_stop]
     assert padded.engine.batcher.batches - sizes == Counter({1: 2})
 

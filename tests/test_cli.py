@@ -12,9 +12,23 @@ from helpers import MINI_CORPUS, ROOT, with_context
 
 def test_ask_end_to_end_with_json_and_trace(tiny_llama, tmp_path, capsys):
     trace = tmp_path / "trace.jsonl"
-    code = main(["ask", "Which magazine was started first, Arthur's Magazine or First for Women?",
-                 "--model", str(tiny_llama), "--corpus", str(MINI_CORPUS), "--max-steps", "3",
-                 "--max-new-tokens", "12", "--json", "--trace", str(trace)])
+    code = main(
+        [
+            "ask",
+            "Which magazine was started first, Arthur's Magazine or First for Women?",
+            "--model",
+            str(tiny_llama),
+            "--corpus",
+            str(MINI_CORPUS),
+            "--max-steps",
+            "3",
+            "--max-new-tokens",
+            "12",
+            "--json",
+            "--trace",
+            str(trace),
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0
     record = json.loads(out)
@@ -69,8 +83,10 @@ def test_corpus_build_and_search(tmp_path, capsys, name, engine):
         (["ask", "q?", "--model", str(ROOT / "tests")], "is not a model folder (it has no config.json)"),
         (["ask", "q?", "--corpus", str(MINI_CORPUS), "--adapter", "/nope"], "adapter folder /nope does not exist"),
         # An oversized question is refused before anything loads (the model named here does not exist).
-        (["ask", "why? " * 60_000, "--model", "/nonexistent/model"],
-         "the question is 299,999 characters, more than --max-question-chars 2,000"),
+        (
+            ["ask", "why? " * 60_000, "--model", "/nonexistent/model"],
+            "the question is 299,999 characters, more than --max-question-chars 2,000",
+        ),
     ],
 )
 def test_user_errors_are_one_line(argv, message, capsys):
@@ -97,8 +113,12 @@ def test_bad_corpus_line_names_file_and_line(tmp_path, capsys):
 
 
 def test_console_script_runs():
-    result = subprocess.run([sys.executable, "-m", "araft", "corpus", "search", "/nope.sqlite", "x"],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "araft", "corpus", "search", "/nope.sqlite", "x"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
 
@@ -136,22 +156,68 @@ def test_convert_that_drops_every_record_fails_and_writes_nothing(tmp_path, tiny
     from helpers import TEST_DATA
 
     out = tmp_path / "sft.jsonl"
-    code = main(["convert", "sft", str(TEST_DATA / "golden" / "trajectories.jsonl"), "--out", str(out),
-                 "--format", "text", "--tokenizer", str(tiny_llama), "--max-tokens", "10"])
+    code = main(
+        [
+            "convert",
+            "sft",
+            str(TEST_DATA / "golden" / "trajectories.jsonl"),
+            "--out",
+            str(out),
+            "--format",
+            "text",
+            "--tokenizer",
+            str(tiny_llama),
+            "--max-tokens",
+            "10",
+        ]
+    )
     assert code == 2 and not out.exists()
     assert "records are longer than --max-tokens 10" in capsys.readouterr().err
 
 
 def test_ask_streams_each_step_with_its_time(tiny_llama, capsys):
-    assert main(["ask", "Who founded Philadelphia?", "--model", str(tiny_llama), "--corpus", str(MINI_CORPUS),
-                 "--max-steps", "2", "--max-new-tokens", "6"]) == 0
+    assert (
+        main(
+            [
+                "ask",
+                "Who founded Philadelphia?",
+                "--model",
+                str(tiny_llama),
+                "--corpus",
+                str(MINI_CORPUS),
+                "--max-steps",
+                "2",
+                "--max-new-tokens",
+                "6",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "[step 1: " in out and "[step 2: " in out and "Observation: " in out
 
 
 def test_ask_with_samples_shows_each_run_and_the_vote(tiny_llama, capsys):
-    assert main(["ask", "Who founded Philadelphia?", "--model", str(tiny_llama), "--corpus", str(MINI_CORPUS),
-                 "--max-steps", "2", "--max-new-tokens", "6", "--samples", "3", "--json"]) == 0
+    assert (
+        main(
+            [
+                "ask",
+                "Who founded Philadelphia?",
+                "--model",
+                str(tiny_llama),
+                "--corpus",
+                str(MINI_CORPUS),
+                "--max-steps",
+                "2",
+                "--max-new-tokens",
+                "6",
+                "--samples",
+                "3",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     record = json.loads(out)
     assert [r["run"] for r in record["runs"]] == [0, 1, 2] and record["producer"]["samples"] == 3

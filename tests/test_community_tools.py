@@ -23,16 +23,24 @@ from araft_lc.agent.graph import create_araft_agent  # noqa: E402
 
 def test_agent_calls_a_tool_of_a_local_mcp_server(scripted):
     async def run():
-        client = adapters.MultiServerMCPClient({"math": {
-            "command": sys.executable, "args": [str(TEST_DATA / "mcp_math_server.py")], "transport": "stdio"}})
+        client = adapters.MultiServerMCPClient(
+            {"math": {"command": sys.executable, "args": [str(TEST_DATA / "mcp_math_server.py")], "transport": "stdio"}}
+        )
         tools = await client.get_tools()
-        model = scripted(script=['Thought: add them\nAction: [action: add, action_input: {"a": 2, "b": 40}]',
-                                 "Thought: done\nAction: [action: Answer, action_input: 42]"])
+        model = scripted(
+            script=[
+                'Thought: add them\nAction: [action: add, action_input: {"a": 2, "b": 40}]',
+                "Thought: done\nAction: [action: Answer, action_input: 42]",
+            ]
+        )
         agent = create_araft_agent(model, tools, prompt="zeroshot")
         return model, await asyncio.wait_for(agent.ainvoke({"question": "What is 2 + 40?"}), 60)
 
     model, result = asyncio.run(run())
-    assert '[action: add, action_input: {"a": <integer>, "b": <integer>}]: Adds two integers.' in model.prompts[0][0].content
+    assert (
+        '[action: add, action_input: {"a": <integer>, "b": <integer>}]: Adds two integers.'
+        in model.prompts[0][0].content
+    )
     assert result["steps"][0]["observation"] == "42" and result["steps"][0]["error"] is None
     assert result["answer"] == "42"
 
@@ -54,8 +62,17 @@ class _MediaWikiV1(BaseHTTPRequestHandler):
         elif params.get("prop") == "extracts":
             body = {"query": {"pages": {"50585": {"pageid": 50585, "title": "Philadelphia", "extract": SUMMARY}}}}
         else:  # prop=info|pageprops: the page is there, not a redirect or a disambiguation page
-            body = {"query": {"pages": {"50585": {"pageid": 50585, "title": "Philadelphia",
-                                                  "fullurl": "https://en.wikipedia.org/wiki/Philadelphia"}}}}
+            body = {
+                "query": {
+                    "pages": {
+                        "50585": {
+                            "pageid": 50585,
+                            "title": "Philadelphia",
+                            "fullurl": "https://en.wikipedia.org/wiki/Philadelphia",
+                        }
+                    }
+                }
+            }
         data = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -80,8 +97,12 @@ def test_wikipedia_query_run_answers_through_the_agent(scripted, monkeypatch):
         live = community.WikipediaQueryRun(api_wrapper=WikipediaAPIWrapper(top_k_results=1))
         # after the wrapper, whose set_lang() sets the address again
         monkeypatch.setattr(wikipedia.wikipedia, "API_URL", f"http://127.0.0.1:{server.server_port}/w/api.php")
-        model = scripted(script=["Thought: look it up\nAction: [action: wikipedia, action_input: Philadelphia]",
-                                 "Thought: done\nAction: [action: Answer, action_input: William Penn]"])
+        model = scripted(
+            script=[
+                "Thought: look it up\nAction: [action: wikipedia, action_input: Philadelphia]",
+                "Thought: done\nAction: [action: Answer, action_input: William Penn]",
+            ]
+        )
         result = create_araft_agent(model, [live], prompt="zeroshot").invoke({"question": "Who founded Philadelphia?"})
     finally:
         server.shutdown()

@@ -13,9 +13,16 @@ from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.runtime.decoding import Decoding
 
 SYSTEM = SystemMessage("Answer with a Thought and an Action.")
-PROMPTS = [[SYSTEM, HumanMessage(f"Question: {q}")] for q in (
-    "Where is Lucca?", "Who founded Philadelphia?", "When was it?",
-    "Which magazine was started first, Arthur's or First for Women?", "Is Lucca in Tuscany?")]
+PROMPTS = [
+    [SYSTEM, HumanMessage(f"Question: {q}")]
+    for q in (
+        "Where is Lucca?",
+        "Who founded Philadelphia?",
+        "When was it?",
+        "Which magazine was started first, Arthur's or First for Women?",
+        "Is Lucca in Tuscany?",
+    )
+]
 
 
 def worker_threads() -> list[threading.Thread]:
@@ -24,13 +31,18 @@ def worker_threads() -> list[threading.Thread]:
 
 @pytest.fixture(scope="module")
 def alone(tiny_llama, adapters):
-    return AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, max_batch_size=1,
-                          adapters={k: str(v) for k, v in adapters.items()})
+    return AraftChatModel(
+        model_id=str(tiny_llama), max_new_tokens=24, max_batch_size=1, adapters={k: str(v) for k, v in adapters.items()}
+    )
 
 
 def continuous_model(tiny_llama, adapters) -> AraftChatModel:
-    return AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, batching="continuous",
-                          adapters={k: str(v) for k, v in adapters.items()})
+    return AraftChatModel(
+        model_id=str(tiny_llama),
+        max_new_tokens=24,
+        batching="continuous",
+        adapters={k: str(v) for k, v in adapters.items()},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +83,14 @@ def test_rows_that_join_mid_flight_answer_as_alone(alone, continuous):
 
 def test_each_row_keeps_its_own_stop_cap_and_deadline(alone, continuous):
     free = alone.invoke(PROMPTS[0]).content
-    stop = free[len(free) // 2: len(free) // 2 + 5]
-    calls = [(PROMPTS[0], {"stop": [stop]}), (PROMPTS[1], {"max_tokens": 7}), (PROMPTS[2], {}),
-             (PROMPTS[3], {"deadline": time.time() - 1}), (PROMPTS[4], {"stop": ["Obs", "e"]})]
+    stop = free[len(free) // 2 : len(free) // 2 + 5]
+    calls = [
+        (PROMPTS[0], {"stop": [stop]}),
+        (PROMPTS[1], {"max_tokens": 7}),
+        (PROMPTS[2], {}),
+        (PROMPTS[3], {"deadline": time.time() - 1}),
+        (PROMPTS[4], {"stop": ["Obs", "e"]}),
+    ]
     expected = [alone.invoke(p, **kw) for p, kw in calls]
     with ThreadPoolExecutor(len(calls)) as pool:
         got = list(pool.map(lambda c: continuous.invoke(c[0], **c[1]), calls))
@@ -96,7 +113,9 @@ def test_rows_of_different_adapters_take_turns_and_answer_as_alone(alone, contin
 def test_a_failing_row_fails_alone(alone, continuous):
     engine = continuous.engine.batcher
     key = Decoding(None, (), 24, 0.0, 1.0, None)  # the fixture's: greedy, 24 tokens
-    bad = continuous.get_token_ids(continuous.prompt_text(PROMPTS[0])) + [continuous.tokenizer.vocab_size + 1000]  # no such embedding
+    bad = continuous.get_token_ids(continuous.prompt_text(PROMPTS[0])) + [
+        continuous.tokenizer.vocab_size + 1000
+    ]  # no such embedding
     expected = [alone.invoke(p).content for p in PROMPTS[:3]]
     with ThreadPoolExecutor(4) as pool:
         good = [pool.submit(continuous.invoke, p) for p in PROMPTS[:3]]
@@ -119,15 +138,22 @@ def test_agent_runs_in_a_continuous_batch_match_runs_one_at_a_time(tiny_llama, m
         agent = create_araft_agent(model, [tool], prompt="zeroshot_turns", max_steps=3)
         steps[batching] = [[s["raw"] for s in r["steps"]] for r in agent.batch(questions, {"max_concurrency": 3})]
         if batching == "continuous":
-            assert model.engine.prefix_cache.reused_tokens > model.engine.prefix_cache.prompt_tokens / 2  # later steps reuse their run
+            assert (
+                model.engine.prefix_cache.reused_tokens > model.engine.prefix_cache.prompt_tokens / 2
+            )  # later steps reuse their run
     assert steps["continuous"] == steps["padded"]
 
 
 def test_sampled_rows_decode_together_and_draw_as_generate_draws(alone, continuous):
     # each row its own seed (one with top-p too), beside greedy rows: every output is the one
     # transformers' own seeded generate() samples for that call alone
-    calls = [(PROMPTS[0], {"temperature": 0.9, "seed": 7}), (PROMPTS[0], {"temperature": 0.9, "seed": 8}),
-             (PROMPTS[1], {"temperature": 1.3, "seed": 7, "top_p": 0.8}), (PROMPTS[2], {}), (PROMPTS[3], {})]
+    calls = [
+        (PROMPTS[0], {"temperature": 0.9, "seed": 7}),
+        (PROMPTS[0], {"temperature": 0.9, "seed": 8}),
+        (PROMPTS[1], {"temperature": 1.3, "seed": 7, "top_p": 0.8}),
+        (PROMPTS[2], {}),
+        (PROMPTS[3], {}),
+    ]
     expected = [alone.invoke(p, **kw).content for p, kw in calls]
     engine = continuous.engine.batcher
     before = engine.batches.copy()
@@ -168,7 +194,12 @@ def test_stop_strings_are_asked_only_when_they_can_end_and_say_what_the_criteria
     criteria = StopStringCriteria(tokenizer, list(stop))
     check = StopStrings.of(criteria)
     vocab, fired = len(tokenizer), 0
-    for text in ("Thought: look it up.\nAction: search[Lucca]\nObservation", "Obs", "Observation:", "Lucca is in Tuscany"):
+    for text in (
+        "Thought: look it up.\nAction: search[Lucca]\nObservation",
+        "Obs",
+        "Observation:",
+        "Lucca is in Tuscany",
+    ):
         context = tokenizer(text, add_special_tokens=False).input_ids
         rows = torch.tensor([context + [t] for t in range(vocab + 3)])  # and ids past the vocabulary
         expected = criteria(rows, None).tolist()
@@ -191,8 +222,9 @@ def test_a_pool_of_runs_drains(own):
         rng = random.Random(k)
         messages = [SYSTEM, HumanMessage(f"Question: {k} " + "word " * rng.randint(1, 60))]
         for _ in range(rng.randint(1, 5)):
-            out = own.invoke(messages, max_tokens=rng.randint(1, 30),
-                             stop=["Obs", "\n\n"] if rng.random() < 0.5 else None)
+            out = own.invoke(
+                messages, max_tokens=rng.randint(1, 30), stop=["Obs", "\n\n"] if rng.random() < 0.5 else None
+            )
             messages += [AIMessage(out.content), HumanMessage("Observation: " + "text " * rng.randint(1, 80))]
         return k
 

@@ -20,15 +20,17 @@ def test_corpus_lines_with_sentences_or_text(tmp_path):
 
 
 def test_both_hotpotqa_formats_and_gzip(tmp_path):
-    official = [{"_id": "a", "question": "q", "answer": "x",
-                 "context": [["T1", ["One.", " Two."]], ["T2", ["Three."]]]}]
+    official = [
+        {"_id": "a", "question": "q", "answer": "x", "context": [["T1", ["One.", " Two."]], ["T2", ["Three."]]]}
+    ]
     (tmp_path / "official.json").write_text(json.dumps(official))
-    hf = {"id": "b", "question": "q", "answer": "x",
-          "context": {"title": ["T3"], "sentences": [["Four.", " Five."]]}}
+    hf = {"id": "b", "question": "q", "answer": "x", "context": {"title": ["T3"], "sentences": [["Four.", " Five."]]}}
     with gzip.open(tmp_path / "hf.jsonl.gz", "wt") as f:
         f.write(json.dumps(hf) + "\n\n")
     assert [(p.title, p.text) for p in read_paragraphs(tmp_path / "official.json")] == [
-        ("T1", "One. Two."), ("T2", "Three.")]
+        ("T1", "One. Two."),
+        ("T2", "Three."),
+    ]
     assert [(p.title, p.text) for p in read_paragraphs(tmp_path / "hf.jsonl.gz")] == [("T3", "Four. Five.")]
 
 
@@ -63,10 +65,15 @@ def test_missing_file(tmp_path):
 def test_undecodable_bytes_name_the_line(tmp_path, name):
     from evals.hotpotqa import load_questions
 
-    body = (b'[\n {"_id": "a", "question": "q?", "answer": "x"},\n {"_id": "b", "question": "caf\xff?"}\n]\n'
-            if name.endswith(".json") else b'{"_id": "a", "question": "q?", "answer": "x"}\n{"_id": "b", "question": "caf\xff?"}\n')
+    body = (
+        b'[\n {"_id": "a", "question": "q?", "answer": "x"},\n {"_id": "b", "question": "caf\xff?"}\n]\n'
+        if name.endswith(".json")
+        else b'{"_id": "a", "question": "q?", "answer": "x"}\n{"_id": "b", "question": "caf\xff?"}\n'
+    )
     path = tmp_path / name
     path.write_bytes(gzip.compress(body) if name.endswith(".gz") else body)
     line = 3 if name.endswith(".json") else 2
-    with pytest.raises(CorpusError, match=rf"{name}:{line}: not UTF-8 text \(invalid start byte at byte \d+ of the line\)"):
+    with pytest.raises(
+        CorpusError, match=rf"{name}:{line}: not UTF-8 text \(invalid start byte at byte \d+ of the line\)"
+    ):
         list(load_questions(path))

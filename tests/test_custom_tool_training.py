@@ -37,8 +37,9 @@ class ArithmeticTeacher(BaseChatModel):
     def _llm_type(self) -> str:
         return "arithmetic-teacher"
 
-    def _generate(self, messages: list[BaseMessage], stop: Optional[list[str]] = None,
-                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Optional[list[str]] = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         seen = "\n".join(str(m.content) for m in messages[1:])
         observed = re.findall(r"Observation: (\d+)", seen)
         if observed:
@@ -60,8 +61,12 @@ def test_a_student_trained_on_calculator_runs_calls_the_calculator(tiny_llama: P
 
     pairs = [(3, 4), (6, 7), (12, 5), (8, 9), (11, 3), (4, 4)]
     questions = tmp_path / "arith.jsonl"
-    questions.write_text("".join(json.dumps({"id": f"m{a}x{b}", "question": f"What is {a} times {b}?",
-                                             "answer": str(a * b)}) + "\n" for a, b in pairs))
+    questions.write_text(
+        "".join(
+            json.dumps({"id": f"m{a}x{b}", "question": f"What is {a} times {b}?", "answer": str(a * b)}) + "\n"
+            for a, b in pairs
+        )
+    )
     teacher = create_araft_agent(ArithmeticTeacher(), [Calculator], prompt="zeroshot_turns")
     runs = tmp_path / "runs.jsonl"
     summary = generate(teacher, list(load_questions(questions)), runs, min_f1=1.0, progress=False)
@@ -70,16 +75,44 @@ def test_a_student_trained_on_calculator_runs_calls_the_calculator(tiny_llama: P
     assert all([t["name"] for t in record["tools"]] == ["Calculator"] for record in kept)
 
     records = tmp_path / "sft.jsonl"
-    assert main(["convert", "sft", str(runs), "--out", str(records), "--prompt-style", "zeroshot_turns",
-                 "--granularity", "trajectory"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "sft",
+                str(runs),
+                "--out",
+                str(records),
+                "--prompt-style",
+                "zeroshot_turns",
+                "--granularity",
+                "trajectory",
+            ]
+        )
+        == 0
+    )
     system = json.loads(records.read_text().splitlines()[0])["messages"][0]["content"]
     assert "[action: Calculator" in system and "Wikipedia" not in system
 
-    config = load_config(SFTRunConfig, None, {
-        "model": str(tiny_llama), "data": str(records), "output_dir": str(tmp_path / "student"),
-        "load_in_4bit": False, "use_cpu": True, "bf16": False, "target_modules": "all-linear", "learning_rate": 5e-3,
-        "gradient_accumulation_steps": 1, "warmup_ratio": 0.0, "logging_steps": 10, "save_steps": 1000,
-        "num_train_epochs": 30})
+    config = load_config(
+        SFTRunConfig,
+        None,
+        {
+            "model": str(tiny_llama),
+            "data": str(records),
+            "output_dir": str(tmp_path / "student"),
+            "load_in_4bit": False,
+            "use_cpu": True,
+            "bf16": False,
+            "target_modules": "all-linear",
+            "learning_rate": 5e-3,
+            "gradient_accumulation_steps": 1,
+            "warmup_ratio": 0.0,
+            "logging_steps": 10,
+            "save_steps": 1000,
+            "num_train_epochs": 30,
+        },
+    )
     adapter = train_sft(config)
 
     student = AraftChatModel(model_id=str(tiny_llama), adapters={"s": str(adapter)}, adapter="s", max_tokens=96)

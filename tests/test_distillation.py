@@ -37,8 +37,7 @@ def oracle_agent(dev, corpus_index):
 def test_recorder_on_a_concurrent_batch_of_8(dev, oracle_agent):
     recorder = TrajectoryRecorder(score=score)
     questions = dev[:8]
-    configs = [{"callbacks": [recorder], "metadata": {"question_id": q.id, "gold_answer": q.answer}}
-               for q in questions]
+    configs = [{"callbacks": [recorder], "metadata": {"question_id": q.id, "gold_answer": q.answer}} for q in questions]
     oracle_agent.batch([{"question": q.question} for q in questions], configs, max_concurrency=8)
     by_id = {r.question_id: r for r in recorder.records}
     assert sorted(by_id) == sorted(q.id for q in questions)
@@ -67,38 +66,56 @@ def test_oracle_search_order_and_honest_failure(dev, corpus_index):
     assert result["answer"] == "unknown"
 
 
-@pytest.mark.parametrize("text, first", [
-    ("Poleconomy is a board game invented by New Zealander Bruce E. Wilson. It was sold in 1982.",
-     "Poleconomy is a board game invented by New Zealander Bruce E. Wilson."),
-    ("Hook and Ladder No. 4 is a firehouse in Albany. It was built in 1910.",
-     "Hook and Ladder No. 4 is a firehouse in Albany."),
-    ("The House is part of the U.S. state's legislature. It has 134 members.",
-     "The House is part of the U.S. state's legislature."),
-    ("Papa Gino's, Inc. is a restaurant chain. It is based in Dedham.", "Papa Gino's, Inc. is a restaurant chain."),
-    ("Roe v. Wade was decided in 1973. It was overturned.", "Roe v. Wade was decided in 1973."),
-    ("He said \"Stop.\" Then he left.", "He said \"Stop.\""),
-    ("It was built in 1910. 1920 saw a fire.", "It was built in 1910."),
-    ("It runs on. and on", "It runs on. and on"),
-    ("no end at all", "no end at all"),
-    (". A text that starts with a period.", "."),  # as the split before: no word before it, no crash
-    ("word " * 40, "word " * 23 + "word ..."),
-])
+@pytest.mark.parametrize(
+    "text, first",
+    [
+        (
+            "Poleconomy is a board game invented by New Zealander Bruce E. Wilson. It was sold in 1982.",
+            "Poleconomy is a board game invented by New Zealander Bruce E. Wilson.",
+        ),
+        (
+            "Hook and Ladder No. 4 is a firehouse in Albany. It was built in 1910.",
+            "Hook and Ladder No. 4 is a firehouse in Albany.",
+        ),
+        (
+            "The House is part of the U.S. state's legislature. It has 134 members.",
+            "The House is part of the U.S. state's legislature.",
+        ),
+        ("Papa Gino's, Inc. is a restaurant chain. It is based in Dedham.", "Papa Gino's, Inc. is a restaurant chain."),
+        ("Roe v. Wade was decided in 1973. It was overturned.", "Roe v. Wade was decided in 1973."),
+        ('He said "Stop." Then he left.', 'He said "Stop."'),
+        ("It was built in 1910. 1920 saw a fire.", "It was built in 1910."),
+        ("It runs on. and on", "It runs on. and on"),
+        ("no end at all", "no end at all"),
+        (". A text that starts with a period.", "."),  # as the split before: no word before it, no crash
+        ("word " * 40, "word " * 23 + "word ..."),
+    ],
+)
 def test_the_teachers_first_sentence_is_not_cut_at_an_abbreviation(text, first):
     assert first_sentence(text) == first
 
 
-PAGE = ("Liberty is a magazine published by the Seventh-day Adventist Church. It has a circulation of over "
-        "200,000. Its editor is Lincoln E. Steed.")
+PAGE = (
+    "Liberty is a magazine published by the Seventh-day Adventist Church. It has a circulation of over "
+    "200,000. Its editor is Lincoln E. Steed."
+)
 
 
-@pytest.mark.parametrize("names, known, quoted", [
-    (["Lincoln E. Steed"], "Liberty", "Its editor is Lincoln E. Steed."),  # it names the next page
-    (["Lincoln E. Steed (editor)"], "Liberty", "Its editor is Lincoln E. Steed."),  # a title's aside left out
-    (["Steed Lincoln"], "Liberty", "It has a circulation of over 200,000."),  # not named: the closest
-    ([], "Liberty", "It has a circulation of over 200,000."),  # a comparison: closest to the question
-    # nothing beyond the search's words in common with the question: the first sentence
-    ([], "Liberty circulation over 200,000", "Liberty is a magazine published by the Seventh-day Adventist Church."),
-])
+@pytest.mark.parametrize(
+    "names, known, quoted",
+    [
+        (["Lincoln E. Steed"], "Liberty", "Its editor is Lincoln E. Steed."),  # it names the next page
+        (["Lincoln E. Steed (editor)"], "Liberty", "Its editor is Lincoln E. Steed."),  # a title's aside left out
+        (["Steed Lincoln"], "Liberty", "It has a circulation of over 200,000."),  # not named: the closest
+        ([], "Liberty", "It has a circulation of over 200,000."),  # a comparison: closest to the question
+        # nothing beyond the search's words in common with the question: the first sentence
+        (
+            [],
+            "Liberty circulation over 200,000",
+            "Liberty is a magazine published by the Seventh-day Adventist Church.",
+        ),
+    ],
+)
 def test_the_evidence_sentence_names_what_comes_next_or_is_closest_to_the_question(names, known, quoted):
     question = "Which has a circulation of over 200,000, Liberty or MIT Technology Review?"
     assert evidence_sentence(PAGE, question, names, known=known) == quoted
@@ -114,8 +131,9 @@ def test_oracle_reads_a_comparison_in_either_order_and_a_bridge_in_one(dev, corp
     bridge = next(q for q in dev if q.type == "bridge")
     assert search_order(comparison, reverse_comparison=True) == search_order(comparison)[::-1]
     assert search_order(bridge, reverse_comparison=True) == search_order(bridge)
-    agent = create_araft_agent(OracleChatModel([comparison], reverse_comparison=True),
-                               [WikipediaTool(backend=LocalWikipedia(corpus_index))])
+    agent = create_araft_agent(
+        OracleChatModel([comparison], reverse_comparison=True), [WikipediaTool(backend=LocalWikipedia(corpus_index))]
+    )
     result = agent.invoke({"question": comparison.question})
     assert result["answer"] == comparison.answer
     assert [s["action_input"] for s in result["steps"][:2]] == search_order(comparison)[::-1]
@@ -123,8 +141,9 @@ def test_oracle_reads_a_comparison_in_either_order_and_a_bridge_in_one(dev, corp
 
 @pytest.mark.parametrize("prompt", ["fewshot", "zeroshot_turns"])
 def test_oracle_answers_in_either_layout(dev, corpus_index, prompt):
-    agent = create_araft_agent(OracleChatModel(dev[:5]), [WikipediaTool(backend=LocalWikipedia(corpus_index))],
-                               prompt=prompt)
+    agent = create_araft_agent(
+        OracleChatModel(dev[:5]), [WikipediaTool(backend=LocalWikipedia(corpus_index))], prompt=prompt
+    )
     for q in dev[:5]:
         result = agent.invoke({"question": q.question})
         assert result["answer"] == q.answer and len(result["steps"]) == len(search_order(q)) + 1
@@ -161,9 +180,22 @@ def test_torn_line_is_repaired(tmp_path):
 
 def test_kill_9_then_resume_loses_and_doubles_nothing(data_dir, tmp_path):
     out = tmp_path / "traj.jsonl"
-    argv = [sys.executable, "-m", "araft", "generate", "--questions",
-            str(data_dir / "dev_distractor_b300.jsonl"), "--teacher", "oracle",
-            "--corpus", str(data_dir / "wiki_corpus.jsonl.gz"), "--out", str(out), "--concurrency", "4"]
+    argv = [
+        sys.executable,
+        "-m",
+        "araft",
+        "generate",
+        "--questions",
+        str(data_dir / "dev_distractor_b300.jsonl"),
+        "--teacher",
+        "oracle",
+        "--corpus",
+        str(data_dir / "wiki_corpus.jsonl.gz"),
+        "--out",
+        str(out),
+        "--concurrency",
+        "4",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
@@ -183,15 +215,19 @@ def test_kill_9_then_resume_loses_and_doubles_nothing(data_dir, tmp_path):
 def test_sft_and_dpo_records_reparse_to_their_steps(dev, oracle_agent):
     recorder = TrajectoryRecorder()
     q = dev[0]
-    oracle_agent.invoke({"question": q.question}, {"callbacks": [recorder],
-                                                    "metadata": {"question_id": q.id, "gold_answer": q.answer}})
+    oracle_agent.invoke(
+        {"question": q.question}, {"callbacks": [recorder], "metadata": {"question_id": q.id, "gold_answer": q.answer}}
+    )
     record = TrajectoryRecord.from_dict(json.loads(json.dumps(recorder.records[0].to_dict())))
     sft = list(sft_records(record, prompt_style="zeroshot"))
     assert len(sft) == len(record.steps)
     for row, step in zip(sft, record.steps):
         parsed = parse(row["completion"][0]["content"], ["Wikipedia"])
-        expected = Answer(step.action_input, step.thought) if step.action == "Answer" else \
-            Action(step.action, step.action_input, step.thought)
+        expected = (
+            Answer(step.action_input, step.thought)
+            if step.action == "Answer"
+            else Action(step.action, step.action_input, step.thought)
+        )
         assert parsed == expected
         assert row["prompt"][1]["content"].count("Observation:") == row["step"]
     text = list(sft_records(record, fmt="text"))[0]["text"]

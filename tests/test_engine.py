@@ -29,9 +29,14 @@ def reference(loaded, ids, max_new_tokens=16):
 
     model, tokenizer = loaded
     with torch.inference_mode():
-        out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                             max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    return out[0, len(ids):].tolist()
+        out = model.generate(
+            torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    return out[0, len(ids) :].tolist()
 
 
 def test_complete_writes_what_generate_writes(engine, loaded):
@@ -45,7 +50,7 @@ def test_complete_writes_what_generate_writes(engine, loaded):
 def test_stop_strings_cut_the_text_and_end_generation(engine):
     ids = engine.encode(PROMPT)
     free = engine.complete(ids, GREEDY).text
-    stop = free[len(free) // 2: len(free) // 2 + 4]
+    stop = free[len(free) // 2 : len(free) // 2 + 4]
     done = engine.complete(ids, Decoding(None, (stop,), 16, 0.0, 1.0, None))
     assert done.stopped and done.text == free[: free.index(stop)] and done.new_tokens < 16
 
@@ -53,7 +58,7 @@ def test_stop_strings_cut_the_text_and_end_generation(engine):
 def test_stream_yields_the_completion_piece_by_piece(engine):
     ids = engine.encode(PROMPT)
     free = engine.complete(ids, GREEDY).text
-    stop = free[len(free) // 2: len(free) // 2 + 4]
+    stop = free[len(free) // 2 : len(free) // 2 + 4]
     decoding = Decoding(None, (stop,), 16, 0.0, 1.0, None)
     *pieces, last = list(engine.stream(ids, decoding))
     assert all(isinstance(p, str) for p in pieces) and isinstance(last, Completion)
@@ -87,8 +92,9 @@ def test_paths_are_chosen_by_device_and_decode(loaded):
 
 def test_concurrent_calls_share_a_batch_and_answer_as_alone(engine, loaded):
     batched = DecodeEngine(*loaded, batching="continuous")
-    prompts = [engine.encode(f"<s>[INST] Question: {q} [/INST]") for q in ("Where is Lucca?", "Who was Penn?",
-                                                                              "When was it?")]
+    prompts = [
+        engine.encode(f"<s>[INST] Question: {q} [/INST]") for q in ("Where is Lucca?", "Who was Penn?", "When was it?")
+    ]
     expected = [engine.complete(ids, GREEDY) for ids in prompts]
     with ThreadPoolExecutor(3) as pool:
         got = list(pool.map(lambda ids: batched.complete(ids, GREEDY), prompts))

@@ -13,8 +13,11 @@ from evals.run_metrics import record_metrics, summarize
 
 
 def _questions(n_per_level=5):
-    return [Question(f"{level}{i}", f"q {level} {i}?", "a", level=level)
-            for level in ("easy", "medium", "hard") for i in range(n_per_level)]
+    return [
+        Question(f"{level}{i}", f"q {level} {i}?", "a", level=level)
+        for level in ("easy", "medium", "hard")
+        for i in range(n_per_level)
+    ]
 
 
 def test_sampling_is_seeded_per_level_and_not_the_first_rows():
@@ -47,15 +50,36 @@ def _step(action, value, error=None):
 
 def test_record_metrics():
     record = TrajectoryRecord(
-        "q", "q?", "answered", "the Beatles",
-        [_step("Wikipedia", "Beatles"), _step(None, None, "parse_error"), _step("Wikipedia", " beatles "),
-         _step("Nope", "x", "unknown_tool"), _step("Answer", "the Beatles")],
-        gold_answer="Beatles", scores=score("the Beatles", "Beatles"), calls=[{"usage": {"output_tokens": 7}}, {"usage": None}, {"usage": {"output_tokens": 5}}],
-        seconds=1.5)
-    assert record_metrics(record) == {"f1": 100.0, "em": 100.0, "steps": 5.0, "step_limit": 0.0, "repeated": 100.0,
-                                      "parse_error": 100.0, "tool_errors": 1.0, "seconds": 1.5, "tokens": 12.0}
-    limit = TrajectoryRecord("q", "q?", "step_limit", None, [_step("Wikipedia", "a")], gold_answer="a",
-                             scores=score(None, "a"))
+        "q",
+        "q?",
+        "answered",
+        "the Beatles",
+        [
+            _step("Wikipedia", "Beatles"),
+            _step(None, None, "parse_error"),
+            _step("Wikipedia", " beatles "),
+            _step("Nope", "x", "unknown_tool"),
+            _step("Answer", "the Beatles"),
+        ],
+        gold_answer="Beatles",
+        scores=score("the Beatles", "Beatles"),
+        calls=[{"usage": {"output_tokens": 7}}, {"usage": None}, {"usage": {"output_tokens": 5}}],
+        seconds=1.5,
+    )
+    assert record_metrics(record) == {
+        "f1": 100.0,
+        "em": 100.0,
+        "steps": 5.0,
+        "step_limit": 0.0,
+        "repeated": 100.0,
+        "parse_error": 100.0,
+        "tool_errors": 1.0,
+        "seconds": 1.5,
+        "tokens": 12.0,
+    }
+    limit = TrajectoryRecord(
+        "q", "q?", "step_limit", None, [_step("Wikipedia", "a")], gold_answer="a", scores=score(None, "a")
+    )
     assert record_metrics(limit)["step_limit"] == 100.0 and record_metrics(limit)["f1"] == 0.0
     unparsed = TrajectoryRecord("q", "q?", "parse_error", None, [_step(None, None, "parse_error")] * 5)
     assert record_metrics(unparsed)["step_limit"] == 100.0 and record_metrics(unparsed)["parse_error"] == 100.0
@@ -63,8 +87,16 @@ def test_record_metrics():
 
 def test_summary_is_mean_and_std_across_repeats():
     def rec(qid, level, repeat, prediction):
-        return TrajectoryRecord(qid, "q?", "answered", prediction, [_step("Answer", prediction)], gold_answer="x",
-                                scores=score(prediction, "x"), producer={"repeat": repeat, "level": level})
+        return TrajectoryRecord(
+            qid,
+            "q?",
+            "answered",
+            prediction,
+            [_step("Answer", prediction)],
+            gold_answer="x",
+            scores=score(prediction, "x"),
+            producer={"repeat": repeat, "level": level},
+        )
 
     records = [rec("1", "easy", 0, "x"), rec("2", "hard", 0, "x"), rec("1", "easy", 1, "x"), rec("2", "hard", 1, "y")]
     s = summarize(records)
@@ -79,8 +111,16 @@ def test_summary_is_mean_and_std_across_repeats():
 
 def test_report_says_the_best_of_the_repeats(tmp_path):
     def rec(qid, repeat, prediction):
-        return TrajectoryRecord(qid, "q?", "answered", prediction, [_step("Answer", prediction)], gold_answer="x y",
-                                scores=score(prediction, "x y"), producer={"repeat": repeat, "level": "hard"})
+        return TrajectoryRecord(
+            qid,
+            "q?",
+            "answered",
+            prediction,
+            [_step("Answer", prediction)],
+            gold_answer="x y",
+            scores=score(prediction, "x y"),
+            producer={"repeat": repeat, "level": "hard"},
+        )
 
     runs = [rec("1", 0, "x y"), rec("2", 0, "z"), rec("1", 1, "z"), rec("2", 1, "x")]
     (tmp_path / "trajectories.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in runs))
@@ -92,8 +132,20 @@ def test_report_says_the_best_of_the_repeats(tmp_path):
 
 
 def _eval(data_dir, out, *extra):
-    return main(["eval", "--questions", str(data_dir / "dev_distractor_b300.jsonl"), "--model", "oracle",
-                 "--corpus", str(data_dir / "wiki_corpus.jsonl.gz"), "--out", str(out), *extra])
+    return main(
+        [
+            "eval",
+            "--questions",
+            str(data_dir / "dev_distractor_b300.jsonl"),
+            "--model",
+            "oracle",
+            "--corpus",
+            str(data_dir / "wiki_corpus.jsonl.gz"),
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_eval_resumes_and_reports(data_dir, tmp_path, capsys):
@@ -121,21 +173,57 @@ def test_eval_refuses_training_questions(data_dir, tmp_path, capsys):
 
 def test_repeats_with_sampling_on_a_real_model(tiny_llama, data_dir, tmp_path):
     out = tmp_path / "tiny"
-    assert main(["eval", "--questions", str(data_dir / "dev_distractor_b300.jsonl"), "--model", f"hf:{tiny_llama}",
-                 "--corpus", str(data_dir / "wiki_corpus.jsonl.gz"), "--limit", "2", "--repeats", "2",
-                 "--temperature", "0.8", "--max-steps", "2", "--max-new-tokens", "8", "--prompt", "zeroshot",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--questions",
+                str(data_dir / "dev_distractor_b300.jsonl"),
+                "--model",
+                f"hf:{tiny_llama}",
+                "--corpus",
+                str(data_dir / "wiki_corpus.jsonl.gz"),
+                "--limit",
+                "2",
+                "--repeats",
+                "2",
+                "--temperature",
+                "0.8",
+                "--max-steps",
+                "2",
+                "--max-new-tokens",
+                "8",
+                "--prompt",
+                "zeroshot",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     records = [json.loads(l) for l in (out / "trajectories.jsonl").read_text().splitlines()]
-    assert sorted((r["question_id"], r["producer"]["repeat"]) for r in records) == \
-        sorted((q, r) for q in {x["question_id"] for x in records} for r in (0, 1))
+    assert sorted((r["question_id"], r["producer"]["repeat"]) for r in records) == sorted(
+        (q, r) for q in {x["question_id"] for x in records} for r in (0, 1)
+    )
     assert all(r["calls"] and r["calls"][0]["usage"]["output_tokens"] > 0 for r in records)
     assert json.loads((out / "report.json").read_text())["repeats"] == 2
 
 
 def test_report_compares_runs(data_dir, tmp_path, capsys):
     for name in ("a", "b"):
-        assert _eval(data_dir, tmp_path / name, "--limit", "3", "--seed", "1" if name == "a" else "2",
-                     "--label", f"run-{name}") == 0
+        assert (
+            _eval(
+                data_dir,
+                tmp_path / name,
+                "--limit",
+                "3",
+                "--seed",
+                "1" if name == "a" else "2",
+                "--label",
+                f"run-{name}",
+            )
+            == 0
+        )
     capsys.readouterr()
     out = tmp_path / "cmp.md"
     assert main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
@@ -172,9 +260,30 @@ def test_smollm2_on_20_questions_writes_a_report_that_opens(data_dir, tmp_path):
     from matplotlib.image import imread
 
     out = tmp_path / "smollm2"
-    assert main(["eval", "--questions", str(data_dir / "dev_distractor_a500.jsonl"), "--model", "smollm2-135m",
-                 "--corpus", str(data_dir / "wiki_corpus.jsonl.gz"), "--limit", "20", "--prompt", "zeroshot",
-                 "--max-steps", "1", "--max-new-tokens", "16", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--questions",
+                str(data_dir / "dev_distractor_a500.jsonl"),
+                "--model",
+                "smollm2-135m",
+                "--corpus",
+                str(data_dir / "wiki_corpus.jsonl.gz"),
+                "--limit",
+                "20",
+                "--prompt",
+                "zeroshot",
+                "--max-steps",
+                "1",
+                "--max-new-tokens",
+                "16",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert len((out / "trajectories.jsonl").read_text().splitlines()) == 20
     report = json.loads((out / "report.json").read_text())
     assert report["levels"]["all"]["f1"]["n"] == 20

@@ -64,7 +64,11 @@ def test_each_preset_names_the_prompt_its_adapter_learned():
 
     # (loading a preset is the parity test's: SmolLM2 converts once, 20 s; here, what it carries)
     assert {name: p.prompt for name, p in PRESETS.items()} == {
-        "araft-smollm2": "zeroshot_turns", "araft-dpo": "fewshot", "araft-sft": "fewshot", "smollm2-135m": "fewshot"}
+        "araft-smollm2": "zeroshot_turns",
+        "araft-dpo": "fewshot",
+        "araft-sft": "fewshot",
+        "smollm2-135m": "fewshot",
+    }
 
 
 def test_ask_and_build_agent_share_their_defaults():
@@ -74,12 +78,18 @@ def test_ask_and_build_agent_share_their_defaults():
     add_settings_flags(parser, RunSettings)
     assert settings_from_args(RunSettings, parser.parse_args([])) == RunSettings() == settings_from_env(RunSettings, {})
     defaults = RunSettings()
-    assert (defaults.model, defaults.prompt, defaults.max_steps, defaults.max_seconds) == ("araft-smollm2", None, 5, 600.0)
+    assert (defaults.model, defaults.prompt, defaults.max_steps, defaults.max_seconds) == (
+        "araft-smollm2",
+        None,
+        5,
+        600.0,
+    )
 
 
 def test_build_agent_runs_the_settings(tiny_llama):
-    settings = RunSettings(model=str(tiny_llama), corpus=str(MINI_CORPUS), max_steps=2, max_new_tokens=8,
-                           prompt="zeroshot")
+    settings = RunSettings(
+        model=str(tiny_llama), corpus=str(MINI_CORPUS), max_steps=2, max_new_tokens=8, prompt="zeroshot"
+    )
     agent = build_agent(settings)
     assert agent.prompt_version == "araft-zeroshot-v1"
     result = agent.invoke({"question": "Who founded Philadelphia?"})
@@ -105,15 +115,18 @@ def test_build_agent_takes_a_model_and_tools_built_already(wiki):
 
 
 def test_self_consistency_is_a_setting_of_every_door(wiki):
-    settings = settings_from_env(RunSettings, {"ARAFT_SAMPLES": "3", "ARAFT_VOTE": "majority",
-                                               "ARAFT_SAMPLE_TEMPERATURE": "0.9"})  # the server's
+    settings = settings_from_env(
+        RunSettings, {"ARAFT_SAMPLES": "3", "ARAFT_VOTE": "majority", "ARAFT_SAMPLE_TEMPERATURE": "0.9"}
+    )  # the server's
     assert (settings.samples, settings.vote, settings.sample_temperature) == (3, "majority", 0.9)
     agent = build_agent(settings, model=ScriptedChatModel(script=[answer("Penn")]), tools=[wiki])
     out = agent.invoke({"question": "Who founded Philadelphia?"})
     assert out["answer"] == "Penn" and out["vote"]["rule"] == "majority" and len(out["runs"]) == 3
-    for bad, message in (({"samples": 0}, "samples is 0"), ({"samples": 2, "sample_temperature": 0.0},
-                                                           "sample_temperature is 0.0"),
-                         ({"vote": "best"}, "vote is 'best': use one of majority, grounded")):
+    for bad, message in (
+        ({"samples": 0}, "samples is 0"),
+        ({"samples": 2, "sample_temperature": 0.0}, "sample_temperature is 0.0"),
+        ({"vote": "best"}, "vote is 'best': use one of majority, grounded"),
+    ):
         with pytest.raises(ConfigError, match=message):
             RunSettings(**bad).check()
 
@@ -121,8 +134,13 @@ def test_self_consistency_is_a_setting_of_every_door(wiki):
 def test_server_settings_come_from_its_config_file_and_environment(tmp_path):
     config = tmp_path / "server.yaml"
     config.write_text("max_steps: 3\nprompt: zeroshot\nmax_seconds: 90\n")
-    env = {"ARAFT_CONFIG": str(config), "ARAFT_MAX_STEPS": "4", "ARAFT_REPETITION_GUARD": "1",
-           "ARAFT_CORPUS": str(MINI_CORPUS), "ARAFT_ADAPTER": ""}
+    env = {
+        "ARAFT_CONFIG": str(config),
+        "ARAFT_MAX_STEPS": "4",
+        "ARAFT_REPETITION_GUARD": "1",
+        "ARAFT_CORPUS": str(MINI_CORPUS),
+        "ARAFT_ADAPTER": "",
+    }
     settings = settings_from_env(RunSettings, env)
     assert (settings.max_steps, settings.prompt, settings.max_seconds) == (4, "zeroshot", 90.0)  # env over file
     assert settings.repetition_guard is True and settings.corpus == str(MINI_CORPUS) and settings.adapter is None
@@ -136,8 +154,11 @@ def test_server_settings_come_from_its_config_file_and_environment(tmp_path):
 
 def _calls_of(name: str, path) -> int:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    return sum(1 for node in ast.walk(tree) if isinstance(node, ast.Call)
-               and getattr(node.func, "id", getattr(node.func, "attr", None)) == name)
+    return sum(
+        1
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == name
+    )
 
 
 def test_only_the_factory_builds_the_agent_from_settings():
@@ -147,4 +168,7 @@ def test_only_the_factory_builds_the_agent_from_settings():
     callers = sorted(str(p.relative_to(ROOT)) for p in files if _calls_of("create_araft_agent", p))
     assert callers == ["araft_lc/agent/factory.py"]
     assert {str(p.relative_to(ROOT)) for p in files if _calls_of("build_agent", p)} == {
-        "araft_lc/cli.py", "araft_lc/agent/server.py", "evals/cli.py"}
+        "araft_lc/cli.py",
+        "araft_lc/agent/server.py",
+        "evals/cli.py",
+    }

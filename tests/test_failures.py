@@ -3,20 +3,31 @@
 import pytest
 
 from araft_lc.react.trajectory import Step, TrajectoryRecord
-from evals.failures import (CAUSES, answers_a_search, count_failures, loops, failure_cause, failures_table,
-                            reach)
+from evals.failures import CAUSES, answers_a_search, count_failures, loops, failure_cause, failures_table, reach
 from evals.hotpotqa import Question
 from evals.metrics import score
 
 Q = Question(
-    id="q1", question="Which team did the coach of the Rangers play for?", answer="Toronto Maple Leafs",
-    type="bridge", level="hard", supporting_titles=("Rangers", "John Smith (coach)"),
-    context={"Rangers": "The Rangers are a hockey club. Their coach is John Smith.",
-             "John Smith (coach)": "John Smith (born 1950) played for the Toronto Maple Leafs.",
-             "Rangers F.C.": "Rangers F.C. is a football club in Glasgow."},
+    id="q1",
+    question="Which team did the coach of the Rangers play for?",
+    answer="Toronto Maple Leafs",
+    type="bridge",
+    level="hard",
+    supporting_titles=("Rangers", "John Smith (coach)"),
+    context={
+        "Rangers": "The Rangers are a hockey club. Their coach is John Smith.",
+        "John Smith (coach)": "John Smith (born 1950) played for the Toronto Maple Leafs.",
+        "Rangers F.C.": "Rangers F.C. is a football club in Glasgow.",
+    },
 )
-YES_NO = Question(id="q2", question="Are both clubs in Scotland?", answer="no", type="comparison",
-                  supporting_titles=("Rangers",), context=Q.context)
+YES_NO = Question(
+    id="q2",
+    question="Are both clubs in Scotland?",
+    answer="no",
+    type="comparison",
+    supporting_titles=("Rangers",),
+    context=Q.context,
+)
 
 
 def search(query: str, page: str) -> Step:
@@ -32,10 +43,21 @@ def questions_file(folder) -> str:
     import json
 
     path = folder / "questions.json"
-    path.write_text(json.dumps([{
-        "_id": Q.id, "question": Q.question, "answer": Q.answer, "type": Q.type, "level": Q.level,
-        "supporting_facts": [[t, 0] for t in Q.supporting_titles],
-        "context": [[t, [text]] for t, text in Q.context.items()]}]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "_id": Q.id,
+                    "question": Q.question,
+                    "answer": Q.answer,
+                    "type": Q.type,
+                    "level": Q.level,
+                    "supporting_facts": [[t, 0] for t in Q.supporting_titles],
+                    "context": [[t, [text]] for t, text in Q.context.items()],
+                }
+            ]
+        )
+    )
     return str(path)
 
 
@@ -67,8 +89,9 @@ def test_runs_without_an_answer():
 
 
 def test_reach_and_the_table():
-    right = run([search("Rangers", "Rangers"), search("John Smith", "John Smith (coach)"),
-                 answer("Toronto Maple Leafs")])
+    right = run(
+        [search("Rangers", "Rangers"), search("John Smith", "John Smith (coach)"), answer("Toronto Maple Leafs")]
+    )
     wrong = run([search("Rangers FC", "Rangers F.C."), answer("Glasgow")])
     assert reach(right, Q).all_gold and reach(right, Q).answer_seen and not reach(wrong, Q).first_search_gold
     counts = count_failures("sft", [right, wrong, wrong], {Q.id: Q})
@@ -92,10 +115,14 @@ def test_a_wrong_answer_that_names_a_search_is_counted():
 
 def test_a_step_that_loops_is_told_from_other_parse_errors():
     # two steps as DPO adapters wrote them, cut at the token limit mid-word
-    assert loops("Thought: Rangers F.C. is a club. So the answer is Glasgow. So the answer is Glasgow. "
-                          "So the answer is Glasgow. So the answer is Gla")
-    assert loops("Now I need to look up John F. Kennedy Jr. (brother of John F.) Jr. (brother of John F.) "
-                          "Jr. (brother of John F.) Jr. (bro")
+    assert loops(
+        "Thought: Rangers F.C. is a club. So the answer is Glasgow. So the answer is Glasgow. "
+        "So the answer is Glasgow. So the answer is Gla"
+    )
+    assert loops(
+        "Now I need to look up John F. Kennedy Jr. (brother of John F.) Jr. (brother of John F.) "
+        "Jr. (brother of John F.) Jr. (bro"
+    )
     assert not loops("Thought: I know the answer. Answer: Glasgow")  # no action, no loop
     assert not loops("So the answer is Glasgow. So the answer is Glasgow.")  # twice is not a loop
     assert loops("Thought: So the answer is no. So the answer is no. So the answer is no.\nAction: [action: No]")
@@ -103,8 +130,9 @@ def test_a_step_that_loops_is_told_from_other_parse_errors():
     other = Step("", None, None, "No action found.", raw="gibberish", error="parse_error")
     counts = count_failures("dpo", [run([looping], status="step_limit"), run([other], status="step_limit")], {Q.id: Q})
     assert counts.causes["parse_error"] == 2 and counts.reached["parse_error_loop"] == 1
-    assert "| failed on a parse error, writing in a loop (a sentence three times over) | 1 (50%) |" in \
-        failures_table([counts])
+    assert "| failed on a parse error, writing in a loop (a sentence three times over) | 1 (50%) |" in failures_table(
+        [counts]
+    )
 
 
 def test_a_run_over_other_questions_is_refused():

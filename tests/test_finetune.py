@@ -11,19 +11,43 @@ from finetune.config import ConfigError, DPORunConfig, SFTRunConfig, load_config
 
 pytest.importorskip("trl")
 GOLDEN = ROOT / "tests" / "data" / "golden"
-CPU = {"model": None, "load_in_4bit": False, "use_cpu": True, "bf16": False, "target_modules": "all-linear",
-       "learning_rate": 5e-3, "gradient_accumulation_steps": 1, "warmup_ratio": 0.0, "logging_steps": 1,
-       "save_steps": 1000}
+CPU = {
+    "model": None,
+    "load_in_4bit": False,
+    "use_cpu": True,
+    "bf16": False,
+    "target_modules": "all-linear",
+    "learning_rate": 5e-3,
+    "gradient_accumulation_steps": 1,
+    "warmup_ratio": 0.0,
+    "logging_steps": 1,
+    "save_steps": 1000,
+}
 
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
     out = tmp_path_factory.mktemp("records")
     trajectories = str(GOLDEN / "trajectories.jsonl")
-    assert main(["convert", "sft", trajectories, "--out", str(out / "sft.jsonl"), "--prompt-style", "zeroshot_turns",
-                 "--granularity", "trajectory"]) == 0
-    assert main(["convert", "dpo", trajectories, "--out", str(out / "dpo.jsonl"), "--prompt-style",
-                 "zeroshot_turns"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "sft",
+                trajectories,
+                "--out",
+                str(out / "sft.jsonl"),
+                "--prompt-style",
+                "zeroshot_turns",
+                "--granularity",
+                "trajectory",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["convert", "dpo", trajectories, "--out", str(out / "dpo.jsonl"), "--prompt-style", "zeroshot_turns"]) == 0
+    )
     return out
 
 
@@ -42,8 +66,7 @@ def sft_adapter(tiny_llama, records, tmp_path_factory):
     from finetune.sft import train_sft
 
     out = tmp_path_factory.mktemp("sft") / "adapter"
-    config = _config(SFTRunConfig, tiny_llama, data=str(records / "sft.jsonl"), output_dir=str(out),
-                     num_train_epochs=3)
+    config = _config(SFTRunConfig, tiny_llama, data=str(records / "sft.jsonl"), output_dir=str(out), num_train_epochs=3)
     return train_sft(config)
 
 
@@ -51,13 +74,21 @@ def test_sft_trains_and_saves_everything(sft_adapter):
     weights = _lora_weights(sft_adapter)
     # LoRA B starts at zero: a trained adapter has moved it
     assert any(v.abs().sum() > 0 for k, v in weights.items() if "lora_B" in k)
-    for name in ("adapter_config.json", "tokenizer.json", "araft_train.yaml", "data.json", "summary.json",
-                 "log.jsonl", "loss.png"):
+    for name in (
+        "adapter_config.json",
+        "tokenizer.json",
+        "araft_train.yaml",
+        "data.json",
+        "summary.json",
+        "log.jsonl",
+        "loss.png",
+    ):
         assert (sft_adapter / name).is_file(), name
     data = json.loads((sft_adapter / "data.json").read_text())
     assert data["records"] == data["kept"] == 2 and data["dropped_too_long"] == 0
-    losses = [json.loads(l)["loss"] for l in (sft_adapter / "log.jsonl").read_text().splitlines()
-              if "loss" in json.loads(l)]
+    losses = [
+        json.loads(l)["loss"] for l in (sft_adapter / "log.jsonl").read_text().splitlines() if "loss" in json.loads(l)
+    ]
     assert len(losses) == 6 and losses[-1] < losses[0]
     assert json.loads((sft_adapter / "summary.json").read_text())["steps"] == 6
 
@@ -95,8 +126,15 @@ def test_dpo_trains_from_the_sft_adapter(tiny_llama, records, sft_adapter, tmp_p
     from finetune.dpo import train_dpo
 
     out = tmp_path / "dpo"
-    config = _config(DPORunConfig, tiny_llama, data=str(records / "dpo.jsonl"), output_dir=str(out),
-                     adapter=str(sft_adapter), loss_type=["sigmoid", "sft"], loss_weights=[1.0, 0.5])
+    config = _config(
+        DPORunConfig,
+        tiny_llama,
+        data=str(records / "dpo.jsonl"),
+        output_dir=str(out),
+        adapter=str(sft_adapter),
+        loss_type=["sigmoid", "sft"],
+        loss_weights=[1.0, 0.5],
+    )
     train_dpo(config)
     before, after = _lora_weights(sft_adapter), _lora_weights(out)
     assert before.keys() == after.keys()
@@ -122,8 +160,16 @@ def test_dpo_stops_when_the_format_breaks(tiny_llama, records, sft_adapter, tmp_
 
     out = tmp_path / "dpo"
     # random weights write no parsable step, so a 0% limit stops the run at the first check
-    config = _config(DPORunConfig, tiny_llama, data=str(records / "dpo.jsonl"), output_dir=str(out),
-                     adapter=str(sft_adapter), validation_size=1, max_parse_error_share=0.0, check_every=1)
+    config = _config(
+        DPORunConfig,
+        tiny_llama,
+        data=str(records / "dpo.jsonl"),
+        output_dir=str(out),
+        adapter=str(sft_adapter),
+        validation_size=1,
+        max_parse_error_share=0.0,
+        check_every=1,
+    )
     train_dpo(config)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 1 and summary["weights_from_step"] == 0
@@ -150,7 +196,10 @@ def test_a_failed_format_check_puts_back_the_last_passing_weights(tmp_path):
     model = torch.nn.Linear(2, 2)
     model.bias.requires_grad_(False)  # frozen weights are not kept (only the adapter's are trainable)
     check = Scripted(None, [[]], str(tmp_path), every=2, limit=0.25)
-    state, control = SimpleNamespace(global_step=0, is_world_process_zero=True), SimpleNamespace(should_training_stop=False)
+    state, control = (
+        SimpleNamespace(global_step=0, is_world_process_zero=True),
+        SimpleNamespace(should_training_stop=False),
+    )
     check.on_train_begin(None, state, control, model=model)
     for step in (1, 2, 3, 4):
         with torch.no_grad():
@@ -164,9 +213,19 @@ def test_a_failed_format_check_puts_back_the_last_passing_weights(tmp_path):
 
 def test_resume_continues_from_the_last_checkpoint(tiny_llama, records, tmp_path, capsys):
     out = tmp_path / "sft"
-    common = ["train", "sft", "--data", str(records / "sft.jsonl"), "--output_dir", str(out),
-              *[f"--{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in CPU.items() if v is not None],
-              "--model", str(tiny_llama), "--save_steps", "1"]
+    common = [
+        "train",
+        "sft",
+        "--data",
+        str(records / "sft.jsonl"),
+        "--output_dir",
+        str(out),
+        *[f"--{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in CPU.items() if v is not None],
+        "--model",
+        str(tiny_llama),
+        "--save_steps",
+        "1",
+    ]
     assert main([*common, "--max_steps", "2"]) == 0
     assert (out / "checkpoint-2").is_dir()
     assert main([*common, "--max_steps", "3"]) == 2
@@ -182,10 +241,25 @@ def test_a_run_stopped_mid_way_resumes_to_the_same_adapter(tiny_llama, records, 
     schedule, the optimiser's moments and the dropout's random state all carry over)."""
     import finetune.logs
 
-    common = ["train", "sft", "--data", str(records / "sft.jsonl"),
-              *[f"--{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in CPU.items() if v is not None],
-              "--model", str(tiny_llama), "--lora_dropout", "0.1", "--warmup_ratio", "0.3", "--max_steps", "6",
-              "--save_steps", "2", "--seed", "7"]
+    common = [
+        "train",
+        "sft",
+        "--data",
+        str(records / "sft.jsonl"),
+        *[f"--{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in CPU.items() if v is not None],
+        "--model",
+        str(tiny_llama),
+        "--lora_dropout",
+        "0.1",
+        "--warmup_ratio",
+        "0.3",
+        "--max_steps",
+        "6",
+        "--save_steps",
+        "2",
+        "--seed",
+        "7",
+    ]
     assert main([*common, "--output_dir", str(tmp_path / "unbroken")]) == 0
 
     class Stopped(Exception):
@@ -209,8 +283,22 @@ def test_a_run_stopped_mid_way_resumes_to_the_same_adapter(tiny_llama, records, 
     assert want.keys() == got.keys()
     assert all(float((want[k] - got[k]).abs().max()) < 1e-6 for k in want)
     # and the check can fail: one more step moves the weights further than that
-    assert main([*common[:-6], "--max_steps", "7", "--save_steps", "2", "--seed", "7",
-                 "--output_dir", str(tmp_path / "longer")]) == 0
+    assert (
+        main(
+            [
+                *common[:-6],
+                "--max_steps",
+                "7",
+                "--save_steps",
+                "2",
+                "--seed",
+                "7",
+                "--output_dir",
+                str(tmp_path / "longer"),
+            ]
+        )
+        == 0
+    )
     longer = _lora_weights(tmp_path / "longer")
     assert any(float((want[k] - longer[k]).abs().max()) > 1e-4 for k in want)
 
@@ -228,20 +316,33 @@ def test_config_errors_name_the_key_and_the_fix(tiny_llama, records, tmp_path):
     bad.write_text("- not a mapping\n")
     with pytest.raises(ConfigError, match="a config is a mapping"):
         load_config(SFTRunConfig, str(bad))
-    assert parse_overrides(["--lora_r", "8", "--use-cpu", "--loss_type", "[sigmoid, sft]", "--model=a/b"]) == \
-        {"lora_r": 8, "use_cpu": True, "loss_type": ["sigmoid", "sft"], "model": "a/b"}
+    assert parse_overrides(["--lora_r", "8", "--use-cpu", "--loss_type", "[sigmoid, sft]", "--model=a/b"]) == {
+        "lora_r": 8,
+        "use_cpu": True,
+        "loss_type": ["sigmoid", "sft"],
+        "model": "a/b",
+    }
 
 
 def test_shipped_configs_load_and_keep_the_original_numbers():
     configs = ROOT / "finetune" / "configs"
     sft = load_config(SFTRunConfig, str(configs / "sft.yaml"))
-    assert (sft.model, sft.load_in_4bit, sft.lora_r, sft.lora_alpha, sft.lora_dropout) == \
-        ("meta-llama/Llama-2-7b-chat-hf", True, 16, 32, 0.05)
-    assert (sft.learning_rate, sft.num_train_epochs, sft.gradient_accumulation_steps, sft.lr_scheduler_type,
-            sft.weight_decay) == (2e-4, 1.0, 4, "linear", 0.01)
+    assert (sft.model, sft.load_in_4bit, sft.lora_r, sft.lora_alpha, sft.lora_dropout) == (
+        "meta-llama/Llama-2-7b-chat-hf",
+        True,
+        16,
+        32,
+        0.05,
+    )
+    assert (
+        sft.learning_rate,
+        sft.num_train_epochs,
+        sft.gradient_accumulation_steps,
+        sft.lr_scheduler_type,
+        sft.weight_decay,
+    ) == (2e-4, 1.0, 4, "linear", 0.01)
     dpo = load_config(DPORunConfig, str(configs / "dpo.yaml"))
-    assert (dpo.beta, dpo.learning_rate, dpo.lr_scheduler_type, dpo.adapter) == \
-        (0.1, 5e-5, "cosine", sft.output_dir)
+    assert (dpo.beta, dpo.learning_rate, dpo.lr_scheduler_type, dpo.adapter) == (0.1, 5e-5, "cosine", sft.output_dir)
     small_sft = load_config(SFTRunConfig, str(configs / "sft-smollm2.yaml"))
     small_dpo = load_config(DPORunConfig, str(configs / "dpo-smollm2.yaml"))
     assert small_dpo.adapter == small_sft.output_dir and small_sft.use_cpu and not small_sft.bf16
@@ -257,11 +358,27 @@ def test_bad_inputs_fail_before_any_model_loads(tiny_llama, records, tmp_path, c
     empty.write_text("")
     assert main(["train", "sft", "--data", str(empty), *base]) == 2
     assert "holds no records" in capsys.readouterr().err
-    assert main(["train", "sft", "--data", str(records / "sft.jsonl"), *base[:-2], "--load_in_4bit", "true",
-                 "--output_dir", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "sft",
+                "--data",
+                str(records / "sft.jsonl"),
+                *base[:-2],
+                "--load_in_4bit",
+                "true",
+                "--output_dir",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "load_in_4bit needs CUDA" in capsys.readouterr().err
-    assert main(["train", "sft", "--data", str(records / "sft.jsonl"), *base, "--max_length", "20",
-                 "--too_long", "fail"]) == 2
+    assert (
+        main(["train", "sft", "--data", str(records / "sft.jsonl"), *base, "--max_length", "20", "--too_long", "fail"])
+        == 2
+    )
     assert "longer than max_length 20" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing written before the checks passed
 
@@ -270,8 +387,15 @@ def test_dpo_on_the_differing_tokens_trains_and_logs_how_many_it_counts(tiny_lla
     from finetune.dpo import train_dpo
 
     out = tmp_path / "dpo"
-    config = _config(DPORunConfig, tiny_llama, data=str(records / "dpo.jsonl"), output_dir=str(out),
-                     adapter=str(sft_adapter), loss_type=["sigmoid", "sft"], pair_tokens="differing")
+    config = _config(
+        DPORunConfig,
+        tiny_llama,
+        data=str(records / "dpo.jsonl"),
+        output_dir=str(out),
+        adapter=str(sft_adapter),
+        loss_type=["sigmoid", "sft"],
+        pair_tokens="differing",
+    )
     train_dpo(config)
     before, after = _lora_weights(sft_adapter), _lora_weights(out)
     assert any(not (before[k] == after[k]).all() for k in before)

@@ -17,13 +17,21 @@ from araft_lc.runtime.decoding import Decoding, draw_token_numpy, numpy_generato
 
 # An agent's exchange: the system turn, a question, a step, an observation (with non-ASCII text).
 TURNS = [
-    {"role": "system", "content": "Answer the question with the tools.\nTools: [action: Wikipedia, action_input: "
-                                  "a title] and [action: Answer, action_input: the answer]"},
+    {
+        "role": "system",
+        "content": "Answer the question with the tools.\nTools: [action: Wikipedia, action_input: "
+        "a title] and [action: Answer, action_input: the answer]",
+    },
     {"role": "user", "content": "Question: Which genus has more species, Bactris and Épigaea?"},
-    {"role": "assistant", "content": "Thought: I need to look up Epigaea.\nAction: [action: Wikipedia, "
-                                     "action_input: Epigaea]"},
-    {"role": "user", "content": "Observation: Epigaea is a genus comprising three species of flowering plants "
-                                "in the Ericaceae (日本: イワナシ). It was named in 1753."},
+    {
+        "role": "assistant",
+        "content": "Thought: I need to look up Epigaea.\nAction: [action: Wikipedia, action_input: Epigaea]",
+    },
+    {
+        "role": "user",
+        "content": "Observation: Epigaea is a genus comprising three species of flowering plants "
+        "in the Ericaceae (日本: イワナシ). It was named in 1753.",
+    },
 ]
 
 
@@ -44,7 +52,11 @@ def test_a_prompt_renders_to_the_same_text_and_ids(tokenizers: tuple[Any, Any], 
         assert text == render_chat(theirs, TURNS[:upto], add_generation_prompt=generation)
         assert ours(text)["input_ids"] == theirs(text, add_special_tokens=False)["input_ids"]
     assert (ours.eos_token_id, ours.eos_token, ours.bos_token, len(ours)) == (
-        theirs.eos_token_id, theirs.eos_token, theirs.bos_token, len(theirs))
+        theirs.eos_token_id,
+        theirs.eos_token,
+        theirs.bos_token,
+        len(theirs),
+    )
 
 
 def test_ids_decode_to_the_same_text(tokenizers: tuple[Any, Any]) -> None:

@@ -10,15 +10,33 @@ import pytest
 from benchmarks import gpu_bench, gpu_report
 from helpers import MINI_CORPUS
 
-TINY = ["--shape", "tiny", "--runs", "1", "--concurrency", "2", "--steps", "2", "--new-tokens", "6",
-        "--decode-tokens", "6", "--corpus", str(MINI_CORPUS)]
+TINY = [
+    "--shape",
+    "tiny",
+    "--runs",
+    "1",
+    "--concurrency",
+    "2",
+    "--steps",
+    "2",
+    "--new-tokens",
+    "6",
+    "--decode-tokens",
+    "6",
+    "--corpus",
+    str(MINI_CORPUS),
+]
 
 
 @pytest.fixture
 def questions(tmp_path):
     path = tmp_path / "questions.jsonl"
-    path.write_text("".join(json.dumps({"id": f"q{i}", "question": q, "answer": "?"}) + "\n" for i, q in enumerate(
-        ("Where is Lucca?", "Who founded Philadelphia?", "Which magazine was started first?"))))
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "question": q, "answer": "?"}) + "\n"
+            for i, q in enumerate(("Where is Lucca?", "Who founded Philadelphia?", "Which magazine was started first?"))
+        )
+    )
     return path
 
 
@@ -35,8 +53,17 @@ def test_refuses_the_7b_shape_without_cuda(tmp_path, capsys):
 
 def test_tiny_shape_runs_every_stage_and_reports(tiny_llama, questions, tmp_path):
     out = tmp_path / "gpu_bench.json"
-    argv = [*TINY, "--tokenizer", str(tiny_llama), "--questions", str(questions), "--work", str(tmp_path / "w"),
-            "--out", str(out)]
+    argv = [
+        *TINY,
+        "--tokenizer",
+        str(tiny_llama),
+        "--questions",
+        str(questions),
+        "--work",
+        str(tmp_path / "w"),
+        "--out",
+        str(out),
+    ]
     assert gpu_bench.main([*argv, "--in-process"]) == 0
     result = json.loads(out.read_text())
     assert result["stamp"]["shape"] == "tiny" and "CPU" in result["stamp"]["machine"]

@@ -41,7 +41,7 @@ def test_turns_layout_prompts_grow_by_turns(scripted, wiki):
     assert result["answer"] == "William Penn"
     first, second = model.prompts
     assert second[: len(first)] == first
-    assert [m.type for m in second[len(first):]] == ["ai", "human"]
+    assert [m.type for m in second[len(first) :]] == ["ai", "human"]
     assert second[-1].content.startswith("Observation: Philadelphia is the largest city")
 
 
@@ -157,8 +157,11 @@ def test_stream_batch_ainvoke_and_callbacks(scripted, wiki):
 
 def test_stream_messages_mode_yields_model_tokens(scripted, wiki):
     agent = create_araft_agent(scripted(script=[answer("Harrisburg")]), [wiki])
-    chunks = [m for m, meta in agent.stream({"question": "q?"}, stream_mode="messages")
-              if meta.get("langgraph_node") == "reason"]
+    chunks = [
+        m
+        for m, meta in agent.stream({"question": "q?"}, stream_mode="messages")
+        if meta.get("langgraph_node") == "reason"
+    ]
     # First the model's own text, then the answer the node adds to the conversation.
     text = "".join(c.content for c in chunks)
     assert text == "Thought: I know it\nAction: [action: Answer, action_input: Harrisburg]" + "Harrisburg"
@@ -168,8 +171,13 @@ def test_graph_shape(scripted, wiki):
     graph = create_araft_agent(scripted(script=[answer("x")]), [wiki]).get_graph()
     edges = {(e.source, e.target) for e in graph.edges}
     assert edges == {
-        ("__start__", "start"), ("start", "reason"), ("reason", "act"), ("reason", "reason"),
-        ("reason", "__end__"), ("act", "reason"), ("act", "__end__"),
+        ("__start__", "start"),
+        ("start", "reason"),
+        ("reason", "act"),
+        ("reason", "reason"),
+        ("reason", "__end__"),
+        ("act", "reason"),
+        ("act", "__end__"),
     }
 
 

@@ -30,7 +30,10 @@ def test_three_turns_on_a_thread_each_a_new_question(scripted, wiki):
     second = agent.invoke({"messages": [HumanMessage("When was it founded?")]}, thread)
     third = agent.invoke({"question": "Is it in Pennsylvania?"}, thread)
     assert [r["question"] for r in (first, second, third)] == [
-        "Who founded Philadelphia?", "When was it founded?", "Is it in Pennsylvania?"]
+        "Who founded Philadelphia?",
+        "When was it founded?",
+        "Is it in Pennsylvania?",
+    ]
     assert [r["answer"] for r in (first, second, third)] == ["William Penn", "1682", "yes"]
     # Each question has its own scratchpad; the conversation keeps every turn.
     assert [len(r["steps"]) for r in (first, second, third)] == [2, 1, 1]
@@ -92,8 +95,9 @@ def test_agent_as_a_tool_hands_back_the_answer(scripted, wiki):
     assert as_tool.name == "araft" and set(as_tool.args) == {"question"}
     assert as_tool.invoke({"question": "Who founded Philadelphia?"}) == "Penn"
     # As a model's tool call: the answer is the message's content, the whole output its artifact.
-    message = as_tool.invoke({"type": "tool_call", "id": "c1", "name": "araft",
-                              "args": {"question": "Who founded Philadelphia?"}})
+    message = as_tool.invoke(
+        {"type": "tool_call", "id": "c1", "name": "araft", "args": {"question": "Who founded Philadelphia?"}}
+    )
     assert message.content == "Penn" and message.tool_call_id == "c1"
     assert message.artifact["status"] == "answered" and message.artifact["steps"][0]["action"] == "Answer"
 
@@ -124,8 +128,14 @@ def test_a_supervisor_agent_receives_the_answer(scripted, wiki):
         def _generate(self, messages, stop=None, run_manager=None, **kwargs):
             self.seen.append(messages)
             replies = [m for m in messages if isinstance(m, ToolMessage)]
-            message = (AIMessage(f"Araft says: {replies[-1].content}") if replies else AIMessage("", tool_calls=[
-                {"name": "araft", "args": {"question": "Who founded Philadelphia?"}, "id": "call_1"}]))
+            message = (
+                AIMessage(f"Araft says: {replies[-1].content}")
+                if replies
+                else AIMessage(
+                    "",
+                    tool_calls=[{"name": "araft", "args": {"question": "Who founded Philadelphia?"}, "id": "call_1"}],
+                )
+            )
             return ChatResult(generations=[ChatGeneration(message=message)])
 
     araft = create_araft_agent(scripted(script=[act("Wikipedia", "Philadelphia"), answer("William Penn")]), [wiki])
@@ -143,13 +153,20 @@ async def test_agent_as_a_tool_async(scripted, wiki):
 
 
 def test_multi_argument_tool(scripted):
-    model = scripted(script=[act("add", '{"a": 2, "b": 40}'), act("add", "2 and 40"), act("add", '{"a": "x", "b": 1}'),
-                             answer("42")])
+    model = scripted(
+        script=[act("add", '{"a": 2, "b": 40}'), act("add", "2 and 40"), act("add", '{"a": "x", "b": 1}'), answer("42")]
+    )
     result = create_araft_agent(model, [add], prompt="zeroshot").invoke({"question": "2+40?"})
-    assert '[action: add, action_input: {"a": <integer>, "b": <integer>}]: Adds two integers.' in model.prompts[0][0].content
+    assert (
+        '[action: add, action_input: {"a": <integer>, "b": <integer>}]: Adds two integers.'
+        in model.prompts[0][0].content
+    )
     good, not_json, bad_type, _ = result["steps"]
     assert good["observation"] == "42" and good["error"] is None
-    assert not_json["observation"] == 'The tool add takes a JSON object {"a": <integer>, "b": <integer>}, not \'2 and 40\'.'
+    assert (
+        not_json["observation"]
+        == 'The tool add takes a JSON object {"a": <integer>, "b": <integer>}, not \'2 and 40\'.'
+    )
     assert bad_type["error"] == "tool_error"
     assert bad_type["observation"].startswith('The tool add takes {"a": <integer>, "b": <integer>}: a ')
     assert result["answer"] == "42"
@@ -165,7 +182,9 @@ ASYNC_ONLY = StructuredTool.from_function(coroutine=_lookup, name="Lookup", desc
 
 def test_async_only_tool_under_ainvoke_astream_and_invoke(scripted):
     def agent():
-        return create_araft_agent(scripted(script=[act("Lookup", "Penn"), answer("ok")]), [ASYNC_ONLY], prompt="zeroshot")
+        return create_araft_agent(
+            scripted(script=[act("Lookup", "Penn"), answer("ok")]), [ASYNC_ONLY], prompt="zeroshot"
+        )
 
     result = asyncio.run(agent().ainvoke({"question": "q?"}))
     assert result["steps"][0]["observation"] == "async page about Penn"
@@ -184,7 +203,9 @@ def test_examples_with_missing_tools_are_left_out(scripted, wiki):
     assert "Wikipedia" not in system and "Here are some examples" not in system
     both = scripted(script=[answer("5")])
     create_araft_agent(both, [wiki, add]).invoke({"question": "2+3?"})
-    assert both.prompts[0][0].content.count("[action: Wikipedia, action_input: ") == 8  # 1 tool line + 7 in the examples
+    assert (
+        both.prompts[0][0].content.count("[action: Wikipedia, action_input: ") == 8
+    )  # 1 tool line + 7 in the examples
 
 
 def test_recursion_limit_ends_with_a_status(scripted, wiki):
@@ -206,5 +227,6 @@ def test_backend_outage_is_a_tool_error(scripted):
     result = create_araft_agent(model, [WikipediaTool(backend=Down())]).invoke({"question": "q?"})
     step = result["steps"][0]
     assert step["error"] == "tool_error"
-    assert step["observation"] == ("Wikipedia lookup failed (ConnectionError: no route to host). "
-                                   "Try again or try another query.")
+    assert step["observation"] == (
+        "Wikipedia lookup failed (ConnectionError: no route to host). Try again or try another query."
+    )

@@ -41,9 +41,17 @@ def test_bm25_when_no_title_matches(any_index):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_first_paragraph_of_a_title_wins(tmp_path, engine):
     src = tmp_path / "c.jsonl"
-    src.write_text("\n".join(json.dumps(r) for r in [
-        {"title": "A", "text": "first"}, {"title": "A", "text": "second"}, {"title": "B", "text": "b"},
-        {"title": " ", "text": "no title"}]))
+    src.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"title": "A", "text": "first"},
+                {"title": "A", "text": "second"},
+                {"title": "B", "text": "b"},
+                {"title": " ", "text": "no title"},
+            ]
+        )
+    )
     out = tmp_path / index_name("i", engine)
     meta = build([src], out, engine=engine)
     assert meta["pages"] == "2" and meta["paragraphs_read"] == "3" and meta["engine"] == engine
@@ -74,9 +82,36 @@ def test_integrity(mini_index):
 
 
 # FTS5's syntax and Tantivy's query language
-@pytest.mark.parametrize("query", ['"', "AND", "OR NOT", "*", "(a", "a:b", "NEAR(x y)", "^x", "\x00", "x\x00y",
-                                   "a" * 10_000, "x" * 300 + " y", "東京 Paris مرحبا", "''", "-x", "+x", "{title}:x",
-                                   "title:x", "body:[a TO z]", "a~2", "/re.*/", "\\", "IN [a b]", "*:*", ""])
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        "AND",
+        "OR NOT",
+        "*",
+        "(a",
+        "a:b",
+        "NEAR(x y)",
+        "^x",
+        "\x00",
+        "x\x00y",
+        "a" * 10_000,
+        "x" * 300 + " y",
+        "東京 Paris مرحبا",
+        "''",
+        "-x",
+        "+x",
+        "{title}:x",
+        "title:x",
+        "body:[a TO z]",
+        "a~2",
+        "/re.*/",
+        "\\",
+        "IN [a b]",
+        "*:*",
+        "",
+    ],
+)
 def test_query_syntax_never_raises(any_index, query):
     any_index.lookup(query)
 
@@ -100,4 +135,3 @@ def test_gold_titles_of_dev_questions_are_found(corpus_index, data_dir):
     titles = {t for r in rows for t in r["supporting_facts"]["title"]}
     missing = [t for t in titles if (index.title_match(t) or None) is None]
     assert missing == []
-

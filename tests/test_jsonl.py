@@ -18,11 +18,14 @@ def test_blank_lines_pass_and_a_whole_last_line_needs_no_newline(tmp_path):
     assert list(read_jsonl(path)) == [(1, {"a": 1}), (4, {"a": 2})]
 
 
-@pytest.mark.parametrize("line, problem", [
-    (b"{not json", "not a JSON object (JSONDecodeError: "),
-    (b"[1, 2]", "not a JSON object (ValueError: a JSON list, not an object)"),
-    (b'"\xff"', "not a JSON object (UnicodeDecodeError: "),
-])
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        (b"{not json", "not a JSON object (JSONDecodeError: "),
+        (b"[1, 2]", "not a JSON object (ValueError: a JSON list, not an object)"),
+        (b'"\xff"', "not a JSON object (UnicodeDecodeError: "),
+    ],
+)
 def test_a_bad_line_is_one_line_naming_file_and_line(tmp_path, line, problem):
     path = _file(tmp_path, b'{"a": 1}\n' + line + b'\n{"a": 3}\n')
     with pytest.raises(JsonlError) as e:

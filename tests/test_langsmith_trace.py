@@ -16,9 +16,17 @@ langsmith = pytest.importorskip("langsmith")
 
 # The client's batch settings, given whole (a partial config stops its tracing thread); plain
 # JSON to /runs/batch, so the endpoint reads it without a multipart parser.
-_INFO = {"version": "test", "batch_ingest_config": {
-    "use_multipart_endpoint": False, "size_limit": 100, "size_limit_bytes": 20_971_520,
-    "scale_up_qsize_trigger": 1000, "scale_up_nthreads_limit": 16, "scale_down_nempty_trigger": 4}}
+_INFO = {
+    "version": "test",
+    "batch_ingest_config": {
+        "use_multipart_endpoint": False,
+        "size_limit": 100,
+        "size_limit_bytes": 20_971_520,
+        "scale_up_qsize_trigger": 1000,
+        "scale_up_nthreads_limit": 16,
+        "scale_down_nempty_trigger": 4,
+    },
+}
 
 
 @pytest.fixture
@@ -82,8 +90,9 @@ def test_the_run_tree_reaches_langsmith_with_the_names_the_user_gave(langsmith_e
     url, runs = langsmith_endpoint
     tracer = _tracer(url)
     model = ModelSpec.parse(str(tiny_llama)).load(max_new_tokens=8)  # a folder, as --model takes it
-    create_araft_agent(model, [wiki], max_steps=1).invoke({"question": "Who founded Philadelphia?"},
-                                                           {"callbacks": [tracer]})
+    create_araft_agent(model, [wiki], max_steps=1).invoke(
+        {"question": "Who founded Philadelphia?"}, {"callbacks": [tracer]}
+    )
     tool_run = create_araft_agent(scripted(script=[act("Wikipedia", "Philadelphia"), answer("William Penn")]), [wiki])
     tool_run.invoke({"question": "Who founded Philadelphia?"}, {"callbacks": [tracer]})
     tracer.wait_for_futures()

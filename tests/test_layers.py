@@ -141,8 +141,17 @@ def _floor(module: str) -> int:
 def test_araft_lc_sub_packages_import_downward_only():
     graph = {m: t for m, t in _graph().items() if m.split(".")[0] == "araft_lc"}
     assert {m.split(".")[1] for m in graph if "." in m} == set(FLOORS[:-1])  # every module has a floor
-    upward = sorted(f"{m} -> {t}" for m, targets in graph.items() for t in targets
-                    if t.split(".")[0] == "araft_lc" and _floor(t) > _floor(m))
+    upward = sorted(
+        f"{m} -> {t}"
+        for m, targets in graph.items()
+        for t in targets
+        if t.split(".")[0] == "araft_lc" and _floor(t) > _floor(m)
+    )
     assert upward == [], "a lower floor of araft_lc imports a higher one:\n" + "\n".join(upward)
-    assert not {t for m in graph for t in graph[m] if m.startswith(("araft_lc.storage", "araft_lc.runtime"))
-                and t.split(".")[1] not in ("storage", "runtime", "version")}
+    assert not {
+        t
+        for m in graph
+        for t in graph[m]
+        if m.startswith(("araft_lc.storage", "araft_lc.runtime"))
+        and t.split(".")[1] not in ("storage", "runtime", "version")
+    }

@@ -32,8 +32,9 @@ importlib.util.find_spec = lambda name, package=None: (
 
 
 def _run(code: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", WITHOUT_TORCH + code], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_TORCH + code], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
 
 
 def test_the_readme_python_answers_without_torch(smollm2: tuple[str, str], data_dir: Path) -> None:
@@ -45,8 +46,11 @@ def test_the_readme_python_answers_without_torch(smollm2: tuple[str, str], data_
 
 def test_araft_ask_and_info_run_without_torch(smollm2: tuple[str, str], data_dir: Path) -> None:
     corpus = str(data_dir / "wiki_corpus.jsonl.gz")
-    done = _run(f"import araft; sys.exit(araft.main(['ask', '--verbose', '--corpus', {corpus!r}, "
-                "'Which genus has more species, Bactris and Epigaea?']))", data_dir)
+    done = _run(
+        f"import araft; sys.exit(araft.main(['ask', '--verbose', '--corpus', {corpus!r}, "
+        "'Which genus has more species, Bactris and Epigaea?']))",
+        data_dir,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Answer: Bactris" in done.stdout and "engine: llama.cpp (" in done.stderr
     torch = _run("import araft; sys.exit(araft.main(['info', '--backend', 'torch']))", data_dir)

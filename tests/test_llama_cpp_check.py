@@ -27,8 +27,9 @@ def crashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(check, "PROBE", SEGFAULT)
 
 
-def test_the_check_decodes_in_a_child_once_and_is_remembered(smollm2: tuple[str, str], tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_check_decodes_in_a_child_once_and_is_remembered(
+    smollm2: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ARAFT_CACHE_DIR", str(tmp_path))  # not asked yet, whatever ran before in the session
     first = check.check_llama_cpp(smollm2[1])
     assert first.ok and first.reason == "" and not first.cached and first.seconds > 0
@@ -56,8 +57,7 @@ def test_the_answer_is_asked_again_for_another_cpu(smollm2: tuple[str, str], mon
     assert check._key(Path(smollm2[1])) != key
 
 
-def test_a_model_left_to_choose_falls_back_to_torch_with_one_warning(smollm2: tuple[str, str],
-                                                                      crashing: None) -> None:
+def test_a_model_left_to_choose_falls_back_to_torch_with_one_warning(smollm2: tuple[str, str], crashing: None) -> None:
     with pytest.warns(RuntimeWarning) as caught:
         model = AraftChatModel(model_id=smollm2[1], max_batch_size=1, max_tokens=4)
     [warning] = [w for w in caught if issubclass(w.category, RuntimeWarning)]
@@ -67,8 +67,9 @@ def test_a_model_left_to_choose_falls_back_to_torch_with_one_warning(smollm2: tu
     assert model.invoke("Name a city.").content  # and it answers, on torch
 
 
-def test_llama_cpp_asked_for_by_name_is_an_error_when_the_check_fails(smollm2: tuple[str, str], crashing: None,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_llama_cpp_asked_for_by_name_is_an_error_when_the_check_fails(
+    smollm2: tuple[str, str], crashing: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     import araft
 
     with pytest.raises(ModelLoadError, match=r"llama.cpp cannot run on this machine: .*SIGSEGV.*--backend torch"):
@@ -77,8 +78,9 @@ def test_llama_cpp_asked_for_by_name_is_an_error_when_the_check_fails(smollm2: t
     assert capsys.readouterr().err.count("\n") == 1  # one line, no traceback
 
 
-def test_without_torch_a_failed_check_names_the_install(smollm2: tuple[str, str], crashing: None,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_torch_a_failed_check_names_the_install(
+    smollm2: tuple[str, str], crashing: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import araft_lc.chat.engine_choice as choice
 
     monkeypatch.setattr(choice, "torch_installed", lambda: False)
@@ -86,8 +88,9 @@ def test_without_torch_a_failed_check_names_the_install(smollm2: tuple[str, str]
         AraftChatModel(model_id=smollm2[1])
 
 
-def test_extra_buffer_types_are_off_only_where_the_cpu_advertises_amx(smollm2: tuple[str, str],
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_extra_buffer_types_are_off_only_where_the_cpu_advertises_amx(
+    smollm2: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import llama_cpp
 
     assert lib.model_params(llama_cpp, frozenset({"avx2", "amx_tile", "amx_int8"})).use_extra_bufts is False

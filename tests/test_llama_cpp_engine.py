@@ -18,9 +18,11 @@ from araft_lc.chat.chat_model import AraftChatModel  # noqa: E402
 from araft_lc.runtime.causal_lm import ModelLoadError  # noqa: E402
 from araft_lc.runtime.decoding import ContextLimitError  # noqa: E402
 
-TEXT = ("The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named "
-        "after the engineer Gustave Eiffel, whose company designed and built the tower from 1887 to 1889. "
-        "Locally nicknamed La dame de fer, it was constructed as the centrepiece of the 1889 World's Fair.")
+TEXT = (
+    "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named "
+    "after the engineer Gustave Eiffel, whose company designed and built the tower from 1887 to 1889. "
+    "Locally nicknamed La dame de fer, it was constructed as the centrepiece of the 1889 World's Fair."
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +33,15 @@ def lora(smollm2: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(3)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(smollm2[0]), LoraConfig(
-        r=4, lora_alpha=8, init_lora_weights=False,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(smollm2[0]),
+        LoraConfig(
+            r=4,
+            lora_alpha=8,
+            init_lora_weights=False,
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        ),
+    )
     with torch.no_grad():  # small, as a trained adapter's are, yet enough to change the answers
         for name, p in model.named_parameters():
             if "lora_B" in name:
@@ -45,8 +53,14 @@ def lora(smollm2: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def lcpp(smollm2: tuple[str, str], lora: str) -> Any:
-    model = AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], adapters={"a": lora}, backend="llama.cpp",
-                           max_batch_size=4, max_tokens=24)
+    model = AraftChatModel(
+        model_id=smollm2[0],
+        gguf_file=smollm2[1],
+        adapters={"a": lora},
+        backend="llama.cpp",
+        max_batch_size=4,
+        max_tokens=24,
+    )
     yield model
     model.engine.close()
 
@@ -73,7 +87,7 @@ def test_the_same_next_tokens_as_torch_up_to_rounding(lcpp: Any, torch_model: An
     # dequantised from the same file: the argmax differs only at near ties (measured 96%).
     ids = lcpp.get_token_ids(TEXT)
     ours, theirs = lcpp.engine.logits(ids, adapter), _torch_logits(torch_model, ids, adapter)
-    assert _agreement(ours, theirs[:, :ours.shape[1]]) >= 0.9
+    assert _agreement(ours, theirs[:, : ours.shape[1]]) >= 0.9
 
 
 def test_the_adapter_is_applied_and_switched_per_call(lcpp: Any, torch_model: Any) -> None:
@@ -83,14 +97,24 @@ def test_the_adapter_is_applied_and_switched_per_call(lcpp: Any, torch_model: An
     changed = 1 - _agreement(torch_base, torch_adapted)
     assert changed > 0.1  # the adapter matters, so agreeing with torch's adapted logits says it is right
     assert 1 - _agreement(base, adapted) > changed / 2
-    assert lcpp.invoke("Name a tower in Paris.", adapter=None).content != lcpp.invoke(
-        "Name a tower in Paris.", adapter="a").content
+    assert (
+        lcpp.invoke("Name a tower in Paris.", adapter=None).content
+        != lcpp.invoke("Name a tower in Paris.", adapter="a").content
+    )
 
 
-def test_a_merged_adapter_answers_as_the_adapter_applied_at_run_time(smollm2: tuple[str, str], lora: str,
-                                                                     lcpp: Any) -> None:
-    merged = AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], adapters={"a": lora}, adapter="a",
-                            merge_lora=True, backend="llama.cpp", max_batch_size=1)
+def test_a_merged_adapter_answers_as_the_adapter_applied_at_run_time(
+    smollm2: tuple[str, str], lora: str, lcpp: Any
+) -> None:
+    merged = AraftChatModel(
+        model_id=smollm2[0],
+        gguf_file=smollm2[1],
+        adapters={"a": lora},
+        adapter="a",
+        merge_lora=True,
+        backend="llama.cpp",
+        max_batch_size=1,
+    )
     ids = lcpp.get_token_ids(TEXT)
     assert _agreement(merged.engine.logits(ids, "a"), lcpp.engine.logits(ids, "a")) >= 0.9
     with pytest.raises(ValueError, match="merged into the weights"):
@@ -101,7 +125,7 @@ def test_a_merged_adapter_answers_as_the_adapter_applied_at_run_time(smollm2: tu
 def test_stop_strings_cut_the_text_and_a_stream_never_shows_one(lcpp: Any) -> None:
     prompt = "Count from one to ten."
     whole = lcpp.invoke(prompt, max_tokens=40).content
-    stop = whole[len(whole) // 2:len(whole) // 2 + 3]  # three characters from the middle, maybe two tokens
+    stop = whole[len(whole) // 2 : len(whole) // 2 + 3]  # three characters from the middle, maybe two tokens
     cut = lcpp.invoke(prompt, max_tokens=40, stop=[stop])
     assert cut.content == whole.split(stop)[0] and cut.response_metadata["stopped"]
     pieces = [c.content for c in lcpp.stream(prompt, max_tokens=40, stop=[stop])]
@@ -161,8 +185,9 @@ def test_a_prompt_past_the_context_is_refused_before_any_prefill(smollm2: tuple[
     model.engine.close()
 
 
-def test_the_backend_is_llama_cpp_where_it_can_run_else_torch(smollm2: tuple[str, str], tiny_llama: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_backend_is_llama_cpp_where_it_can_run_else_torch(
+    smollm2: tuple[str, str], tiny_llama: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import araft_lc.runtime.llama_cpp_lib as lib
 
     auto = AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], max_batch_size=1)
@@ -179,8 +204,9 @@ def test_the_backend_is_llama_cpp_where_it_can_run_else_torch(smollm2: tuple[str
         AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], backend="llama.cpp")
 
 
-def test_an_adapter_llama_cpp_cannot_run_is_refused_in_one_line(smollm2: tuple[str, str], lora: str,
-                                                                 tmp_path: Path) -> None:
+def test_an_adapter_llama_cpp_cannot_run_is_refused_in_one_line(
+    smollm2: tuple[str, str], lora: str, tmp_path: Path
+) -> None:
     import json
     import shutil
 
@@ -207,8 +233,9 @@ def test_adapters_are_read_without_torch_as_safetensors_reads_them(lora: str) ->
 
 
 @pytest.mark.parametrize("merged", [False, True])
-def test_a_damaged_adapter_is_refused_in_one_line(smollm2: tuple[str, str], lora: str, tmp_path: Path,
-                                                  merged: bool) -> None:
+def test_a_damaged_adapter_is_refused_in_one_line(
+    smollm2: tuple[str, str], lora: str, tmp_path: Path, merged: bool
+) -> None:
     import shutil
 
     cut = tmp_path / "cut"
@@ -216,9 +243,21 @@ def test_a_damaged_adapter_is_refused_in_one_line(smollm2: tuple[str, str], lora
     weights = cut / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(ModelLoadError, match=r"^adapter 'a': .*cut short or damaged.*save or copy the adapter again$"):
-        AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], adapters={"a": str(cut)}, adapter="a",
-                       merge_lora=merged, backend="llama.cpp")
+        AraftChatModel(
+            model_id=smollm2[0],
+            gguf_file=smollm2[1],
+            adapters={"a": str(cut)},
+            adapter="a",
+            merge_lora=merged,
+            backend="llama.cpp",
+        )
     weights.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
     with pytest.raises(ModelLoadError, match="not a readable safetensors file"):
-        AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], adapters={"a": str(cut)}, adapter="a",
-                       merge_lora=merged, backend="llama.cpp")
+        AraftChatModel(
+            model_id=smollm2[0],
+            gguf_file=smollm2[1],
+            adapters={"a": str(cut)},
+            adapter="a",
+            merge_lora=merged,
+            backend="llama.cpp",
+        )

@@ -12,12 +12,14 @@ from araft_lc.chat.presets import LLAMA2_CHAT
 
 def test_each_form_parses_to_its_kind(tiny_llama):
     assert ModelSpec.parse(" araft-sft ") == ModelSpec("araft-sft", "preset", "araft-sft")
-    assert ModelSpec.parse("hf:org/name+/tmp/adapter") == ModelSpec("hf:org/name+/tmp/adapter", "hf", "org/name",
-                                                                    adapter="/tmp/adapter")
+    assert ModelSpec.parse("hf:org/name+/tmp/adapter") == ModelSpec(
+        "hf:org/name+/tmp/adapter", "hf", "org/name", adapter="/tmp/adapter"
+    )
     assert ModelSpec.parse(str(tiny_llama)) == ModelSpec(str(tiny_llama), "hf", str(tiny_llama))
     assert ModelSpec.parse("org/name").kind == "hf"  # a Hub id
     assert ModelSpec.parse("openai:araft-dpo@http://127.0.0.1:8000/v1") == ModelSpec(
-        "openai:araft-dpo@http://127.0.0.1:8000/v1", "openai", "araft-dpo", base_url="http://127.0.0.1:8000/v1")
+        "openai:araft-dpo@http://127.0.0.1:8000/v1", "openai", "araft-dpo", base_url="http://127.0.0.1:8000/v1"
+    )
     assert ModelSpec.parse("oracle") == ModelSpec("oracle", "teacher", "oracle")
     assert ModelSpec.parse("visible").kind == "teacher"
     assert str(ModelSpec.parse(" araft-sft ")) == "araft-sft"
@@ -26,9 +28,12 @@ def test_each_form_parses_to_its_kind(tiny_llama):
 
 
 def test_what_does_not_parse_is_one_line_naming_the_forms():
-    with pytest.raises(ModelLoadError, match=r"^unknown model spec 'gpt-nope': use a preset \(.*araft-sft.*\), "
-                                             r"hf:PATH_OR_ID\[\+ADAPTER\], a local model folder, or "
-                                             r"openai:MODEL@BASE_URL$"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"^unknown model spec 'gpt-nope': use a preset \(.*araft-sft.*\), "
+        r"hf:PATH_OR_ID\[\+ADAPTER\], a local model folder, or "
+        r"openai:MODEL@BASE_URL$",
+    ):
         ModelSpec.parse("gpt-nope")
     for bad in ("openai:model-without-url", "openai:@http://x", "openai:m@"):
         with pytest.raises(ValueError, match=r"^bad model spec .*: write openai:MODEL@BASE_URL$"):

@@ -16,11 +16,27 @@ def fixes(steps, status="answered"):
 
 
 def test_a_run_like_the_teacher_s_needs_no_correction():
-    assert fixes([search("Rangers", "Rangers"), search("John Smith (coach)", "John Smith (coach)"),
-                  answer("Toronto Maple Leafs")]) == []
+    assert (
+        fixes(
+            [
+                search("Rangers", "Rangers"),
+                search("John Smith (coach)", "John Smith (coach)"),
+                answer("Toronto Maple Leafs"),
+            ]
+        )
+        == []
+    )
     # other words that read the page the run needed are no mistake either
-    assert fixes([search("the Rangers", "Rangers"), search("coach John Smith", "John Smith (coach)"),
-                  answer("the Toronto Maple Leafs")]) == []
+    assert (
+        fixes(
+            [
+                search("the Rangers", "Rangers"),
+                search("coach John Smith", "John Smith (coach)"),
+                answer("the Toronto Maple Leafs"),
+            ]
+        )
+        == []
+    )
 
 
 def test_each_mistake_gets_the_teacher_s_step_from_the_student_s_state():

@@ -26,9 +26,17 @@ def test_a_second_holder_is_refused_naming_the_first(tmp_path):
 def test_a_killed_holder_frees_the_output(tmp_path):
     out = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from araft_lc.storage.output_lock import output_lock\n"
-                               "with output_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(300)",
-         str(out)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from araft_lc.storage.output_lock import output_lock\n"
+            "with output_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(300)",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(OutputLocked, match=f"pid {holder.pid}"):

@@ -24,8 +24,12 @@ def requires(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         shutil.copy(ROOT / name, tree)
     for package in ("araft_lc", "evals", "finetune"):
         shutil.copytree(ROOT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(tree)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(tree)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     [wheel] = out.glob("araft-*.whl")
     with zipfile.ZipFile(wheel) as z:
         metadata = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
@@ -75,5 +79,6 @@ def test_constraints_pin_versions_inside_the_declared_ranges(requires: list[str]
             continue
         name = canonicalize_name(requirement.name)
         assert name in pins, f"constraints.txt does not pin {requirement.name}"
-        assert requirement.specifier.contains(pins[name], prereleases=True), \
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
             f"constraints.txt pins {requirement.name}=={pins[name]}, outside {requirement.specifier}"
+        )

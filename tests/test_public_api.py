@@ -8,11 +8,27 @@ from helpers import ROOT
 
 
 def test_every_public_name_imports_from_the_package():
-    expected = {"create_araft_agent", "AgentInput", "AgentOutput", "AraftChatModel", "load_chat_model", "ModelSpec",
-                "load_causal_lm",
-                "WikipediaTool", "LocalWikipedia", "LiveWikipedia", "wikipedia_tool", "TrajectoryRecorder",
-                "JsonlTraceHandler", "load_prompt", "PromptStyle", "Step", "TrajectoryRecord", "parse",
-                "__version__"}
+    expected = {
+        "create_araft_agent",
+        "AgentInput",
+        "AgentOutput",
+        "AraftChatModel",
+        "load_chat_model",
+        "ModelSpec",
+        "load_causal_lm",
+        "WikipediaTool",
+        "LocalWikipedia",
+        "LiveWikipedia",
+        "wikipedia_tool",
+        "TrajectoryRecorder",
+        "JsonlTraceHandler",
+        "load_prompt",
+        "PromptStyle",
+        "Step",
+        "TrajectoryRecord",
+        "parse",
+        "__version__",
+    }
     assert expected <= set(araft_lc.__all__)
     for name in araft_lc.__all__:
         namespace: dict = {}
@@ -25,7 +41,9 @@ def test_every_public_name_imports_from_the_package():
 
 
 def test_importing_the_package_loads_no_ml_stack():
-    code = ("import sys, araft_lc; heavy = sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules); "
-            "print(heavy)")
+    code = (
+        "import sys, araft_lc; heavy = sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules); "
+        "print(heavy)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "[]"

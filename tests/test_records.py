@@ -20,11 +20,20 @@ CASES = {
     "sft_step": ["sft", "--prompt-style", "zeroshot"],
     "sft_text": ["sft", "--prompt-style", "zeroshot", "--format", "text"],
     "sft_trajectory": ["sft", "--prompt-style", "zeroshot_turns", "--granularity", "trajectory"],
-    "dpo": ["dpo", "--prompt-style", "zeroshot", "--rejects", str(GOLDEN / "rejects.jsonl"),
-            "--kinds", ",".join(DPO_KINDS)],
+    "dpo": [
+        "dpo",
+        "--prompt-style",
+        "zeroshot",
+        "--rejects",
+        str(GOLDEN / "rejects.jsonl"),
+        "--kinds",
+        ",".join(DPO_KINDS),
+    ],
 }
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 def _records(name: str) -> list[TrajectoryRecord]:
@@ -46,8 +55,9 @@ def test_golden_records_byte_for_byte(case, tmp_path, capsys):
 def test_golden_counts_and_kinds():
     kept, rejects = _records("trajectories.jsonl"), _records("rejects.jsonl")
     assert [len(list(sft_records(r, prompt_style="zeroshot"))) for r in kept] == [3, 2, 0]  # g3 is malformed
-    pairs = [d for r in kept for d in dpo_records(r, prompt_style="zeroshot", kinds=DPO_KINDS,
-                                                  failed=failed_steps(rejects))]
+    pairs = [
+        d for r in kept for d in dpo_records(r, prompt_style="zeroshot", kinds=DPO_KINDS, failed=failed_steps(rejects))
+    ]
     by_kind = {k: [(d["question_id"], d["step"]) for d in pairs if d["kind"] == k] for k in DPO_KINDS}
     assert by_kind == {
         "repeat_previous": [("g1", 1), ("g1", 2), ("g2", 1)],
@@ -75,15 +85,18 @@ def test_wrong_answer_pairs_answer_a_searched_title_or_the_other_of_yes_and_no()
     # ("President Bill Clinton" for "Bill Clinton") is no wrong answer, and a search repeated once
     assert run("Pimp My Ride", "Likwit Crew", "King T", "king t") == [
         "Thought: So the answer is Likwit Crew.\nAction: [action: Answer, action_input: Likwit Crew]",
-        "Thought: So the answer is King T.\nAction: [action: Answer, action_input: King T]"]
+        "Thought: So the answer is King T.\nAction: [action: Answer, action_input: King T]",
+    ]
     assert run("Bill Clinton", "President Bill Clinton") == []
     # a comparison: the entity that is not the answer
     assert run("Liberty", "Liberty", "MIT Technology Review") == [
         "Thought: So the answer is MIT Technology Review.\n"
-        "Action: [action: Answer, action_input: MIT Technology Review]"]
+        "Action: [action: Answer, action_input: MIT Technology Review]"
+    ]
     # yes/no: the other one, whatever was searched; a thought that does not name the answer is kept
     assert run("no", "Der Rosenkavalier", thought="One is a comedy, the other a tragedy.") == [
-        "Thought: One is a comedy, the other a tragedy.\nAction: [action: Answer, action_input: yes]"]
+        "Thought: One is a comedy, the other a tragedy.\nAction: [action: Answer, action_input: yes]"
+    ]
     # only a run's answer step has them
     assert run("Paris") == []
 
@@ -96,8 +109,13 @@ def test_trajectory_granularity_needs_the_turns_layout():
 
 # what the parser keeps of a field (steps are parsed model output): printable text with single
 # spaces, no brackets, no surrounding quotes
-_text = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="[]"),
-                min_size=1, max_size=30).map(lambda s: " ".join(s.split()).strip('"').strip()).filter(bool)
+_text = (
+    st.text(
+        st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="[]"), min_size=1, max_size=30
+    )
+    .map(lambda s: " ".join(s.split()).strip('"').strip())
+    .filter(bool)
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -151,8 +169,9 @@ def test_loss_mask_covers_exactly_the_steps(tokenizers, fmt):
         # ... each the step's text and the end of the turn, and nothing of the prompt
         assert text.strip().startswith(row["completion"][0]["content"]) and text.rstrip().endswith(end)
     # ... for far fewer tokens than the step records together
-    assert len(sft_tokens(tokenizer, whole)["input_ids"]) < sum(len(sft_tokens(tokenizer, r)["input_ids"])
-                                                                 for r in step_rows)
+    assert len(sft_tokens(tokenizer, whole)["input_ids"]) < sum(
+        len(sft_tokens(tokenizer, r)["input_ids"]) for r in step_rows
+    )
 
 
 def test_prompt_tokens_are_what_inference_sees(tokenizers, tiny_llama):
@@ -163,8 +182,9 @@ def test_prompt_tokens_are_what_inference_sees(tokenizers, tiny_llama):
     record = _records("trajectories.jsonl")[0]
     row = list(sft_records(record, prompt_style="zeroshot"))[2]
     model = AraftChatModel(model_id=str(tiny_llama))
-    messages = render_messages(load_prompt("zeroshot"), [WikipediaTool(backend=None)], record.question,
-                               record.steps[:2])
+    messages = render_messages(
+        load_prompt("zeroshot"), [WikipediaTool(backend=None)], record.question, record.steps[:2]
+    )
     prompt_ids = model.tokenizer(model.prompt_text(messages), add_special_tokens=False)["input_ids"]
     tokens = sft_tokens(model.tokenizer, row)
     n = tokens["assistant_masks"].index(1)
@@ -189,19 +209,41 @@ def test_training_records_check_their_version(name, stage, tmp_path):
     assert read_records(str(path), stage)[0] == [old]
     newer = {**rows[0], "version": TRAINING_VERSION + 1}
     path.write_text("\n".join(json.dumps(r) for r in [old, newer]) + "\n")
-    with pytest.raises(DataError, match=rf"{name}:2: a training record of version {TRAINING_VERSION + 1}, but this "
-                                        "araft reads versions 1 to 1: upgrade araft, or convert the file again"):
+    with pytest.raises(
+        DataError,
+        match=rf"{name}:2: a training record of version {TRAINING_VERSION + 1}, but this "
+        "araft reads versions 1 to 1: upgrade araft, or convert the file again",
+    ):
         read_records(str(path), stage)
 
 
 def test_convert_drops_records_over_the_token_budget(tiny_llama, tokenizers, tmp_path, capsys):
     source = GOLDEN / "trajectories.jsonl"
-    lengths = sorted(record_length(tokenizers["llama2"], r)
-                     for t in _records("trajectories.jsonl") for r in sft_records(t, prompt_style="zeroshot"))
+    lengths = sorted(
+        record_length(tokenizers["llama2"], r)
+        for t in _records("trajectories.jsonl")
+        for r in sft_records(t, prompt_style="zeroshot")
+    )
     budget = lengths[2]
     out = tmp_path / "sft.jsonl"
-    assert main(["convert", "sft", str(source), "--out", str(out), "--prompt-style", "zeroshot",
-                 "--tokenizer", str(tiny_llama), "--max-tokens", str(budget)]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "sft",
+                str(source),
+                "--out",
+                str(out),
+                "--prompt-style",
+                "zeroshot",
+                "--tokenizer",
+                str(tiny_llama),
+                "--max-tokens",
+                str(budget),
+            ]
+        )
+        == 0
+    )
     kept = sum(1 for n in lengths if n <= budget)
     assert len(out.read_text().splitlines()) == kept
     printed = capsys.readouterr().out
@@ -218,8 +260,10 @@ def test_convert_reads_several_files_and_leaves_out_what_is_already_written(tmp_
     assert "exact duplicates" not in capsys.readouterr().out
     assert main(["convert", "sft", str(source), str(source), "--out", str(twice), *flags]) == 0
     assert twice.read_text() == once.read_text()
-    assert f"from {2 * len(_records('trajectories.jsonl'))} trajectories; {n} exact duplicates left out" in \
-        capsys.readouterr().out
+    assert (
+        f"from {2 * len(_records('trajectories.jsonl'))} trajectories; {n} exact duplicates left out"
+        in capsys.readouterr().out
+    )
     missing = tmp_path / "missing.jsonl"
     assert main(["convert", "sft", str(source), str(missing), "--out", str(tmp_path / "x.jsonl")]) == 2
     assert "missing.jsonl does not exist: run `araft generate` first" in capsys.readouterr().err
@@ -255,12 +299,19 @@ def test_self_contrast_sets_an_exact_run_s_step_against_a_failed_run_s_where_the
     }
     no_pair = [
         run([*both, answer("Maple Leafs")]),  # F1 0.8: neither exact nor failed
-        run([Step("The club first.", "Wikipedia", "rangers", Q.context["Rangers"], raw=""), answer("Glasgow")]),  # parts by chance
+        run(
+            [Step("The club first.", "Wikipedia", "rangers", Q.context["Rangers"], raw=""), answer("Glasgow")]
+        ),  # parts by chance
         run([both[0], answer("Glasgow")], "tool_error"),  # the world's failure, not the model's
     ]
     pairs = list(contrast_records([exact, *no_pair, *failed.values()], prompt_style="zeroshot_turns"))
     assert [(p["reason"], p["step"]) for p in pairs] == [
-        ("early_answer", 1), ("wrong_answer", 2), ("search", 0), ("repeat", 1), ("format", 1)]
+        ("early_answer", 1),
+        ("wrong_answer", 2),
+        ("search", 0),
+        ("repeat", 1),
+        ("format", 1),
+    ]
     by_reason = {p["reason"]: p for p in pairs}
     early = by_reason["early_answer"]
     assert early["kind"] == "self_contrast" and early["question_id"] == exact.question_id
@@ -277,8 +328,10 @@ def test_convert_writes_self_contrast_pairs_from_several_files(tmp_path, capsys)
     from test_failures import answer, run, search
 
     first = search("Rangers", "Rangers")
-    runs = [run([first, search("John Smith (coach)", "John Smith (coach)"), answer("Toronto Maple Leafs")]),
-            run([first, answer("John Smith")])]
+    runs = [
+        run([first, search("John Smith (coach)", "John Smith (coach)"), answer("Toronto Maple Leafs")]),
+        run([first, answer("John Smith")]),
+    ]
     files = []
     for i, record in enumerate(runs):  # a greedy run and a sampled one, as eval writes them
         files.append(tmp_path / f"run{i}.jsonl")
@@ -310,11 +363,14 @@ def _calculator_run(scripted, wiki, with_wikipedia: bool) -> TrajectoryRecord:
         return str({"*": int(left) * int(right), "+": int(left) + int(right)}[op])
 
     tools = [Calculator, wiki] if with_wikipedia else [Calculator]
-    agent = create_araft_agent(scripted(script=[act("Calculator", "12 * 7"), answer("84")]), tools,
-                               prompt="zeroshot_turns")
+    agent = create_araft_agent(
+        scripted(script=[act("Calculator", "12 * 7"), answer("84")]), tools, prompt="zeroshot_turns"
+    )
     recorder = TrajectoryRecorder()
-    agent.invoke({"question": "What is 12 times 7?"}, {"callbacks": [recorder],
-                                                        "metadata": {"question_id": f"calc-{with_wikipedia}"}})
+    agent.invoke(
+        {"question": "What is 12 times 7?"},
+        {"callbacks": [recorder], "metadata": {"question_id": f"calc-{with_wikipedia}"}},
+    )
     [record] = recorder.records
     return record
 
@@ -332,8 +388,22 @@ def test_a_record_keeps_its_tools_and_converts_to_prompts_that_list_them(scripte
     golden = _records("trajectories.jsonl")[0]  # a version 1 record: the Wikipedia tool
     source, out = tmp_path / "mixed.jsonl", tmp_path / "sft.jsonl"
     source.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in (calc, golden, both)))
-    assert main(["convert", "sft", str(source), "--out", str(out), "--prompt-style", "zeroshot_turns",
-                 "--granularity", "trajectory"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "sft",
+                str(source),
+                "--out",
+                str(out),
+                "--prompt-style",
+                "zeroshot_turns",
+                "--granularity",
+                "trajectory",
+            ]
+        )
+        == 0
+    )
     systems = [json.loads(line)["messages"][0]["content"] for line in out.read_text().splitlines()]
     assert len(systems) == 3
     assert "Calculator" in systems[0] and "Wikipedia" not in systems[0]

@@ -17,8 +17,10 @@ from evals.hotpotqa import Question
 from evals.run_pool import run_pool
 
 ANSWER = "Thought: I know it.\nAction: [action: Answer, action_input: Arthur's Magazine]"
-QUESTIONS = [Question(id=f"q{i}", question=f"Which magazine was started first? ({i})", answer="Arthur's Magazine")
-             for i in range(12)]
+QUESTIONS = [
+    Question(id=f"q{i}", question=f"Which magazine was started first? ({i})", answer="Arthur's Magazine")
+    for i in range(12)
+]
 
 
 @pytest.fixture
@@ -58,8 +60,11 @@ def test_a_write_failing_inside_a_callback_is_not_retried_as_a_model_error(agent
 @pytest.mark.parametrize("call", ["invoke", "ainvoke"])
 def test_our_handlers_raise_a_failed_write_out_of_the_run(agent_and_model, handler, call):
     agent, _ = agent_and_model
-    callback = (TrajectoryRecorder(on_record=JsonlSink("/dev/full").write) if handler == "recorder"
-                else JsonlTraceHandler("/dev/full"))
+    callback = (
+        TrajectoryRecorder(on_record=JsonlSink("/dev/full").write)
+        if handler == "recorder"
+        else JsonlTraceHandler("/dev/full")
+    )
     config = {"callbacks": [callback]}
     with pytest.raises(OSError) as failure:
         if call == "invoke":
@@ -72,8 +77,22 @@ def test_our_handlers_raise_a_failed_write_out_of_the_run(agent_and_model, handl
 def test_ask_with_a_trace_on_a_full_disk_is_one_line(tiny_llama, capsys):
     from araft import main
 
-    code = main(["ask", "Which magazine was started first?", "--model", str(tiny_llama), "--corpus",
-                 str(MINI_CORPUS), "--max-steps", "1", "--max-new-tokens", "4", "--trace", "/dev/full"])
+    code = main(
+        [
+            "ask",
+            "Which magazine was started first?",
+            "--model",
+            str(tiny_llama),
+            "--corpus",
+            str(MINI_CORPUS),
+            "--max-steps",
+            "1",
+            "--max-new-tokens",
+            "4",
+            "--trace",
+            "/dev/full",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 1
     assert err.strip().splitlines()[-1].startswith("araft: error: cannot write /dev/full: No space left on device")

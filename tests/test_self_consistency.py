@@ -61,9 +61,14 @@ def runs_of(*answers: Any, observations: Any = None) -> list[dict[str, Any]]:
 
 # -- the vote --------------------------------------------------------------------------------
 
+
 def test_the_majority_wins_over_normalised_answers():
     assert vote(runs_of("Penn", "William Penn", "the William Penn.")) == {
-        "rule": "majority", "counts": {"penn": 1, "william penn": 2}, "chosen": "william penn", "run": 1}
+        "rule": "majority",
+        "counts": {"penn": 1, "william penn": 2},
+        "chosen": "william penn",
+        "run": 1,
+    }
     assert vote(runs_of("no", "Yes", "yes"))["chosen"] == "yes"
 
 
@@ -87,17 +92,30 @@ def test_grounded_counts_answers_found_in_their_own_run():
 
 # -- the graph -------------------------------------------------------------------------------
 
+
 def test_k_runs_fan_out_and_the_vote_answers():
-    model, agent = voting({0: [act("Wikipedia", "Philadelphia"), answer("Penn")],
-                           1: [answer("William Penn")],
-                           2: [act("Wikipedia", "Penn"), answer("the William Penn")]}, vote="majority")
+    model, agent = voting(
+        {
+            0: [act("Wikipedia", "Philadelphia"), answer("Penn")],
+            1: [answer("William Penn")],
+            2: [act("Wikipedia", "Penn"), answer("the William Penn")],
+        },
+        vote="majority",
+    )
     out = agent.invoke({"question": "Who founded Philadelphia?"})
     assert out["answer"] == "William Penn" and out["status"] == "answered"
-    assert out["vote"] == {"rule": "majority", "counts": {"penn": 1, "william penn": 2}, "chosen": "william penn",
-                           "run": 1}
+    assert out["vote"] == {
+        "rule": "majority",
+        "counts": {"penn": 1, "william penn": 2},
+        "chosen": "william penn",
+        "run": 1,
+    }
     assert out["steps"] == out["runs"][1]["steps"] and out["messages"][-1].content == "William Penn"
     assert [(r["run"], r["temperature"], r["seed"], len(r["steps"])) for r in out["runs"]] == [
-        (0, 0.0, None, 2), (1, 0.7, 1000, 1), (2, 0.7, 2000, 2)]
+        (0, 0.0, None, 2),
+        (1, 0.7, 1000, 1),
+        (2, 0.7, 2000, 2),
+    ]
     # run 0 greedy; the sampled runs at the temperature, each step its own seed
     asked = sorted((c.get("temperature"), c.get("seed")) for c in model.calls)
     assert asked == [(0.0, None), (0.0, None), (0.7, 1000), (0.7, 2000), (0.7, 2001)]
@@ -117,12 +135,17 @@ def test_runs_without_an_answer_do_not_vote_and_none_leaves_the_greedy_outcome()
 def test_the_recorder_keeps_the_vote_and_every_run():
     _, agent = voting({0: [answer("Penn")], 1: [answer("Fox")], 2: [answer("penn")]})
     recorder = TrajectoryRecorder(score=lambda p, g: {"em": float((p or "").lower() == g.lower())})
-    agent.invoke({"question": "Who founded Philadelphia?"},
-                 {"callbacks": [recorder], "metadata": {"question_id": "q1", "gold_answer": "Penn"}})
+    agent.invoke(
+        {"question": "Who founded Philadelphia?"},
+        {"callbacks": [recorder], "metadata": {"question_id": "q1", "gold_answer": "Penn"}},
+    )
     [record] = recorder.records
     assert record.prediction == "Penn" and record.vote["counts"] == {"penn": 2, "fox": 1}
     assert [(r["run"], r["answer"], r["scores"]) for r in record.runs] == [
-        (0, "Penn", {"em": 1.0}), (1, "Fox", {"em": 0.0}), (2, "penn", {"em": 1.0})]
+        (0, "Penn", {"em": 1.0}),
+        (1, "Fox", {"em": 0.0}),
+        (2, "penn", {"em": 1.0}),
+    ]
     assert len(record.calls) == 3  # every run's model call, for the cost
     assert type(record).from_dict(record.to_dict()) == record
 
@@ -133,14 +156,15 @@ def test_streaming_shows_each_run_then_the_vote():
     nodes = [next(iter(u)) for u in updates]
     assert nodes == ["start", "run", "run", "run", "vote"]
     assert updates[-1]["vote"]["answer"] == "Penn"
+
     async def last() -> Any:
         return [u async for u in agent.astream({"question": "Who?"}, stream_mode="updates")][-1]
+
     assert asyncio.run(last())["vote"]["vote"]["chosen"] == "penn"
 
 
 def test_a_thread_votes_each_question_afresh_and_the_tool_answers():
-    _, agent = voting({0: [answer("Penn")], 1: [answer("Fox")], 2: [answer("Penn")]},
-                      checkpointer=InMemorySaver())
+    _, agent = voting({0: [answer("Penn")], 1: [answer("Fox")], 2: [answer("Penn")]}, checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": "t"}}
     agent.invoke({"question": "Who founded Philadelphia?"}, config)
     second = agent.invoke({"question": "Who founded it, again?"}, config)
@@ -162,13 +186,13 @@ def test_bad_settings_fail_at_construction():
 
 # -- on a real model -------------------------------------------------------------------------
 
+
 def test_the_runs_decode_side_by_side_and_the_greedy_run_is_the_agent_alone(tiny_llama, wiki):
     from araft_lc.chat.chat_model import AraftChatModel
 
     model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=12)
     alone = create_araft_agent(model, [wiki], prompt="zeroshot_turns", max_steps=2)
-    agent = create_araft_agent(model, [wiki], prompt="zeroshot_turns", max_steps=2, samples=4,
-                               sample_temperature=1.0)
+    agent = create_araft_agent(model, [wiki], prompt="zeroshot_turns", max_steps=2, samples=4, sample_temperature=1.0)
     greedy = alone.invoke({"question": "Who founded Philadelphia?"})
     before = model.engine.batcher.batches.copy()
     first = agent.invoke({"question": "Who founded Philadelphia?"})

@@ -14,8 +14,12 @@ langgraph_sdk = pytest.importorskip("langgraph_sdk", reason="pip install -e '.[d
 
 @pytest.fixture
 def server(tiny_llama, tmp_path):
-    env = {"ARAFT_MODEL": str(tiny_llama), "ARAFT_CORPUS": str(MINI_CORPUS), "ARAFT_MAX_STEPS": "2",
-           "ARAFT_MAX_NEW_TOKENS": "8"}
+    env = {
+        "ARAFT_MODEL": str(tiny_llama),
+        "ARAFT_CORPUS": str(MINI_CORPUS),
+        "ARAFT_MAX_STEPS": "2",
+        "ARAFT_MAX_NEW_TOKENS": "8",
+    }
     with langgraph_dev(env, tmp_path / "server.log") as server:
         yield server.url, tmp_path / "server.log"
 
@@ -29,8 +33,11 @@ def test_threads_runs_stream_and_history_on_langgraph_dev(server):
         first = await client.runs.wait(thread, "araft", input={"question": "Who founded Philadelphia?"})
         updates = []
         async for part in client.runs.stream(
-                thread, "araft", input={"messages": [{"type": "human", "content": "When was it founded?"}]},
-                stream_mode="updates"):
+            thread,
+            "araft",
+            input={"messages": [{"type": "human", "content": "When was it founded?"}]},
+            stream_mode="updates",
+        ):
             if part.event == "updates":
                 updates.append(part.data)
         third = await client.runs.wait(thread, "araft", input={"question": "Is it in Pennsylvania?"})

@@ -88,9 +88,13 @@ class TestAraftChatModelIntegration(_TinyLlama, ChatModelIntegrationTests):
     @pytest.fixture(autouse=True)
     def _competence(self, request):
         if request.node.originalname in COMPETENCE:
-            request.node.add_marker(pytest.mark.xfail(
-                reason="a random 2-layer model cannot choose a tool or write JSON", strict=True,
-                raises=COMPETENCE[request.node.originalname]))
+            request.node.add_marker(
+                pytest.mark.xfail(
+                    reason="a random 2-layer model cannot choose a tool or write JSON",
+                    strict=True,
+                    raises=COMPETENCE[request.node.originalname],
+                )
+            )
 
 
 # The integration tests that need a model that follows instructions, and how a random model fails
@@ -100,11 +104,16 @@ class TestAraftChatModelIntegration(_TinyLlama, ChatModelIntegrationTests):
 _NO_TOOL_CALL = (AssertionError,)
 _NO_JSON = (ValueError, TypeError)
 COMPETENCE = {
-    "test_tool_calling": _NO_TOOL_CALL, "test_tool_calling_async": _NO_TOOL_CALL,
-    "test_bind_runnables_as_tools": _NO_TOOL_CALL, "test_tool_choice": _NO_TOOL_CALL,
-    "test_tool_calling_with_no_arguments": _NO_TOOL_CALL, "test_agent_loop": _NO_TOOL_CALL,
-    "test_unicode_tool_call_integration": _NO_TOOL_CALL, "test_structured_output": _NO_JSON,
-    "test_structured_output_async": _NO_JSON, "test_structured_output_pydantic_2_v1": _NO_JSON,
+    "test_tool_calling": _NO_TOOL_CALL,
+    "test_tool_calling_async": _NO_TOOL_CALL,
+    "test_bind_runnables_as_tools": _NO_TOOL_CALL,
+    "test_tool_choice": _NO_TOOL_CALL,
+    "test_tool_calling_with_no_arguments": _NO_TOOL_CALL,
+    "test_agent_loop": _NO_TOOL_CALL,
+    "test_unicode_tool_call_integration": _NO_TOOL_CALL,
+    "test_structured_output": _NO_JSON,
+    "test_structured_output_async": _NO_JSON,
+    "test_structured_output_pydantic_2_v1": _NO_JSON,
     "test_structured_output_optional_param": _NO_JSON,
 }
 
@@ -160,8 +169,7 @@ def follow_the_rules(prompt: str) -> str:
         value = _fill({"type": "integer"}, question) if re.search(r"\d", question) else _fill({}, question)
     else:
         fields = re.findall(r'"([^"]+)": <([^>]+)>', hint)
-        value = json.dumps({f: _fill({"type": t.split(" or ")[0]}, question) for f, t in fields},
-                           ensure_ascii=False)
+        value = json.dumps({f: _fill({"type": t.split(" or ")[0]}, question) for f, t in fields}, ensure_ascii=False)
     return f"Thought: I will use {name}.\nAction: [action: {name}, action_input: {value}]"
 
 
@@ -171,8 +179,13 @@ class RuleFollower(AraftChatModel):
     usage are all our own code."""
 
     def __init__(self, **fields: Any) -> None:
-        super().__init__(model=ScriptedLM(follow_the_rules), tokenizer=train_tokenizer(), max_batch_size=1,
-                         prefix_cache=False, **fields)
+        super().__init__(
+            model=ScriptedLM(follow_the_rules),
+            tokenizer=train_tokenizer(),
+            max_batch_size=1,
+            prefix_cache=False,
+            **fields,
+        )
 
 
 class TestRuleFollowerIntegration(ChatModelIntegrationTests):

@@ -30,16 +30,24 @@ def dynamic_steps(tiny_llama, adapters, mini_index):
     from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 
     wiki = WikipediaTool(backend=LocalWikipedia(mini_index))
-    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, adapters={"a": str(adapters["a"])},
-                           adapter="a", prefix_cache=False)
+    model = AraftChatModel(
+        model_id=str(tiny_llama), max_new_tokens=24, adapters={"a": str(adapters["a"])}, adapter="a", prefix_cache=False
+    )
     return run_agent(model, wiki), model.invoke(MESSAGES).content
 
 
 @pytest.mark.parametrize("reuse", [True, False])
 def test_static_agent_runs_token_for_token_as_dynamic(tiny_llama, adapters, wiki, dynamic_steps, reuse):
     # growing prompts cross buckets (128 to 512 tokens here); each bucket's cache is made once
-    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, adapters={"a": str(adapters["a"])},
-                           adapter="a", decode="static", static_cache_lengths=LENGTHS, prefix_cache=reuse)
+    model = AraftChatModel(
+        model_id=str(tiny_llama),
+        max_new_tokens=24,
+        adapters={"a": str(adapters["a"])},
+        adapter="a",
+        decode="static",
+        static_cache_lengths=LENGTHS,
+        prefix_cache=reuse,
+    )
     steps = run_agent(model, wiki)
     assert steps == dynamic_steps[0]
     assert model.invoke(MESSAGES).content == dynamic_steps[1]
@@ -64,8 +72,9 @@ def test_no_recompile_per_step(tiny_llama, wiki, dynamic_steps):
 
     model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, decode="static", prefix_cache=True)
     dynamic = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, prefix_cache=False)
-    model.engine.static = StaticDecoder(model.engine.model, LENGTHS, compile=True,
-                                  compile_config=CompileConfig(backend="eager", mode=None))
+    model.engine.static = StaticDecoder(
+        model.engine.model, LENGTHS, compile=True, compile_config=CompileConfig(backend="eager", mode=None)
+    )
     torch._dynamo.reset()
     counters.clear()
     steps = run_agent(model, wiki)
@@ -86,8 +95,7 @@ def chat_dynamic(tiny_llama):
 
 
 def test_warm_up_runs_each_bucket_once(tiny_llama, chat_dynamic):
-    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, decode="static",
-                           static_cache_lengths=[64, 128])
+    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, decode="static", static_cache_lengths=[64, 128])
     seconds = model.warm_up()
     assert set(seconds) == {64, 128} and all(s >= 0 for s in seconds.values())
     assert set(model.engine.static.cache_shapes) == {64, 128}
@@ -99,22 +107,38 @@ def test_warm_up_runs_each_bucket_once(tiny_llama, chat_dynamic):
 def test_merged_lora_gives_the_unmerged_tokens(tiny_llama, adapters, wiki, dynamic_steps):
     from araft_lc.runtime.lora_merge import merged_adapters
 
-    model = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, adapters={"a": str(adapters["a"])},
-                           adapter="a", merge_lora=True, prefix_cache=False)
+    model = AraftChatModel(
+        model_id=str(tiny_llama),
+        max_new_tokens=24,
+        adapters={"a": str(adapters["a"])},
+        adapter="a",
+        merge_lora=True,
+        prefix_cache=False,
+    )
     assert run_agent(model, wiki) == dynamic_steps[0]
     assert merged_adapters(model.engine.model) == {"a"}
-    static = AraftChatModel(model_id=str(tiny_llama), max_new_tokens=24, adapters={"a": str(adapters["a"])},
-                            adapter="a", merge_lora=True, decode="static", static_cache_lengths=LENGTHS)
+    static = AraftChatModel(
+        model_id=str(tiny_llama),
+        max_new_tokens=24,
+        adapters={"a": str(adapters["a"])},
+        adapter="a",
+        merge_lora=True,
+        decode="static",
+        static_cache_lengths=LENGTHS,
+    )
     assert static.invoke(MESSAGES).content == dynamic_steps[1]
     with pytest.raises(ValueError, match="merged into the weights"):
         model.bind(adapter=None).invoke(MESSAGES)
 
 
-@pytest.mark.parametrize("fields", [
-    {"adapters": {}, "adapter": None},
-    {"adapters": {"a": "A", "b": "B"}, "adapter": "a"},
-    {"adapters": {"a": "A"}, "adapter": None},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"adapters": {}, "adapter": None},
+        {"adapters": {"a": "A", "b": "B"}, "adapter": "a"},
+        {"adapters": {"a": "A"}, "adapter": None},
+    ],
+)
 def test_merge_lora_needs_one_active_adapter(tiny_llama, fields):
     with pytest.raises(ValueError, match="merge_lora needs exactly one adapter"):
         AraftChatModel(model_id=str(tiny_llama), merge_lora=True, **fields)

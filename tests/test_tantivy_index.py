@@ -18,8 +18,16 @@ from araft_lc.wiki.select import resolve_index
 from araft_lc.wiki.wikipedia import LocalWikipedia
 from helpers import MINI_CORPUS
 
-FREE_TEXT = ["literary periodical Poe", "capital Harrisburg zebra", "Pennsylvania city", "magazine for women",
-             "Who founded Philadelphia?", "qwertyuiop", "The Who", "poet editor short stories"]
+FREE_TEXT = [
+    "literary periodical Poe",
+    "capital Harrisburg zebra",
+    "Pennsylvania city",
+    "magazine for women",
+    "Who founded Philadelphia?",
+    "qwertyuiop",
+    "The Who",
+    "poet editor short stories",
+]
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +60,12 @@ def test_same_top1_as_fts5_for_1000_sampled_titles_of_the_sample_corpus(corpus_i
 
 def test_equal_normalised_titles_the_first_built_wins(tmp_path):
     src = tmp_path / "c.jsonl"
-    src.write_text("\n".join(json.dumps({"title": t, "text": t + " text"})
-                             for t in ["Île-de-France", *(f"filler {i}" for i in range(50)), "Ile de France"]))
+    src.write_text(
+        "\n".join(
+            json.dumps({"title": t, "text": t + " text"})
+            for t in ["Île-de-France", *(f"filler {i}" for i in range(50)), "Ile de France"]
+        )
+    )
     for engine in ("fts5", "tantivy"):
         out = tmp_path / index_name(engine, engine)
         build([src], out, engine=engine)

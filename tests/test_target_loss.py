@@ -18,9 +18,10 @@ def lora(tiny_llama):
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama),
-                           LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear",
-                                      init_lora_weights=False))  # B != 0: the LoRA path carries gradient
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_llama),
+        LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear", init_lora_weights=False),
+    )  # B != 0: the LoRA path carries gradient
     return model.train()
 
 
@@ -83,12 +84,49 @@ def test_sft_trains_the_adapter_trls_own_loss_trains(tiny_llama, tmp_path, monke
     import finetune.sft
 
     data = tmp_path / "sft.jsonl"
-    assert main(["convert", "sft", str(ROOT / "tests" / "data" / "golden" / "trajectories.jsonl"), "--out", str(data),
-                 "--prompt-style", "zeroshot_turns", "--granularity", "trajectory"]) == 0
-    common = ["train", "sft", "--data", str(data), "--model", str(tiny_llama), "--load_in_4bit=false", "--use_cpu=true",
-              "--bf16=false", "--target_modules", "all-linear", "--learning_rate", "5e-3", "--warmup_ratio", "0",
-              "--gradient_accumulation_steps", "2", "--per_device_train_batch_size", "1", "--lora_dropout", "0",
-              "--num_train_epochs", "3", "--logging_steps", "1"]
+    assert (
+        main(
+            [
+                "convert",
+                "sft",
+                str(ROOT / "tests" / "data" / "golden" / "trajectories.jsonl"),
+                "--out",
+                str(data),
+                "--prompt-style",
+                "zeroshot_turns",
+                "--granularity",
+                "trajectory",
+            ]
+        )
+        == 0
+    )
+    common = [
+        "train",
+        "sft",
+        "--data",
+        str(data),
+        "--model",
+        str(tiny_llama),
+        "--load_in_4bit=false",
+        "--use_cpu=true",
+        "--bf16=false",
+        "--target_modules",
+        "all-linear",
+        "--learning_rate",
+        "5e-3",
+        "--warmup_ratio",
+        "0",
+        "--gradient_accumulation_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "1",
+        "--lora_dropout",
+        "0",
+        "--num_train_epochs",
+        "3",
+        "--logging_steps",
+        "1",
+    ]
     assert main([*common, "--output_dir", str(tmp_path / "targets")]) == 0
     monkeypatch.setattr(finetune.sft, "_targets_only", lambda base: base)
     assert main([*common, "--output_dir", str(tmp_path / "trl")]) == 0

@@ -48,6 +48,7 @@ def seen(model: AraftChatModel) -> list[str]:
 
 # -- the standard surface ---------------------------------------------------------------------
 
+
 def test_max_tokens_everywhere(chat, tiny_llama):
     def out_tokens(message):
         return message.usage_metadata["output_tokens"]
@@ -75,8 +76,14 @@ def test_per_call_temperature_and_stop(chat):
 
 def test_ls_params_name_the_model(chat, tiny_llama):
     params = chat._get_ls_params(stop=["Observation:"])
-    assert params == {"ls_provider": "araft", "ls_model_type": "chat", "ls_model_name": tiny_llama.name,
-                      "ls_temperature": 0.0, "ls_max_tokens": 24, "ls_stop": ["Observation:"]}
+    assert params == {
+        "ls_provider": "araft",
+        "ls_model_type": "chat",
+        "ls_model_name": tiny_llama.name,
+        "ls_temperature": 0.0,
+        "ls_max_tokens": 24,
+        "ls_stop": ["Observation:"],
+    }
     assert chat._get_ls_params(model="other", max_tokens=5)["ls_max_tokens"] == 5
 
 
@@ -91,15 +98,20 @@ def test_usage_on_the_last_streamed_chunk(chat):
 
 # -- tool calling ---------------------------------------------------------------------------
 
+
 def test_conversation_renders_as_the_araft_scratchpad(mini_index):
     wiki = WikipediaTool(backend=LocalWikipedia(mini_index))
     specs = tool_specs([wiki, add])
-    history = [SystemMessage("Be brief."), HumanMessage("Who founded Philadelphia?"),
-               AIMessage("Thought: look it up", tool_calls=[{"name": "Wikipedia", "args": {"query": "Philadelphia"},
-                                                            "id": "c1"}]),
-               ToolMessage("Philadelphia was founded by William Penn.", tool_call_id="c1"),
-               AIMessage("", tool_calls=[{"name": "add", "args": {"a": 1, "b": 2}, "id": "c2"}]),
-               ToolMessage("3", tool_call_id="c2")]
+    history = [
+        SystemMessage("Be brief."),
+        HumanMessage("Who founded Philadelphia?"),
+        AIMessage(
+            "Thought: look it up", tool_calls=[{"name": "Wikipedia", "args": {"query": "Philadelphia"}, "id": "c1"}]
+        ),
+        ToolMessage("Philadelphia was founded by William Penn.", tool_call_id="c1"),
+        AIMessage("", tool_calls=[{"name": "add", "args": {"a": 1, "b": 2}, "id": "c2"}]),
+        ToolMessage("3", tool_call_id="c2"),
+    ]
     system, user = react_prompt(load_prompt("zeroshot"), specs, history)
     assert system.content.startswith("Be brief.\n\nAnswer the question by interleaving")
     assert '[action: add, action_input: {"a": <integer>, "b": <integer>}]: Adds two integers.' in system.content
@@ -107,13 +119,16 @@ def test_conversation_renders_as_the_araft_scratchpad(mini_index):
         "Question: Who founded Philadelphia?\n"
         "Thought: look it up\nAction: [action: Wikipedia, action_input: Philadelphia]\n"
         "Observation: Philadelphia was founded by William Penn.\n"
-        'Thought: \nAction: [action: add, action_input: {"a": 1, "b": 2}]\nObservation: 3')
+        'Thought: \nAction: [action: add, action_input: {"a": 1, "b": 2}]\nObservation: 3'
+    )
 
 
 def test_replies_become_tool_calls_or_the_answer():
     specs = tool_specs([add])
     message, failed = read_reply('Thought: sum\nAction: [action: add, action_input: {"a": 1, "b": 2}]', specs)
-    assert failed is None and message.tool_calls[0]["name"] == "add" and message.tool_calls[0]["args"] == {"a": 1, "b": 2}
+    assert (
+        failed is None and message.tool_calls[0]["name"] == "add" and message.tool_calls[0]["args"] == {"a": 1, "b": 2}
+    )
     message, _ = read_reply("Thought: done\nAction: [action: Answer, action_input: 3]", specs)
     assert message.content == "3" and not message.tool_calls
     _, failed = read_reply("Thought: sum\nAction: [action: add, action_input: one and two]", specs)
@@ -126,10 +141,12 @@ def test_create_agent_runs_a_react_model_with_tool_node(mini_index):
     from langchain.agents import create_agent
 
     wiki = WikipediaTool(backend=LocalWikipedia(mini_index))
-    model = scripted("Thought: find the city\nAction: [action: Wikipedia, action_input: Philadelphia]\n"
-                     "Observation: (invented)",
-                     'Thought: add\nAction: [action: add, action_input: {"a": 1600, "b": 82}]',
-                     "Thought: done\nAction: [action: Answer, action_input: William Penn, 1682]", prompt="zeroshot")
+    model = scripted(
+        "Thought: find the city\nAction: [action: Wikipedia, action_input: Philadelphia]\nObservation: (invented)",
+        'Thought: add\nAction: [action: add, action_input: {"a": 1600, "b": 82}]',
+        "Thought: done\nAction: [action: Answer, action_input: William Penn, 1682]",
+        prompt="zeroshot",
+    )
     agent = create_agent(model, [wiki, add])
     result = agent.invoke({"messages": [HumanMessage("Who founded Philadelphia, and when?")]})
     types = [m.type for m in result["messages"]]
@@ -144,8 +161,12 @@ def test_create_agent_runs_a_react_model_with_tool_node(mini_index):
 
 
 def test_unusable_output_is_retried_then_returned(mini_index):
-    model = scripted("no action here", "Thought: t\nAction: [action: add, action_input: 1 and 2]",
-                     "Thought: t\nAction: [action: Answer, action_input: 3]", max_parse_retries=2)
+    model = scripted(
+        "no action here",
+        "Thought: t\nAction: [action: add, action_input: 1 and 2]",
+        "Thought: t\nAction: [action: Answer, action_input: 3]",
+        max_parse_retries=2,
+    )
     reply = model.bind_tools([add]).invoke(QUESTION)
     assert reply.content == "3" and len(seen(model)) == 3
     assert "no action here\nObservation: No action found" in seen(model)[1]
@@ -172,6 +193,7 @@ def test_create_agent_on_a_real_tiny_llama(tiny_llama, mini_index):
 
 
 # -- structured output ----------------------------------------------------------------------
+
 
 class Person(BaseModel):
     name: str

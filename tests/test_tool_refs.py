@@ -49,8 +49,11 @@ def tools_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def mcp_config(tmp_path: Path) -> Path:
     path = tmp_path / "mcp.json"
-    path.write_text(json.dumps({"mcpServers": {"math": {"command": sys.executable,
-                                                        "args": [str(TEST_DATA / "mcp_math_server.py")]}}}))
+    path.write_text(
+        json.dumps(
+            {"mcpServers": {"math": {"command": sys.executable, "args": [str(TEST_DATA / "mcp_math_server.py")]}}}
+        )
+    )
     return path
 
 
@@ -60,12 +63,15 @@ def test_a_reference_names_a_tool_a_list_or_a_function_returning_them(tools_modu
     assert load_tool_ref("my_tools:Calculator")[0].invoke("12 * 7") == "84"
 
 
-@pytest.mark.parametrize("ref, message", [
-    ("my_tools", "write MODULE:ATTRIBUTE"),
-    ("no_such_module:x", "module 'no_such_module' does not import"),
-    ("my_tools:Nope", "has no attribute 'Nope'"),
-    ("my_tools:NOT_A_TOOL", "is a int, not a LangChain tool"),
-])
+@pytest.mark.parametrize(
+    "ref, message",
+    [
+        ("my_tools", "write MODULE:ATTRIBUTE"),
+        ("no_such_module:x", "module 'no_such_module' does not import"),
+        ("my_tools:Nope", "has no attribute 'Nope'"),
+        ("my_tools:NOT_A_TOOL", "is a int, not a LangChain tool"),
+    ],
+)
 def test_a_bad_reference_is_one_line(tools_module: str, ref: str, message: str) -> None:
     with pytest.raises(ToolRefError, match=message) as caught:
         load_tool_ref(ref)
@@ -108,8 +114,9 @@ def test_a_bad_mcp_config_is_one_line(tmp_path: Path) -> None:
 
 
 def test_settings_name_tools_beside_or_instead_of_wikipedia(tools_module: str, mcp_config: Path) -> None:
-    both = settings_tools(RunSettings(corpus=str(MINI_CORPUS), tools=["my_tools:Calculator"],
-                                      mcp_config=str(mcp_config)))
+    both = settings_tools(
+        RunSettings(corpus=str(MINI_CORPUS), tools=["my_tools:Calculator"], mcp_config=str(mcp_config))
+    )
     assert [t.name for t in both] == ["Wikipedia", "Calculator", "add"]
     alone = settings_tools(RunSettings(wikipedia=False, tools=["my_tools:Calculator"]))
     assert [t.name for t in alone] == ["Calculator"]
@@ -123,17 +130,28 @@ def test_the_server_and_the_python_api_get_the_same_tools(tools_module: str, mcp
     assert served.tools == ["my_tools:Calculator"]
     model = scripted(script=[act("Calculator", "12 * 7"), answer("84")])
     via_server = build_agent(served, model=model)
-    via_api = build_agent(RunSettings(corpus=str(MINI_CORPUS), tools=["my_tools:Calculator"],
-                                      mcp_config=str(mcp_config)), model=model)
+    via_api = build_agent(
+        RunSettings(corpus=str(MINI_CORPUS), tools=["my_tools:Calculator"], mcp_config=str(mcp_config)), model=model
+    )
     names = [[card["name"] for card in agent.config["metadata"]["araft_tools"]] for agent in (via_server, via_api)]
     assert names[0] == names[1] == ["Wikipedia", "Calculator", "add"]
 
 
-def test_ask_eval_and_generate_run_custom_tools_and_their_records_keep_them(tools_module: str, mcp_config: Path,
-                                                                   tiny_llama: Path, tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    common = ["--model", str(tiny_llama), "--max-steps", "1", "--max-new-tokens", "4", "--tool", "my_tools:Calculator",
-              "--mcp-config", str(mcp_config)]
+def test_ask_eval_and_generate_run_custom_tools_and_their_records_keep_them(
+    tools_module: str, mcp_config: Path, tiny_llama: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = [
+        "--model",
+        str(tiny_llama),
+        "--max-steps",
+        "1",
+        "--max-new-tokens",
+        "4",
+        "--tool",
+        "my_tools:Calculator",
+        "--mcp-config",
+        str(mcp_config),
+    ]
     assert main(["ask", "--json", "--corpus", str(MINI_CORPUS), *common, "What is 12 times 7?"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [t["name"] for t in record["tools"]] == ["Wikipedia", "Calculator", "add"]

@@ -37,8 +37,11 @@ def test_an_unknown_version_is_one_line_naming_the_fix(tmp_path, version):
     newer = {**json.loads(lines[1]), "version": version}
     path = tmp_path / "t.jsonl"
     path.write_text("\n".join([lines[0], json.dumps(newer), lines[2]]) + "\n")
-    with pytest.raises(JsonlError, match=rf"t.jsonl:2: a trajectory record of version {version!r}, but this "
-                                         rf"araft reads versions 1 to {RECORD_VERSION}: upgrade araft"):
+    with pytest.raises(
+        JsonlError,
+        match=rf"t.jsonl:2: a trajectory record of version {version!r}, but this "
+        rf"araft reads versions 1 to {RECORD_VERSION}: upgrade araft",
+    ):
         list(read_trajectories(path))
     bad: list[int] = []
     assert len(list(read_trajectories(path, skip_bad=True, bad=bad))) == 2 and bad == [2]

@@ -28,8 +28,9 @@ def _visible_runs(data_dir, out, **options):
 
     questions = list(load_questions(data_dir / "dev_distractor_b300.jsonl"))[:80]
     tool = wikipedia_tool(data_dir / "wiki_corpus.jsonl.gz")
-    agent = create_araft_agent(VisibleTeacherChatModel(questions, tool.backend, **options), [tool],
-                               prompt="zeroshot_turns")
+    agent = create_araft_agent(
+        VisibleTeacherChatModel(questions, tool.backend, **options), [tool], prompt="zeroshot_turns"
+    )
     return generate(agent, questions, out, progress=False), len(questions)
 
 
@@ -56,8 +57,15 @@ def test_teacher_searches_only_visible_words(data_dir, tmp_path):
 def test_generate_reports_what_a_student_can_imitate(data_dir, tmp_path, capsys):
     from araft import main
 
-    args = ["generate", "--questions", str(data_dir / "dev_distractor_b300.jsonl"), "--limit", "40",
-            "--corpus", str(data_dir / "wiki_corpus.jsonl.gz")]
+    args = [
+        "generate",
+        "--questions",
+        str(data_dir / "dev_distractor_b300.jsonl"),
+        "--limit",
+        "40",
+        "--corpus",
+        str(data_dir / "wiki_corpus.jsonl.gz"),
+    ]
     assert main([*args, "--teacher", "visible", "--out", str(tmp_path / "v.jsonl")]) == 0
     assert "100.0% of them spans of what the run had seen" in capsys.readouterr().out
     assert main([*args, "--teacher", "oracle", "--out", str(tmp_path / "o.jsonl")]) == 0

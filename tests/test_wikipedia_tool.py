@@ -75,8 +75,7 @@ def test_live_page_search_and_disambiguation(wiki_server):
     tool = live_tool(wiki_server)
     assert tool.invoke("Lucca") == "Lucca is a city in Tuscany. It is known for its walls."
     assert tool.invoke("walled city Tuscany") == "Lucca is a city in Tuscany. It is known for its walls."
-    assert tool.invoke("Mercury") == (
-        "Mercury may refer to: Mercury (planet), Mercury (element), Mercury (mythology).")
+    assert tool.invoke("Mercury") == ("Mercury may refer to: Mercury (planet), Mercury (element), Mercury (mythology).")
     assert tool.invoke("zzz nothing") == "Could not find [zzz nothing]."
 
 
@@ -108,7 +107,8 @@ def test_unreachable_live_says_what_to_do():
 def test_local_observation_and_similar(mini_index):
     tool = WikipediaTool(backend=LocalWikipedia(mini_index), max_chars=100)
     assert tool.invoke("Arthur's Magazine") == (
-        "Arthur's Magazine was a literary periodical published in Philadelphia from 1844 to 1846.")
+        "Arthur's Magazine was a literary periodical published in Philadelphia from 1844 to 1846."
+    )
     assert tool.invoke("nothing matches qqq") == "Could not find [nothing matches qqq]."
     assert tool.invoke("   ") == "The query was empty. Give a page title or a topic."
 

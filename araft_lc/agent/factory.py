@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 
     from araft_lc.wiki.wikipedia import WikipediaTool
 
-__all__ = ["build_agent", "check_settings", "settings_model", "settings_tool", "settings_tools",
-           "wikipedia_of"]
+__all__ = ["build_agent", "check_settings", "settings_model", "settings_tool", "settings_tools", "wikipedia_of"]
 
 
 def check_settings(settings: RunSettings) -> None:
@@ -58,8 +57,9 @@ def settings_tool(settings: RunSettings) -> "WikipediaTool":
     """
     from araft_lc.wiki.select import wikipedia_tool
 
-    return wikipedia_tool(settings.corpus, live_api=settings.live_api, check_live=True,
-                          max_chars=settings.observation_chars)
+    return wikipedia_tool(
+        settings.corpus, live_api=settings.live_api, check_live=True, max_chars=settings.observation_chars
+    )
 
 
 def settings_tools(settings: RunSettings) -> list["BaseTool"]:
@@ -100,9 +100,14 @@ def settings_model(settings: RunSettings) -> "BaseChatModel":
     return ModelSpec.parse(settings.model).load(**settings.model_options())
 
 
-def build_agent(settings: Optional[RunSettings] = None, *, model: Optional["BaseChatModel"] = None,
-                tools: Optional[Sequence["BaseTool"]] = None, checkpointer: Any = None,
-                name: str = "araft") -> AraftAgent:
+def build_agent(
+    settings: Optional[RunSettings] = None,
+    *,
+    model: Optional["BaseChatModel"] = None,
+    tools: Optional[Sequence["BaseTool"]] = None,
+    checkpointer: Any = None,
+    name: str = "araft",
+) -> AraftAgent:
     """The Araft agent the settings describe: ``araft ask``'s with the same settings.
 
     Args:
@@ -124,9 +129,20 @@ def build_agent(settings: Optional[RunSettings] = None, *, model: Optional["Base
         settings.check()
     tools = list(tools) if tools is not None else settings_tools(settings)
     model = model if model is not None else settings_model(settings)
-    return create_araft_agent(model, tools, prompt=settings.prompt, max_steps=settings.max_steps,
-                              repetition_guard=settings.repetition_guard, max_seconds=settings.max_seconds,
-                              tool_timeout=settings.tool_timeout, observation_chars=settings.observation_chars,
-                              max_question_chars=settings.max_question_chars, samples=settings.samples,
-                              sample_temperature=settings.sample_temperature, sample_seed=settings.seed,
-                              vote=settings.vote, checkpointer=checkpointer, name=name)  # type: ignore[arg-type]
+    return create_araft_agent(
+        model,
+        tools,
+        prompt=settings.prompt,
+        max_steps=settings.max_steps,
+        repetition_guard=settings.repetition_guard,
+        max_seconds=settings.max_seconds,
+        tool_timeout=settings.tool_timeout,
+        observation_chars=settings.observation_chars,
+        max_question_chars=settings.max_question_chars,
+        samples=settings.samples,
+        sample_temperature=settings.sample_temperature,
+        sample_seed=settings.seed,
+        vote=settings.vote,
+        checkpointer=checkpointer,
+        name=name,
+    )  # type: ignore[arg-type]

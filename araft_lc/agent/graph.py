@@ -42,19 +42,43 @@ from pydantic import ValidationError
 from araft_lc.runtime.decoding import ContextLimitError, cut_at_stop_strings
 from araft_lc.react.chat_format import message_text
 from araft_lc.react.parser import Action, Answer, format_action, parse
-from araft_lc.chat.presets import (DEFAULT_PROMPT, MAX_QUESTION_CHARS, MAX_SECONDS, MAX_STEPS, OBSERVATION_CHARS,
-                                   TOOL_TIMEOUT, check_bounds)
+from araft_lc.chat.presets import (
+    DEFAULT_PROMPT,
+    MAX_QUESTION_CHARS,
+    MAX_SECONDS,
+    MAX_STEPS,
+    OBSERVATION_CHARS,
+    TOOL_TIMEOUT,
+    check_bounds,
+)
 from araft_lc.react.prompt import STOP, PromptStyle, load_prompt, render_messages, warn_prompt_mismatch
-from araft_lc.react.tool_input import (ArgsError, check_tool_names, describe_error, no_such_tool, tool_args,
-                                      tool_call)
-from araft_lc.agent.schema import (AGENT_TAG, PROMPT_KEY, AgentInput, AgentOutput, AraftAgent, as_agent,
-                                   new_question, tool_reply)
+from araft_lc.react.tool_input import ArgsError, check_tool_names, describe_error, no_such_tool, tool_args, tool_call
+from araft_lc.agent.schema import (
+    AGENT_TAG,
+    PROMPT_KEY,
+    AgentInput,
+    AgentOutput,
+    AraftAgent,
+    as_agent,
+    new_question,
+    tool_reply,
+)
 from araft_lc.agent.self_consistency import SAMPLE_KEY, VoteRule, self_consistent
 from araft_lc.agent.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
 from araft_lc.react.trajectory import Status, Step, StepDict, ToolCard, action_key
 
-__all__ = ["AGENT_TAG", "PROMPT_KEY", "AgentInput", "AgentOutput", "AgentState", "AraftAgent", "create_araft_agent",
-           "agent_prompt", "cut_at_stop", "tool_reply"]
+__all__ = [
+    "AGENT_TAG",
+    "PROMPT_KEY",
+    "AgentInput",
+    "AgentOutput",
+    "AgentState",
+    "AraftAgent",
+    "create_araft_agent",
+    "agent_prompt",
+    "cut_at_stop",
+    "tool_reply",
+]
 
 
 class AgentState(AgentOutput, total=False):
@@ -83,8 +107,11 @@ def agent_prompt(model: Any, prompt: Optional[str | PromptStyle] = None) -> Prom
             return load_prompt(DEFAULT_PROMPT)
     style = prompt if isinstance(prompt, PromptStyle) else load_prompt(prompt)
     trained = getattr(model, "trained_prompt", None)
-    warn_prompt_mismatch(style, trained if isinstance(trained, str) else None,
-                         f"the model's adapter ({getattr(model, 'display_name', type(model).__name__)})")
+    warn_prompt_mismatch(
+        style,
+        trained if isinstance(trained, str) else None,
+        f"the model's adapter ({getattr(model, 'display_name', type(model).__name__)})",
+    )
     return style
 
 
@@ -179,8 +206,13 @@ def create_araft_agent(
             ``observation_chars`` or ``max_question_chars`` not positive, two tools with the same
             name, or (with samples) a ``sample_temperature`` not above 0 or an unknown ``vote``.
     """
-    check_bounds(max_steps=max_steps, max_seconds=max_seconds, tool_timeout=tool_timeout,
-                 observation_chars=observation_chars, max_question_chars=max_question_chars)
+    check_bounds(
+        max_steps=max_steps,
+        max_seconds=max_seconds,
+        tool_timeout=tool_timeout,
+        observation_chars=observation_chars,
+        max_question_chars=max_question_chars,
+    )
     if not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be 1 or more, not {samples!r}")
     if tools is None:
@@ -207,27 +239,37 @@ def create_araft_agent(
             status = _end_status(steps[-1])
             return end(status, f"the run ended with status {status} after {len(steps)} steps.", update, state)
         if state.get("remaining_steps", 2) <= 1:
-            return end("recursion_limit", f"LangGraph's recursion_limit stopped the run after {len(steps)} "
-                       "steps; raise it, or lower max_steps.", update, state)
+            return end(
+                "recursion_limit",
+                f"LangGraph's recursion_limit stopped the run after {len(steps)} steps; raise it, or lower max_steps.",
+                update,
+                state,
+            )
         return update
 
     def start(state: AgentState) -> dict[str, Any]:
-        return {**new_question(state, max_question_chars), "steps": [], "pending": None, "answer": None,
-                "status": "running", "started": time.time()}
+        return {
+            **new_question(state, max_question_chars),
+            "steps": [],
+            "pending": None,
+            "answer": None,
+            "status": "running",
+            "started": time.time(),
+        }
 
     def before_model(state: AgentState) -> Optional[dict[str, Any]]:
         """The run's end before a model call (time limit), else None."""
         if max_seconds is not None and time.time() - state.get("started", time.time()) > max_seconds:
-            return end("time_limit", f"the run took longer than {max_seconds} s ({len(_steps(state))} steps).",
-                       {}, state)
+            return end(
+                "time_limit", f"the run took longer than {max_seconds} s ({len(_steps(state))} steps).", {}, state
+            )
         return None
 
     def context_limit(state: AgentState, error: ContextLimitError) -> dict[str, Any]:
         """The run's end when its next prompt does not fit the model (the question itself, or a
         scratchpad grown past it): status ``context_limit``, and nothing was prefilled."""
         steps = len(_steps(state))
-        where = ("the question does not fit the model" if not steps else
-                 f"after {steps} steps the run outgrew the model")
+        where = "the question does not fit the model" if not steps else f"after {steps} steps the run outgrew the model"
         return end("context_limit", f"{where}: {error}.", {}, state)
 
     def after_model(state: AgentState, reply: Any) -> dict[str, Any]:
@@ -237,8 +279,11 @@ def create_araft_agent(
         if isinstance(parsed, Answer):
             steps.append(Step(parsed.thought, "Answer", parsed.answer, None, raw))
             return {
-                "steps": [s.to_dict() for s in steps], "answer": parsed.answer, "status": "answered",
-                "question": state["asked"], "messages": [AIMessage(parsed.answer)],
+                "steps": [s.to_dict() for s in steps],
+                "answer": parsed.answer,
+                "status": "answered",
+                "question": state["asked"],
+                "messages": [AIMessage(parsed.answer)],
             }
         if isinstance(parsed, Action):
             update = {"pending": Step(parsed.thought, parsed.tool, parsed.tool_input, None, raw).to_dict()}
@@ -287,10 +332,17 @@ def create_araft_agent(
         pending = state.get("pending")
         assert pending is not None and pending["action"] is not None and pending["action_input"] is not None
         call = Step.from_dict(pending)
-        if repetition_guard and action_key(call) in {action_key(s) for s in _steps(state) if s.action and s.error is None}:
-            return _ToolRun(call, observation=(
-                f"You already did {format_action(call.action, call.action_input)}; its observation "
-                "is above. Do something else: another query, or the answer."), error="repeated_action")
+        if repetition_guard and action_key(call) in {
+            action_key(s) for s in _steps(state) if s.action and s.error is None
+        }:
+            return _ToolRun(
+                call,
+                observation=(
+                    f"You already did {format_action(call.action, call.action_input)}; its observation "
+                    "is above. Do something else: another query, or the answer."
+                ),
+                error="repeated_action",
+            )
         tool = by_name.get(call.action.casefold())
         if tool is None:
             return _ToolRun(call, observation=no_such_tool(call.action, tool_names), error="unknown_tool")
@@ -302,24 +354,33 @@ def create_araft_agent(
             args = tool_call(tool.name, args)
         return _ToolRun(call, tool, args)
 
-    def observed(state: AgentState, run: _ToolRun, output: Any = None, failure: Optional[Exception] = None) -> dict[str, Any]:
+    def observed(
+        state: AgentState, run: _ToolRun, output: Any = None, failure: Optional[Exception] = None
+    ) -> dict[str, Any]:
         observation, error = run.observation or "", run.error
         if run.tool is not None:
             if isinstance(failure, ValidationError):
                 observation, error = describe_error(run.tool, failure), "tool_error"
             elif isinstance(failure, ToolTimeout):
-                observation, error = (f"The tool {run.tool.name} did not answer within {failure.seconds:.1f} s "
-                                      "(timed out)."), "tool_timeout"
+                observation, error = (
+                    (f"The tool {run.tool.name} did not answer within {failure.seconds:.1f} s (timed out)."),
+                    "tool_timeout",
+                )
             elif failure is not None:  # a failing tool is an observation, not a crash
-                observation, error = f"The tool {run.tool.name} failed ({type(failure).__name__}: {failure}).", "tool_error"
+                observation, error = (
+                    f"The tool {run.tool.name} failed ({type(failure).__name__}: {failure}).",
+                    "tool_error",
+                )
             else:
                 observation = render_output(output)
                 if isinstance(output, ToolMessage) and output.status == "error":
                     error = "tool_error"  # the tool handled its own failure (a backend outage)
         observation, observed_chars = cap_observation(observation, observation_chars)
         c = run.call
-        steps = [*_steps(state), Step(c.thought, c.action, c.action_input, observation, c.raw, error=error,
-                                      observed_chars=observed_chars)]
+        steps = [
+            *_steps(state),
+            Step(c.thought, c.action, c.action_input, observation, c.raw, error=error, observed_chars=observed_chars),
+        ]
         return finish(state, steps, {"pending": None})
 
     def tool_seconds(state: AgentState) -> Optional[float]:
@@ -366,9 +427,16 @@ def create_araft_agent(
     graph.add_conditional_edges("reason", after_reason, ["act", "reason", END])
     graph.add_conditional_edges("act", after_act, ["reason", END])
     if samples > 1:
-        return self_consistent(as_agent(graph.compile(name=f"{name}-run"), style.version, cards), samples=samples,
-                               temperature=sample_temperature, seed=sample_seed, rule=vote,
-                               max_question_chars=max_question_chars, checkpointer=checkpointer, name=name,
-                               prompt_version=style.version, tools=cards)
+        return self_consistent(
+            as_agent(graph.compile(name=f"{name}-run"), style.version, cards),
+            samples=samples,
+            temperature=sample_temperature,
+            seed=sample_seed,
+            rule=vote,
+            max_question_chars=max_question_chars,
+            checkpointer=checkpointer,
+            name=name,
+            prompt_version=style.version,
+            tools=cards,
+        )
     return as_agent(graph.compile(checkpointer=checkpointer, name=name), style.version, cards)
-

@@ -51,8 +51,12 @@ class TrajectoryRecorder(BaseCallbackHandler):
     # A failed write must stop the run: LangChain logs and swallows a handler's error otherwise.
     raise_error = True
 
-    def __init__(self, on_record: Optional[Callable[[TrajectoryRecord], None]] = None, keep: bool = True,
-                 score: Optional[Scorer] = None):
+    def __init__(
+        self,
+        on_record: Optional[Callable[[TrajectoryRecord], None]] = None,
+        keep: bool = True,
+        score: Optional[Scorer] = None,
+    ):
         self.on_record = on_record
         self.keep = keep
         self.score = score
@@ -64,8 +68,13 @@ class TrajectoryRecorder(BaseCallbackHandler):
         self._warned = False
         self._lock = threading.Lock()
 
-    def _enter(self, run_id: UUID, parent_run_id: Optional[UUID], tags: Optional[list[str]] = None,
-               metadata: Optional[dict] = None) -> Optional[UUID]:
+    def _enter(
+        self,
+        run_id: UUID,
+        parent_run_id: Optional[UUID],
+        tags: Optional[list[str]] = None,
+        metadata: Optional[dict] = None,
+    ) -> Optional[UUID]:
         """Place a starting run in its tree; an Araft run starts a record. Its owner, if any."""
         top = run_id if parent_run_id is None else self._top.get(parent_run_id, parent_run_id)
         self._top[run_id] = top
@@ -77,22 +86,36 @@ class TrajectoryRecorder(BaseCallbackHandler):
         self._owner[run_id] = owner
         return owner
 
-    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID,
-                       parent_run_id: Optional[UUID] = None, tags: Optional[list[str]] = None,
-                       metadata: Optional[dict] = None, **kwargs: Any) -> None:
+    def on_chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: Optional[UUID] = None,
+        tags: Optional[list[str]] = None,
+        metadata: Optional[dict] = None,
+        **kwargs: Any,
+    ) -> None:
         with self._lock:
             self._enter(run_id, parent_run_id, tags, metadata)
 
-    def on_chat_model_start(self, serialized: Any, messages: list[list[Any]], *, run_id: UUID,
-                            parent_run_id: Optional[UUID] = None, **kwargs: Any) -> None:
+    def on_chat_model_start(
+        self,
+        serialized: Any,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: Optional[UUID] = None,
+        **kwargs: Any,
+    ) -> None:
         with self._lock:
             owner = self._enter(run_id, parent_run_id)
             if owner in self._runs:
                 prompt = [{"role": m.type, "content": m.content} for m in messages[0]]
                 self._runs[owner].calls[run_id] = {"messages": prompt, "output": None, "usage": None}
 
-    def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: Optional[UUID] = None,
-                   **kwargs: Any) -> None:
+    def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any) -> None:
         with self._lock:
             owner = self._owner.get(run_id)
             call = self._runs[owner].calls.get(run_id) if owner in self._runs else None
@@ -102,13 +125,15 @@ class TrajectoryRecorder(BaseCallbackHandler):
                 # Streamed or not, the message carries the call's usage (on the last chunk).
                 call["usage"] = getattr(getattr(gen, "message", None), "usage_metadata", None)
 
-    def on_tool_start(self, serialized: Any, input_str: str, *, run_id: UUID,
-                      parent_run_id: Optional[UUID] = None, **kwargs: Any) -> None:
+    def on_tool_start(
+        self, serialized: Any, input_str: str, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any
+    ) -> None:
         with self._lock:
             self._enter(run_id, parent_run_id)
 
-    def on_chain_error(self, error: BaseException, *, run_id: UUID,
-                       parent_run_id: Optional[UUID] = None, **kwargs: Any) -> None:
+    def on_chain_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any
+    ) -> None:
         with self._lock:
             self._runs.pop(run_id, None)
             if parent_run_id is None:
@@ -120,8 +145,7 @@ class TrajectoryRecorder(BaseCallbackHandler):
             self._owner.pop(run, None)
         self._found.discard(top)
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: Optional[UUID] = None,
-                     **kwargs: Any) -> None:
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any) -> None:
         with self._lock:
             run = self._runs.pop(run_id, None)
             unfound = False
@@ -130,14 +154,21 @@ class TrajectoryRecorder(BaseCallbackHandler):
                 self._warned |= unfound
                 self._forget(run_id)
         if unfound:
-            warnings.warn("TrajectoryRecorder: a run ended with no Araft agent run inside it, so nothing was "
-                          "recorded; attach the recorder to a config whose run contains create_araft_agent's "
-                          "graph", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                "TrajectoryRecorder: a run ended with no Araft agent run inside it, so nothing was "
+                "recorded; attach the recorder to a config whose run contains create_araft_agent's "
+                "graph",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         if run is None:
             return
         if not isinstance(outputs, dict) or "steps" not in outputs:
-            warnings.warn(f"TrajectoryRecorder: the Araft run ended without its steps (got "
-                          f"{type(outputs).__name__}); no record", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"TrajectoryRecorder: the Araft run ended without its steps (got {type(outputs).__name__}); no record",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             return
         record = self.build(outputs, run)
         if self.keep:
@@ -151,8 +182,10 @@ class TrajectoryRecorder(BaseCallbackHandler):
         meta = run.metadata
         gold = meta.get("gold_answer")
         steps = [Step.from_dict(s) for s in state.get("steps") or []]
-        runs = [{**r, "scores": self.score(r.get("answer"), gold) if gold is not None and self.score else {}}
-                for r in state.get("runs") or []]
+        runs = [
+            {**r, "scores": self.score(r.get("answer"), gold) if gold is not None and self.score else {}}
+            for r in state.get("runs") or []
+        ]
         return TrajectoryRecord(
             question_id=str(meta.get("question_id") or "q-" + hashlib.sha1(question.encode()).hexdigest()[:12]),
             question=question,

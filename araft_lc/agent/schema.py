@@ -19,8 +19,19 @@ from typing_extensions import TypedDict
 from araft_lc.react.chat_format import message_text
 from araft_lc.react.trajectory import Status, StepDict
 
-__all__ = ["AGENT_TAG", "PROMPT_KEY", "TOOLS_KEY", "AgentInput", "AgentOutput", "AraftAgent", "QuestionInput",
-           "as_agent", "asked_question", "new_question", "tool_reply"]
+__all__ = [
+    "AGENT_TAG",
+    "PROMPT_KEY",
+    "TOOLS_KEY",
+    "AgentInput",
+    "AgentOutput",
+    "AraftAgent",
+    "QuestionInput",
+    "as_agent",
+    "asked_question",
+    "new_question",
+    "tool_reply",
+]
 
 # The graph's tag in callbacks, so a recorder finds the agent's own run inside any parent graph.
 AGENT_TAG = "araft:agent"
@@ -67,8 +78,14 @@ class AraftAgent(CompiledStateGraph):
                 "or invoke({'messages': [HumanMessage('...')]})"
             )
 
-    def as_tool(self, args_schema: Any = None, *, name: Optional[str] = None,
-                description: Optional[str] = None, arg_types: Any = None) -> BaseTool:
+    def as_tool(
+        self,
+        args_schema: Any = None,
+        *,
+        name: Optional[str] = None,
+        description: Optional[str] = None,
+        arg_types: Any = None,
+    ) -> BaseTool:
         """The agent as a tool of one argument, ``question``, for another agent to call.
 
         The calling model receives the answer's text, or for a run that ends without one, its
@@ -77,8 +94,9 @@ class AraftAgent(CompiledStateGraph):
         (``response_format="content_and_artifact"``), for code that wants it.
         """
         if args_schema not in (None, QuestionInput) or arg_types is not None:
-            raise TypeError("the Araft agent's tool takes one argument, question: call as_tool(name=..., "
-                            "description=...)")
+            raise TypeError(
+                "the Araft agent's tool takes one argument, question: call as_tool(name=..., description=...)"
+            )
         agent = self
 
         def ask(question: str, config: RunnableConfig) -> tuple[str, dict[str, Any]]:
@@ -90,9 +108,13 @@ class AraftAgent(CompiledStateGraph):
             return tool_reply(out), out
 
         return StructuredTool.from_function(
-            func=ask, coroutine=aask, name=name or self.get_name(), args_schema=QuestionInput,
+            func=ask,
+            coroutine=aask,
+            name=name or self.get_name(),
+            args_schema=QuestionInput,
             description=description or "Answers a question by searching Wikipedia, step by step (ReAct).",
-            response_format="content_and_artifact")
+            response_format="content_and_artifact",
+        )
 
     def stream(self, input: Any, *args: Any, **kwargs: Any) -> Any:
         self._check_input(input)
@@ -125,17 +147,19 @@ def asked_question(state: dict[str, Any], max_question_chars: Optional[int]) -> 
     if not question and messages and isinstance(messages[-1], HumanMessage):
         question = message_text(messages[-1])
     if question is not None and not isinstance(question, str):
-        raise ValueError(f"the question must be text, not a {type(question).__name__}: invoke with "
-                         "{'question': '...'}")
+        raise ValueError(
+            f"the question must be text, not a {type(question).__name__}: invoke with {{'question': '...'}}"
+        )
     question = " ".join((question or "").split())
     if not question:
         raise ValueError(
-            "the question is empty: invoke with {'question': '...'} or end 'messages' with a "
-            "HumanMessage that has text"
+            "the question is empty: invoke with {'question': '...'} or end 'messages' with a HumanMessage that has text"
         )
     if max_question_chars is not None and len(question) > max_question_chars:
-        raise ValueError(f"the question is {len(question):,} characters, more than this agent takes "
-                         f"({max_question_chars:,}, max_question_chars): ask a shorter one")
+        raise ValueError(
+            f"the question is {len(question):,} characters, more than this agent takes "
+            f"({max_question_chars:,}, max_question_chars): ask a shorter one"
+        )
     return question
 
 
@@ -149,8 +173,11 @@ def new_question(state: dict[str, Any], max_question_chars: Optional[int]) -> di
     question = asked_question(state, max_question_chars)
     update: dict[str, Any] = {"asked": question, "question": question}
     messages = state.get("messages") or []
-    if not messages or not isinstance(messages[-1], HumanMessage) or \
-            " ".join(message_text(messages[-1]).split()) != question:
+    if (
+        not messages
+        or not isinstance(messages[-1], HumanMessage)
+        or " ".join(message_text(messages[-1]).split()) != question
+    ):
         update["messages"] = [HumanMessage(question)]
     return update
 
@@ -160,8 +187,9 @@ def as_agent(compiled: Any, prompt_version: str, tools: Sequence[dict[str, Any]]
     tools' cards (``ToolCard`` as dicts, as the prompt lists them) in the config's metadata: every
     trace of the run shows them, the recorder keeps the cards in the record, and they survive the
     copies with_config makes (``AraftAgent.prompt_version`` reads the version)."""
-    compiled = compiled.with_config(tags=[AGENT_TAG], metadata={PROMPT_KEY: prompt_version,
-                                                                TOOLS_KEY: [dict(t) for t in tools]})
+    compiled = compiled.with_config(
+        tags=[AGENT_TAG], metadata={PROMPT_KEY: prompt_version, TOOLS_KEY: [dict(t) for t in tools]}
+    )
     # compile() builds a CompiledStateGraph itself; the subclass only adds input checks and
     # as_tool's schema, so the compiled graph takes it as is (langgraph dev still sees a Pregel).
     compiled.__class__ = AraftAgent

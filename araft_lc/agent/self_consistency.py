@@ -66,9 +66,19 @@ class _VotedState(VotedOutput, total=False):
     gathered: Annotated[list[RunResult], _gather]
 
 
-def self_consistent(run_once: AraftAgent, *, samples: int, temperature: float, seed: int, rule: VoteRule,
-                    max_question_chars: Optional[int], checkpointer: Any = None, name: str = "araft",
-                    prompt_version: str = "", tools: Sequence[dict[str, Any]] = ()) -> AraftAgent:
+def self_consistent(
+    run_once: AraftAgent,
+    *,
+    samples: int,
+    temperature: float,
+    seed: int,
+    rule: VoteRule,
+    max_question_chars: Optional[int],
+    checkpointer: Any = None,
+    name: str = "araft",
+    prompt_version: str = "",
+    tools: Sequence[dict[str, Any]] = (),
+) -> AraftAgent:
     """The self-consistency graph over ``run_once`` (the single-run agent, compiled without a
     checkpointer: it runs as a subgraph of this one).
 
@@ -83,8 +93,13 @@ def self_consistent(run_once: AraftAgent, *, samples: int, temperature: float, s
         raise ValueError(f"unknown vote rule {rule!r}: use one of {', '.join(VOTE_RULES)}")
 
     def start(state: _VotedState) -> dict[str, Any]:
-        return {**new_question(state, max_question_chars), "gathered": None, "answer": None, "status": "running",
-                "steps": []}
+        return {
+            **new_question(state, max_question_chars),
+            "gathered": None,
+            "answer": None,
+            "status": "running",
+            "steps": [],
+        }
 
     def fan_out(state: _VotedState) -> list[Send]:
         return [Send("run", {"asked": state["asked"], "run": k}) for k in range(samples)]
@@ -98,9 +113,18 @@ def self_consistent(run_once: AraftAgent, *, samples: int, temperature: float, s
 
     def result(k: int, out: Mapping[str, Any]) -> dict[str, Any]:
         messages = out.get("messages") or []
-        return {"gathered": [RunResult(run=k, **settings(k), answer=out.get("answer"), status=out["status"],
-                                       steps=out.get("steps") or [],
-                                       reply=message_text(messages[-1]) if messages else "")]}
+        return {
+            "gathered": [
+                RunResult(
+                    run=k,
+                    **settings(k),
+                    answer=out.get("answer"),
+                    status=out["status"],
+                    steps=out.get("steps") or [],
+                    reply=message_text(messages[-1]) if messages else "",
+                )
+            ]
+        }
 
     def run(task: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         return result(task["run"], run_once.invoke({"question": task["asked"]}, config_of(config, task["run"])))
@@ -113,8 +137,15 @@ def self_consistent(run_once: AraftAgent, *, samples: int, temperature: float, s
         runs = sorted(state.get("gathered") or [], key=lambda r: r["run"])
         ballot = vote(runs, rule)
         chosen = runs[ballot["run"]]
-        return {"answer": chosen["answer"], "status": chosen["status"], "steps": chosen["steps"],
-                "question": state["asked"], "messages": [AIMessage(chosen["reply"])], "vote": ballot, "runs": runs}
+        return {
+            "answer": chosen["answer"],
+            "status": chosen["status"],
+            "steps": chosen["steps"],
+            "question": state["asked"],
+            "messages": [AIMessage(chosen["reply"])],
+            "vote": ballot,
+            "runs": runs,
+        }
 
     graph = StateGraph(_VotedState, input_schema=AgentInput, output_schema=VotedOutput)
     graph.add_node("start", start)

@@ -39,8 +39,9 @@ def load_tool_ref(ref: str) -> list[BaseTool]:
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - any error in the user's module is theirs to see, in one line
-        raise ToolRefError(f"--tool {ref!r}: module {module_name!r} does not import ({error_text(e)}): is it on "
-                           "PYTHONPATH?") from None
+        raise ToolRefError(
+            f"--tool {ref!r}: module {module_name!r} does not import ({error_text(e)}): is it on PYTHONPATH?"
+        ) from None
     value: Any = module
     for part in attribute.split("."):
         if not hasattr(value, part):
@@ -50,12 +51,16 @@ def load_tool_ref(ref: str) -> list[BaseTool]:
         try:
             value = value()
         except Exception as e:  # noqa: BLE001 - the user's function failed
-            raise ToolRefError(f"--tool {ref!r}: calling {attribute}() failed ({error_text(e)}): name a tool, or a "
-                               "function of no arguments that returns tools") from None
+            raise ToolRefError(
+                f"--tool {ref!r}: calling {attribute}() failed ({error_text(e)}): name a tool, or a "
+                "function of no arguments that returns tools"
+            ) from None
     tools = [value] if isinstance(value, BaseTool) else list(value) if isinstance(value, (list, tuple)) else None
     if not tools or not all(isinstance(t, BaseTool) for t in tools):
-        raise ToolRefError(f"--tool {ref!r} is a {type(value).__name__}, not a LangChain tool: name a tool (@tool), "
-                           "a list of tools, or a function returning them")
+        raise ToolRefError(
+            f"--tool {ref!r} is a {type(value).__name__}, not a LangChain tool: name a tool (@tool), "
+            "a list of tools, or a function returning them"
+        )
     return tools
 
 
@@ -66,10 +71,14 @@ def _connections(path: Path) -> dict[str, Any]:
     config = read_config(path)  # JSON is YAML; a file that is neither is one line
     servers = config.get("mcpServers", config)
     if not isinstance(servers, dict) or not servers or not all(isinstance(v, dict) for v in servers.values()):
-        raise ToolRefError(f"{path}: expected a mapping of server names to connections, e.g. "
-                           '{"calc": {"transport": "stdio", "command": "python", "args": ["server.py"]}}')
-    return {name: {"transport": "stdio", **conn} if "command" in conn and "transport" not in conn else dict(conn)
-            for name, conn in servers.items()}
+        raise ToolRefError(
+            f"{path}: expected a mapping of server names to connections, e.g. "
+            '{"calc": {"transport": "stdio", "command": "python", "args": ["server.py"]}}'
+        )
+    return {
+        name: {"transport": "stdio", **conn} if "command" in conn and "transport" not in conn else dict(conn)
+        for name, conn in servers.items()
+    }
 
 
 def load_mcp_tools(path: str | Path) -> list[BaseTool]:
@@ -95,5 +104,6 @@ def load_mcp_tools(path: str | Path) -> list[BaseTool]:
         groups = getattr(builtins, "BaseExceptionGroup", ())  # Python 3.11+: anyio raises groups
         while groups and isinstance(e, groups) and e.exceptions:
             e = e.exceptions[0]
-        raise ToolRefError(f"MCP config {path}: the servers did not list their tools ({error_text(e)}): check "
-                           "each server's command") from None
+        raise ToolRefError(
+            f"MCP config {path}: the servers did not list their tools ({error_text(e)}): check each server's command"
+        ) from None

@@ -87,8 +87,11 @@ def run_tool(tool: BaseTool, tool_input: Any, config: RunnableConfig, timeout: O
     if timeout is not None and timeout <= 0:
         raise ToolTimeout(tool.name, 0.0)
     if is_async_only(tool):  # under invoke(): on an event loop of its own, cancelled at the timeout
-        return _in_thread(lambda: asyncio.run(_bounded(tool.ainvoke(tool_input, config), timeout, tool.name)),
-                          float("inf") if timeout is None else timeout + 1.0, tool.name)
+        return _in_thread(
+            lambda: asyncio.run(_bounded(tool.ainvoke(tool_input, config), timeout, tool.name)),
+            float("inf") if timeout is None else timeout + 1.0,
+            tool.name,
+        )
     if timeout is None:
         return tool.invoke(tool_input, config)
     return _in_thread(lambda: tool.invoke(tool_input, config), timeout, tool.name)
@@ -134,5 +137,5 @@ def cap_observation(text: str, max_chars: Optional[int]) -> tuple[str, Optional[
         return text, None
     mark = f" ... [cut: {len(text):,} characters]"
     room = max(max_chars - len(mark), 0)
-    kept = text[:room + 1].rsplit(" ", 1)[0] if " " in text[:room + 1] else text[:room]
+    kept = text[: room + 1].rsplit(" ", 1)[0] if " " in text[: room + 1] else text[:room]
     return kept[:room].rstrip() + mark, len(text)

@@ -48,8 +48,12 @@ class JsonlTraceHandler(BaseCallbackHandler):
 
     def _write(self, event: str, run_id: UUID, parent_run_id: Optional[UUID], **data: Any) -> None:
         now = time.time()
-        record = {"ts": now, "event": event, "run_id": str(run_id),
-                  "parent_run_id": str(parent_run_id) if parent_run_id else None}
+        record = {
+            "ts": now,
+            "event": event,
+            "run_id": str(run_id),
+            "parent_run_id": str(parent_run_id) if parent_run_id else None,
+        }
         if event.endswith("_start"):
             self._started[run_id] = now
         elif run_id in self._started:
@@ -60,48 +64,73 @@ class JsonlTraceHandler(BaseCallbackHandler):
             self._file.write(line + "\n")
             self._file.flush()
 
-    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID,
-                       parent_run_id: Optional[UUID] = None, metadata: Optional[dict] = None,
-                       **kwargs: Any) -> None:
+    def on_chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: Optional[UUID] = None,
+        metadata: Optional[dict] = None,
+        **kwargs: Any,
+    ) -> None:
         node = (metadata or {}).get("langgraph_node")
         self._write("chain_start", run_id, parent_run_id, name=kwargs.get("name"), node=node, inputs=inputs)
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: Optional[UUID] = None,
-                     **kwargs: Any) -> None:
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any) -> None:
         self._write("chain_end", run_id, parent_run_id, outputs=outputs)
 
-    def on_chain_error(self, error: BaseException, *, run_id: UUID,
-                       parent_run_id: Optional[UUID] = None, **kwargs: Any) -> None:
+    def on_chain_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any
+    ) -> None:
         self._write("chain_error", run_id, parent_run_id, error=f"{type(error).__name__}: {error}")
 
-    def on_chat_model_start(self, serialized: Any, messages: list[list[Any]], *, run_id: UUID,
-                            parent_run_id: Optional[UUID] = None, invocation_params: Optional[dict] = None,
-                            **kwargs: Any) -> None:
+    def on_chat_model_start(
+        self,
+        serialized: Any,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: Optional[UUID] = None,
+        invocation_params: Optional[dict] = None,
+        **kwargs: Any,
+    ) -> None:
         prompt = [{"role": m.type, "content": m.content} for m in messages[0]] if messages else []
         params = invocation_params or {}
-        self._write("model_start", run_id, parent_run_id, messages=prompt,
-                    model=params.get("model_id") or params.get("model_name") or params.get("model"),
-                    stop=params.get("stop"))
+        self._write(
+            "model_start",
+            run_id,
+            parent_run_id,
+            messages=prompt,
+            model=params.get("model_id") or params.get("model_name") or params.get("model"),
+            stop=params.get("stop"),
+        )
 
-    def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: Optional[UUID] = None,
-                   **kwargs: Any) -> None:
+    def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any) -> None:
         gen = response.generations[0][0] if response.generations and response.generations[0] else None
         message = getattr(gen, "message", None)
-        self._write("model_end", run_id, parent_run_id, text=getattr(gen, "text", None),
-                    usage=getattr(message, "usage_metadata", None))
+        self._write(
+            "model_end",
+            run_id,
+            parent_run_id,
+            text=getattr(gen, "text", None),
+            usage=getattr(message, "usage_metadata", None),
+        )
 
-    def on_llm_error(self, error: BaseException, *, run_id: UUID,
-                     parent_run_id: Optional[UUID] = None, **kwargs: Any) -> None:
+    def on_llm_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any
+    ) -> None:
         self._write("model_error", run_id, parent_run_id, error=f"{type(error).__name__}: {error}")
 
-    def on_tool_start(self, serialized: Any, input_str: str, *, run_id: UUID,
-                      parent_run_id: Optional[UUID] = None, **kwargs: Any) -> None:
+    def on_tool_start(
+        self, serialized: Any, input_str: str, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any
+    ) -> None:
         self._write("tool_start", run_id, parent_run_id, tool=(serialized or {}).get("name"), input=input_str)
 
-    def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: Optional[UUID] = None,
-                    **kwargs: Any) -> None:
+    def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any) -> None:
         self._write("tool_end", run_id, parent_run_id, output=getattr(output, "content", output))
 
-    def on_tool_error(self, error: BaseException, *, run_id: UUID,
-                      parent_run_id: Optional[UUID] = None, **kwargs: Any) -> None:
+    def on_tool_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: Optional[UUID] = None, **kwargs: Any
+    ) -> None:
         self._write("tool_error", run_id, parent_run_id, error=f"{type(error).__name__}: {error}")

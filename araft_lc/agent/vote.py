@@ -41,8 +41,12 @@ def vote(runs: Sequence[Mapping[str, Any]], rule: VoteRule = "majority") -> Vote
     answered = [(i, r) for i, r in enumerate(runs) if r.get("answer") and normalize_answer(r["answer"])]
     voters = answered
     if rule == "grounded":
-        voters = [(i, r) for i, r in answered if is_yes_no(r["answer"]) or supported_by(
-            r["answer"], [s.get("observation") or "" for s in r.get("steps") or []])] or answered
+        voters = [
+            (i, r)
+            for i, r in answered
+            if is_yes_no(r["answer"])
+            or supported_by(r["answer"], [s.get("observation") or "" for s in r.get("steps") or []])
+        ] or answered
     elif rule != "majority":
         raise ValueError(f"unknown vote rule {rule!r}: use one of {', '.join(VOTE_RULES)}")
     counts = Counter(normalize_answer(r["answer"]) for _, r in voters)

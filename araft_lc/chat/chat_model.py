@@ -33,9 +33,13 @@ from araft_lc.runtime.text_engine import TextEngine
 
 __all__ = ["AraftChatModel", "ContextLimitError", "Decoding", "ModelLoadError"]
 
+
 def _usage(done: Completion) -> UsageMetadata:
-    return UsageMetadata(input_tokens=done.prompt_tokens, output_tokens=done.new_tokens,
-                         total_tokens=done.prompt_tokens + done.new_tokens)
+    return UsageMetadata(
+        input_tokens=done.prompt_tokens,
+        output_tokens=done.new_tokens,
+        total_tokens=done.prompt_tokens + done.new_tokens,
+    )
 
 
 class AraftChatModel(BaseChatModel):
@@ -123,8 +127,10 @@ class AraftChatModel(BaseChatModel):
     @model_validator(mode="after")
     def _merge_needs_one_adapter(self) -> "AraftChatModel":
         if self.merge_lora and (len(self.adapters) != 1 or self.adapter not in self.adapters or self.load_in_4bit):
-            raise ValueError("merge_lora needs exactly one adapter, made the active one (adapter=), on an "
-                             "unquantised model: merging into 4-bit weights re-quantises them and changes outputs")
+            raise ValueError(
+                "merge_lora needs exactly one adapter, made the active one (adapter=), on an "
+                "unquantised model: merging into 4-bit weights re-quantises them and changes outputs"
+            )
         return self
 
     @model_validator(mode="after")
@@ -146,11 +152,14 @@ class AraftChatModel(BaseChatModel):
     def __init__(self, *, model: Any = None, tokenizer: Any = None, **data: Any) -> None:
         if model is not None:
             if isinstance(model, str) or tokenizer is None:
-                raise TypeError("model= takes a loaded transformers model and tokenizer= its tokenizer; "
-                                "name a folder or Hub id to load with model_id=")
+                raise TypeError(
+                    "model= takes a loaded transformers model and tokenizer= its tokenizer; "
+                    "name a folder or Hub id to load with model_id="
+                )
             if data.get("adapters"):
-                raise ValueError("adapters= load with model_id=; a loaded model brings its own (a PeftModel "
-                                 "runs its active adapter)")
+                raise ValueError(
+                    "adapters= load with model_id=; a loaded model brings its own (a PeftModel runs its active adapter)"
+                )
             data.setdefault("model_id", str(getattr(model, "name_or_path", "") or type(model).__name__))
         super().__init__(**data)
         choice = choose_backend(self, loaded=model is not None)
@@ -215,10 +224,19 @@ class AraftChatModel(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model_id": self.model_id, "model_name": self.display_name, "adapter": self.adapter,
-                "prompt": self.prompt, "adapters": self.adapters, "quantization": "nf4" if self.load_in_4bit else None,
-                "temperature": self.temperature, "max_new_tokens": self.max_new_tokens, "decode": self.decode,
-                "merge_lora": self.merge_lora, "backend": self.backend}
+        return {
+            "model_id": self.model_id,
+            "model_name": self.display_name,
+            "adapter": self.adapter,
+            "prompt": self.prompt,
+            "adapters": self.adapters,
+            "quantization": "nf4" if self.load_in_4bit else None,
+            "temperature": self.temperature,
+            "max_new_tokens": self.max_new_tokens,
+            "decode": self.decode,
+            "merge_lora": self.merge_lora,
+            "backend": self.backend,
+        }
 
     @property
     def display_name(self) -> str:
@@ -231,7 +249,9 @@ class AraftChatModel(BaseChatModel):
         name = os.path.basename(self.model_id.rstrip("/\\")) if os.path.exists(self.model_id) else self.model_id
         return name + (f"+{self.adapter}" if self.adapter else "")
 
-    def _complete(self, messages: Sequence[BaseMessage], decoding: Decoding, deadline: Optional[float] = None) -> AIMessage:
+    def _complete(
+        self, messages: Sequence[BaseMessage], decoding: Decoding, deadline: Optional[float] = None
+    ) -> AIMessage:
         """One generation for ``messages``: its text cut at the stop strings, with token usage."""
         ids = self._engine.encode(self.prompt_text(messages), decoding.max_new_tokens)
         done = self._engine.complete(ids, decoding, deadline)
@@ -241,26 +261,45 @@ class AraftChatModel(BaseChatModel):
         """A reply's response_metadata: the model, the adapter, and whether a stop string ended it."""
         return {"model_name": self.model_id, "adapter": decoding.adapter, "stopped": done.stopped}
 
-    def _generate(self, messages: list[BaseMessage], stop: Optional[list[str]] = None,
-                  run_manager: Optional[CallbackManagerForLLMRun] = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: Optional[list[str]] = None,
+        run_manager: Optional[CallbackManagerForLLMRun] = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         decoding, deadline = call_decoding(self, stop, kwargs), kwargs.get("deadline")
         if kwargs.get("tools"):
             from araft_lc.chat.tool_calling import call_tools
 
             react = dataclasses.replace(decoding, stop=tuple(dict.fromkeys([*decoding.stop, *STOP])))
-            message = call_tools(lambda m: self._complete(m, react, deadline), messages, kwargs["tools"],
-                                 kwargs.get("prompt") or self.prompt, self.max_parse_retries)
+            message = call_tools(
+                lambda m: self._complete(m, react, deadline),
+                messages,
+                kwargs["tools"],
+                kwargs.get("prompt") or self.prompt,
+                self.max_parse_retries,
+            )
         elif kwargs.get("structured_output"):
             from araft_lc.chat.structured_output import generate_json
 
-            message = generate_json(lambda m: self._complete(m, decoding, deadline), messages,
-                                    kwargs["structured_output"], self.max_parse_retries)
+            message = generate_json(
+                lambda m: self._complete(m, decoding, deadline),
+                messages,
+                kwargs["structured_output"],
+                self.max_parse_retries,
+            )
         else:
             message = self._complete(messages, decoding, deadline)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _stream(self, messages: list[BaseMessage], stop: Optional[list[str]] = None,
-                run_manager: Optional[CallbackManagerForLLMRun] = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: Optional[list[str]] = None,
+        run_manager: Optional[CallbackManagerForLLMRun] = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
         if kwargs.get("tools") or kwargs.get("structured_output"):
             # A tool call or a JSON object is whole or nothing: one chunk, after the turn.
             message = self._generate(messages, stop, run_manager, **kwargs).generations[0].message
@@ -268,9 +307,17 @@ class AraftChatModel(BaseChatModel):
         else:
             decoding = call_decoding(self, stop, kwargs)
             ids = self._engine.encode(self.prompt_text(messages), decoding.max_new_tokens)
-            pieces = (AIMessageChunk(p) if isinstance(p, str) else AIMessageChunk(
-                p.text, usage_metadata=_usage(p), response_metadata=self._metadata(decoding, p), chunk_position="last")
-                for p in self._engine.stream(ids, decoding, kwargs.get("deadline")))
+            pieces = (
+                AIMessageChunk(p)
+                if isinstance(p, str)
+                else AIMessageChunk(
+                    p.text,
+                    usage_metadata=_usage(p),
+                    response_metadata=self._metadata(decoding, p),
+                    chunk_position="last",
+                )
+                for p in self._engine.stream(ids, decoding, kwargs.get("deadline"))
+            )
         for piece in pieces:
             chunk = ChatGenerationChunk(message=piece)
             if run_manager:
@@ -280,7 +327,8 @@ class AraftChatModel(BaseChatModel):
     def _get_ls_params(self, stop: Optional[list[str]] = None, **kwargs: Any) -> LangSmithParams:
         """What tracing shows of a call: provider, model, temperature, token cap, stop strings."""
         params = LangSmithParams(
-            ls_provider="araft", ls_model_type="chat",
+            ls_provider="araft",
+            ls_model_type="chat",
             ls_model_name=str(kwargs.get("model") or self.display_name),
             ls_temperature=float(kwargs.get("temperature", self.temperature)),
             ls_max_tokens=int(kwargs.get("max_tokens", kwargs.get("max_new_tokens", self.max_new_tokens))),
@@ -290,8 +338,9 @@ class AraftChatModel(BaseChatModel):
             params["ls_stop"] = stops
         return params
 
-    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Optional[Any] = None,
-                   prompt: Optional[str] = None, **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: Optional[Any] = None, prompt: Optional[str] = None, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
         """Bind ``tools`` (``BaseTool``s, functions, pydantic classes or OpenAI tool dicts): each
         call renders them and the conversation into the Araft prompt (``prompt`` style, default
         the model's) and returns the model's action as a tool call. ``tool_choice`` is accepted
@@ -303,8 +352,15 @@ class AraftChatModel(BaseChatModel):
         extra = {"prompt": prompt} if prompt else {}
         return super().bind(tools=bound, tool_choice=tool_choice, **extra, **kwargs)
 
-    def with_structured_output(self, schema: Any, *, include_raw: bool = False, method: str = "json_schema",
-                               strict: Optional[bool] = None, **kwargs: Any) -> Runnable[LanguageModelInput, Any]:
+    def with_structured_output(
+        self,
+        schema: Any,
+        *,
+        include_raw: bool = False,
+        method: str = "json_schema",
+        strict: Optional[bool] = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
         """Output as ``schema`` (a pydantic class, TypedDict or JSON schema), asked for as one JSON
         object and retried with the error (``araft_lc.chat.structured_output``); ``method`` and
         ``strict`` are accepted for compatibility: every method is JSON in the prompt here."""

@@ -23,8 +23,16 @@ from araft_lc.runtime.text_engine import TextEngine
 __all__ = ["ENGINE_FIELDS", "BackendChoice", "build_engine", "choose_backend", "torch_installed"]
 
 # The chat model's fields that say how the torch engine decodes (``DecodeEngine``'s arguments).
-ENGINE_FIELDS = ("prefix_cache", "prefix_cache_entries", "max_batch_size", "batch_wait_ms", "batching", "decode",
-                 "static_cache_lengths", "compile_decode")
+ENGINE_FIELDS = (
+    "prefix_cache",
+    "prefix_cache_entries",
+    "max_batch_size",
+    "batch_wait_ms",
+    "batching",
+    "decode",
+    "static_cache_lengths",
+    "compile_decode",
+)
 TORCH_HINT = "pip install 'araft[torch]' (on a CPU-only machine, torch from https://download.pytorch.org/whl/cpu)"
 
 
@@ -70,15 +78,21 @@ def choose_backend(chat: Any, loaded: bool) -> BackendChoice:
     if chat.backend == "torch":
         return BackendChoice("torch", "asked for (backend='torch')")
     device = chat.device or default_device()
-    local = all(os.path.isfile(os.path.join(os.path.expanduser(p), "adapter_config.json"))
-                for p in chat.adapters.values())
-    reasons = [why for why, bad in (
-        ("a loaded model (model=) runs on transformers", loaded),
-        ("it needs the model as a GGUF: give gguf_file=", chat.gguf_file is None),
-        ("4-bit is a transformers (bitsandbytes) quantisation", chat.load_in_4bit),
-        ('decode="static" is a transformers path', chat.decode == "static"),
-        (f"it runs on a CPU, and this model is on {device}", device != "cpu"),
-        ("it converts local PEFT adapter folders only", not local)) if bad]
+    local = all(
+        os.path.isfile(os.path.join(os.path.expanduser(p), "adapter_config.json")) for p in chat.adapters.values()
+    )
+    reasons = [
+        why
+        for why, bad in (
+            ("a loaded model (model=) runs on transformers", loaded),
+            ("it needs the model as a GGUF: give gguf_file=", chat.gguf_file is None),
+            ("4-bit is a transformers (bitsandbytes) quantisation", chat.load_in_4bit),
+            ('decode="static" is a transformers path', chat.decode == "static"),
+            (f"it runs on a CPU, and this model is on {device}", device != "cpu"),
+            ("it converts local PEFT adapter folders only", not local),
+        )
+        if bad
+    ]
     asked = chat.backend == "llama.cpp"
     if reasons:
         if asked:
@@ -92,19 +106,27 @@ def choose_backend(chat: Any, loaded: bool) -> BackendChoice:
         raise ModelLoadError(f"no GGUF file at {chat.gguf_file}: pass the model's .gguf as gguf_file=")
     check = check_llama_cpp(_llama_cpp_weights(chat))
     if check.ok:
-        return BackendChoice("llama.cpp", ("asked for (backend='llama.cpp')" if asked else
-                                           "a GGUF on the CPU, with llama-cpp-python installed")
-                             + f"; it decoded these weights on this CPU in a check process "
-                               f"({'remembered' if check.cached else f'{check.seconds:.1f} s'})")
+        return BackendChoice(
+            "llama.cpp",
+            ("asked for (backend='llama.cpp')" if asked else "a GGUF on the CPU, with llama-cpp-python installed")
+            + f"; it decoded these weights on this CPU in a check process "
+            f"({'remembered' if check.cached else f'{check.seconds:.1f} s'})",
+        )
     if asked:
-        raise ModelLoadError(f"llama.cpp cannot run on this machine: {check.reason}; use --backend torch "
-                             "(backend='torch')")
+        raise ModelLoadError(
+            f"llama.cpp cannot run on this machine: {check.reason}; use --backend torch (backend='torch')"
+        )
     if not torch_installed():
-        raise ModelLoadError(f"llama.cpp cannot run on this machine ({check.reason}) and the torch backend is "
-                             f"not installed: {TORCH_HINT}")
+        raise ModelLoadError(
+            f"llama.cpp cannot run on this machine ({check.reason}) and the torch backend is "
+            f"not installed: {TORCH_HINT}"
+        )
     why = f"llama.cpp failed its check on this CPU: {check.reason}"
-    warnings.warn(f"{why}; running on torch instead (slower). --backend torch (backend='torch') skips the check",
-                  RuntimeWarning, stacklevel=3)
+    warnings.warn(
+        f"{why}; running on torch instead (slower). --backend torch (backend='torch') skips the check",
+        RuntimeWarning,
+        stacklevel=3,
+    )
     return BackendChoice("torch", why)
 
 
@@ -130,17 +152,32 @@ def build_engine(chat: Any, model: Any = None, tokenizer: Any = None) -> TextEng
         from araft_lc.runtime.gguf_tokenizer import GGUFTokenizer
         from araft_lc.runtime.llama_cpp_engine import LlamaCppEngine
 
-        return LlamaCppEngine(chat.gguf_file, GGUFTokenizer(chat.gguf_file), adapters=chat.adapters, merged=merged,
-                              max_batch_size=chat.max_batch_size)
+        return LlamaCppEngine(
+            chat.gguf_file,
+            GGUFTokenizer(chat.gguf_file),
+            adapters=chat.adapters,
+            merged=merged,
+            max_batch_size=chat.max_batch_size,
+        )
     if not torch_installed():
         raise ModelLoadError(f"the torch backend needs torch and transformers: {TORCH_HINT}")
     from araft_lc.runtime.engine import DecodeEngine
 
     if model is None:
         folder = _hf_folder(chat)
-        model = load_causal_lm(folder, adapters=chat.adapters, quantize_4bit=chat.load_in_4bit,
-                               device=chat.device or default_device(), trust_remote_code=chat.trust_remote_code,
-                               allow_pickle=chat.allow_pickle)
+        model = load_causal_lm(
+            folder,
+            adapters=chat.adapters,
+            quantize_4bit=chat.load_in_4bit,
+            device=chat.device or default_device(),
+            trust_remote_code=chat.trust_remote_code,
+            allow_pickle=chat.allow_pickle,
+        )
         tokenizer = load_tokenizer(folder, trust_remote_code=chat.trust_remote_code)
-    return DecodeEngine(model, pad_with_eos(tokenizer), adapters=list(chat.adapters), merged=merged,
-                        **{k: getattr(chat, k) for k in ENGINE_FIELDS})
+    return DecodeEngine(
+        model,
+        pad_with_eos(tokenizer),
+        adapters=list(chat.adapters),
+        merged=merged,
+        **{k: getattr(chat, k) for k in ENGINE_FIELDS},
+    )

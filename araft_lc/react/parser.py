@@ -90,8 +90,7 @@ def parse(text: str, tool_names: Iterable[str] = ("Wikipedia",)) -> Parsed:
         if not text.strip():
             return ParseError("The output was empty. Write a Thought, then an Action.", thought)
         return ParseError(
-            "No action found. Write the action as "
-            f"Action: {format_action('<tool>', '<input>')}.",
+            f"No action found. Write the action as Action: {format_action('<tool>', '<input>')}.",
             thought,
         )
     name = " ".join(match.group("name").split())

@@ -27,8 +27,18 @@ from araft_lc.react.parser import ANSWER, format_action
 from araft_lc.react.tool_input import input_hint
 from araft_lc.react.step import Step
 
-__all__ = ["PromptStyle", "PROMPT_STYLES", "STOP", "LAYOUTS", "load_prompt", "example_tools", "step_body",
-           "render_step", "render_messages", "warn_prompt_mismatch"]
+__all__ = [
+    "PromptStyle",
+    "PROMPT_STYLES",
+    "STOP",
+    "LAYOUTS",
+    "load_prompt",
+    "example_tools",
+    "step_body",
+    "render_step",
+    "render_messages",
+    "warn_prompt_mismatch",
+]
 
 _DIR = Path(__file__).parent / "prompts"
 PROMPT_STYLES = tuple(sorted(p.stem for p in _DIR.glob("*.yaml")))
@@ -78,9 +88,7 @@ def load_prompt(name: str = "fewshot") -> PromptStyle:
     """
     path = Path(name) if name.endswith((".yaml", ".yml")) else _DIR / f"{name}.yaml"
     if not path.is_file():
-        raise ValueError(
-            f"unknown prompt style {name!r}: use one of {', '.join(PROMPT_STYLES)} or a YAML file path"
-        )
+        raise ValueError(f"unknown prompt style {name!r}: use one of {', '.join(PROMPT_STYLES)} or a YAML file path")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise ValueError(f"prompt file {path} is not a YAML mapping of name, version, system, ...")
@@ -93,8 +101,7 @@ def load_prompt(name: str = "fewshot") -> PromptStyle:
     layout = data.get("layout", "scratchpad")
     if layout not in LAYOUTS:
         raise ValueError(f"prompt file {path}: layout {layout!r} is not one of {', '.join(LAYOUTS)}")
-    return PromptStyle(data["name"], data["version"], data["system"],
-                       tuple(data.get("examples") or ()), layout)
+    return PromptStyle(data["name"], data["version"], data["system"], tuple(data.get("examples") or ()), layout)
 
 
 def warn_prompt_mismatch(prompt: "str | PromptStyle", trained: Optional[str], what: str) -> None:
@@ -108,9 +115,12 @@ def warn_prompt_mismatch(prompt: "str | PromptStyle", trained: Optional[str], wh
     except ValueError:
         return  # a style that does not load fails where it is used, with its own message
     if given.version != own.version:
-        warnings.warn(f"{what} was trained with the {own.name!r} prompt ({own.version}) but runs with "
-                      f"{given.name!r} ({given.version}): leave prompt unset to use its own", UserWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"{what} was trained with the {own.name!r} prompt ({own.version}) but runs with "
+            f"{given.name!r} ({given.version}): leave prompt unset to use its own",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def step_body(step: Step) -> str:

@@ -16,8 +16,18 @@ from typing import Any, Optional, Sequence, Union
 
 from langchain_core.tools import BaseTool
 
-__all__ = ["ArgsError", "input_hint", "single_field", "tool_args", "args_text", "describe_error", "check_tool_names", "named_no_tool",
-           "no_such_tool", "tool_call"]
+__all__ = [
+    "ArgsError",
+    "input_hint",
+    "single_field",
+    "tool_args",
+    "args_text",
+    "describe_error",
+    "check_tool_names",
+    "named_no_tool",
+    "no_such_tool",
+    "tool_call",
+]
 
 
 class ArgsError(ValueError):
@@ -75,8 +85,9 @@ def _typed(spec: dict[str, Any], text: str) -> Any:
     except ValueError:
         return text
     untyped = kinds <= {None}  # no type named: any JSON value
-    return value if (untyped and value is not None) or any(_FITS.get(k, lambda v: False)(value) for k in kinds) \
-        else text
+    return (
+        value if (untyped and value is not None) or any(_FITS.get(k, lambda v: False)(value) for k in kinds) else text
+    )
 
 
 def tool_args(tool: BaseTool, text: str) -> Union[str, dict[str, Any]]:

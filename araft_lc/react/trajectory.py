@@ -23,16 +23,35 @@ from araft_lc.react.prompt import PromptStyle, load_prompt, render_messages
 from araft_lc.react.step import Step, StepDict, StepError, action_key
 from araft_lc.react.tool_input import named_no_tool
 
-__all__ = ["Status", "StepError", "Step", "StepDict", "TrajectoryRecord", "RECORD_VERSION", "ToolCard",
-           "action_key", "check_version", "read_trajectories"]
+__all__ = [
+    "Status",
+    "StepError",
+    "Step",
+    "StepDict",
+    "TrajectoryRecord",
+    "RECORD_VERSION",
+    "ToolCard",
+    "action_key",
+    "check_version",
+    "read_trajectories",
+]
 
 # 2: the record keeps the cards of the run's tools (``tools``); a version 1 record ran the Wikipedia tool.
 RECORD_VERSION = 2
 
 # "error": the run itself failed (the model server kept failing); no steps may follow.
 # "recursion_limit": the caller's LangGraph recursion_limit ended the run before max_steps did.
-Status = Literal["running", "answered", "step_limit", "time_limit", "recursion_limit", "parse_error", "tool_error",
-                 "context_limit", "error"]
+Status = Literal[
+    "running",
+    "answered",
+    "step_limit",
+    "time_limit",
+    "recursion_limit",
+    "parse_error",
+    "tool_error",
+    "context_limit",
+    "error",
+]
 
 
 def check_version(data: dict[str, Any], newest: int, what: str) -> int:
@@ -43,8 +62,10 @@ def check_version(data: dict[str, Any], newest: int, what: str) -> int:
     """
     version = data.get("version", 1)
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= newest:
-        raise ValueError(f"{what} version {version!r}, but this araft reads versions 1 to {newest}: "
-                         "upgrade araft, or convert the file again with this one")
+        raise ValueError(
+            f"{what} version {version!r}, but this araft reads versions 1 to {newest}: "
+            "upgrade araft, or convert the file again with this one"
+        )
     return version
 
 
@@ -63,8 +84,11 @@ class ToolCard:
         if isinstance(tool, type):
             defaults = tool.model_fields
             schema = defaults["args_schema"].default
-            return cls(defaults["name"].default, defaults["description"].default,
-                       schema if isinstance(schema, dict) else schema.model_json_schema())
+            return cls(
+                defaults["name"].default,
+                defaults["description"].default,
+                schema if isinstance(schema, dict) else schema.model_json_schema(),
+            )
         schema = tool.tool_call_schema
         return cls(tool.name, tool.description, schema if isinstance(schema, dict) else schema.model_json_schema())
 
@@ -131,11 +155,21 @@ class TrajectoryRecord:
         other tools than its steps call. A step that named no tool of the run (its observation
         says so) is the model's mistake, recorded as it was, and not counted."""
         names = {card.name.casefold() for card in self.tool_cards()} | {ANSWER.casefold()}
-        return next((s.action for s in self.steps if s.action and s.action.casefold() not in names
-                     and not named_no_tool(s.observation, s.action)), None)
+        return next(
+            (
+                s.action
+                for s in self.steps
+                if s.action and s.action.casefold() not in names and not named_no_tool(s.observation, s.action)
+            ),
+            None,
+        )
 
-    def to_messages(self, style: Union[str, PromptStyle] = "fewshot", upto: Optional[int] = None,
-                    tools: Optional[Sequence[Union[BaseTool, ToolCard]]] = None) -> list[Turn]:
+    def to_messages(
+        self,
+        style: Union[str, PromptStyle] = "fewshot",
+        upto: Optional[int] = None,
+        tools: Optional[Sequence[Union[BaseTool, ToolCard]]] = None,
+    ) -> list[Turn]:
         """The chat turns of the run in a prompt style: what the model saw before step ``upto``
         (None: the whole run, its last step included), rendered exactly as the agent renders them.
 
@@ -151,18 +185,21 @@ class TrajectoryRecord:
         return to_turns(render_messages(style, cards, self.question, steps))  # type: ignore[arg-type]
 
 
-def read_trajectories(path: str | Path, *, skip_bad: bool = False,
-                      bad: Optional[list[int]] = None) -> Iterator[TrajectoryRecord]:
+def read_trajectories(
+    path: str | Path, *, skip_bad: bool = False, bad: Optional[list[int]] = None
+) -> Iterator[TrajectoryRecord]:
     """Each record of a trajectories JSONL file, in order (``araft_lc.storage.jsonl``'s error policy).
 
     Raises:
         JsonlError: ``file:line`` of a line that is not a trajectory record; with ``skip_bad``
             such lines are passed over instead, their numbers appended to ``bad``.
     """
+
     def skip(error: JsonlError) -> None:
         if bad is not None:
             bad.append(error.lineno)
 
-    for _, record in read_jsonl(path, TrajectoryRecord.from_dict, what="a trajectory record",
-                                on_bad=skip if skip_bad else None):
+    for _, record in read_jsonl(
+        path, TrajectoryRecord.from_dict, what="a trajectory record", on_bad=skip if skip_bad else None
+    ):
         yield record

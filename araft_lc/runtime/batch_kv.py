@@ -60,9 +60,9 @@ class _WindowLayer(CacheLayerMixin):
         """Write the step's columns after the window (``BatchKV.advanced`` takes them in)."""
         w = self.window
         end = w.end + key_states.shape[-2]
-        self.keys[:w.rows, :, w.end:end] = key_states
-        self.values[:w.rows, :, w.end:end] = value_states
-        return self.keys[:w.rows, :, w.start:end], self.values[:w.rows, :, w.start:end]
+        self.keys[: w.rows, :, w.end : end] = key_states
+        self.values[: w.rows, :, w.end : end] = value_states
+        return self.keys[: w.rows, :, w.start : end], self.values[: w.rows, :, w.start : end]
 
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
         return self.window.width + query_length, 0
@@ -88,26 +88,30 @@ class BatchKV:
         self.room = room
         n = first.get_seq_length()
         self._window = _Window(0, room, room + n)
-        self.cache = Cache(layers=[self._new_layer(layer.keys, layer.values, max_rows, room + n + room)
-                                   for layer in first.layers])
+        self.cache = Cache(
+            layers=[self._new_layer(layer.keys, layer.values, max_rows, room + n + room) for layer in first.layers]
+        )
         self.mask = torch.ones(0, n, dtype=torch.long, device=first.layers[0].keys.device)
         self.add(first)
 
     def _new_layer(self, keys: Any, values: Any, rows: int, columns: int) -> _WindowLayer:
         """A layer with empty buffers shaped for ``rows`` rows of ``columns`` columns like ``keys``."""
-        return _WindowLayer(self._window,
-                            torch.empty(rows, keys.shape[1], columns, keys.shape[3], dtype=keys.dtype, device=keys.device),
-                            torch.empty(rows, values.shape[1], columns, values.shape[3], dtype=values.dtype,
-                                        device=values.device))
+        return _WindowLayer(
+            self._window,
+            torch.empty(rows, keys.shape[1], columns, keys.shape[3], dtype=keys.dtype, device=keys.device),
+            torch.empty(rows, values.shape[1], columns, values.shape[3], dtype=values.dtype, device=values.device),
+        )
 
     def _reallocate(self, rows: int, left: int, right: int) -> None:
         """Copy the window into new buffers of ``rows`` rows, ``left`` and ``right`` free columns beside it."""
         w = self._window
         # every new buffer first, then the swap: a failure (out of memory) leaves the batch as it was
-        layers = [self._new_layer(layer.keys, layer.values, rows, left + w.width + right) for layer in self.cache.layers]
+        layers = [
+            self._new_layer(layer.keys, layer.values, rows, left + w.width + right) for layer in self.cache.layers
+        ]
         for old, new in zip(self.cache.layers, layers):
-            new.keys[:w.rows, :, left:left + w.width] = old.keys[:w.rows, :, w.start:w.end]
-            new.values[:w.rows, :, left:left + w.width] = old.values[:w.rows, :, w.start:w.end]
+            new.keys[: w.rows, :, left : left + w.width] = old.keys[: w.rows, :, w.start : w.end]
+            new.values[: w.rows, :, left : left + w.width] = old.values[: w.rows, :, w.start : w.end]
         for old, new in zip(self.cache.layers, layers):
             old.keys, old.values = new.keys, new.values
         w.start, w.end = left, left + w.width
@@ -122,13 +126,13 @@ class BatchKV:
         start = min(w.start, w.end - n)
         for layer, new in zip(self.cache.layers, past.layers):
             for buffer, row in ((layer.keys, new.keys), (layer.values, new.values)):
-                buffer[:w.rows, :, start:w.start] = 0  # the other rows' padding where the window widens
-                buffer[w.rows, :, start:w.end - n] = 0
-                buffer[w.rows, :, w.end - n:w.end] = row[0]
+                buffer[: w.rows, :, start : w.start] = 0  # the other rows' padding where the window widens
+                buffer[w.rows, :, start : w.end - n] = 0
+                buffer[w.rows, :, w.end - n : w.end] = row[0]
         width = w.end - start
         mask = torch.zeros(w.rows + 1, width, dtype=self.mask.dtype, device=self.mask.device)
-        mask[:w.rows, width - self.mask.shape[1]:] = self.mask
-        mask[w.rows, width - n:] = 1
+        mask[: w.rows, width - self.mask.shape[1] :] = self.mask
+        mask[w.rows, width - n :] = 1
         self.mask, w.start, w.rows = mask, start, w.rows + 1
 
     @torch.inference_mode()
@@ -153,13 +157,17 @@ class BatchKV:
         own = int(self.mask[i].sum())
         # DynamicCache copies what it is given (its update concatenates): the row outlives the buffers,
         # and, made outside inference mode, it is an ordinary tensor like any other prefix cache entry
-        row = DynamicCache([(layer.keys[i:i + 1, :, w.end - own:w.end], layer.values[i:i + 1, :, w.end - own:w.end])
-                            for layer in self.cache.layers])
+        row = DynamicCache(
+            [
+                (layer.keys[i : i + 1, :, w.end - own : w.end], layer.values[i : i + 1, :, w.end - own : w.end])
+                for layer in self.cache.layers
+            ]
+        )
         with torch.inference_mode():
             for layer in self.cache.layers:  # the rows after it move up one, in order
                 for buffer in (layer.keys, layer.values):
                     for j in range(i, w.rows - 1):
-                        buffer[j, :, w.start:w.end] = buffer[j + 1, :, w.start:w.end]
+                        buffer[j, :, w.start : w.end] = buffer[j + 1, :, w.start : w.end]
         keep = [j for j in range(w.rows) if j != i]
         w.rows -= 1
         if keep:

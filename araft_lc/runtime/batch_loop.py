@@ -55,7 +55,7 @@ class StopStrings:
     def of(cls, criteria: Any) -> "StopStrings":
         # the criteria matches from the last token back: it can match only if that token has a
         # positive end length for some stop string (the columns before the token-length column)
-        ends = criteria.embedding_vec[:, criteria.max_valid_positions * criteria.num_stop_strings:-1]
+        ends = criteria.embedding_vec[:, criteria.max_valid_positions * criteria.num_stop_strings : -1]
         return cls(criteria, frozenset((ends > 0).any(dim=-1).nonzero().flatten().tolist()))
 
     def ended(self, ids: list[int]) -> bool:
@@ -64,7 +64,7 @@ class StopStrings:
 
         if min(ids[-1], self.criteria.embedding_vec.shape[0] - 1) not in self.enders:  # clamped as it clamps
             return False
-        return bool(self.criteria(torch.tensor([ids[-self.criteria.maximum_token_len:]]), None)[0])
+        return bool(self.criteria(torch.tensor([ids[-self.criteria.maximum_token_len :]]), None)[0])
 
 
 @dataclass(frozen=True)
@@ -80,12 +80,15 @@ class TextStopStrings:
 
     @classmethod
     def of(cls, tokenizer: Any, stop: tuple[str, ...]) -> "TextStopStrings":
-        return cls(lambda ids: tokenizer.decode(ids, skip_special_tokens=False), stop,
-                   max(len(s.encode("utf-8")) for s in stop) + 1)
+        return cls(
+            lambda ids: tokenizer.decode(ids, skip_special_tokens=False),
+            stop,
+            max(len(s.encode("utf-8")) for s in stop) + 1,
+        )
 
     def ended(self, ids: list[int]) -> bool:
         """Whether a stop string ends within the text of ``ids[-1]``."""
-        tail = ids[-self.window:]
+        tail = ids[-self.window :]
         # a character the last token completes counts as its own: a partial one decodes as U+FFFD
         text, before = self.decode(tail), len(self.decode(tail[:-1]).rstrip("\ufffd"))
         return any(text.find(s, max(0, before - len(s) + 1)) != -1 for s in self.stop)
@@ -102,7 +105,7 @@ class Row:
 
     @property
     def generated(self) -> list[int]:
-        return self.ids[self.prompt_len:]
+        return self.ids[self.prompt_len :]
 
 
 class BatchLoop:
@@ -136,8 +139,13 @@ class BatchLoop:
         _LIVE.add(self)
         _WORKERS[:] = [t for t in _WORKERS if t.is_alive()] + [self._thread]
 
-    def submit(self, ids: list[int], key: Any, deadline: Optional[float] = None,
-               on_token: Optional[Callable[[int], None]] = None) -> list[int]:
+    def submit(
+        self,
+        ids: list[int],
+        key: Any,
+        deadline: Optional[float] = None,
+        on_token: Optional[Callable[[int], None]] = None,
+    ) -> list[int]:
         """The new token ids for prompt ``ids`` under ``key`` (a ``Decoding``); blocks.
         ``on_token`` (from the worker thread) is given each new token as it is decided."""
         request = Request(list(ids), key, deadline, on_token=on_token)
@@ -237,8 +245,13 @@ class BatchLoop:
         return chosen
 
     def _new_row(self, request: Request, device: Any = "cpu") -> Row:
-        return Row(request, list(request.ids), len(request.ids), self._stop_strings(request.key.stop),
-                   self._generator(request.key, device))
+        return Row(
+            request,
+            list(request.ids),
+            len(request.ids),
+            self._stop_strings(request.key.stop),
+            self._generator(request.key, device),
+        )
 
     def _generator(self, decoding: Any, device: Any) -> Any:
         """A sampled row's generator (a seeded ``torch.Generator``); None for greedy."""

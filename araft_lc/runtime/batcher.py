@@ -32,8 +32,9 @@ class Request:
 class Batcher:
     """Runs ``run_batch(requests) -> [result per request]`` on batches of waiting requests."""
 
-    def __init__(self, run_batch: Callable[[list[Request]], list[Any]], max_batch: int = 8,
-                 wait_s: float = 0.005) -> None:
+    def __init__(
+        self, run_batch: Callable[[list[Request]], list[Any]], max_batch: int = 8, wait_s: float = 0.005
+    ) -> None:
         self.run_batch, self.max_batch, self.wait_s = run_batch, max_batch, wait_s
         self._queue: "queue.Queue[Request]" = queue.Queue()
         self._held: list[Request] = []  # taken from the queue but of another key: first next time

@@ -27,8 +27,12 @@ def nf4_config() -> Any:
     import torch
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
 
 
 def load_causal_lm(
@@ -64,12 +68,13 @@ def load_causal_lm(
     from transformers import AutoModelForCausalLM
 
     # Code and pickles from a model folder run only when asked for: weights are safetensors.
-    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code,
-                              "use_safetensors": None if allow_pickle else True}
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "use_safetensors": None if allow_pickle else True}
     if quantize_4bit:
         if not torch.cuda.is_available():
-            raise ModelLoadError(f"4-bit loading of {path} needs a CUDA GPU (bitsandbytes NF4); "
-                                 "on a CPU load it unquantised (load_in_4bit=False, or --no-4bit)")
+            raise ModelLoadError(
+                f"4-bit loading of {path} needs a CUDA GPU (bitsandbytes NF4); "
+                "on a CPU load it unquantised (load_in_4bit=False, or --no-4bit)"
+            )
         kwargs["quantization_config"] = nf4_config()
         kwargs["device_map"] = {"": torch.cuda.current_device()}
     else:
@@ -83,8 +88,9 @@ def load_causal_lm(
             f"(smollm2-135m, araft-sft, araft-dpo), or download it first while online (`hf download {path}`)"
         ) from None
     except Exception as e:  # noqa: BLE001 - a config that cannot describe its weights, and many more kinds
-        raise ModelLoadError(f"cannot load model {path!r} ({error_text(e)}): pass a folder whose config.json "
-                             "describes its weights") from None
+        raise ModelLoadError(
+            f"cannot load model {path!r} ({error_text(e)}): pass a folder whose config.json describes its weights"
+        ) from None
     if device is not None and not quantize_4bit:
         model.to(device)
     if isinstance(adapters, str):
@@ -104,8 +110,10 @@ def load_causal_lm(
                 "folder holding adapter_config.json, or download it first while online"
             ) from None
         except Exception as e:  # noqa: BLE001 - peft raises many kinds (a shape mismatch is a RuntimeError)
-            raise ModelLoadError(f"cannot load adapter {name!r} from {adapter!r} on {path!r} ({error_text(e)}): "
-                                 "pass an adapter trained on this model") from None
+            raise ModelLoadError(
+                f"cannot load adapter {name!r} from {adapter!r} on {path!r} ({error_text(e)}): "
+                "pass an adapter trained on this model"
+            ) from None
     if not trainable:
         model.eval()
     return model
@@ -122,8 +130,9 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as e:  # noqa: BLE001 - transformers and huggingface_hub raise many kinds
-        raise ModelLoadError(f"cannot load tokenizer {path!r} ({error_text(e)}): pass a folder holding "
-                             "tokenizer files, or a preset") from None
+        raise ModelLoadError(
+            f"cannot load tokenizer {path!r} ({error_text(e)}): pass a folder holding tokenizer files, or a preset"
+        ) from None
     return pad_with_eos(tokenizer)
 
 

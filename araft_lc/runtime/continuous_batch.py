@@ -38,8 +38,15 @@ class ContinuousBatcher(BatchLoop):
         max_batch: rows decoded together at most.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, prefix_cache: Any, lock: threading.Lock,
-                 use_adapter: Callable[[Optional[str]], ContextManager[Any]], max_batch: int = 8) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        prefix_cache: Any,
+        lock: threading.Lock,
+        use_adapter: Callable[[Optional[str]], ContextManager[Any]],
+        max_batch: int = 8,
+    ) -> None:
         self.model, self.prefix_cache, self.lock, self.use_adapter = model, prefix_cache, lock, use_adapter
         if not full_attention_only(model.config):
             raise ValueError("continuous batching pads full-attention caches only; this model has other layers")
@@ -63,10 +70,14 @@ class ContinuousBatcher(BatchLoop):
                 past = DynamicCache(config=self.model.config)
             done = past.get_seq_length()
             n = len(row.ids)
-            out = self.model(input_ids=torch.tensor([row.ids[done:]], device=self.model.device),
-                             attention_mask=torch.ones(1, n, dtype=torch.long, device=self.model.device),
-                             position_ids=torch.arange(done, n, device=self.model.device)[None],
-                             cache=past, use_cache=True, logits_to_keep=1)
+            out = self.model(
+                input_ids=torch.tensor([row.ids[done:]], device=self.model.device),
+                attention_mask=torch.ones(1, n, dtype=torch.long, device=self.model.device),
+                position_ids=torch.arange(done, n, device=self.model.device)[None],
+                cache=past,
+                use_cache=True,
+                logits_to_keep=1,
+            )
             if self.prefix_cache is not None:  # the prompt, for the calls that share its start
                 self.prefix_cache.store(adapter, row.ids, past)
             self.stats["prefill_s"] += time.perf_counter() - start
@@ -92,8 +103,9 @@ class ContinuousBatcher(BatchLoop):
                 start = time.perf_counter()
                 last = torch.tensor([[row.ids[-1]] for row in self._rows], device=device)
                 mask, positions = kv.next_mask_and_positions()
-                out = self.model(input_ids=last, attention_mask=mask, position_ids=positions, cache=kv.cache,
-                                 use_cache=True)
+                out = self.model(
+                    input_ids=last, attention_mask=mask, position_ids=positions, cache=kv.cache, use_cache=True
+                )
                 kv.advanced(mask)
                 logits = out.logits[:, -1]
                 tokens = logits.argmax(-1).tolist()

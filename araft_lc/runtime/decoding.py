@@ -8,9 +8,20 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-__all__ = ["Completion", "ContextLimitError", "Decoding", "cut_at_stop_strings", "deadline_criteria", "draw_token",
-           "draw_token_numpy", "numpy_generator",
-           "generation_kwargs", "row_generator", "seed_sampling", "TOP_K"]
+__all__ = [
+    "Completion",
+    "ContextLimitError",
+    "Decoding",
+    "cut_at_stop_strings",
+    "deadline_criteria",
+    "draw_token",
+    "draw_token_numpy",
+    "numpy_generator",
+    "generation_kwargs",
+    "row_generator",
+    "seed_sampling",
+    "TOP_K",
+]
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,9 @@ def deadline_criteria(deadlines: Sequence[Optional[float]]) -> dict[str, Any]:
     return {"stopping_criteria": StoppingCriteriaList([Deadline()])}
 
 
-def generation_kwargs(decoding: Decoding, tokenizer: Any, cache_args: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def generation_kwargs(
+    decoding: Decoding, tokenizer: Any, cache_args: Optional[dict[str, Any]] = None
+) -> dict[str, Any]:
     """generate() arguments for ``decoding``, with a row's cache arguments (its generation
     options go into the config: transformers wants them there, not beside it)."""
     from transformers import GenerationConfig

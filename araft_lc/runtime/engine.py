@@ -72,11 +72,22 @@ class DecodeEngine(TextEngine):
             not 4-bit); True everywhere, NF4 and CPU included; False never.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, *, adapters: Sequence[str] = (), merged: Optional[str] = None,
-                 prefix_cache: Optional[bool] = None, prefix_cache_entries: int = 4, max_batch_size: int = 8,
-                 batch_wait_ms: float = 5.0, batching: Optional[Literal["padded", "continuous"]] = None,
-                 decode: Literal["dynamic", "static"] = "dynamic", static_cache_lengths: Optional[Sequence[int]] = None,
-                 compile_decode: Optional[bool] = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        adapters: Sequence[str] = (),
+        merged: Optional[str] = None,
+        prefix_cache: Optional[bool] = None,
+        prefix_cache_entries: int = 4,
+        max_batch_size: int = 8,
+        batch_wait_ms: float = 5.0,
+        batching: Optional[Literal["padded", "continuous"]] = None,
+        decode: Literal["dynamic", "static"] = "dynamic",
+        static_cache_lengths: Optional[Sequence[int]] = None,
+        compile_decode: Optional[bool] = None,
+    ) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.adapters, self.merged = tuple(adapters), merged
         self.decode, self.static_cache_lengths, self.compile_decode = decode, static_cache_lengths, compile_decode
@@ -129,8 +140,9 @@ class DecodeEngine(TextEngine):
             new_tokens = self._run_batch([Request(ids, decoding, deadline)])[0]
         return self.completion(ids, new_tokens, decoding)
 
-    def stream(self, ids: list[int], decoding: Decoding,
-               deadline: Optional[float] = None) -> Iterator[Union[str, Completion]]:
+    def stream(
+        self, ids: list[int], decoding: Decoding, deadline: Optional[float] = None
+    ) -> Iterator[Union[str, Completion]]:
         """Generate after prompt ``ids`` as text pieces, and last the ``Completion`` (its text:
         the tail not yet yielded). A piece that could begin a stop string is held back until it
         is decided, so no piece of a stop string is ever yielded."""
@@ -167,8 +179,12 @@ class DecodeEngine(TextEngine):
             decoding = Decoding(adapter, (), new_tokens, 0.0, 1.0, None)
             with self.lock, torch.inference_mode(), self.adapter_context(adapter):
                 # min_new_tokens: an early EOS would skip the decode step that compiles
-                out = self.model.generate(**self._one_input(ids), **generation_kwargs(
-                    decoding, self.tokenizer, {**self._cache_args(decoding, ids), "min_new_tokens": new_tokens}))
+                out = self.model.generate(
+                    **self._one_input(ids),
+                    **generation_kwargs(
+                        decoding, self.tokenizer, {**self._cache_args(decoding, ids), "min_new_tokens": new_tokens}
+                    ),
+                )
                 self._keep_cache(adapter, out)
 
         return self._static_decoder().warm_up(run, lengths)
@@ -192,18 +208,24 @@ class DecodeEngine(TextEngine):
             seed_sampling(decoding)
             if len(requests) == 1:
                 ids = requests[0].ids
-                out = self.model.generate(**self._one_input(ids),
-                                          **generation_kwargs(decoding, self.tokenizer, self._cache_args(decoding, ids)),
-                                          **deadline_criteria([requests[0].deadline]))
+                out = self.model.generate(
+                    **self._one_input(ids),
+                    **generation_kwargs(decoding, self.tokenizer, self._cache_args(decoding, ids)),
+                    **deadline_criteria([requests[0].deadline]),
+                )
                 self._keep_cache(decoding.adapter, out)
-                return [out.sequences[0, len(ids):].tolist()]
+                return [out.sequences[0, len(ids) :].tolist()]
             pad = self.tokenizer.pad_token_id
             width = max(len(r.ids) for r in requests)
             device = self.model.device
             input_ids = torch.tensor([[pad] * (width - len(r.ids)) + r.ids for r in requests], device=device)
             mask = torch.tensor([[0] * (width - len(r.ids)) + [1] * len(r.ids) for r in requests], device=device)
-            out = self.model.generate(input_ids=input_ids, attention_mask=mask, **generation_kwargs(decoding, self.tokenizer),
-                                      **deadline_criteria([r.deadline for r in requests]))
+            out = self.model.generate(
+                input_ids=input_ids,
+                attention_mask=mask,
+                **generation_kwargs(decoding, self.tokenizer),
+                **deadline_criteria([r.deadline for r in requests]),
+            )
         rows = []
         for row in out.sequences[:, width:].tolist():
             while row and row[-1] == pad:
@@ -241,6 +263,7 @@ class DecodeEngine(TextEngine):
         if self.static is None:
             from araft_lc.runtime.static_decode import StaticDecoder
 
-            self.static = StaticDecoder(self.model, self.static_cache_lengths, reuse_prefix=self.reuses_prefix,
-                                        compile=self.compile_decode)
+            self.static = StaticDecoder(
+                self.model, self.static_cache_lengths, reuse_prefix=self.reuses_prefix, compile=self.compile_decode
+            )
         return self.static

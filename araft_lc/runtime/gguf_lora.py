@@ -29,9 +29,15 @@ from araft_lc.storage.cache_dir import cache_dir
 __all__ = ["GGUFAdapterError", "gguf_lora", "read_safetensors", "write_gguf_lora", "write_merged_gguf"]
 
 _FORMAT = 1  # bump when the written file changes, so cached conversions are made again
-_NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-          "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-          "mlp.down_proj": "ffn_down"}
+_NAMES = {
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+}
 
 
 class GGUFAdapterError(ValueError):
@@ -40,8 +46,11 @@ class GGUFAdapterError(ValueError):
 
 def _permute(weights: Any, heads: int) -> Any:
     """The rows of a query/key projection in llama.cpp's rotary order (its converter's ``permute``)."""
-    return weights.reshape(heads, 2, weights.shape[0] // heads // 2, *weights.shape[1:]).swapaxes(1, 2).reshape(
-        weights.shape)
+    return (
+        weights.reshape(heads, 2, weights.shape[0] // heads // 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
+    )
 
 
 def _heads(base_gguf: Path) -> tuple[int, int]:
@@ -75,12 +84,12 @@ def read_safetensors(path: Path) -> dict[str, Any]:
     data = path.read_bytes()
     try:
         size = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8:8 + size])
+        header = json.loads(data[8 : 8 + size])
         if len(data) < 8 + size or not isinstance(header, dict):
             raise ValueError("header cut short")
     except ValueError as e:  # JSON errors are ValueErrors too
         raise GGUFAdapterError(f"{path} is not a readable safetensors file ({e}): save the adapter again") from None
-    body = memoryview(data)[8 + size:]
+    body = memoryview(data)[8 + size :]
     tensors = {}
     for name, info in header.items():
         if name == "__metadata__":
@@ -89,13 +98,16 @@ def read_safetensors(path: Path) -> dict[str, Any]:
             start, end = info["data_offsets"]
             dtype, shape = info["dtype"], info["shape"]
         except (KeyError, TypeError, ValueError):
-            raise GGUFAdapterError(f"{path}: tensor {name!r} has no dtype, shape and offsets: save the adapter "
-                                   "again") from None
+            raise GGUFAdapterError(
+                f"{path}: tensor {name!r} has no dtype, shape and offsets: save the adapter again"
+            ) from None
         if dtype not in _DTYPES:
             raise GGUFAdapterError(f"{path}: tensor {name!r} is {dtype}, not a float type an adapter has")
         if end > len(body) or end - start != np.dtype(_DTYPES[dtype]).itemsize * math.prod(shape):
-            raise GGUFAdapterError(f"{path} is cut short or damaged (tensor {name!r} does not fit the file): "
-                                   "save or copy the adapter again")
+            raise GGUFAdapterError(
+                f"{path} is cut short or damaged (tensor {name!r} does not fit the file): "
+                "save or copy the adapter again"
+            )
         array = np.frombuffer(body[start:end], dtype=_DTYPES[dtype])
         if dtype == "BF16":  # the high half of a float32
             array = (array.astype(np.uint32) << 16).view(np.float32)
@@ -112,17 +124,26 @@ def _lora_pairs(adapter_dir: Path, base_gguf: Path) -> tuple[dict[str, tuple[Any
     try:
         config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
     except ValueError as e:
-        raise GGUFAdapterError(f"{adapter_dir / 'adapter_config.json'} is not JSON ({e}): save the adapter again") \
-            from None
-    if config.get("peft_type") != "LORA" or config.get("use_dora") or config.get("modules_to_save") or \
-            config.get("rank_pattern") or config.get("alpha_pattern"):
-        raise GGUFAdapterError(f"{adapter_dir} is not a plain LoRA (DoRA, saved modules or per-module ranks): "
-                               "llama.cpp runs plain LoRA adapters; use the torch backend")
+        raise GGUFAdapterError(
+            f"{adapter_dir / 'adapter_config.json'} is not JSON ({e}): save the adapter again"
+        ) from None
+    if (
+        config.get("peft_type") != "LORA"
+        or config.get("use_dora")
+        or config.get("modules_to_save")
+        or config.get("rank_pattern")
+        or config.get("alpha_pattern")
+    ):
+        raise GGUFAdapterError(
+            f"{adapter_dir} is not a plain LoRA (DoRA, saved modules or per-module ranks): "
+            "llama.cpp runs plain LoRA adapters; use the torch backend"
+        )
     try:
         rank, alpha = int(config["r"]), float(config["lora_alpha"])
     except (KeyError, TypeError, ValueError):
-        raise GGUFAdapterError(f"{adapter_dir / 'adapter_config.json'} names no rank r and lora_alpha: "
-                               "save the adapter again") from None
+        raise GGUFAdapterError(
+            f"{adapter_dir / 'adapter_config.json'} names no rank r and lora_alpha: save the adapter again"
+        ) from None
     if config.get("use_rslora"):  # peft scales by alpha / sqrt(r), llama.cpp by alpha / r
         alpha *= math.sqrt(rank)
     heads, kv_heads = _heads(base_gguf)
@@ -131,13 +152,15 @@ def _lora_pairs(adapter_dir: Path, base_gguf: Path) -> tuple[dict[str, tuple[Any
         # base_model.model.model.layers.N.<module>.lora_A.weight
         parts = name.split(".")
         if "layers" not in parts or parts[-2] not in ("lora_A", "lora_B"):
-            raise GGUFAdapterError(f"{adapter_dir}: tensor {name!r} is not a LoRA matrix of a decoder layer; "
-                                   "use the torch backend")
+            raise GGUFAdapterError(
+                f"{adapter_dir}: tensor {name!r} is not a LoRA matrix of a decoder layer; use the torch backend"
+            )
         layer = int(parts[parts.index("layers") + 1])
-        module = ".".join(parts[parts.index("layers") + 2:-2])
+        module = ".".join(parts[parts.index("layers") + 2 : -2])
         if module not in _NAMES:
-            raise GGUFAdapterError(f"{adapter_dir}: LoRA on {module!r}, which llama.cpp adapters do not name; "
-                                   "use the torch backend")
+            raise GGUFAdapterError(
+                f"{adapter_dir}: LoRA on {module!r}, which llama.cpp adapters do not name; use the torch backend"
+            )
         found.setdefault(f"blk.{layer}.{_NAMES[module]}.weight", {})[parts[-2]] = tensor
     pairs = {}
     for name, pair in found.items():
@@ -198,8 +221,10 @@ def write_merged_gguf(adapter_dir: Path, base_gguf: Path, out: Path) -> None:
         weight = dequantize(tensor.data, tensor.tensor_type) + (alpha / a.shape[0]) * (b @ a)
         writer.add_tensor(tensor.name, quantize(weight.astype("float32"), q8), raw_dtype=q8)
     if pairs:
-        raise GGUFAdapterError(f"{adapter_dir} adapts {sorted(pairs)[0]}, which {base_gguf.name} does not have: "
-                               "is it this model's adapter?")
+        raise GGUFAdapterError(
+            f"{adapter_dir} adapts {sorted(pairs)[0]}, which {base_gguf.name} does not have: "
+            "is it this model's adapter?"
+        )
     _finish(writer)
 
 
@@ -220,8 +245,10 @@ def gguf_lora(adapter_dir: str, base_gguf: str, merged: bool = False) -> Path:
     """
     folder = Path(adapter_dir).expanduser()
     if not (folder / "adapter_config.json").is_file() or not (folder / "adapter_model.safetensors").is_file():
-        raise GGUFAdapterError(f"{adapter_dir} is not a local PEFT adapter folder (adapter_config.json and "
-                               "adapter_model.safetensors): llama.cpp needs one; use the torch backend")
+        raise GGUFAdapterError(
+            f"{adapter_dir} is not a local PEFT adapter folder (adapter_config.json and "
+            "adapter_model.safetensors): llama.cpp needs one; use the torch backend"
+        )
     base = Path(base_gguf)
     digest = hashlib.sha256(f"{_FORMAT}:{merged}:{base.name}:{base.stat().st_size}".encode())
     for part in ("adapter_config.json", "adapter_model.safetensors"):

@@ -88,8 +88,7 @@ class GGUFTokenizer:
         size = 8 * n + 16
         while True:
             buffer = ctypes.create_string_buffer(size)
-            written = self._llama.llama_detokenize(self._vocab, tokens, n, buffer, size, False,
-                                                   not skip_special_tokens)
+            written = self._llama.llama_detokenize(self._vocab, tokens, n, buffer, size, False, not skip_special_tokens)
             if written >= 0:
                 return buffer.raw[:written].decode("utf-8", errors="replace")
             size = -written
@@ -98,8 +97,9 @@ class GGUFTokenizer:
         """The vocabulary entry of ``token`` (its text as stored, special tokens as written)."""
         return self._llama.llama_vocab_get_text(self._vocab, token).decode("utf-8", errors="replace")
 
-    def apply_chat_template(self, conversation: Sequence[Mapping[str, str]], tokenize: bool = False,
-                            add_generation_prompt: bool = False) -> Any:
+    def apply_chat_template(
+        self, conversation: Sequence[Mapping[str, str]], tokenize: bool = False, add_generation_prompt: bool = False
+    ) -> Any:
         """``conversation`` rendered with the GGUF's chat template, as transformers renders it.
 
         Raises:
@@ -107,9 +107,14 @@ class GGUFTokenizer:
         """
         if not self.chat_template:
             raise ValueError(f"{self.name_or_path} carries no chat template")
-        text = render_template(self.chat_template, conversation, add_generation_prompt,
-                               bos_token=self.bos_token or "", eos_token=self.eos_token,
-                               pad_token=self.pad_token)
+        text = render_template(
+            self.chat_template,
+            conversation,
+            add_generation_prompt,
+            bos_token=self.bos_token or "",
+            eos_token=self.eos_token,
+            pad_token=self.pad_token,
+        )
         return self.encode(text) if tokenize else text
 
     def close(self) -> None:
@@ -127,8 +132,13 @@ def _compiled(template: str) -> Any:
 
         raise TemplateError(message)
 
-    def tojson(value: Any, ensure_ascii: bool = False, indent: Optional[int] = None, separators: Any = None,
-               sort_keys: bool = False) -> str:
+    def tojson(
+        value: Any,
+        ensure_ascii: bool = False,
+        indent: Optional[int] = None,
+        separators: Any = None,
+        sort_keys: bool = False,
+    ) -> str:
         return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
@@ -138,8 +148,14 @@ def _compiled(template: str) -> Any:
     return env.from_string(template)
 
 
-def render_template(template: str, conversation: Sequence[Mapping[str, str]], add_generation_prompt: bool,
-                    **special_tokens: str) -> str:
+def render_template(
+    template: str, conversation: Sequence[Mapping[str, str]], add_generation_prompt: bool, **special_tokens: str
+) -> str:
     """A jinja chat ``template`` rendered over ``conversation`` in transformers' environment."""
-    return _compiled(template).render(messages=[dict(t) for t in conversation], tools=None, documents=None,
-                                      add_generation_prompt=add_generation_prompt, **special_tokens)
+    return _compiled(template).render(
+        messages=[dict(t) for t in conversation],
+        tools=None,
+        documents=None,
+        add_generation_prompt=add_generation_prompt,
+        **special_tokens,
+    )

@@ -40,8 +40,16 @@ class _Sequence:
 class LlamaCppBatcher(BatchLoop):
     """Continuous batching on one llama.cpp context: a sequence per row, one decode per step."""
 
-    def __init__(self, llama: Any, ctx: Any, vocab: int, lora: dict[str, Any], merged: Optional[str], tokenizer: Any,
-                 max_batch: int) -> None:
+    def __init__(
+        self,
+        llama: Any,
+        ctx: Any,
+        vocab: int,
+        lora: dict[str, Any],
+        merged: Optional[str],
+        tokenizer: Any,
+        max_batch: int,
+    ) -> None:
         self.llama, self.ctx, self.vocab = llama, ctx, vocab  # the llama_cpp module, a context, its vocabulary
         self.lora = lora  # adapter name -> llama_adapter_lora pointer
         self.merged = merged  # the adapter in the weights, which needs no switching

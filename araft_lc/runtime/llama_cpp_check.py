@@ -71,8 +71,13 @@ def _build() -> dict[str, Any]:
 
 def _key(weights: Path) -> str:
     stat = weights.stat()
-    identity = {"format": _FORMAT, "build": _build(), "cpu": sorted(llama_cpp_lib.cpu_flags()),
-                "weights": [str(weights.resolve()), stat.st_size, int(stat.st_mtime)], "probe": PROBE[1:]}
+    identity = {
+        "format": _FORMAT,
+        "build": _build(),
+        "cpu": sorted(llama_cpp_lib.cpu_flags()),
+        "weights": [str(weights.resolve()), stat.st_size, int(stat.st_mtime)],
+        "probe": PROBE[1:],
+    }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -99,11 +104,17 @@ def check_llama_cpp(weights: str | Path) -> CheckResult:
     except (OSError, ValueError, TypeError):
         pass  # not asked yet, or an unreadable answer: ask again
     start = time.perf_counter()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])
+        ),
+    }
     try:
-        done = subprocess.run([*PROBE, str(path)], capture_output=True, text=True, timeout=TIMEOUT, env=env,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [*PROBE, str(path)], capture_output=True, text=True, timeout=TIMEOUT, env=env, stdin=subprocess.DEVNULL
+        )
         ok = done.returncode == 0 and done.stdout.strip().endswith("ok")
         reason = "" if ok else _why(done.returncode, done.stderr)
         # a fault is the CPU's and the build's, so it is remembered; a kill from outside is not

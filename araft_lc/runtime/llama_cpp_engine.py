@@ -81,9 +81,17 @@ class LlamaCppEngine(TextEngine):
     batching = "continuous"
     backend = "llama.cpp"
 
-    def __init__(self, gguf_file: str, tokenizer: Any, *, adapters: Optional[dict[str, str]] = None,
-                 merged: Optional[str] = None, max_batch_size: int = 8, context_length: Optional[int] = None,
-                 threads: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        gguf_file: str,
+        tokenizer: Any,
+        *,
+        adapters: Optional[dict[str, str]] = None,
+        merged: Optional[str] = None,
+        max_batch_size: int = 8,
+        context_length: Optional[int] = None,
+        threads: Optional[int] = None,
+    ) -> None:
         from araft_lc.runtime.causal_lm import ModelLoadError
 
         if not llama_cpp_installed():
@@ -105,11 +113,14 @@ class LlamaCppEngine(TextEngine):
         try:
             self.vocab_size = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(model))
             if self.vocab_size < len(tokenizer):
-                raise ModelLoadError(f"{gguf_file} has {self.vocab_size:,} tokens, the tokenizer {len(tokenizer):,}: "
-                                     "they are not the same model's")
+                raise ModelLoadError(
+                    f"{gguf_file} has {self.vocab_size:,} tokens, the tokenizer {len(tokenizer):,}: "
+                    "they are not the same model's"
+                )
             trained = llama_cpp.llama_model_n_ctx_train(model)
-            self._context = min(context_length or DEFAULT_CONTEXT, trained) if trained > 0 else (
-                context_length or DEFAULT_CONTEXT)
+            self._context = (
+                min(context_length or DEFAULT_CONTEXT, trained) if trained > 0 else (context_length or DEFAULT_CONTEXT)
+            )
             for name, path in (adapters or {}).items():
                 if name != merged:
                     self._lora[name] = self._load_adapter(name, path)
@@ -159,8 +170,9 @@ class LlamaCppEngine(TextEngine):
         self.check_adapter(decoding.adapter)
         return self.completion(ids, self.batcher.submit(ids, decoding, deadline), decoding)
 
-    def stream(self, ids: list[int], decoding: Decoding,
-               deadline: Optional[float] = None) -> Iterator[Union[str, Completion]]:
+    def stream(
+        self, ids: list[int], decoding: Decoding, deadline: Optional[float] = None
+    ) -> Iterator[Union[str, Completion]]:
         """Generate after prompt ``ids`` as text pieces, and last the ``Completion`` (its text:
         the tail not yet yielded); no piece of a stop string is ever yielded. It decodes in the
         running batch beside the other calls, as ``complete`` does."""

@@ -16,8 +16,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
-__all__ = ["AMX_FLAGS", "INSTALL_HINT", "advertises_amx", "cpu_flags", "llama_cpp_installed", "model_params",
-           "start_llama_cpp"]
+__all__ = [
+    "AMX_FLAGS",
+    "INSTALL_HINT",
+    "advertises_amx",
+    "cpu_flags",
+    "llama_cpp_installed",
+    "model_params",
+    "start_llama_cpp",
+]
 
 INSTALL_HINT = "pip install 'araft[llamacpp]' (llama-cpp-python compiles llama.cpp on install: minutes)"
 AMX_FLAGS = frozenset({"amx_tile", "amx_int8", "amx_bf16"})

@@ -70,8 +70,15 @@ class StaticDecoder:
             defaults, inductor with CUDA graphs).
     """
 
-    def __init__(self, model: Any, buckets: Optional[Sequence[int]] = None, reuse_prefix: bool = True,
-                 compile: Optional[bool] = None, min_prefix: int = 16, compile_config: Any = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        buckets: Optional[Sequence[int]] = None,
+        reuse_prefix: bool = True,
+        compile: Optional[bool] = None,
+        min_prefix: int = 16,
+        compile_config: Any = None,
+    ) -> None:
         self.model = model
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self._base = base
@@ -99,8 +106,11 @@ class StaticDecoder:
     @property
     def cache_shapes(self) -> dict[int, tuple[int, ...]]:
         """Bucket -> the shape of its key tensors, for every cache allocated so far."""
-        return {b: tuple(s.cache.layers[0].keys.shape) for b, s in self._slots.items()
-                if s.cache.layers and getattr(s.cache.layers[0], "is_initialized", False)}
+        return {
+            b: tuple(s.cache.layers[0].keys.shape)
+            for b, s in self._slots.items()
+            if s.cache.layers and getattr(s.cache.layers[0], "is_initialized", False)
+        }
 
     def generation_options(self) -> dict[str, Any]:
         """``GenerationConfig`` fields for a static-cache call: compiled or not, as configured."""
@@ -150,8 +160,9 @@ class StaticDecoder:
                 return True
         return False
 
-    def warm_up(self, run: Callable[[list[int], int], Any], buckets: Optional[Sequence[int]] = None,
-                new_tokens: int = 4) -> dict[int, float]:
+    def warm_up(
+        self, run: Callable[[list[int], int], Any], buckets: Optional[Sequence[int]] = None, new_tokens: int = 4
+    ) -> dict[int, float]:
         """Call ``run(ids, max_new_tokens)`` once in each bucket (all by default), with a prompt
         just long enough to land in it, so each compiles now rather than in a user's call.
 

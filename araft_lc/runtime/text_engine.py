@@ -42,8 +42,10 @@ class TextEngine:
         ids = self.tokenize(text)
         limit = self.context_length
         if limit is not None and len(ids) + max_new_tokens > limit:
-            raise ContextLimitError(f"the prompt is {len(ids):,} tokens and a step may write {max_new_tokens:,} "
-                                    f"more, past the model's context of {limit:,} positions")
+            raise ContextLimitError(
+                f"the prompt is {len(ids):,} tokens and a step may write {max_new_tokens:,} "
+                f"more, past the model's context of {limit:,} positions"
+            )
         return ids
 
     def check_adapter(self, adapter: Optional[str]) -> None:
@@ -57,8 +59,10 @@ class TextEngine:
                 raise ValueError(f"adapter {adapter!r} asked for, but the model has no adapters")
             raise ValueError(f"unknown adapter {adapter!r}: loaded are {list(self.adapters)}")
         if self.merged is not None and adapter != self.merged:
-            raise ValueError(f"adapter {adapter!r} asked for, but {self.merged!r} is merged into the weights "
-                             "(merge_lora=True): build the model without merge_lora to switch per call")
+            raise ValueError(
+                f"adapter {adapter!r} asked for, but {self.merged!r} is merged into the weights "
+                "(merge_lora=True): build the model without merge_lora to switch per call"
+            )
 
     def completion(self, ids: Sequence[int], new_tokens: list[int], decoding: Decoding) -> Completion:
         """The ``Completion`` of prompt ``ids`` and its ``new_tokens``: text cut at the stop strings."""
@@ -68,8 +72,9 @@ class TextEngine:
     def complete(self, ids: list[int], decoding: Decoding, deadline: Optional[float] = None) -> Completion:
         raise NotImplementedError
 
-    def stream(self, ids: list[int], decoding: Decoding,
-               deadline: Optional[float] = None) -> Iterator[Union[str, Completion]]:
+    def stream(
+        self, ids: list[int], decoding: Decoding, deadline: Optional[float] = None
+    ) -> Iterator[Union[str, Completion]]:
         raise NotImplementedError
 
     def warm_up(self, adapter: Optional[str], lengths: Optional[Sequence[int]] = None) -> dict[int, float]:
@@ -95,7 +100,7 @@ class TokenStreamer:
         if not final and text.endswith("\ufffd"):
             return  # a character not yet whole
         if len(text) > self._shown:
-            self._pieces.put(text[self._shown:])
+            self._pieces.put(text[self._shown :])
             self._shown = len(text)
 
     def put(self, token: int) -> None:
@@ -123,14 +128,15 @@ def held_back(pieces: Iterable[str], stop: Sequence[str]) -> Iterator[Union[str,
         pending += piece
         text, stopped = cut_at_stop_strings(pending, stop)
         emit = text if stopped else text[: max(0, len(text) - hold)]
-        pending = "" if stopped else text[len(emit):]
+        pending = "" if stopped else text[len(emit) :]
         if emit:
             yield emit
     yield ("" if stopped else pending, stopped)
 
 
-def streamed(work: Callable[[], int], streamer: Any, ids: Sequence[int],
-             stop: Sequence[str]) -> Iterator[Union[str, Completion]]:
+def streamed(
+    work: Callable[[], int], streamer: Any, ids: Sequence[int], stop: Sequence[str]
+) -> Iterator[Union[str, Completion]]:
     """Run ``work`` (a generation that feeds ``streamer``, a ``TokenStreamer`` or transformers'
     ``TextIteratorStreamer``, and returns how many tokens it wrote) in a thread of its own; yield
     the text as ``held_back`` lets it through, then the ``Completion`` (its text: the tail not yet
@@ -158,4 +164,3 @@ def streamed(work: Callable[[], int], streamer: Any, ids: Sequence[int],
     if errors:
         raise errors[0]
     yield Completion(tail, len(ids), written[0] if written else 0, stopped)
-

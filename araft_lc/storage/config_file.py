@@ -24,8 +24,9 @@ class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key and the fix."""
 
 
-def config_field(default: Any = None, help: str = "", *, factory: Optional[Callable[[], Any]] = None,
-                 **metadata: Any) -> Any:
+def config_field(
+    default: Any = None, help: str = "", *, factory: Optional[Callable[[], Any]] = None, **metadata: Any
+) -> Any:
     """A dataclass field that carries its help (``metadata["help"]``, as TRL's configs do); a
     list or dict default is copied for each instance; ``factory`` computes the default when an
     instance is made (from the environment, say)."""
@@ -72,8 +73,10 @@ def checked_values(cls: type, data: dict[str, Any], where: Callable[[str], str] 
         try:
             if key not in names:
                 near = difflib.get_close_matches(key, names, n=1)
-                raise ConfigError(f"unknown config key {key!r} for {cls.__name__}"
-                                  f"{f'; did you mean {near[0]}?' if near else ''} (valid keys: {', '.join(names)})")
+                raise ConfigError(
+                    f"unknown config key {key!r} for {cls.__name__}"
+                    f"{f'; did you mean {near[0]}?' if near else ''} (valid keys: {', '.join(names)})"
+                )
             values[key] = _check(hints[key], key, value)
         except ConfigError as e:
             raise ConfigError(f"{where(key)}{e}") from None

@@ -51,8 +51,14 @@ def _same(row: dict[str, Any]) -> Any:
     return row
 
 
-def read_jsonl(path: str | Path, parse: Callable[[dict[str, Any]], T] = _same, *, what: str = "a JSON object",
-               fix: str = "", on_bad: Optional[Callable[[JsonlError], None]] = None) -> Iterator[tuple[int, T]]:
+def read_jsonl(
+    path: str | Path,
+    parse: Callable[[dict[str, Any]], T] = _same,
+    *,
+    what: str = "a JSON object",
+    fix: str = "",
+    on_bad: Optional[Callable[[JsonlError], None]] = None,
+) -> Iterator[tuple[int, T]]:
     """``(line number, parse(row))`` for each record line of ``path``, in order.
 
     Args:
@@ -78,8 +84,11 @@ def read_jsonl(path: str | Path, parse: Callable[[dict[str, Any]], T] = _same, *
                     yield lineno, _parse_line(raw, parse, what)
                 except _BadLine as e:
                     if e.unreadable and following is None and not raw.endswith(b"\n"):
-                        warnings.warn(f"{path}:{lineno}: skipped a torn last line (a writer stopped inside it)",
-                                      RuntimeWarning, stacklevel=2)
+                        warnings.warn(
+                            f"{path}:{lineno}: skipped a torn last line (a writer stopped inside it)",
+                            RuntimeWarning,
+                            stacklevel=2,
+                        )
                         return
                     error = JsonlError(path, lineno, e.problem, fix)
                     if on_bad is None:
@@ -93,10 +102,16 @@ def _parse_line(raw: bytes, parse: Callable[[dict[str, Any]], T], what: str) -> 
     try:
         row = _object(raw.decode("utf-8"))
     except ValueError as e:  # bad UTF-8 or JSON, or not an object
-        raise _BadLine(f"not {what} ({error_text(e)})", isinstance(e, (UnicodeDecodeError, json.JSONDecodeError))) from None
+        raise _BadLine(
+            f"not {what} ({error_text(e)})", isinstance(e, (UnicodeDecodeError, json.JSONDecodeError))
+        ) from None
     try:
         return parse(row)
     except (ValueError, TypeError, KeyError, AttributeError) as e:  # the wrong shape
         # a plain ValueError is the parser's own words for the user; others say what failed
-        problem = error_text(e, None, with_type=False) if type(e) is ValueError and str(e) else f"not {what} ({error_text(e)})"
+        problem = (
+            error_text(e, None, with_type=False)
+            if type(e) is ValueError and str(e)
+            else f"not {what} ({error_text(e)})"
+        )
         raise _BadLine(problem, False) from None

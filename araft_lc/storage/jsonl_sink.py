@@ -68,8 +68,12 @@ def read_ids(path: Path, key: str | Callable[[dict[str, Any]], str] = "question_
     if not path.exists():
         return set()
     repair_tail(path)
-    return {row_id for _, row_id in read_jsonl(path, lambda row: str(get(row)), what=f"a record with {what}",
-                                               fix="move the file away or fix the line")}
+    return {
+        row_id
+        for _, row_id in read_jsonl(
+            path, lambda row: str(get(row)), what=f"a record with {what}", fix="move the file away or fix the line"
+        )
+    }
 
 
 class JsonlSink:
@@ -103,7 +107,7 @@ class JsonlSink:
                 try:
                     view = memoryview(line)
                     while view:  # a short write (a disk filling up) is followed by the rest or an error
-                        view = view[os.write(self._fd, view):]
+                        view = view[os.write(self._fd, view) :]
                     os.fsync(self._fd)
                 except OSError as e:
                     try:  # take the partial line back; if even that fails, the next open repairs it

@@ -60,7 +60,8 @@ def output_lock(output: str | Path) -> Iterator[Path]:
                     raise
                 raise OutputLocked(
                     f"{output} is being written by another run (pid {holder}, lock {lock}): wait for it to "
-                    "end, or choose another --out") from None
+                    "end, or choose another --out"
+                ) from None
             # The holder before us may have removed the file between our open and our lock.
             try:
                 if os.path.samestat(os.fstat(fd), os.stat(lock)):

@@ -16,8 +16,13 @@ __all__ = ["redact", "SECRET_ENV", "REDACTED"]
 
 REDACTED = "[redacted]"
 SECRET_ENV = (
-    "OPENAI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY",
-    "ANTHROPIC_API_KEY", "ARAFT_API_KEY",
+    "OPENAI_API_KEY",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "LANGSMITH_API_KEY",
+    "LANGCHAIN_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "ARAFT_API_KEY",
 )
 _SHAPED = re.compile(r"\b(sk-[A-Za-z0-9_\-]{16,}|hf_[A-Za-z0-9]{16,})|(?<=Bearer )[A-Za-z0-9._\-]{8,}")
 _MIN_SECRET = 6  # a placeholder like "EMPTY" is not a secret, and short values would over-redact

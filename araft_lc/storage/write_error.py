@@ -27,7 +27,7 @@ _FIX = {
     errno.ENOSPC: "free space (or choose another --out), then run the same command again",
     errno.EDQUOT: "free space under your quota (or choose another --out), then run the same command again",
     errno.EFBIG: "the file reached the size this process may write: raise the limit (ulimit -f) "
-                 "or choose another --out, then run the same command again",
+    "or choose another --out, then run the same command again",
     errno.EIO: "the disk failed: check it, then run the same command again (or choose another --out)",
     errno.EROFS: "the filesystem is read-only: choose another --out",
     errno.EACCES: "the folder cannot be written: choose another --out",
@@ -53,8 +53,12 @@ class WriteError(OSError):
 
 
 # SQLite's words for the storage's faults (its exceptions carry no errno)
-_SQLITE = {"disk is full": errno.ENOSPC, "disk I/O error": errno.EIO, "readonly database": errno.EROFS,
-           "unable to open database file": errno.EACCES}
+_SQLITE = {
+    "disk is full": errno.ENOSPC,
+    "disk I/O error": errno.EIO,
+    "readonly database": errno.EROFS,
+    "unable to open database file": errno.EACCES,
+}
 
 
 def _sqlite_errno(e: BaseException) -> int | None:
@@ -67,8 +71,16 @@ def _sqlite_errno(e: BaseException) -> int | None:
 
 # What libraries that write without an OSError say (torch.save's PytorchStreamWriter, safetensors'
 # Rust writer): the OS's own message travels in their text.
-_LIBRARY_WORDS = ("No space left on device", "Disk quota exceeded", "File too large", "Read-only file system",
-                  "Input/output error", "StorageFull", "file write failed", "failed writing file")
+_LIBRARY_WORDS = (
+    "No space left on device",
+    "Disk quota exceeded",
+    "File too large",
+    "Read-only file system",
+    "Input/output error",
+    "StorageFull",
+    "file write failed",
+    "failed writing file",
+)
 
 
 def is_write_failure(e: BaseException) -> bool:
@@ -77,8 +89,11 @@ def is_write_failure(e: BaseException) -> bool:
     carries one in its text or as its cause."""
     seen = 0
     while e is not None and seen < 8:
-        if isinstance(e, WriteError) or (isinstance(e, OSError) and e.errno in STORAGE_ERRNOS) \
-                or _sqlite_errno(e) is not None:
+        if (
+            isinstance(e, WriteError)
+            or (isinstance(e, OSError) and e.errno in STORAGE_ERRNOS)
+            or _sqlite_errno(e) is not None
+        ):
             return True
         if not isinstance(e, OSError) and any(w in str(e) for w in _LIBRARY_WORDS):
             return True
@@ -106,8 +121,11 @@ def storage_fault(folder: str | Path, probe_bytes: int = 1 << 20) -> OSError | N
     failing); None when the folder takes the write, so the fault was not the storage's."""
     folder = Path(folder)
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    if limit != resource.RLIM_INFINITY and folder.is_dir() and any(
-            f.is_file() and f.stat().st_size >= limit for f in folder.iterdir()):
+    if (
+        limit != resource.RLIM_INFINITY
+        and folder.is_dir()
+        and any(f.is_file() and f.stat().st_size >= limit for f in folder.iterdir())
+    ):
         return OSError(errno.EFBIG, os.strerror(errno.EFBIG))
     probe = folder / ".storage-probe"
     try:

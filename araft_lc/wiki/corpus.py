@@ -15,8 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-__all__ = ["CorpusError", "Paragraph", "open_text", "open_bytes", "iter_json_records", "read_paragraphs",
-           "paragraphs_of_record", "Pages"]
+__all__ = [
+    "CorpusError",
+    "Paragraph",
+    "open_text",
+    "open_bytes",
+    "iter_json_records",
+    "read_paragraphs",
+    "paragraphs_of_record",
+    "Pages",
+]
 
 
 class CorpusError(ValueError):
@@ -49,8 +57,9 @@ def open_bytes(path: Path) -> IO[bytes]:
 
 
 def _not_utf8(path: Path, lineno: int, e: UnicodeDecodeError) -> CorpusError:
-    return CorpusError(f"{path}:{lineno}: not UTF-8 text ({e.reason} at byte {e.start} of the line); "
-                       "save the file as UTF-8")
+    return CorpusError(
+        f"{path}:{lineno}: not UTF-8 text ({e.reason} at byte {e.start} of the line); save the file as UTF-8"
+    )
 
 
 def _join(sentences: Any) -> str:

@@ -25,8 +25,19 @@ from araft_lc.storage.atomic_file import built_aside
 from araft_lc.wiki.corpus import Pages
 from araft_lc.storage.output_lock import output_lock
 
-__all__ = ["IndexOpenError", "Hit", "PageIndex", "WikiIndex", "build_index", "normalize_title", "query_words",
-           "is_index", "file_digest", "index_meta", "SCHEMA_VERSION"]
+__all__ = [
+    "IndexOpenError",
+    "Hit",
+    "PageIndex",
+    "WikiIndex",
+    "build_index",
+    "normalize_title",
+    "query_words",
+    "is_index",
+    "file_digest",
+    "index_meta",
+    "SCHEMA_VERSION",
+]
 
 ENGINE = "fts5"
 SCHEMA_VERSION = "1"
@@ -217,8 +228,7 @@ class WikiIndex(PageIndex):
         self.path = Path(path)
         if not self.path.is_file():
             raise IndexOpenError(
-                f"index {self.path} does not exist: build one with "
-                f"`araft corpus build SOURCE... --out {self.path}`"
+                f"index {self.path} does not exist: build one with `araft corpus build SOURCE... --out {self.path}`"
             )
         if not is_index(self.path):
             raise IndexOpenError(f"{self.path} is not an SQLite index: build one with `araft corpus build`")
@@ -227,7 +237,9 @@ class WikiIndex(PageIndex):
         try:
             self.meta = dict(self._con.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError as e:
-            raise IndexOpenError(f"{self.path} is not an Araft index ({e}): rebuild it with `araft corpus build`") from None
+            raise IndexOpenError(
+                f"{self.path} is not an Araft index ({e}): rebuild it with `araft corpus build`"
+            ) from None
 
     def close(self) -> None:
         self._con.close()

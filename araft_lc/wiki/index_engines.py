@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from araft_lc.wiki.index import IndexOpenError, PageIndex, WikiIndex, build_index, is_index
-from araft_lc.wiki.tantivy_index import INSTALL_HINT, TantivyIndex, build_tantivy_index, is_tantivy_index, tantivy_available
+from araft_lc.wiki.tantivy_index import (
+    INSTALL_HINT,
+    TantivyIndex,
+    build_tantivy_index,
+    is_tantivy_index,
+    tantivy_available,
+)
 
 __all__ = ["ENGINES", "default_engine", "engine_of", "open_index", "build", "index_name"]
 

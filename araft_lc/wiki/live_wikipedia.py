@@ -87,9 +87,7 @@ class LiveWikipedia:
         self.max_wait = max_wait
         self.call_timeout = call_timeout
         self.max_bytes = max_bytes
-        self.user_agent = user_agent or (
-            f"araft/{__version__} (https://github.com/araft; research agent)"
-        )
+        self.user_agent = user_agent or (f"araft/{__version__} (https://github.com/araft; research agent)")
 
     def _fetch(self, url: str, deadline: float) -> dict[str, Any]:
         """One GET of ``url`` as a JSON object; every blocking socket operation is given at most
@@ -165,8 +163,12 @@ class LiveWikipedia:
 
     def _page(self, title: str) -> Optional[dict[str, Any]]:
         data = self._get(
-            action="query", prop="extracts|pageprops", exintro="1", explaintext="1",
-            redirects="1", titles=title,
+            action="query",
+            prop="extracts|pageprops",
+            exintro="1",
+            explaintext="1",
+            redirects="1",
+            titles=title,
         )
         pages = data.get("query", {}).get("pages", [])
         if not pages or pages[0].get("missing") or pages[0].get("invalid"):
@@ -182,9 +184,7 @@ class LiveWikipedia:
             return self._lookup(query)
         except (AttributeError, KeyError, IndexError, TypeError) as e:
             # JSON of the wrong shape (a proxy's error object, a changed API): not a crash.
-            raise WikipediaUnavailable(
-                f"unexpected response from {self.api_url} ({type(e).__name__}: {e})"
-            ) from None
+            raise WikipediaUnavailable(f"unexpected response from {self.api_url} ({type(e).__name__}: {e})") from None
 
     def _lookup(self, query: str) -> LookupResult:
         page = self._page(query)
@@ -203,6 +203,8 @@ class LiveWikipedia:
             options = tuple(link["title"] for link in link_pages[0].get("links", []))
             return LookupResult(query, title=title, may_refer_to=options or (title,))
         return LookupResult(
-            query, title=title, text=page.get("extract", ""),
+            query,
+            title=title,
+            text=page.get("extract", ""),
             similar=tuple(t for t in similar if t != title),
         )

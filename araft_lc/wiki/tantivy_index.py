@@ -67,11 +67,13 @@ def is_tantivy_index(path: Path) -> bool:
 
 def _analyzer(tantivy: Any) -> Any:
     # Words of letters and digits, lower-cased and accent-folded: FTS5's unicode61 remove_diacritics 2.
-    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-            .filter(tantivy.Filter.remove_long(_MAX_TOKEN_BYTES))
-            .filter(tantivy.Filter.lowercase())
-            .filter(tantivy.Filter.ascii_fold())
-            .build())
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(_MAX_TOKEN_BYTES))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .build()
+    )
 
 
 def _schema(tantivy: Any) -> Any:
@@ -104,8 +106,9 @@ def build_tantivy_index(
         return _build(tantivy, Pages(sources), tmp, batch_size, progress)
 
 
-def _build(tantivy: Any, pages: Pages, tmp: Path, batch_size: int,
-           progress: Optional[Callable[[int], None]]) -> dict[str, str]:
+def _build(
+    tantivy: Any, pages: Pages, tmp: Path, batch_size: int, progress: Optional[Callable[[int], None]]
+) -> dict[str, str]:
     start = time.perf_counter()
     tmp.mkdir()
     index = tantivy.Index(_schema(tantivy), path=str(tmp), reuse=False)
@@ -145,17 +148,23 @@ class TantivyIndex(PageIndex):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if not self.path.is_dir():
-            raise IndexOpenError(f"index {self.path} does not exist: build one with "
-                                 f"`araft corpus build SOURCE... --engine tantivy --out {self.path}`")
+            raise IndexOpenError(
+                f"index {self.path} does not exist: build one with "
+                f"`araft corpus build SOURCE... --engine tantivy --out {self.path}`"
+            )
         try:
             self.meta = {str(k): str(v) for k, v in json.loads((self.path / META_FILE).read_text("utf-8")).items()}
         except (OSError, ValueError, AttributeError) as e:
-            raise IndexOpenError(f"{self.path} is not an Araft index (no readable {META_FILE}: {e}): "
-                                 "rebuild it with `araft corpus build`") from None
+            raise IndexOpenError(
+                f"{self.path} is not an Araft index (no readable {META_FILE}: {e}): "
+                "rebuild it with `araft corpus build`"
+            ) from None
         if self.meta.get("engine") != ENGINE or self.meta.get("schema_version") != SCHEMA_VERSION:
-            raise IndexOpenError(f"{self.path} holds a {self.meta.get('engine')} index of schema "
-                                 f"{self.meta.get('schema_version')}, not tantivy {SCHEMA_VERSION}: "
-                                 "rebuild it with `araft corpus build`")
+            raise IndexOpenError(
+                f"{self.path} holds a {self.meta.get('engine')} index of schema "
+                f"{self.meta.get('schema_version')}, not tantivy {SCHEMA_VERSION}: "
+                "rebuild it with `araft corpus build`"
+            )
         tantivy = _tantivy(self.path)
         try:
             index = tantivy.Index.open(str(self.path))
@@ -164,14 +173,20 @@ class TantivyIndex(PageIndex):
             self._searcher = index.searcher()
         except (OSError, ValueError) as e:
             first = error_text(e, 200, with_type=False)
-            raise IndexOpenError(f"{self.path} is a damaged Tantivy index ({first}): "
-                                 "rebuild it with `araft corpus build`") from None
+            raise IndexOpenError(
+                f"{self.path} is a damaged Tantivy index ({first}): rebuild it with `araft corpus build`"
+            ) from None
         self._tantivy, self._schema, self._analyzer = tantivy, index.schema, _analyzer(tantivy)
 
     def _first_titled(self, norm_title: str) -> Optional[Hit]:
         t = self._tantivy
-        found = self._searcher.search(t.Query.term_query(self._schema, "norm_title", norm_title), limit=1,
-                                      count=False, order_by_field="id", order=t.Order.Asc).hits
+        found = self._searcher.search(
+            t.Query.term_query(self._schema, "norm_title", norm_title),
+            limit=1,
+            count=False,
+            order_by_field="id",
+            order=t.Order.Asc,
+        ).hits
         return self._hit(found[0][1], float("-inf")) if found else None
 
     def search(self, query: str, k: int = 5) -> list[Hit]:

@@ -48,7 +48,7 @@ def cut_at_sentence(text: str, max_chars: int) -> str:
     ends = [m.end() for m in _SENTENCE_END.finditer(text) if m.end() <= max_chars]
     if ends:
         return text[: ends[-1]]
-    cut = text[:max(max_chars - 4, 1)].rsplit(" ", 1)[0]
+    cut = text[: max(max_chars - 4, 1)].rsplit(" ", 1)[0]
     return cut + " ..."
 
 

@@ -26,22 +26,22 @@ PAGE = {
 
 # The faults a server can play, and what each sends.
 WIKI_FAULTS = (
-    "slow",           # answers after 30 s (the client's call limit is far lower)
-    "trickle",        # 200, then one byte of body every 0.2 s, forever
-    "429",            # Too Many Requests, Retry-After: 1
-    "429-date",       # Retry-After as an HTTP date one second ahead
-    "429-hour",       # Retry-After: 3600, longer than any call may wait
+    "slow",  # answers after 30 s (the client's call limit is far lower)
+    "trickle",  # 200, then one byte of body every 0.2 s, forever
+    "429",  # Too Many Requests, Retry-After: 1
+    "429-date",  # Retry-After as an HTTP date one second ahead
+    "429-hour",  # Retry-After: 3600, longer than any call may wait
     "500",
     "503",
-    "malformed",      # 200 with broken JSON
-    "wrong-shape",    # 200 with JSON that is not the API's shape
-    "not-object",     # 200 with a JSON list
-    "empty",          # 200 with an empty body
-    "binary",         # 200 with bytes that are not UTF-8
-    "huge",           # 200 with 5 MB of JSON
-    "truncated",      # Content-Length 2000, 20 bytes sent, then closed
-    "reset",          # the connection is reset (RST) without an answer
-    "close",          # the connection is closed without an answer
+    "malformed",  # 200 with broken JSON
+    "wrong-shape",  # 200 with JSON that is not the API's shape
+    "not-object",  # 200 with a JSON list
+    "empty",  # 200 with an empty body
+    "binary",  # 200 with bytes that are not UTF-8
+    "huge",  # 200 with 5 MB of JSON
+    "truncated",  # Content-Length 2000, 20 bytes sent, then closed
+    "reset",  # the connection is reset (RST) without an answer
+    "close",  # the connection is closed without an answer
     "redirect-loop",  # 302 to itself
 )
 
@@ -132,8 +132,8 @@ class FaultServer(ThreadingHTTPServer):
 
     def __init__(self, handler: type[_Handler]):
         super().__init__(("127.0.0.1", 0), handler)
-        self.fault = ""          # the fault every request gets
-        self.fail_first = 0      # or: only the first N requests get it, then normal answers
+        self.fault = ""  # the fault every request gets
+        self.fail_first = 0  # or: only the first N requests get it, then normal answers
         self.requests = 0
         self.lock = threading.Lock()
 
@@ -167,11 +167,18 @@ class _WikiHandler(_Handler):
 
 
 def chat_completion(text: str, finish_reason: str = "stop") -> bytes:
-    return json.dumps({
-        "id": "chatcmpl-fault", "object": "chat.completion", "created": int(time.time()), "model": "teacher",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-    }).encode()
+    return json.dumps(
+        {
+            "id": "chatcmpl-fault",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": "teacher",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
+            ],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+        }
+    ).encode()
 
 
 # Teacher faults, chosen per question by a marker in its text ([fault] or [fault-once]).
@@ -196,14 +203,17 @@ class _TeacherHandler(_Handler):
         with self.server.lock:
             first = self.server.seen[question] == 0
             self.server.seen[question] += 1
-        fault = next((name for name in TEACHER_FAULTS
-                      if f"[{name}]" in question or (first and f"[{name}-once]" in question)), "")
+        fault = next(
+            (name for name in TEACHER_FAULTS if f"[{name}]" in question or (first and f"[{name}-once]" in question)), ""
+        )
         answer = "Thought: I know it.\nAction: [action: Answer, action_input: Philadelphia]"
         if fault == "no-stop":
             # A server that ignores `stop` and runs on: the client must cut at "Observation:".
-            text = ("Thought: I look it up.\nAction: [action: Wikipedia, action_input: Philadelphia]\n"
-                    "Observation: (invented by the model) Nothing.\nThought: done\n"
-                    "Action: [action: Answer, action_input: Nowhere]" + " la" * 200)
+            text = (
+                "Thought: I look it up.\nAction: [action: Wikipedia, action_input: Philadelphia]\n"
+                "Observation: (invented by the model) Nothing.\nThought: done\n"
+                "Action: [action: Answer, action_input: Nowhere]" + " la" * 200
+            )
             self.send(200, chat_completion(text, finish_reason="length"))
         elif fault == "echo-key":
             # A server that echoes the credential in its error, which ends up in the record's error.

@@ -12,6 +12,7 @@ from langchain_core.tools import tool
 from araft_lc.agent.graph import create_araft_agent
 from helpers import HANG_S, act, answer, with_context
 
+
 def test_a_hung_tool_is_cut_off_at_its_timeout_and_the_run_goes_on(scripted, hanging, ledger):
     sync_tool, _, _ = hanging
     model = scripted(script=[act("Slow", "x"), answer("y")])
@@ -50,8 +51,9 @@ async def test_an_async_tool_is_cancelled_at_its_timeout(scripted, hanging, ledg
 
 def test_an_async_only_tool_under_invoke_is_cut_off_too(scripted, hanging):
     _, async_tool, _ = hanging
-    result = create_araft_agent(scripted(script=[act("Slow", "x"), answer("y")]), [async_tool],
-                                tool_timeout=0.5).invoke({"question": "q?"})
+    result = create_araft_agent(
+        scripted(script=[act("Slow", "x"), answer("y")]), [async_tool], tool_timeout=0.5
+    ).invoke({"question": "q?"})
     assert result["steps"][0]["error"] == "tool_timeout"
 
 
@@ -70,10 +72,14 @@ def test_a_flood_of_text_is_capped_and_its_length_kept(scripted, ledger):
     ledger.add("tools: flood", faults=1, runs=1, completed=1)
 
 
-@pytest.mark.parametrize("output, text", [
-    (b"caf\xc3\xa9", "café"), ({"population": 1_500_000, "state": "PA"}, '{"population": 1500000, "state": "PA"}'),
-    (["Penn", "Lenape"], '["Penn", "Lenape"]'),
-])
+@pytest.mark.parametrize(
+    "output, text",
+    [
+        (b"caf\xc3\xa9", "café"),
+        ({"population": 1_500_000, "state": "PA"}, '{"population": 1500000, "state": "PA"}'),
+        (["Penn", "Lenape"], '["Penn", "Lenape"]'),
+    ],
+)
 def test_bytes_dicts_and_lists_are_rendered_as_text(scripted, output, text):
     @tool
     def Facts(query: str) -> object:  # noqa: N802
@@ -116,7 +122,9 @@ def test_a_question_that_cannot_fit_the_context_is_refused_before_any_prefill(sm
     assert result["status"] == "context_limit" and result["steps"] == [] and result["answer"] is None
     assert "the question does not fit the model: the prompt is" in result["messages"][-1].content
     assert "past the model's context of 512 positions" in result["messages"][-1].content
-    assert model.engine.prefix_cache.prompt_tokens == 0  # nothing was prefilled (every prefill asks the prefix cache first)
+    assert (
+        model.engine.prefix_cache.prompt_tokens == 0
+    )  # nothing was prefilled (every prefill asks the prefix cache first)
     with pytest.raises(ContextLimitError):  # the chat model itself, streamed or not
         list(model.stream("word " * 2000))
     ledger.add("context", faults=2, runs=2, completed=1)

@@ -117,8 +117,7 @@ def test_generate_killed_resumes_to_the_clean_records(data_dir, corpus_index, tm
     clean = tmp_path / "clean.jsonl"
     assert not run_until(araft("generate", *common, "--out", clean), lambda: False)
     out = tmp_path / "traj.jsonl"
-    landed = crash_then_finish(araft("generate", *common, "--out", out), out, clean.stat().st_size, ledger,
-                               "generate")
+    landed = crash_then_finish(araft("generate", *common, "--out", out), out, clean.stat().st_size, ledger, "generate")
     for got, want in ((out, clean), (rejects_path(out), rejects_path(clean))):
         keys = jsonl_keys(got)
         ledger.add("kill -9: generate", lost=len(set(jsonl_keys(want)) - set(keys)))
@@ -130,16 +129,28 @@ def test_generate_killed_resumes_to_the_clean_records(data_dir, corpus_index, tm
 def test_eval_killed_resumes_and_its_report_is_whole(data_dir, corpus_index, tmp_path, ledger):
     from evals.runner import run_key
 
-    common = ["--questions", data_dir / "dev_distractor_a500.jsonl", "--model", "oracle", "--corpus", corpus_index,
-              "--limit", "200", "--prompt", "zeroshot"]
+    common = [
+        "--questions",
+        data_dir / "dev_distractor_a500.jsonl",
+        "--model",
+        "oracle",
+        "--corpus",
+        corpus_index,
+        "--limit",
+        "200",
+        "--prompt",
+        "zeroshot",
+    ]
     clean = tmp_path / "clean"
     assert not run_until(araft("eval", *common, "--out", clean), lambda: False)
     out = tmp_path / "run"
     watch = out / "trajectories.jsonl"
     landed = 0
     for _ in range(KILLS):
-        landed += run_until(araft("eval", *common, "--out", out),
-                            size_at_least(watch, kill_point((clean / "trajectories.jsonl").stat().st_size)))
+        landed += run_until(
+            araft("eval", *common, "--out", out),
+            size_at_least(watch, kill_point((clean / "trajectories.jsonl").stat().st_size)),
+        )
         for name in ("report.json", "report.md"):  # whole or absent, never torn
             if (out / name).exists():
                 assert (out / name).read_text().strip()
@@ -160,13 +171,50 @@ def test_train_killed_resumes_from_its_last_checkpoint(tiny_llama, tmp_path, led
 
     golden = Path(__file__).resolve().parent.parent / "data" / "golden" / "trajectories.jsonl"
     data = tmp_path / "sft.jsonl"
-    assert main(["convert", "sft", str(golden), "--out", str(data), "--prompt-style", "zeroshot_turns",
-                 "--granularity", "trajectory"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "sft",
+                str(golden),
+                "--out",
+                str(data),
+                "--prompt-style",
+                "zeroshot_turns",
+                "--granularity",
+                "trajectory",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "adapter"
-    argv = araft("train", "sft", "--data", data, "--output_dir", out, "--model", tiny_llama, "--load_in_4bit=false",
-                 "--use_cpu=true", "--bf16=false", "--target_modules", "all-linear", "--learning_rate", "5e-3",
-                 "--gradient_accumulation_steps", "1", "--warmup_ratio", "0", "--logging_steps", "1",
-                 "--max_steps", "8", "--save_steps", "2")
+    argv = araft(
+        "train",
+        "sft",
+        "--data",
+        data,
+        "--output_dir",
+        out,
+        "--model",
+        tiny_llama,
+        "--load_in_4bit=false",
+        "--use_cpu=true",
+        "--bf16=false",
+        "--target_modules",
+        "all-linear",
+        "--learning_rate",
+        "5e-3",
+        "--gradient_accumulation_steps",
+        "1",
+        "--warmup_ratio",
+        "0",
+        "--logging_steps",
+        "1",
+        "--max_steps",
+        "8",
+        "--save_steps",
+        "2",
+    )
     # Killed as checkpoint-2 starts to be written (torn), then just after checkpoint-4 is whole,
     # then as checkpoint-6 starts: the finishing run must resume from checkpoint-4.
     landed = run_until(argv, lambda: (out / "checkpoint-2").is_dir())

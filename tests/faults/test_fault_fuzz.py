@@ -27,10 +27,37 @@ GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # Text that looks like the grammar, or like FTS5 or Tantivy query syntax, mixed into random text.
-GRAMMAR = st.sampled_from([
-    "Thought:", "Action:", "[action:", "action_input:", "Answer", "Wikipedia", "]", ",", "\n", "Observation:",
-    '"', "'", "*", "NEAR(", ")", "AND", "OR", "NOT", "^", ":", "-", "\x00", "\u202e", "日本", "Ω", "{", "\\",
-])
+GRAMMAR = st.sampled_from(
+    [
+        "Thought:",
+        "Action:",
+        "[action:",
+        "action_input:",
+        "Answer",
+        "Wikipedia",
+        "]",
+        ",",
+        "\n",
+        "Observation:",
+        '"',
+        "'",
+        "*",
+        "NEAR(",
+        ")",
+        "AND",
+        "OR",
+        "NOT",
+        "^",
+        ":",
+        "-",
+        "\x00",
+        "\u202e",
+        "日本",
+        "Ω",
+        "{",
+        "\\",
+    ]
+)
 TEXTS = st.one_of(st.text(), st.lists(st.one_of(GRAMMAR, st.text(max_size=8)), max_size=30).map("".join))
 
 
@@ -46,8 +73,9 @@ def test_parser_is_total(text):
 @given(outputs=st.lists(TEXTS, min_size=1, max_size=6))
 @FUZZ
 def test_the_agent_ends_within_the_step_cap_on_any_model_output(outputs, scripted, mini_index):
-    agent = create_araft_agent(scripted(script=outputs), [WikipediaTool(backend=LocalWikipedia(mini_index))],
-                               max_steps=3)
+    agent = create_araft_agent(
+        scripted(script=outputs), [WikipediaTool(backend=LocalWikipedia(mini_index))], max_steps=3
+    )
     state = agent.invoke({"question": "Who founded Philadelphia?"})
     assert state["status"] in ("answered", "step_limit", "parse_error", "tool_error")
     assert 1 <= len(state["steps"]) <= 3
@@ -79,17 +107,19 @@ def test_index_lookup_never_raises(fuzz_index, text):
 
 # -- file readers on corrupted files -----------------------------------------------------------
 
+
 def _corrupt(data: bytes, where: float, junk: bytes, mode: str) -> bytes:
     at = int(where * len(data))
     if mode == "truncate":
         return data[:at]
     if mode == "insert":
         return data[:at] + junk + data[at:]
-    return data[:at] + junk + data[at + len(junk):]  # overwrite
+    return data[:at] + junk + data[at + len(junk) :]  # overwrite
 
 
-CORRUPTION = st.tuples(st.floats(0, 1), st.binary(min_size=1, max_size=12),
-                       st.sampled_from(["truncate", "insert", "overwrite"]))
+CORRUPTION = st.tuples(
+    st.floats(0, 1), st.binary(min_size=1, max_size=12), st.sampled_from(["truncate", "insert", "overwrite"])
+)
 
 
 def _sources(tmp: Path) -> dict[str, tuple[Path, object]]:
@@ -97,9 +127,21 @@ def _sources(tmp: Path) -> dict[str, tuple[Path, object]]:
     from helpers import MINI_CORPUS
 
     questions = tmp / "q.json"
-    questions.write_text(json.dumps([{"_id": "a", "question": "Who?", "answer": "Penn", "type": "bridge",
-                                      "level": "hard", "supporting_facts": [["Philadelphia", 0]],
-                                      "context": [["Philadelphia", ["A city.", " Founded by Penn."]]]}]))
+    questions.write_text(
+        json.dumps(
+            [
+                {
+                    "_id": "a",
+                    "question": "Who?",
+                    "answer": "Penn",
+                    "type": "bridge",
+                    "level": "hard",
+                    "supporting_facts": [["Philadelphia", 0]],
+                    "context": [["Philadelphia", ["A city.", " Founded by Penn."]]],
+                }
+            ]
+        )
+    )
     corpus_gz = tmp / "corpus.jsonl.gz"
     corpus_gz.write_bytes(gzip.compress(Path(MINI_CORPUS).read_bytes()))
     config = tmp / "sft.yaml"
@@ -115,8 +157,15 @@ def _sources(tmp: Path) -> dict[str, tuple[Path, object]]:
     }
 
 
-READERS = ["questions (json)", "corpus (jsonl)", "corpus (jsonl.gz)", "trajectories", "sft records",
-           "dpo records", "config"]
+READERS = [
+    "questions (json)",
+    "corpus (jsonl)",
+    "corpus (jsonl.gz)",
+    "trajectories",
+    "sft records",
+    "dpo records",
+    "config",
+]
 
 
 @pytest.mark.parametrize("reader", READERS)

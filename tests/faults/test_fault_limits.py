@@ -41,8 +41,9 @@ def test_max_seconds_ends_a_slow_run_with_time_limit(mini_index, ledger):
             return super()._generate(*args, **kwargs)
 
     model = Slow(script=["Thought: look.\nAction: [action: Wikipedia, action_input: Philadelphia]"])
-    agent = create_araft_agent(model, [WikipediaTool(backend=LocalWikipedia(mini_index))], max_steps=50,
-                               max_seconds=1.0)
+    agent = create_araft_agent(
+        model, [WikipediaTool(backend=LocalWikipedia(mini_index))], max_steps=50, max_seconds=1.0
+    )
     state = agent.invoke({"question": "Who founded Philadelphia?"})
     assert state["status"] == "time_limit"
     assert 2 <= len(state["steps"]) < 50  # it ran, then was stopped long before the step cap
@@ -59,8 +60,7 @@ def test_max_seconds_stops_generation_inside_a_step(tiny_llama, mini_index, ledg
     # that takes them): without a deadline inside generation its first step would run for minutes.
     long_context = with_context(tiny_llama, tmp_path / "tiny-200k", 200_000)
     model = AraftChatModel(model_id=str(long_context), max_new_tokens=100_000, prefix_cache=False)
-    agent = create_araft_agent(model, [WikipediaTool(backend=LocalWikipedia(mini_index))], max_steps=5,
-                               max_seconds=1.0)
+    agent = create_araft_agent(model, [WikipediaTool(backend=LocalWikipedia(mini_index))], max_steps=5, max_seconds=1.0)
     recorder = TrajectoryRecorder()
     state = agent.invoke({"question": "Who founded Philadelphia?"}, {"callbacks": [recorder]})
     assert state["status"] == "time_limit" and len(state["steps"]) == 1

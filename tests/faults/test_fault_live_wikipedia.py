@@ -31,16 +31,24 @@ def server():
 
 
 def tool_for(server) -> WikipediaTool:
-    backend = LiveWikipedia(f"{server.url}/w/api.php", timeout=0.5, retries=2, backoff=0.05, max_wait=1.5,
-                            call_timeout=CALL_TIMEOUT, max_bytes=1 << 20)
+    backend = LiveWikipedia(
+        f"{server.url}/w/api.php",
+        timeout=0.5,
+        retries=2,
+        backoff=0.05,
+        max_wait=1.5,
+        call_timeout=CALL_TIMEOUT,
+        max_bytes=1 << 20,
+    )
     return WikipediaTool(backend=backend)
 
 
 @pytest.mark.parametrize("fault", WIKI_FAULTS)
 def test_every_fault_is_an_observation_within_the_call_limit(server, fault, scripted, ledger):
     server.fault, server.fail_first, server.requests = fault, 0, 0
-    agent = create_araft_agent(scripted(script=[search("Philadelphia"), answer("Penn")]), [tool_for(server)],
-                               max_steps=3)
+    agent = create_araft_agent(
+        scripted(script=[search("Philadelphia"), answer("Penn")]), [tool_for(server)], max_steps=3
+    )
     start = time.monotonic()
     state = agent.invoke({"question": "Who founded Philadelphia?"})
     seconds = time.monotonic() - start
@@ -53,8 +61,9 @@ def test_every_fault_is_an_observation_within_the_call_limit(server, fault, scri
     ledger.add("live wikipedia", faults=1, runs=1, completed=1, seconds=seconds)  # the whole run: an upper bound
 
 
-@pytest.mark.parametrize("fault", ["429", "429-date", "500", "503", "malformed", "empty", "truncated",
-                                   "reset", "close", "binary"])
+@pytest.mark.parametrize(
+    "fault", ["429", "429-date", "500", "503", "malformed", "empty", "truncated", "reset", "close", "binary"]
+)
 def test_a_passing_fault_is_retried_and_the_page_is_found(server, fault, ledger):
     server.fault, server.fail_first, server.requests = fault, 1, 0
     start = time.monotonic()

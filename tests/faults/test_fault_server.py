@@ -33,8 +33,12 @@ async def _error_of(call) -> str:
 
 
 def test_the_server_survives_abuse_and_still_answers(tiny_llama, tmp_path, ledger):
-    env = {"ARAFT_MODEL": str(tiny_llama), "ARAFT_CORPUS": str(MINI_CORPUS), "ARAFT_MAX_STEPS": "4",
-           "ARAFT_MAX_NEW_TOKENS": "200"}  # a random model writes all 200: runs last long enough to cancel
+    env = {
+        "ARAFT_MODEL": str(tiny_llama),
+        "ARAFT_CORPUS": str(MINI_CORPUS),
+        "ARAFT_MAX_STEPS": "4",
+        "ARAFT_MAX_NEW_TOKENS": "200",
+    }  # a random model writes all 200: runs last long enough to cancel
     with langgraph_dev(env, tmp_path / "server.log", "--n-jobs-per-worker", str(JOBS)) as server:
 
         async def abuse():
@@ -48,9 +52,16 @@ def test_the_server_survives_abuse_and_still_answers(tiny_llama, tmp_path, ledge
             seen["oversized"] = await _error_of(client.runs.wait(None, "araft", input={"question": "why? " * 60_000}))
             seen["oversized_s"] = time.monotonic() - start
 
-            seen["malformed"] = [await _error_of(client.runs.wait(None, "araft", input=bad)) for bad in (
-                {}, {"question": ""}, {"messages": [{"type": "nonsense", "content": "x"}]}, {"question": ["a", "b"]},
-                {"unknown": 1})]
+            seen["malformed"] = [
+                await _error_of(client.runs.wait(None, "araft", input=bad))
+                for bad in (
+                    {},
+                    {"question": ""},
+                    {"messages": [{"type": "nonsense", "content": "x"}]},
+                    {"question": ["a", "b"]},
+                    {"unknown": 1},
+                )
+            ]
 
             thread = (await client.threads.create())["thread_id"]
             run = await client.runs.create(thread, "araft", input=question)
@@ -60,8 +71,11 @@ def test_the_server_survives_abuse_and_still_answers(tiny_llama, tmp_path, ledge
             seen["after_cancel"] = await client.runs.wait(thread, "araft", input={"question": "Is it in Pennsylvania?"})
 
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-                async with http.stream("POST", "/runs/stream", json={"assistant_id": "araft", "input": question,
-                                                                      "stream_mode": ["updates"]}) as response:
+                async with http.stream(
+                    "POST",
+                    "/runs/stream",
+                    json={"assistant_id": "araft", "input": question, "stream_mode": ["updates"]},
+                ) as response:
                     async for _ in response.aiter_lines():
                         break  # the client goes away after the first line
 
@@ -75,8 +89,14 @@ def test_the_server_survives_abuse_and_still_answers(tiny_llama, tmp_path, ledge
         alive = server.process.poll() is None
 
     before, after, peak = seen["memory_kb"]
-    ledger.add("langgraph server", faults=1 + 5 + 1 + 1 + 1, runs=1 + 1 + 5 + 2 + 1 + 2 * JOBS + 1,
-               completed=2 + 2 * JOBS + 1, crashes=int(not alive), seconds=seen["oversized_s"])
+    ledger.add(
+        "langgraph server",
+        faults=1 + 5 + 1 + 1 + 1,
+        runs=1 + 1 + 5 + 2 + 1 + 2 * JOBS + 1,
+        completed=2 + 2 * JOBS + 1,
+        crashes=int(not alive),
+        seconds=seen["oversized_s"],
+    )
     assert alive, (tmp_path / "server.log").read_text()[-3000:]
     assert "the question is 299,999 characters, more than this agent takes (2,000" in seen["oversized"]
     assert [bool(e) for e in seen["malformed"]] == [True] * 5, seen["malformed"]  # each one its own run's error
@@ -84,4 +104,6 @@ def test_the_server_survives_abuse_and_still_answers(tiny_llama, tmp_path, ledge
     assert seen["after_cancel"]["status"] in ENDED and seen["after_cancel"]["question"] == "Is it in Pennsylvania?"
     assert all(r["status"] in ENDED and r["steps"] for r in seen["parallel"])
     assert seen["final"]["status"] in ENDED and seen["final"]["steps"]
-    assert after - before < GROWTH_BOUND_MB * 1024, f"resident {before // 1024} MB -> {after // 1024} MB (peak {peak // 1024})"
+    assert after - before < GROWTH_BOUND_MB * 1024, (
+        f"resident {before // 1024} MB -> {after // 1024} MB (peak {peak // 1024})"
+    )

@@ -73,8 +73,9 @@ class SmallDisk:
         def limit_file_size() -> None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 
-        return subprocess.run(araft(*argv), capture_output=True, text=True, timeout=timeout,
-                              preexec_fn=limit_file_size if limit else None)
+        return subprocess.run(
+            araft(*argv), capture_output=True, text=True, timeout=timeout, preexec_fn=limit_file_size if limit else None
+        )
 
     def make_room(self) -> None:
         if self.mode == "tmpfs":
@@ -108,8 +109,9 @@ def one_error_line(result: subprocess.CompletedProcess, *words: object) -> str:
     with exactly one ``araft: error:`` line holding ``words``, no traceback."""
     assert result.returncode == 1, (result.returncode, result.stderr[-500:])
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    lines = [line[line.index("araft: error:"):] for line in re.split(r"[\r\n]", result.stderr)
-             if "araft: error:" in line]
+    lines = [
+        line[line.index("araft: error:") :] for line in re.split(r"[\r\n]", result.stderr) if "araft: error:" in line
+    ]
     assert len(lines) == 1, result.stderr[-2000:]
     for word in words:
         assert str(word) in lines[0], lines[0]
@@ -139,13 +141,25 @@ def exactly_once(got: list[str], want: set[str], ledger, row: str, first: subpro
 
 
 def _generate_argv(data_dir, corpus_index, out) -> list[object]:
-    return ["generate", "--questions", data_dir / "dev_distractor_b300.jsonl", "--teacher", "oracle",
-            "--corpus", corpus_index, "--prompt", "zeroshot", "--out", out]
+    return [
+        "generate",
+        "--questions",
+        data_dir / "dev_distractor_b300.jsonl",
+        "--teacher",
+        "oracle",
+        "--corpus",
+        corpus_index,
+        "--prompt",
+        "zeroshot",
+        "--out",
+        out,
+    ]
 
 
 @pytest.mark.parametrize("mode", [None, "fsize"], ids=["small-disk", "file-size-limit"])
-def test_generate_on_a_full_disk_stops_then_resumes_every_question_once(data_dir, corpus_index, small_disk,
-                                                                       ledger, mode):
+def test_generate_on_a_full_disk_stops_then_resumes_every_question_once(
+    data_dir, corpus_index, small_disk, ledger, mode
+):
     from evals.hotpotqa import load_questions
 
     want = {q.id for q in load_questions(data_dir / "dev_distractor_b300.jsonl")}
@@ -161,7 +175,7 @@ def test_generate_on_a_full_disk_stops_then_resumes_every_question_once(data_dir
     second = disk.run(*_generate_argv(data_dir, corpus_index, out))
     assert second.returncode == 0, second.stderr[-2000:]
     after = whole_keys(out)
-    assert after[:len(before)] == before  # what was written before the fault is kept as it was
+    assert after[: len(before)] == before  # what was written before the fault is kept as it was
     exactly_once(after + whole_keys(rejects_path(out)), want, ledger, "full disk: generate", first)
 
 
@@ -173,8 +187,21 @@ def test_eval_on_a_full_disk_writes_no_report_then_finishes(data_dir, corpus_ind
     want = {f"{q.id}#0" for q in sample_questions(pool, limit=100, seed=0)}
     disk = small_disk(300_000)
     out = disk.dir / "run"
-    argv = ["eval", "--questions", data_dir / "dev_distractor_b300.jsonl", "--model", "oracle", "--corpus",
-            corpus_index, "--limit", "100", "--prompt", "zeroshot", "--out", out]
+    argv = [
+        "eval",
+        "--questions",
+        data_dir / "dev_distractor_b300.jsonl",
+        "--model",
+        "oracle",
+        "--corpus",
+        corpus_index,
+        "--limit",
+        "100",
+        "--prompt",
+        "zeroshot",
+        "--out",
+        out,
+    ]
     first = disk.run(*argv)
     one_error_line(first, f"cannot write {out / 'trajectories.jsonl'}")
     assert only_files(out) == ["settings.yaml", "trajectories.jsonl"]  # no report of a run that did not finish
@@ -189,17 +216,33 @@ def test_eval_on_a_full_disk_writes_no_report_then_finishes(data_dir, corpus_ind
 def test_convert_on_a_full_disk_leaves_nothing_at_the_final_path(small_disk, ledger):
     disk = small_disk(8192)
     out = disk.dir / "dpo.jsonl"
-    argv = ["convert", "dpo", GOLDEN / "trajectories.jsonl", "--out", out, "--prompt-style", "zeroshot",
-            "--rejects", GOLDEN / "rejects.jsonl", "--kinds", "repeat_previous,answer_before_search,"
-            "malformed_action,failed_run,wrong_answer"]  # the golden file's arguments (tests/test_records.py)
+    argv = [
+        "convert",
+        "dpo",
+        GOLDEN / "trajectories.jsonl",
+        "--out",
+        out,
+        "--prompt-style",
+        "zeroshot",
+        "--rejects",
+        GOLDEN / "rejects.jsonl",
+        "--kinds",
+        "repeat_previous,answer_before_search,malformed_action,failed_run,wrong_answer",
+    ]  # the golden file's arguments (tests/test_records.py)
     first = disk.run(*argv)
     one_error_line(first, f"cannot write {out}")
     assert only_files(disk.dir) == []  # neither a partial file nor its temporary
     disk.make_room()
     assert disk.run(*argv).returncode == 0
     want, got = (GOLDEN / "expected_dpo.jsonl").read_text().splitlines(), out.read_text().splitlines()
-    ledger.add("full disk: convert", faults=1, runs=2, completed=1, lost=len(set(want) - set(got)),
-               false_ok=int(first.returncode == 0))
+    ledger.add(
+        "full disk: convert",
+        faults=1,
+        runs=2,
+        completed=1,
+        lost=len(set(want) - set(got)),
+        false_ok=int(first.returncode == 0),
+    )
     assert got == want
 
 
@@ -220,8 +263,14 @@ def test_corpus_build_on_a_full_disk_leaves_no_index_then_builds_one(data_dir, s
     if engine == "fts5":
         assert sqlite3.connect(out).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     pages = len(open_index(out))
-    ledger.add("full disk: corpus build", faults=1, runs=2, completed=1, lost=11_736 - pages,
-               false_ok=int(first.returncode == 0))
+    ledger.add(
+        "full disk: corpus build",
+        faults=1,
+        runs=2,
+        completed=1,
+        lost=11_736 - pages,
+        false_ok=int(first.returncode == 0),
+    )
     assert pages == 11_736 and open_index(out).title_match("Harvey Pekar") is not None
 
 
@@ -229,9 +278,27 @@ def test_report_on_a_full_disk_leaves_nothing_then_writes(data_dir, corpus_index
     runs = []
     for seed in (0, 1):
         run = tmp_path / f"run{seed}"
-        done = subprocess.run(araft("eval", "--questions", data_dir / "dev_distractor_b300.jsonl", "--model",
-                                    "oracle", "--corpus", corpus_index, "--limit", "10", "--seed", seed,
-                                    "--prompt", "zeroshot", "--out", run), capture_output=True, text=True)
+        done = subprocess.run(
+            araft(
+                "eval",
+                "--questions",
+                data_dir / "dev_distractor_b300.jsonl",
+                "--model",
+                "oracle",
+                "--corpus",
+                corpus_index,
+                "--limit",
+                "10",
+                "--seed",
+                seed,
+                "--prompt",
+                "zeroshot",
+                "--out",
+                run,
+            ),
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         runs.append(run)
     disk = small_disk(8192)
@@ -248,20 +315,55 @@ def test_report_on_a_full_disk_leaves_nothing_then_writes(data_dir, corpus_index
     ledger.add("full disk: report", faults=1, runs=2, completed=1, false_ok=int(first.returncode == 0))
 
 
-def test_train_on_a_full_disk_keeps_its_last_whole_checkpoint_and_resumes(tiny_llama, small_disk, tmp_path,
-                                                                          ledger):
+def test_train_on_a_full_disk_keeps_its_last_whole_checkpoint_and_resumes(tiny_llama, small_disk, tmp_path, ledger):
     # The small disk holds one checkpoint (~0.5 MB) but not two: the run stops while saving
     # checkpoint-4 (the file-size limit: on its 285 KB optimizer state).
     data = tmp_path / "sft.jsonl"
-    done = subprocess.run(araft("convert", "sft", GOLDEN / "trajectories.jsonl", "--out", data, "--prompt-style",
-                                "zeroshot_turns", "--granularity", "trajectory"), capture_output=True, text=True)
+    done = subprocess.run(
+        araft(
+            "convert",
+            "sft",
+            GOLDEN / "trajectories.jsonl",
+            "--out",
+            data,
+            "--prompt-style",
+            "zeroshot_turns",
+            "--granularity",
+            "trajectory",
+        ),
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     disk = small_disk(800_000 if can_mount() is None else 200_000)
     out = disk.dir / "adapter"
-    argv = ["train", "sft", "--data", data, "--output_dir", out, "--model", tiny_llama, "--load_in_4bit=false",
-            "--use_cpu=true", "--bf16=false", "--target_modules", "all-linear", "--learning_rate", "5e-3",
-            "--gradient_accumulation_steps", "1", "--warmup_ratio", "0", "--logging_steps", "1",
-            "--max_steps", "8", "--save_steps", "2"]
+    argv = [
+        "train",
+        "sft",
+        "--data",
+        data,
+        "--output_dir",
+        out,
+        "--model",
+        tiny_llama,
+        "--load_in_4bit=false",
+        "--use_cpu=true",
+        "--bf16=false",
+        "--target_modules",
+        "all-linear",
+        "--learning_rate",
+        "5e-3",
+        "--gradient_accumulation_steps",
+        "1",
+        "--warmup_ratio",
+        "0",
+        "--logging_steps",
+        "1",
+        "--max_steps",
+        "8",
+        "--save_steps",
+        "2",
+    ]
     first = disk.run(*argv)
     one_error_line(first, f"cannot write {out}")
     whole = last_checkpoint(out)
@@ -274,8 +376,14 @@ def test_train_on_a_full_disk_keeps_its_last_whole_checkpoint_and_resumes(tiny_l
     second = disk.run(*argv, "--resume")
     assert second.returncode == 0, second.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
-    ledger.add("full disk: train", faults=1, runs=2, completed=1, lost=8 - summary["steps"],
-               false_ok=int(first.returncode == 0))
+    ledger.add(
+        "full disk: train",
+        faults=1,
+        runs=2,
+        completed=1,
+        lost=8 - summary["steps"],
+        false_ok=int(first.returncode == 0),
+    )
     assert summary["steps"] == 8
     assert (out / "adapter_model.safetensors").is_file()
     assert not any(p.name.startswith(".") for p in out.iterdir())
@@ -286,14 +394,51 @@ def test_train_log_on_a_full_disk_stops_training(tiny_llama, tmp_path, capsys, l
     from araft import main
 
     data = tmp_path / "sft.jsonl"
-    assert main(["convert", "sft", str(GOLDEN / "trajectories.jsonl"), "--out", str(data), "--prompt-style",
-                 "zeroshot_turns", "--granularity", "trajectory"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "sft",
+                str(GOLDEN / "trajectories.jsonl"),
+                "--out",
+                str(data),
+                "--prompt-style",
+                "zeroshot_turns",
+                "--granularity",
+                "trajectory",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "adapter"
     out.mkdir()
     (out / "log.jsonl").symlink_to("/dev/full")  # every write: ENOSPC
-    code = main(["train", "sft", "--data", str(data), "--output_dir", str(out), "--model", str(tiny_llama),
-                 "--load_in_4bit=false", "--use_cpu=true", "--bf16=false", "--target_modules", "all-linear",
-                 "--warmup_ratio", "0", "--logging_steps", "1", "--max_steps", "2", "--save_steps", "10", "--resume"])
+    code = main(
+        [
+            "train",
+            "sft",
+            "--data",
+            str(data),
+            "--output_dir",
+            str(out),
+            "--model",
+            str(tiny_llama),
+            "--load_in_4bit=false",
+            "--use_cpu=true",
+            "--bf16=false",
+            "--target_modules",
+            "all-linear",
+            "--warmup_ratio",
+            "0",
+            "--logging_steps",
+            "1",
+            "--max_steps",
+            "2",
+            "--save_steps",
+            "10",
+            "--resume",
+        ]
+    )
     err = capsys.readouterr().err
     ledger.add("full disk: train log", faults=1, runs=1, false_ok=int(code == 0))
     assert code == 1
@@ -322,8 +467,15 @@ def test_two_generate_runs_at_once_write_every_question_once(data_dir, corpus_in
 
     want = {q.id for q in load_questions(data_dir / "dev_distractor_b300.jsonl")}
     out = tmp_path / "traj.jsonl"
-    procs = [subprocess.Popen(araft(*_generate_argv(data_dir, corpus_index, out)), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            araft(*_generate_argv(data_dir, corpus_index, out)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = [(p, *p.communicate(timeout=300)) for p in procs]
     for p, _, err in results:
         if p.returncode != 0:  # the one that came second, if the first still held the output
@@ -332,8 +484,13 @@ def test_two_generate_runs_at_once_write_every_question_once(data_dir, corpus_in
             assert "Traceback" not in err
     assert any(p.returncode == 0 for p, _, _ in results)
     got = whole_keys(out) + whole_keys(rejects_path(out))
-    ledger.add("two writers: generate", faults=1, runs=2, completed=sum(p.returncode == 0 for p, _, _ in results),
-               lost=len(want - set(got)))
+    ledger.add(
+        "two writers: generate",
+        faults=1,
+        runs=2,
+        completed=sum(p.returncode == 0 for p, _, _ in results),
+        lost=len(want - set(got)),
+    )
     assert len(got) == len(set(got)) == len(want) and set(got) == want
     again = subprocess.run(araft(*_generate_argv(data_dir, corpus_index, out)), capture_output=True, text=True)
     assert again.returncode == 0 and "skipped 300 already done" in again.stdout
@@ -341,17 +498,40 @@ def test_two_generate_runs_at_once_write_every_question_once(data_dir, corpus_in
 
 
 @pytest.mark.parametrize("command", ["generate", "eval", "corpus build", "train"])
-def test_an_output_another_run_holds_is_refused_naming_its_pid(command, data_dir, corpus_index, tiny_llama, tmp_path,
-                                                               ledger):
+def test_an_output_another_run_holds_is_refused_naming_its_pid(
+    command, data_dir, corpus_index, tiny_llama, tmp_path, ledger
+):
     questions = data_dir / "dev_distractor_b300.jsonl"
     out = tmp_path / "out"
     argv = {
         "generate": _generate_argv(data_dir, corpus_index, out),
-        "eval": ["eval", "--questions", questions, "--model", "oracle", "--corpus", corpus_index, "--limit", "5",
-                 "--out", out],
+        "eval": [
+            "eval",
+            "--questions",
+            questions,
+            "--model",
+            "oracle",
+            "--corpus",
+            corpus_index,
+            "--limit",
+            "5",
+            "--out",
+            out,
+        ],
         "corpus build": ["corpus", "build", questions, "--out", out],
-        "train": ["train", "sft", "--data", GOLDEN / "expected_sft_step.jsonl", "--output_dir", out, "--model",
-                  tiny_llama, "--load_in_4bit=false", "--use_cpu=true", "--bf16=false"],
+        "train": [
+            "train",
+            "sft",
+            "--data",
+            GOLDEN / "expected_sft_step.jsonl",
+            "--output_dir",
+            out,
+            "--model",
+            tiny_llama,
+            "--load_in_4bit=false",
+            "--use_cpu=true",
+            "--bf16=false",
+        ],
     }[command]
     with output_lock(out):
         held = subprocess.run(araft(*argv), capture_output=True, text=True, timeout=300)
@@ -374,8 +554,11 @@ def test_repeated_question_ids_are_refused_naming_them(command, data_dir, corpus
     qid = json.loads(lines[1]).get("_id", json.loads(lines[1]).get("id"))
     out = tmp_path / "out"
     common = ["--questions", str(questions), "--corpus", str(corpus_index), "--out", str(out)]
-    argv = ["generate", "--teacher", "oracle", *common] if command == "generate" else ["eval", "--model", "oracle",
-                                                                                       *common]
+    argv = (
+        ["generate", "--teacher", "oracle", *common]
+        if command == "generate"
+        else ["eval", "--model", "oracle", *common]
+    )
     code = main(argv)
     err = capsys.readouterr().err
     ledger.add("repeated question ids", faults=1, runs=1, false_ok=int(code == 0))
@@ -396,7 +579,16 @@ def test_an_out_of_the_wrong_kind_is_one_line(command, data_dir, corpus_index, t
     else:
         out.mkdir()
         argv = ["generate", "--teacher", "oracle", "--limit", "2"]
-    code = main([*argv, "--questions", str(data_dir / "dev_distractor_b300.jsonl"), "--corpus", str(corpus_index),
-                 "--out", str(out)])
+    code = main(
+        [
+            *argv,
+            "--questions",
+            str(data_dir / "dev_distractor_b300.jsonl"),
+            "--corpus",
+            str(corpus_index),
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"araft: error: --out {out} is a ") and len(err.strip().splitlines()) == 1

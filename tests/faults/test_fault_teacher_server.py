@@ -26,12 +26,13 @@ ONCE = ("hang", "500", "truncated", "reset", "malformed")  # recover on the retr
 
 
 def _questions(path: Path) -> list[dict]:
-    rows = [{"_id": f"ok{i}", "question": f"Which city is question {i} about?", "answer": "Philadelphia"}
-            for i in range(4)]
-    rows += [{"_id": f"always-{f}", "question": f"[{f}] Which city is it?", "answer": "Philadelphia"}
-             for f in TEACHER_FAULTS]
-    rows += [{"_id": f"once-{f}", "question": f"[{f}-once] Which city is it?", "answer": "Philadelphia"}
-             for f in ONCE]
+    rows = [
+        {"_id": f"ok{i}", "question": f"Which city is question {i} about?", "answer": "Philadelphia"} for i in range(4)
+    ]
+    rows += [
+        {"_id": f"always-{f}", "question": f"[{f}] Which city is it?", "answer": "Philadelphia"} for f in TEACHER_FAULTS
+    ]
+    rows += [{"_id": f"once-{f}", "question": f"[{f}-once] Which city is it?", "answer": "Philadelphia"} for f in ONCE]
     for row in rows:
         row.update(type="bridge", level="hard", supporting_facts=[], context=[])
     path.write_text(json.dumps(rows))
@@ -54,9 +55,27 @@ def test_generate_survives_a_misbehaving_teacher(teacher, tmp_path, monkeypatch,
     monkeypatch.setenv("OPENAI_API_KEY", PLANTED_KEY)
     rows = _questions(tmp_path / "q.json")
     out = tmp_path / "traj.jsonl"
-    argv = ["generate", "--questions", str(tmp_path / "q.json"), "--teacher", f"openai:teacher@{teacher.url}/v1",
-            "--corpus", str(MINI_CORPUS), "--out", str(out), "--concurrency", "4", "--prompt", "zeroshot",
-            "--max-steps", "3", "--request-timeout", str(TIMEOUT), "--request-retries", "0"]
+    argv = [
+        "generate",
+        "--questions",
+        str(tmp_path / "q.json"),
+        "--teacher",
+        f"openai:teacher@{teacher.url}/v1",
+        "--corpus",
+        str(MINI_CORPUS),
+        "--out",
+        str(out),
+        "--concurrency",
+        "4",
+        "--prompt",
+        "zeroshot",
+        "--max-steps",
+        "3",
+        "--request-timeout",
+        str(TIMEOUT),
+        "--request-retries",
+        "0",
+    ]
     start = time.monotonic()
     assert main(argv) == 0
     seconds = time.monotonic() - start
@@ -75,14 +94,18 @@ def test_generate_survives_a_misbehaving_teacher(teacher, tmp_path, monkeypatch,
     # A server that ignores the stop sequence: its invented observation is cut, never recorded.
     no_stop = errors["always-no-stop"]
     assert no_stop["status"] == "step_limit"
-    assert all("invented" not in (s["observation"] or "") and "Observation:" not in s["raw"]
-               for s in no_stop["steps"])
+    assert all("invented" not in (s["observation"] or "") and "Observation:" not in s["raw"] for s in no_stop["steps"])
     assert f"Bearer {PLANTED_KEY}" in teacher.seen_keys  # the key was used ...
     for path in (out, rejects_path(out)):  # ... and written nowhere
         assert PLANTED_KEY not in path.read_text()
     assert PLANTED_KEY not in "".join(capsys.readouterr())
-    ledger.add("teacher server", faults=len(TEACHER_FAULTS) + len(ONCE), runs=len(rows), completed=len(rows),
-               lost=len(rows) - len(set(kept + rejects)))
+    ledger.add(
+        "teacher server",
+        faults=len(TEACHER_FAULTS) + len(ONCE),
+        runs=len(rows),
+        completed=len(rows),
+        lost=len(rows) - len(set(kept + rejects)),
+    )
 
     # Restarted with the same arguments: everything is done, nothing is asked or written again.
     before = (out.read_bytes(), rejects_path(out).read_bytes())
@@ -95,8 +118,19 @@ def test_generate_survives_a_misbehaving_teacher(teacher, tmp_path, monkeypatch,
 
 def test_unreachable_teacher_fails_fast_with_one_line(tmp_path, capsys):
     _questions(tmp_path / "q.json")
-    code = main(["generate", "--questions", str(tmp_path / "q.json"), "--teacher", "openai:t@http://127.0.0.1:9/v1",
-                 "--out", str(tmp_path / "o.jsonl"), "--corpus", str(tmp_path / "q.json")])
+    code = main(
+        [
+            "generate",
+            "--questions",
+            str(tmp_path / "q.json"),
+            "--teacher",
+            "openai:t@http://127.0.0.1:9/v1",
+            "--out",
+            str(tmp_path / "o.jsonl"),
+            "--corpus",
+            str(tmp_path / "q.json"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "unreachable" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o.jsonl").exists()
