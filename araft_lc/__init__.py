@@ -62,20 +62,19 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from araft_lc.agent.factory import build_agent
-    from araft_lc.runtime.causal_lm import load_causal_lm
-    from araft_lc.chat.chat_model import AraftChatModel
     from araft_lc.agent.graph import AgentInput, AgentOutput, AgentState, create_araft_agent
-    from araft_lc.chat.model_spec import ModelSpec
-    from araft_lc.chat.model_spec import load_chat_model
-    from araft_lc.react.parser import parse
-    from araft_lc.react.prompt import PromptStyle, load_prompt
     from araft_lc.agent.recorder import TrajectoryRecorder
     from araft_lc.agent.settings import RunSettings
+    from araft_lc.agent.tracing import JsonlTraceHandler
+    from araft_lc.chat.chat_model import AraftChatModel
+    from araft_lc.chat.model_spec import ModelSpec, load_chat_model
+    from araft_lc.react.parser import parse
+    from araft_lc.react.prompt import PromptStyle, load_prompt
+    from araft_lc.react.trajectory import Step, TrajectoryRecord
+    from araft_lc.runtime.causal_lm import load_causal_lm
     from araft_lc.wiki.live_wikipedia import LiveWikipedia
     from araft_lc.wiki.select import wikipedia_tool
     from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
-    from araft_lc.agent.tracing import JsonlTraceHandler
-    from araft_lc.react.trajectory import Step, TrajectoryRecord
 
 
 def __getattr__(name: str) -> Any:

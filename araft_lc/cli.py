@@ -97,8 +97,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     callbacks = []
     tracer = None
     if args.trace:
-        from araft_lc.storage.jsonl_sink import repair_tail
         from araft_lc.agent.tracing import JsonlTraceHandler
+        from araft_lc.storage.jsonl_sink import repair_tail
 
         repair_tail(Path(args.trace))  # a line torn by a full disk in an earlier run
         tracer = JsonlTraceHandler(args.trace)
@@ -156,7 +156,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                         file=live,
                         flush=True,
                     )
-    except Exception as e:  # noqa: BLE001 - a model server's failure ends the run in one line
+    except Exception as e:
         if isinstance(e, user_errors()):
             raise
         from araft_lc.storage.error_text import error_text

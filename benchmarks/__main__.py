@@ -128,14 +128,14 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str]]]] = {
         )
     ],
     "vllm_bench": lambda r: [
-        ("vLLM-CPU: questions/min at concurrency {0} / 1".format(_k(r)), f"{r[f'vllm_speedup_c{_k(r)}_over_c1']}x", ""),
+        (f"vLLM-CPU: questions/min at concurrency {_k(r)} / 1", f"{r[f'vllm_speedup_c{_k(r)}_over_c1']}x", ""),
         (
-            "araft in-process: questions/min at concurrency {0} / 1".format(_k(r)),
+            f"araft in-process: questions/min at concurrency {_k(r)} / 1",
             f"{r[f'araft_speedup_c{_k(r)}_over_c1']}x",
             ">= 3x",
         ),
         (
-            "generated tokens/s at concurrency {0}: araft / vLLM-CPU".format(_k(r)),
+            f"generated tokens/s at concurrency {_k(r)}: araft / vLLM-CPU",
             f"{r[f'araft_over_vllm_tokens_per_second_c{_k(r)}']}x",
             ">= 1x",
         ),
@@ -167,8 +167,8 @@ FIGURES: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str]]]] = {
             ),
             *(
                 (
-                    f"{name.replace('_', ' ')}: {k.split('_')[0][4:]} calls at once, {k.split('_')[1]} tok/s / llama.cpp's "
-                    "single stream",
+                    f"{name.replace('_', ' ')}: {k.split('_')[0][4:]} calls at once, "
+                    f"{k.split('_')[1]} tok/s / llama.cpp's single stream",
                     f"{v:.2f}x",
                     ">= 1.5x" if name == "ours_llama_cpp_merged" else "",
                 )

@@ -31,12 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import DATA, emit, stamp
-from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.agent.graph import create_araft_agent
-from araft_lc.chat.presets import smollm2_path
 from araft_lc.agent.recorder import TrajectoryRecorder
+from araft_lc.chat.chat_model import AraftChatModel
+from araft_lc.chat.presets import smollm2_path
 from araft_lc.wiki.select import wikipedia_tool
+from benchmarks.common import DATA, emit, stamp
 from evals.hotpotqa import load_questions, sample_questions
 
 
@@ -46,7 +46,7 @@ def run(agent, questions, concurrency: int, usage: list | None = None) -> tuple[
     configs = [{"callbacks": [recorder], "metadata": {"question_id": q.id}} for q in questions]
     start = time.perf_counter()
     if concurrency == 1:
-        for q, c in zip(questions, configs):
+        for q, c in zip(questions, configs, strict=True):
             agent.invoke({"question": q.question}, c)
     else:
         agent.batch(

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 SHAPES = {
-    "7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32),
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
+    "7b": {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32},
+    "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4},
 }
 LENGTHS = [1024, 2048, 4096]  # the static caches: a fewshot agent run spans ~900 to ~2,000 tokens
 PLAN = [("make", 120), ("bf16", 240), ("nf4", 240)]  # stage, seconds at most
@@ -113,8 +113,8 @@ def stage_model(args: argparse.Namespace, precision: str) -> dict[str, Any]:
     import torch
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from araft_lc.chat.chat_model import AraftChatModel
     from araft_lc.agent.graph import create_araft_agent
+    from araft_lc.chat.chat_model import AraftChatModel
     from araft_lc.wiki.select import wikipedia_tool
     from benchmarks.batching_bench import run
     from benchmarks.common import decode_tok_s
@@ -156,7 +156,9 @@ def stage_model(args: argparse.Namespace, precision: str) -> dict[str, Any]:
         if name != "dynamic":
             mine, theirs = [s for run in steps for s in run], [s for run in measured["dynamic"] for s in run]
             r["same_steps_as_dynamic"] = steps == measured["dynamic"]
-            r["same_step_share"] = round(sum(a == b for a, b in zip(mine, theirs)) / max(1, len(theirs)), 2)
+            r["same_step_share"] = round(
+                sum(a == b for a, b in zip(mine, theirs, strict=False)) / max(1, len(theirs)), 2
+            )
             r["compiled"] = getattr(m.engine.static._base, "_compiled_call", None) is not None
         save()
         with off():

@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from benchmarks.common import DATA, emit, stamp
 from araft_lc.wiki.corpus import Pages
 from araft_lc.wiki.index import PageIndex
 from araft_lc.wiki.index_engines import build, index_name, open_index
 from araft_lc.wiki.tantivy_index import tantivy_available
 from araft_lc.wiki.wikipedia import LocalWikipedia
+from benchmarks.common import DATA, emit, stamp
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -60,7 +60,7 @@ def time_queries(index: PageIndex, queries: list[str]) -> dict[str, float]:
 
 def same_share(a: list[Optional[str]], b: list[Optional[str]]) -> float:
     """The share of queries on which two engines found the same page (or both none)."""
-    return round(sum(x == y for x, y in zip(a, b)) / max(1, len(a)), 4)
+    return round(sum(x == y for x, y in zip(a, b, strict=False)) / max(1, len(a)), 4)
 
 
 def size_mb(path: Path) -> float:
@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                 "size_mb": size_mb(out),
                 "title_queries": title_stats,
                 "free_text_queries": free_stats,
-                "free_text_top1_is_supporting": round(sum(t in g for t, g in zip(free_found, gold)) / len(gold), 4),
+                "free_text_top1_is_supporting": round(
+                    sum(t in g for t, g in zip(free_found, gold, strict=False)) / len(gold), 4
+                ),
             }
             found[engine] = (title_found, free_found)
             index.close()

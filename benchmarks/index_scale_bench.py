@@ -67,7 +67,7 @@ def write_corpus(path: Path, pages: int, seed: int) -> list[str]:
     return titles
 
 
-def _build(engine: str, source: str, out: str, queue: "multiprocessing.Queue") -> None:
+def _build(engine: str, source: str, out: str, queue: multiprocessing.Queue) -> None:
     from araft_lc.wiki.index_engines import build
 
     start = time.perf_counter()

@@ -22,12 +22,12 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 
-from benchmarks.common import emit, stamp
 from araft_lc.agent.graph import create_araft_agent, cut_at_stop
 from araft_lc.react.chat_format import message_text
 from araft_lc.react.parser import Action, parse
 from araft_lc.react.prompt import STOP, load_prompt, render_messages
 from araft_lc.react.trajectory import Step
+from benchmarks.common import emit, stamp
 
 
 class StubModel(BaseChatModel):

@@ -1,6 +1,7 @@
 """Prefix KV cache: prompt tokens computed and wall time per agent run, with and without it.
 
-    python -m benchmarks.prefix_cache_bench [--questions 3] [--prompt fewshot] [--out benchmarks/prefix_cache_bench.json]
+    python -m benchmarks.prefix_cache_bench [--questions 3] [--prompt fewshot] \\
+        [--out benchmarks/prefix_cache_bench.json]
 
 SmolLM2-135M-Instruct (fp32, this CPU) runs the agent (5 steps at most, greedy) over the first N
 questions of ``dev_distractor_a500.jsonl`` with the local index, once with the cache and once
@@ -16,11 +17,11 @@ import statistics
 import sys
 import time
 
-from benchmarks.common import DATA, emit, stamp
-from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.agent.graph import create_araft_agent
+from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.chat.presets import smollm2_path
 from araft_lc.wiki.select import wikipedia_tool
+from benchmarks.common import DATA, emit, stamp
 from evals.hotpotqa import load_questions
 
 

@@ -37,7 +37,11 @@ def split(questions: Sequence[str], seed: int, limit: Optional[int], parts: int,
     raw: dict[str, dict[str, Any]] = {}
     for path in questions:
         text = Path(path).read_text(encoding="utf-8")
-        rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(l) for l in text.splitlines() if l]
+        rows = (
+            json.loads(text)
+            if text.lstrip().startswith("[")
+            else [json.loads(line) for line in text.splitlines() if line]
+        )
         raw.update({str(r.get("_id", r.get("id"))): r for r in rows})
     out.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -1,6 +1,7 @@
 """Static-cache decoding on this CPU: agent runs with ``decode="dynamic"`` and ``"static"``.
 
-    python -m benchmarks.static_decode_bench [--questions 2] [--compile] [--lengths 1024,2048,4096] [--out benchmarks/static_decode_bench.json]
+    python -m benchmarks.static_decode_bench [--questions 2] [--compile] [--lengths 1024,2048,4096] \\
+        [--out benchmarks/static_decode_bench.json]
 
 SmolLM2-135M-Instruct (fp32) runs the agent (5 steps at most, greedy, the prefix cache on, as
 on a CPU by default) over the first N questions of ``dev_distractor_a500.jsonl`` with the local
@@ -18,11 +19,11 @@ import statistics
 import sys
 import time
 
-from benchmarks.common import DATA, decode_tok_s, emit, stamp
-from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.agent.graph import create_araft_agent
+from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.chat.presets import smollm2_path
 from araft_lc.wiki.select import wikipedia_tool
+from benchmarks.common import DATA, decode_tok_s, emit, stamp
 from evals.hotpotqa import load_questions
 
 

@@ -45,8 +45,8 @@ def Calculator(expression: str) -> str:
     if not set(expression) <= allowed:
         return f"Cannot evaluate {expression!r}: use digits and + - * / ( ) only."
     try:
-        return str(eval(expression, {"__builtins__": {}}))  # noqa: S307 - digits and operators only
-    except Exception as e:  # noqa: BLE001
+        return str(eval(expression, {"__builtins__": {}}))
+    except Exception as e:
         return f"Cannot evaluate {expression!r} ({type(e).__name__})."
 
 
@@ -74,8 +74,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
-    from araft_lc.chat.chat_model import AraftChatModel
     from araft_lc.agent.graph import create_araft_agent
+    from araft_lc.chat.chat_model import AraftChatModel
     from araft_lc.react.prompt import load_prompt
     from araft_lc.wiki.select import wikipedia_tool
 

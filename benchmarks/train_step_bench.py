@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             "fp32": fp32,
             "bf16_autocast": bf16,
             "bf16_speedup": round(fp32["step_s"] / bf16["step_s"], 2),
-            "max_loss_gap": round(max(abs(a - b) for a, b in zip(fp32["losses"], bf16["losses"])), 4),
+            "max_loss_gap": round(max(abs(a - b) for a, b in zip(fp32["losses"], bf16["losses"], strict=True)), 4),
         },
         args.out,
     )

@@ -23,13 +23,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.batching_bench import run
-from benchmarks.common import DATA, emit, stamp, stop_process_group
-from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.agent.graph import create_araft_agent
+from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.chat.model_spec import load_chat_model
 from araft_lc.chat.presets import smollm2_path
 from araft_lc.wiki.select import wikipedia_tool
+from benchmarks.batching_bench import run
+from benchmarks.common import DATA, emit, stamp, stop_process_group
 from evals.hotpotqa import load_questions, sample_questions
 
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             stop_process_group(proc)
     flat = {k: [s for run_steps in v for s in run_steps] for k, v in steps.items()}
     k = args.concurrency
-    same = sum(a == b for a, b in zip(flat["vllm_c1"], flat["araft_c1"]))
+    same = sum(a == b for a, b in zip(flat["vllm_c1"], flat["araft_c1"], strict=False))
     out = {
         **stamp("python -m benchmarks.vllm_bench " + " ".join(argv if argv is not None else sys.argv[1:])),
         "model": f"SmolLM2-135M-Instruct fp32 + {args.adapter}",
@@ -142,13 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         "server_ready_s": round(ready_s),
         **results,
         "same_steps_vllm_vs_araft": f"{same} of {max(len(flat['vllm_c1']), len(flat['araft_c1']))}",
-        "vllm_speedup_c{}_over_c1".format(k): round(
-            results["vllm_c1"]["seconds"] / results[f"vllm_c{k}"]["seconds"], 2
-        ),
-        "araft_speedup_c{}_over_c1".format(k): round(
-            results["araft_c1"]["seconds"] / results[f"araft_c{k}"]["seconds"], 2
-        ),
-        "araft_over_vllm_tokens_per_second_c{}".format(k): round(
+        f"vllm_speedup_c{k}_over_c1": round(results["vllm_c1"]["seconds"] / results[f"vllm_c{k}"]["seconds"], 2),
+        f"araft_speedup_c{k}_over_c1": round(results["araft_c1"]["seconds"] / results[f"araft_c{k}"]["seconds"], 2),
+        f"araft_over_vllm_tokens_per_second_c{k}": round(
             results[f"araft_c{k}"]["generated_tokens_per_second"]
             / results[f"vllm_c{k}"]["generated_tokens_per_second"],
             2,

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from araft_lc.storage.config_file import ConfigError
 from araft_lc.agent.settings import add_settings_flags, check_resumable, settings_from_args
+from araft_lc.storage.config_file import ConfigError
 from evals.settings import SETTINGS, EvalSettings, GenerateSettings, generate_settings_path
 
 __all__ = ["add_parsers"]
@@ -99,9 +99,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from araft_lc.chat.model_spec import ModelSpec
     from araft_lc.react.prompt import load_prompt
     from evals.hotpotqa import check_leakage, check_unique_ids, load_questions, parse_levels, sample_questions
-    from evals.teachers import load_model
     from evals.report import write_report
     from evals.runner import check_out_dir, evaluate
+    from evals.teachers import load_model
 
     settings = settings_from_args(EvalSettings, args)
     pool = [q for path in args.questions for q in load_questions(path)]

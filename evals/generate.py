@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from araft_lc.agent.settings import RunSettings, save_settings
+from araft_lc.react.trajectory import TrajectoryRecord
 from araft_lc.storage.jsonl_sink import JsonlSink, read_ids
 from araft_lc.storage.output_lock import output_lock
-from araft_lc.agent.settings import RunSettings, save_settings
-from evals.run_pool import run_pool
-from araft_lc.react.trajectory import TrajectoryRecord
 from evals.hotpotqa import Question, check_unique_ids
+from evals.run_pool import run_pool
 from evals.settings import generate_settings_path
 
 __all__ = ["GenerationSummary", "generate", "rejects_path", "kept_by"]

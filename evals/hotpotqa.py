@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
+from araft_lc.storage.jsonl import read_jsonl
 from araft_lc.wiki.corpus import CorpusError, iter_json_records, paragraphs_of_record
 from araft_lc.wiki.index import normalize_title
-from araft_lc.storage.jsonl import read_jsonl
 
 __all__ = [
     "Question",

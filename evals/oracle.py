@@ -17,8 +17,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from araft_lc.wiki.index import normalize_title
 from araft_lc.react.parser import format_action
+from araft_lc.wiki.index import normalize_title
 from evals.hotpotqa import Question
 
 __all__ = ["OracleChatModel", "GIVE_UP", "first_sentence", "evidence_sentence", "sentences", "search_order"]

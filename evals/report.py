@@ -60,8 +60,8 @@ def _bars(path: Path, runs: Sequence[dict[str, Any]], metric: str = "f1") -> Non
     width = 0.8 / len(runs)
     fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(levels), 3.2))
     for i, run in enumerate(runs):
-        means = [run["levels"].get(l, {}).get(metric, {}).get("mean", 0.0) for l in levels]
-        stds = [run["levels"].get(l, {}).get(metric, {}).get("std", 0.0) for l in levels]
+        means = [run["levels"].get(level, {}).get(metric, {}).get("mean", 0.0) for level in levels]
+        stds = [run["levels"].get(level, {}).get(metric, {}).get("std", 0.0) for level in levels]
         ax.bar([x + i * width for x in range(len(levels))], means, width, yerr=stds, label=run["label"], capsize=2)
     ax.set_xticks([x + 0.4 - width / 2 for x in range(len(levels))], levels)
     ax.set_ylabel(f"{METRICS[metric][0]} {METRICS[metric][1]}")
@@ -110,7 +110,7 @@ def _paired_lines(dirs: Sequence[str | Path], runs: Sequence[dict[str, Any]]) ->
         f"| F1 difference vs {runs[0]['label']} (paired bootstrap) | questions | mean | 95% interval |",
         "|---|---|---|---|",
     ]
-    for d, r in zip(dirs[1:], runs[1:]):
+    for d, r in zip(dirs[1:], runs[1:], strict=True):
         try:
             diff = paired_bootstrap(base, per_question_f1(read_records(d)))
         except ValueError:  # another sample of questions: nothing to pair
@@ -130,7 +130,7 @@ def compare(dirs: Sequence[str | Path], png: str | Path | None = None) -> str:
     for r in runs:
         lines.append(
             f"| {r['label']} | "
-            + " | ".join(_cell(r["levels"][l]["f1"], r["repeats"]) if l in r["levels"] else "" for l in levels)
+            + " | ".join(_cell(r["levels"][lv]["f1"], r["repeats"]) if lv in r["levels"] else "" for lv in levels)
             + " |"
         )
     head = HEADERS

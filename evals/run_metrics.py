@@ -86,7 +86,7 @@ def summarize(records: Iterable[TrajectoryRecord]) -> dict[str, Any]:
         level = record.producer.get("level") or "unknown"
         by[repeat][level].append(metrics)
         by[repeat]["all"].append(metrics)
-    levels = [l for l in (*LEVELS, "unknown") if any(l in per for per in by.values())] + ["all"]
+    levels = [level for level in (*LEVELS, "unknown") if any(level in per for per in by.values())] + ["all"]
     out: dict[str, Any] = {}
     for level in levels:
         means = [_mean(per[level]) for per in by.values() if per.get(level)]

@@ -70,7 +70,7 @@ def run_pool(
             try:
                 record = attempt(q, meta)
                 break
-            except Exception as e:  # noqa: BLE001 - recorded as an error after the retries
+            except Exception as e:
                 if is_write_failure(e):  # a callback's write failed: the storage's fault, not the run's
                     stop.set()
                     raise

@@ -4,10 +4,10 @@ Writes ``DIR/trajectories.jsonl`` (the same records as distillation, one per que
 repeat, appended and fsynced as each run ends), then ``DIR/report.md``, ``report.json`` and
 ``report.png``, and ``DIR/settings.yaml`` (what ``araft eval --config`` reads to run it again).
 Resumable like ``araft generate``: started again with the same settings, it skips the (question,
-repeat) runs already written; other settings (but the ``RESUMABLE`` ones) are refused. ``repeats`` runs the sample R times with
-seeds ``seed``, ``seed + 1``, ... (sampling only makes sense with temperature > 0). One run at
-a time owns a folder (``DIR.lock`` beside it); a failed write stops the run with a
-``WriteError``, and the same command, once the disk has room, finishes the rest.
+repeat) runs already written; other settings (but the ``RESUMABLE`` ones) are refused.
+``repeats`` runs the sample R times with seeds ``seed``, ``seed + 1``, ... (sampling only makes
+sense with temperature > 0). One run at a time owns a folder (``DIR.lock`` beside it); a failed
+write stops the run with a ``WriteError``, and the same command, once the disk has room, finishes the rest.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from araft_lc.agent.settings import RunSettings, save_settings
+from araft_lc.react.trajectory import TrajectoryRecord, read_trajectories
 from araft_lc.storage.jsonl_sink import JsonlSink, read_ids, repair_tail
 from araft_lc.storage.output_lock import output_lock
-from araft_lc.agent.settings import RunSettings, save_settings
-from evals.run_pool import run_pool
-from araft_lc.react.trajectory import TrajectoryRecord, read_trajectories
 from araft_lc.storage.write_error import writing
 from evals.hotpotqa import Question, check_unique_ids
+from evals.run_pool import run_pool
 from evals.settings import SETTINGS
 
 __all__ = ["EvalSummary", "evaluate", "run_key", "read_records", "check_out_dir", "TRAJECTORIES"]

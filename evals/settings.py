@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Optional
 
-from araft_lc.storage.config_file import ConfigError, config_field
 from araft_lc.agent.settings import RunSettings
+from araft_lc.storage.config_file import ConfigError, config_field
 
 __all__ = ["GenerateSettings", "EvalSettings", "SETTINGS", "ORDERS", "THOUGHTS", "generate_settings_path"]
 

@@ -71,7 +71,7 @@ def plot_log(output_dir: str) -> Path | None:
     if not panels:
         return None
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.6 * len(panels)), squeeze=False)
-    for ax, (title, keys) in zip(axes[:, 0], panels):
+    for ax, (title, keys) in zip(axes[:, 0], panels, strict=True):
         for key in keys:
             points = [(e["step"], e[key]) for e in entries if key in e]
             ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=key)

@@ -355,7 +355,12 @@ def contrast_records(records: Iterable[TrajectoryRecord], *, prompt_style: str =
         for good in exact:
             for bad in failed:
                 i = next(
-                    (i for i, (a, b) in enumerate(zip(good.steps, bad.steps)) if step_body(a) != step_body(b)), None
+                    (
+                        i
+                        for i, (a, b) in enumerate(zip(good.steps, bad.steps, strict=False))
+                        if step_body(a) != step_body(b)
+                    ),
+                    None,
                 )
                 if i is None:  # one run is the other's beginning: they part at no step
                     continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from araft_lc.react.chat_format import segments
-from finetune.records import RecordFormat, record_format
+from finetune.records import record_format
 
 __all__ = ["load_tokenizer", "sft_tokens", "dpo_tokens", "record_tokens", "token_count", "record_length"]
 
@@ -23,8 +23,8 @@ def load_tokenizer(spec: str) -> Any:
     Raises:
         ValueError: it cannot be loaded, of whatever kind the cause (naming the folder and it).
     """
-    from araft_lc.runtime.causal_lm import load_tokenizer as load
     from araft_lc.chat.model_spec import ModelSpec
+    from araft_lc.runtime.causal_lm import load_tokenizer as load
 
     return load(ModelSpec.parse(spec).local_id)
 

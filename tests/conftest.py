@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from helpers import MINI_CORPUS, ScriptedChatModel, hanging_tools, hotpotqa_dir, train_tokenizer
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Iterator, NamedTuple
 
 import pytest
+from helpers import ROOT
 
 from benchmarks.common import stop_process_group
-from helpers import ROOT
 
 STARTUP_S = 120
 

@@ -47,7 +47,7 @@ def test_rows_joining_and_leaving_get_their_logits_alone(model, max_rows, room):
     from outside it too (a removal outside it once raised, and the engine lost the row)."""
     prompts = [prompt(model, n, seed) for seed, (n, _, _) in enumerate(ROWS)]
     with torch.inference_mode():
-        expected = [alone(model, ids, steps) for ids, (_, _, steps) in zip(prompts, ROWS)]
+        expected = [alone(model, ids, steps) for ids, (_, _, steps) in zip(prompts, ROWS, strict=True)]
     kv, active = None, []  # active: [row index, tokens so far, logits so far]
     for t in range(max(start + steps for _, start, steps in ROWS)):
         for r, (_, start, _) in enumerate(ROWS):
@@ -69,7 +69,7 @@ def test_rows_joining_and_leaving_get_their_logits_alone(model, max_rows, room):
                 use_cache=True,
             )
         kv.advanced(mask)
-        for row, logits in zip(active, out.logits[:, -1]):
+        for row, logits in zip(active, out.logits[:, -1], strict=True):
             row[2].append(logits.clone())
             row[1].append(int(logits.argmax()))
         for i in reversed(range(len(active))):
@@ -79,7 +79,7 @@ def test_rows_joining_and_leaving_get_their_logits_alone(model, max_rows, room):
                 own = kv.remove(i)
                 assert own.get_seq_length() == len(prompts[r]) + len(tokens) - 1  # all but the last token
                 assert tokens == expected[r][1]
-                for got, want in zip(seen, expected[r][0]):
+                for got, want in zip(seen, expected[r][0], strict=True):
                     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
         if not active:
             kv = None

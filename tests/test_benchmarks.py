@@ -93,5 +93,7 @@ def test_self_consistency_analysis_votes_every_prefix_of_the_runs(tmp_path):
     assert rows[(3, "majority")]["f1"] == 50.0  # q1 won, q2 lost
     assert rows[(3, "grounded")]["f1"] == 100.0  # only answers found in their run's observations vote
     assert result["oracle_best_of_k_f1"] == 100.0
-    voted = [json.loads(l) for l in (tmp_path / "v" / "k3-grounded" / "trajectories.jsonl").read_text().splitlines()]
+    voted = [
+        json.loads(line) for line in (tmp_path / "v" / "k3-grounded" / "trajectories.jsonl").read_text().splitlines()
+    ]
     assert [v["prediction"] for v in voted] == ["Penn", "Lucca"] and voted[0]["scores"]["f1"] == 1.0

@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 import torch
+from helpers import ROOT
 
 from araft import main
 from araft_lc.runtime.causal_lm import ModelLoadError, load_causal_lm, load_tokenizer
-from helpers import ROOT
 
 
 def _lora(model):

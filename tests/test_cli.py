@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from helpers import MINI_CORPUS, ROOT, with_context
 
 from araft import main
-from helpers import MINI_CORPUS, ROOT, with_context
 
 
 def test_ask_end_to_end_with_json_and_trace(tiny_llama, tmp_path, capsys):
@@ -126,8 +126,8 @@ def test_console_script_runs():
 def test_every_argument_has_help_and_the_version_prints(capsys):
     import argparse
 
-    from araft_lc import __version__
     from araft import build_parser
+    from araft_lc import __version__
 
     def walk(parser, path):
         for action in parser._actions:

@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
 from helpers import TEST_DATA
 
 adapters = pytest.importorskip("langchain_mcp_adapters.client", reason="pip install -e '.[langchain]'")

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from helpers import act, answer
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 
 from araft import main
-from helpers import act, answer
 
 pytest.importorskip("trl")
 

@@ -8,15 +8,15 @@ import sys
 import time
 
 import pytest
+from helpers import ROOT
 from langchain_core.tools import tool
 
 from araft_lc.agent.graph import create_araft_agent
-from araft_lc.storage.jsonl_sink import JsonlSink, read_ids, repair_tail
-from araft_lc.react.parser import Action, Answer, parse
 from araft_lc.agent.recorder import TrajectoryRecorder
-from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
+from araft_lc.react.parser import Action, Answer, parse
 from araft_lc.react.trajectory import TrajectoryRecord
-from helpers import ROOT
+from araft_lc.storage.jsonl_sink import JsonlSink, read_ids, repair_tail
+from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 from evals.generate import generate, rejects_path
 from evals.hotpotqa import load_questions
 from evals.metrics import score
@@ -47,7 +47,7 @@ def test_recorder_on_a_concurrent_batch_of_8(dev, oracle_agent):
         assert r.status == "answered" and r.scores == {"em": 1.0, "f1": 1.0}
         assert len(r.calls) == len(r.steps)
         # Every call's prompt is this question's, and its output is this step's raw text.
-        for call, step in zip(r.calls, r.steps):
+        for call, step in zip(r.calls, r.steps, strict=True):
             assert call["messages"][1]["content"].startswith(f"Question: {q.question}")
             assert call["output"].startswith(step.raw.rstrip())
 
@@ -155,7 +155,7 @@ def test_generate_keeps_correct_runs_and_resumes(dev, oracle_agent, tmp_path):
     assert (first.tried, first.kept) == (10, 10)
     second = generate(oracle_agent, dev[:20], out, concurrency=4, progress=False)
     assert (second.skipped, second.tried) == (10, 10)
-    ids = [json.loads(l)["question_id"] for l in out.read_text().splitlines()]
+    ids = [json.loads(line)["question_id"] for line in out.read_text().splitlines()]
     assert sorted(ids) == sorted(q.id for q in dev[:20]) and len(set(ids)) == 20
 
 
@@ -207,8 +207,8 @@ def test_kill_9_then_resume_loses_and_doubles_nothing(data_dir, tmp_path):
     # the kill landed mid-run: some records written, not all (a torn last line is the resume's to repair)
     assert 0 < out.read_bytes().count(b"\n") < 300
     subprocess.run(argv, cwd=tmp_path, env=env, check=True, capture_output=True)
-    ids = [json.loads(l)["question_id"] for l in out.read_text().splitlines()]
-    ids += [json.loads(l)["question_id"] for l in rejects_path(out).read_text().splitlines()]
+    ids = [json.loads(line)["question_id"] for line in out.read_text().splitlines()]
+    ids += [json.loads(line)["question_id"] for line in rejects_path(out).read_text().splitlines()]
     assert len(ids) == len(set(ids)) == 300
 
 
@@ -221,7 +221,7 @@ def test_sft_and_dpo_records_reparse_to_their_steps(dev, oracle_agent):
     record = TrajectoryRecord.from_dict(json.loads(json.dumps(recorder.records[0].to_dict())))
     sft = list(sft_records(record, prompt_style="zeroshot"))
     assert len(sft) == len(record.steps)
-    for row, step in zip(sft, record.steps):
+    for row, step in zip(sft, record.steps, strict=True):
         parsed = parse(row["completion"][0]["content"], ["Wikipedia"])
         expected = (
             Answer(step.action_input, step.thought)

@@ -155,7 +155,7 @@ def test_eval_resumes_and_reports(data_dir, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "tried 4, skipped 4 already done" in printed
     lines = (out / "trajectories.jsonl").read_text().splitlines()
-    ids = [json.loads(l)["question_id"] for l in lines]
+    ids = [json.loads(line)["question_id"] for line in lines]
     assert len(ids) == len(set(ids)) == 8
     report = json.loads((out / "report.json").read_text())
     assert report["levels"]["all"]["f1"]["mean"] == 100.0 and report["questions"] == 8
@@ -201,7 +201,7 @@ def test_repeats_with_sampling_on_a_real_model(tiny_llama, data_dir, tmp_path):
         )
         == 0
     )
-    records = [json.loads(l) for l in (out / "trajectories.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (out / "trajectories.jsonl").read_text().splitlines()]
     assert sorted((r["question_id"], r["producer"]["repeat"]) for r in records) == sorted(
         (q, r) for q in {x["question_id"] for x in records} for r in (0, 1)
     )

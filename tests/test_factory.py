@@ -8,12 +8,12 @@ import shutil
 import warnings
 
 import pytest
+from helpers import MINI_CORPUS, ROOT, ScriptedChatModel, answer
 
 from araft_lc.agent.factory import build_agent
-from araft_lc.storage.config_file import ConfigError
 from araft_lc.agent.graph import create_araft_agent
 from araft_lc.agent.settings import RunSettings, add_settings_flags, settings_from_args, settings_from_env
-from helpers import MINI_CORPUS, ROOT, ScriptedChatModel, answer
+from araft_lc.storage.config_file import ConfigError
 
 
 @pytest.fixture

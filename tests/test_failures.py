@@ -3,7 +3,7 @@
 import pytest
 
 from araft_lc.react.trajectory import Step, TrajectoryRecord
-from evals.failures import CAUSES, answers_a_search, count_failures, loops, failure_cause, failures_table, reach
+from evals.failures import CAUSES, answers_a_search, count_failures, failure_cause, failures_table, loops, reach
 from evals.hotpotqa import Question
 from evals.metrics import score
 

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from araft import main
-from helpers import ROOT
 from finetune.config import ConfigError, DPORunConfig, SFTRunConfig, load_config, parse_overrides
 
 pytest.importorskip("trl")
@@ -87,7 +87,9 @@ def test_sft_trains_and_saves_everything(sft_adapter):
     data = json.loads((sft_adapter / "data.json").read_text())
     assert data["records"] == data["kept"] == 2 and data["dropped_too_long"] == 0
     losses = [
-        json.loads(l)["loss"] for l in (sft_adapter / "log.jsonl").read_text().splitlines() if "loss" in json.loads(l)
+        json.loads(line)["loss"]
+        for line in (sft_adapter / "log.jsonl").read_text().splitlines()
+        if "loss" in json.loads(line)
     ]
     assert len(losses) == 6 and losses[-1] < losses[0]
     assert json.loads((sft_adapter / "summary.json").read_text())["steps"] == 6
@@ -139,7 +141,7 @@ def test_dpo_trains_from_the_sft_adapter(tiny_llama, records, sft_adapter, tmp_p
     before, after = _lora_weights(sft_adapter), _lora_weights(out)
     assert before.keys() == after.keys()
     assert any(not (before[k] == after[k]).all() for k in before)  # it started from SFT and moved
-    logged = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines()]
+    logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any("rewards/margins" in e and "logps/chosen" in e for e in logged)
 
 
@@ -173,7 +175,7 @@ def test_dpo_stops_when_the_format_breaks(tiny_llama, records, sft_adapter, tmp_
     train_dpo(config)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 1 and summary["weights_from_step"] == 0
-    logged = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines()]
+    logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [e["format/parse_error_share"] for e in logged if "format/parse_error_share" in e] == [1.0, 1.0]
     assert {"step": 1, "format/restored_step": 0} in logged
     # no check passed, so the adapter it saved is the one it started from, not the step that failed
@@ -182,8 +184,9 @@ def test_dpo_stops_when_the_format_breaks(tiny_llama, records, sft_adapter, tmp_
 
 
 def test_a_failed_format_check_puts_back_the_last_passing_weights(tmp_path):
-    import torch
     from types import SimpleNamespace
+
+    import torch
 
     from finetune.format_check import FormatCheck
 
@@ -399,7 +402,7 @@ def test_dpo_on_the_differing_tokens_trains_and_logs_how_many_it_counts(tiny_lla
     train_dpo(config)
     before, after = _lora_weights(sft_adapter), _lora_weights(out)
     assert any(not (before[k] == after[k]).all() for k in before)
-    logged = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines()]
+    logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     counted = [e["counted_tokens"] for e in logged if "counted_tokens" in e]
     assert counted and all(n > 0 for n in counted) and any("rewards/margins" in e for e in logged)
     assert "pair_tokens: differing" in (out / "araft_train.yaml").read_text()

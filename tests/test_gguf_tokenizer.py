@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="the llama.cpp backend is the llamacpp extra: pip install 'araft[llamacpp]'")
 
-from araft_lc.react.chat_format import render_chat  # noqa: E402
-from araft_lc.runtime.decoding import Decoding, draw_token_numpy, numpy_generator  # noqa: E402
+from araft_lc.react.chat_format import render_chat
+from araft_lc.runtime.decoding import Decoding, draw_token_numpy, numpy_generator
 
 # An agent's exchange: the system turn, a question, a step, an observation (with non-ASCII text).
 TURNS = [

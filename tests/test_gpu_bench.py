@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import MINI_CORPUS
 
 from benchmarks import gpu_bench, gpu_report
-from helpers import MINI_CORPUS
 
 TINY = [
     "--shape",

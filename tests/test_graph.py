@@ -1,12 +1,12 @@
 import asyncio
 
 import pytest
+from helpers import act, answer
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 
 from araft_lc.agent.graph import create_araft_agent
-from helpers import act, answer
 
 
 def search(q: str) -> str:

@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 import pytest
+from helpers import act, answer
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import StructuredTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from araft_lc.agent.graph import create_araft_agent
-from helpers import act, answer
 from araft_lc.wiki.wikipedia import WikipediaTool
 
 

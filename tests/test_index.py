@@ -2,11 +2,12 @@ import json
 import sqlite3
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
-from araft_lc.wiki.index import IndexOpenError, WikiIndex, build_index, normalize_title
-from araft_lc.wiki.index_engines import build, index_name, open_index
 from helpers import MINI_CORPUS
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from araft_lc.wiki.index import IndexOpenError, WikiIndex, normalize_title
+from araft_lc.wiki.index_engines import build, index_name, open_index
 
 ENGINES = ["fts5", "tantivy"]
 

@@ -8,9 +8,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from helpers import act, answer
 
 from araft_lc.agent.graph import create_araft_agent
-from helpers import act, answer
 
 langsmith = pytest.importorskip("langsmith")
 

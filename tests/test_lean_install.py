@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="the llama.cpp backend is the llamacpp extra: pip install 'araft[llamacpp]'")
 
-from benchmarks.install_bench import readme_python  # noqa: E402
+from benchmarks.install_bench import readme_python
 
 ROOT = Path(__file__).resolve().parents[1]
 # A venv without the torch extra: importing any of these fails, as it would there.

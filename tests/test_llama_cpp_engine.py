@@ -14,9 +14,9 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="the llama.cpp backend is the llamacpp extra: pip install 'araft[llamacpp]'")
 
-from araft_lc.chat.chat_model import AraftChatModel  # noqa: E402
-from araft_lc.runtime.causal_lm import ModelLoadError  # noqa: E402
-from araft_lc.runtime.decoding import ContextLimitError  # noqa: E402
+from araft_lc.chat.chat_model import AraftChatModel
+from araft_lc.runtime.causal_lm import ModelLoadError
+from araft_lc.runtime.decoding import ContextLimitError
 
 TEXT = (
     "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named "

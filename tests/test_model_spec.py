@@ -5,8 +5,7 @@ import dataclasses
 import pytest
 
 from araft_lc.chat.chat_model import AraftChatModel, ModelLoadError
-from araft_lc.chat.model_spec import ModelSpec
-from araft_lc.chat.model_spec import load_chat_model
+from araft_lc.chat.model_spec import ModelSpec, load_chat_model
 from araft_lc.chat.presets import LLAMA2_CHAT
 
 
@@ -44,9 +43,9 @@ def test_local_id_is_the_weights_folder_or_hub_id():
     assert ModelSpec.parse("hf:/models/base+/adapters/sft").local_id == "/models/base"
     assert ModelSpec.parse("araft-sft").local_id == LLAMA2_CHAT
     with pytest.raises(ModelLoadError, match="is a server, not local weights"):
-        ModelSpec.parse("openai:m@http://x").local_id
+        _ = ModelSpec.parse("openai:m@http://x").local_id
     with pytest.raises(ModelLoadError, match="is a teacher, not local weights"):
-        ModelSpec.parse("oracle").local_id
+        _ = ModelSpec.parse("oracle").local_id
 
 
 def test_the_shipped_adapter_records_the_prompt_its_preset_names():

@@ -3,10 +3,11 @@ student's step was a mistake, and the DPO records made of them."""
 
 import json
 
+from test_failures import Q, answer, questions_file, run, search
+
 from araft_lc.react.trajectory import Step, TrajectoryRecord
 from evals.on_policy import corrections
 from evals.oracle import OracleChatModel
-from test_failures import Q, answer, questions_file, run, search
 
 TEACHER = OracleChatModel([Q])
 

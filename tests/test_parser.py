@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from araft_lc.react.parser import Action, Answer, ParseError, format_action, parse
 

@@ -21,8 +21,8 @@ def test_fewshot_examples_are_in_the_grammar():
     style = load_prompt("fewshot")
     assert len(style.examples) == 3
     for example in style.examples:
-        lines = [l for l in example.splitlines() if l.startswith("Action:")]
-        parsed = [parse(l, ["Wikipedia"]) for l in lines]
+        lines = [line for line in example.splitlines() if line.startswith("Action:")]
+        parsed = [parse(line, ["Wikipedia"]) for line in lines]
         assert all(isinstance(p, (Action, Answer)) for p in parsed)
         assert isinstance(parsed[-1], Answer)
 

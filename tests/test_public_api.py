@@ -3,8 +3,9 @@
 import subprocess
 import sys
 
-import araft_lc
 from helpers import ROOT
+
+import araft_lc
 
 
 def test_every_public_name_imports_from_the_package():

@@ -6,9 +6,9 @@ import importlib.util
 import re
 
 import pytest
+from helpers import ROOT
 
 from araft import main
-from helpers import ROOT
 
 
 def quickstart_question() -> str:

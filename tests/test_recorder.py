@@ -9,9 +9,9 @@ from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableLambda
 from langgraph.graph import END, START, MessagesState, StateGraph
 
-from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.agent.graph import create_araft_agent
 from araft_lc.agent.recorder import TrajectoryRecorder
+from araft_lc.chat.chat_model import AraftChatModel
 from evals.metrics import score
 
 SEARCH = "Thought: look it up\nAction: [action: Wikipedia, action_input: Philadelphia]"

@@ -4,12 +4,13 @@ import json
 import os
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from helpers import ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from araft import main
 from araft_lc.react.parser import Action, Answer, parse
 from araft_lc.react.trajectory import Step, TrajectoryRecord
-from helpers import ROOT
 from finetune.dataset import DataError, read_records
 from finetune.records import DPO_KINDS, TRAINING_VERSION, dpo_records, failed_steps, record_format, sft_records
 from finetune.tokens import record_length, sft_tokens
@@ -37,7 +38,7 @@ CHATML = (
 
 
 def _records(name: str) -> list[TrajectoryRecord]:
-    return [TrajectoryRecord.from_dict(json.loads(l)) for l in (GOLDEN / name).read_text().splitlines()]
+    return [TrajectoryRecord.from_dict(json.loads(line)) for line in (GOLDEN / name).read_text().splitlines()]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -158,13 +159,13 @@ def test_loss_mask_covers_exactly_the_steps(tokenizers, fmt):
 
     def trained(row):
         tokens = sft_tokens(tokenizer, row)
-        return [i for i, m in zip(tokens["input_ids"], tokens["assistant_masks"]) if m]
+        return [i for i, m in zip(tokens["input_ids"], tokens["assistant_masks"], strict=True) if m]
 
     per_step = [trained(r) for r in step_rows]
     # the same supervision: the trajectory record trains exactly the steps' completions ...
     assert trained(whole) == [i for ids in per_step for i in ids]
     end = "</s>" if fmt == "llama2" else "<|im_end|>"
-    for row, ids in zip(step_rows, per_step):
+    for row, ids in zip(step_rows, per_step, strict=True):
         text = tokenizer.decode(ids)
         # ... each the step's text and the end of the turn, and nothing of the prompt
         assert text.strip().startswith(row["completion"][0]["content"]) and text.rstrip().endswith(end)
@@ -283,9 +284,10 @@ def test_convert_errors_are_one_line(tmp_path, capsys):
 
 
 def test_self_contrast_sets_an_exact_run_s_step_against_a_failed_run_s_where_they_part():
+    from test_failures import Q, answer, run, search
+
     from araft_lc.react.trajectory import Step
     from finetune.records import contrast_records
-    from test_failures import Q, answer, run, search
 
     both = [search("Rangers", "Rangers"), search("John Smith (coach)", "John Smith (coach)")]
     exact = run([*both, answer("Toronto Maple Leafs")])
@@ -350,11 +352,11 @@ def test_convert_writes_self_contrast_pairs_from_several_files(tmp_path, capsys)
 
 def _calculator_run(scripted, wiki, with_wikipedia: bool) -> TrajectoryRecord:
     """A run of an agent whose tools are a Calculator (and the Wikipedia tool), as recorded."""
+    from helpers import act, answer
     from langchain_core.tools import tool
 
     from araft_lc.agent.graph import create_araft_agent
     from araft_lc.agent.recorder import TrajectoryRecorder
-    from helpers import act, answer
 
     @tool
     def Calculator(expression: str) -> str:
@@ -427,9 +429,10 @@ def test_a_record_that_calls_a_tool_it_does_not_list_is_refused_in_one_line(scri
 
 
 def test_a_step_that_named_no_tool_is_the_models_mistake_and_converts(scripted, wiki, tmp_path):
+    from helpers import act, answer
+
     from araft_lc.agent.graph import create_araft_agent
     from araft_lc.agent.recorder import TrajectoryRecorder
-    from helpers import act, answer
 
     agent = create_araft_agent(scripted(script=[act("Search", "Penn"), answer("William Penn")]), [wiki])
     recorder = TrajectoryRecorder()

@@ -5,14 +5,14 @@ import asyncio
 import errno
 
 import pytest
+from helpers import MINI_CORPUS
 
 from araft_lc.agent.graph import create_araft_agent
-from araft_lc.storage.jsonl_sink import JsonlSink
 from araft_lc.agent.recorder import TrajectoryRecorder
-from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 from araft_lc.agent.tracing import JsonlTraceHandler
+from araft_lc.storage.jsonl_sink import JsonlSink
 from araft_lc.storage.write_error import WriteError
-from helpers import MINI_CORPUS
+from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 from evals.hotpotqa import Question
 from evals.run_pool import run_pool
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from helpers import act, answer
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -15,7 +16,6 @@ from langgraph.checkpoint.memory import InMemorySaver
 from araft_lc.agent.graph import create_araft_agent
 from araft_lc.agent.recorder import TrajectoryRecorder
 from araft_lc.agent.vote import vote
-from helpers import act, answer
 
 
 @tool
@@ -56,7 +56,7 @@ def voting(replies: dict[int, list[str]], **kwargs: Any):
 
 def runs_of(*answers: Any, observations: Any = None) -> list[dict[str, Any]]:
     observations = observations or [""] * len(answers)
-    return [{"answer": a, "steps": [{"observation": o}]} for a, o in zip(answers, observations)]
+    return [{"answer": a, "steps": [{"observation": o}]} for a, o in zip(answers, observations, strict=True)]
 
 
 # -- the vote --------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ driven by its own client, ``langgraph_sdk``: threads, runs, streaming, a second 
 import asyncio
 
 import pytest
-
 from helpers import MINI_CORPUS
 from langgraph_server import langgraph_dev
 

@@ -18,10 +18,10 @@ import re
 from typing import Any
 
 import pytest
+from helpers import ScriptedLM, train_tokenizer
 
 from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
-from helpers import ScriptedLM, train_tokenizer
 
 suites = pytest.importorskip("langchain_tests", reason="pip install -e '.[dev]' brings langchain-tests")
 from langchain_tests.integration_tests import ChatModelIntegrationTests, ToolsIntegrationTests  # noqa: E402
@@ -83,8 +83,6 @@ class TestWikipediaToolIntegration(_Wikipedia, ToolsIntegrationTests):
 
 
 class TestAraftChatModelIntegration(_TinyLlama, ChatModelIntegrationTests):
-    pass
-
     @pytest.fixture(autouse=True)
     def _competence(self, request):
         if request.node.originalname in COMPETENCE:

@@ -4,8 +4,8 @@ dynamic path, through AraftChatModel and through the agent, in a few fixed cache
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.agent.graph import create_araft_agent
+from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.runtime.static_decode import StaticDecoder, default_buckets, pick_bucket
 
 MESSAGES = [SystemMessage("Answer with a Thought and an Action."), HumanMessage("Question: Where is Lucca?")]

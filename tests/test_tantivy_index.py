@@ -9,14 +9,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from helpers import MINI_CORPUS
 
 from araft_lc.wiki.corpus import Pages
 from araft_lc.wiki.index import IndexOpenError, WikiIndex
 from araft_lc.wiki.index_engines import build, default_engine, engine_of, index_name, open_index
-from araft_lc.wiki.tantivy_index import META_FILE, TantivyIndex, build_tantivy_index
 from araft_lc.wiki.select import resolve_index
+from araft_lc.wiki.tantivy_index import META_FILE, TantivyIndex, build_tantivy_index
 from araft_lc.wiki.wikipedia import LocalWikipedia
-from helpers import MINI_CORPUS
 
 FREE_TEXT = [
     "literary periodical Poe",

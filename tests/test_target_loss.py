@@ -4,9 +4,9 @@ through it trains the adapter TRL's own loss trains."""
 import json
 
 import pytest
+from helpers import ROOT
 
 from araft import main
-from helpers import ROOT
 
 pytest.importorskip("trl")
 

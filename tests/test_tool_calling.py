@@ -4,15 +4,14 @@ grammar (langchain's ``create_agent`` and LangGraph's ``ToolNode``), structured 
 from typing import Any, Optional
 
 import pytest
+from helpers import scripted_araft
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
 from pydantic import BaseModel, ValidationError
 
-from helpers import scripted_araft
-
 from araft_lc.chat.chat_model import AraftChatModel
-from araft_lc.react.prompt import load_prompt
 from araft_lc.chat.tool_calling import react_prompt, read_reply, tool_specs
+from araft_lc.react.prompt import load_prompt
 from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool
 
 QUESTION = [HumanMessage("Who founded Philadelphia?")]

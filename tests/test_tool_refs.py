@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import MINI_CORPUS, TEST_DATA, act, answer
 
 from araft import main
 from araft_lc.agent.factory import build_agent, settings_tools
 from araft_lc.agent.settings import RunSettings, settings_from_env
 from araft_lc.agent.tool_refs import ToolRefError, load_mcp_tools, load_tool_ref
-from helpers import MINI_CORPUS, TEST_DATA, act, answer
 
 TOOLS_MODULE = '''
 from langchain_core.tools import tool

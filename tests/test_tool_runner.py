@@ -5,11 +5,11 @@ import asyncio
 import time
 
 import pytest
+from helpers import HANG_S
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import tool
 
 from araft_lc.agent.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
-from helpers import HANG_S
 
 
 def test_a_sync_tool_that_hangs_is_abandoned_at_its_timeout(hanging):

@@ -3,12 +3,12 @@
 import json
 
 import pytest
+from helpers import ROOT
 
 from araft_lc.react.chat_format import to_turns
-from araft_lc.storage.jsonl import JsonlError
 from araft_lc.react.prompt import load_prompt, render_messages
 from araft_lc.react.trajectory import RECORD_VERSION, ToolCard, TrajectoryRecord, read_trajectories
-from helpers import ROOT
+from araft_lc.storage.jsonl import JsonlError
 
 GOLDEN = ROOT / "tests" / "data" / "golden" / "trajectories.jsonl"
 

@@ -75,13 +75,13 @@ def test_generate_reports_what_a_student_can_imitate(data_dir, tmp_path, capsys)
 
 
 def test_evidence_thoughts_quote_the_sentence_that_names_the_next_search(data_dir, tmp_path):
-    from araft_lc.wiki.index import normalize_title
     from araft_lc.react.trajectory import read_trajectories
+    from araft_lc.wiki.index import normalize_title
 
     _visible_runs(data_dir, tmp_path / "t.jsonl", evidence_thoughts=True)
     named = on_page = 0
     for record in read_trajectories(tmp_path / "t.jsonl"):
-        for before, step in zip(record.steps, record.steps[1:]):
+        for before, step in zip(record.steps, record.steps[1:], strict=False):
             suffix = f" Now I need to look up {step.action_input}."
             if step.action != "Wikipedia" or not step.thought.endswith(suffix):
                 continue  # a recovery after a miss quotes nothing

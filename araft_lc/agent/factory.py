@@ -47,7 +47,7 @@ def check_settings(settings: RunSettings) -> None:
     spec.check_server()
 
 
-def settings_tool(settings: RunSettings) -> "WikipediaTool":
+def settings_tool(settings: RunSettings) -> WikipediaTool:
     """The Wikipedia tool the settings name: the local index of ``corpus`` (indexed once into the
     cache when it is a source file), else live Wikipedia, checked to answer.
 
@@ -62,7 +62,7 @@ def settings_tool(settings: RunSettings) -> "WikipediaTool":
     )
 
 
-def settings_tools(settings: RunSettings) -> list["BaseTool"]:
+def settings_tools(settings: RunSettings) -> list[BaseTool]:
     """The tools the settings name, in the order the prompt lists them: the Wikipedia tool
     (``settings_tool``) unless ``wikipedia`` is off, each ``tools`` reference, then the tools of
     the servers in ``mcp_config`` (``araft_lc.agent.tool_refs``).
@@ -82,14 +82,14 @@ def settings_tools(settings: RunSettings) -> list["BaseTool"]:
     return tools
 
 
-def wikipedia_of(tools: Sequence["BaseTool"]) -> Optional["WikipediaTool"]:
+def wikipedia_of(tools: Sequence[BaseTool]) -> Optional[WikipediaTool]:
     """The Wikipedia tool among ``tools`` (what a teacher searches, and a record's tool backend), or None."""
     from araft_lc.wiki.wikipedia import WikipediaTool
 
     return next((t for t in tools if isinstance(t, WikipediaTool)), None)
 
 
-def settings_model(settings: RunSettings) -> "BaseChatModel":
+def settings_model(settings: RunSettings) -> BaseChatModel:
     """The chat model the settings name, loaded (a preset, a folder, a Hub id, an ``openai:`` server).
 
     Raises:
@@ -103,8 +103,8 @@ def settings_model(settings: RunSettings) -> "BaseChatModel":
 def build_agent(
     settings: Optional[RunSettings] = None,
     *,
-    model: Optional["BaseChatModel"] = None,
-    tools: Optional[Sequence["BaseTool"]] = None,
+    model: Optional[BaseChatModel] = None,
+    tools: Optional[Sequence[BaseTool]] = None,
     checkpointer: Any = None,
     name: str = "araft",
 ) -> AraftAgent:

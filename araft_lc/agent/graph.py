@@ -39,20 +39,6 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.managed import RemainingSteps
 from pydantic import ValidationError
 
-from araft_lc.runtime.decoding import ContextLimitError, cut_at_stop_strings
-from araft_lc.react.chat_format import message_text
-from araft_lc.react.parser import Action, Answer, format_action, parse
-from araft_lc.chat.presets import (
-    DEFAULT_PROMPT,
-    MAX_QUESTION_CHARS,
-    MAX_SECONDS,
-    MAX_STEPS,
-    OBSERVATION_CHARS,
-    TOOL_TIMEOUT,
-    check_bounds,
-)
-from araft_lc.react.prompt import STOP, PromptStyle, load_prompt, render_messages, warn_prompt_mismatch
-from araft_lc.react.tool_input import ArgsError, check_tool_names, describe_error, no_such_tool, tool_args, tool_call
 from araft_lc.agent.schema import (
     AGENT_TAG,
     PROMPT_KEY,
@@ -65,7 +51,21 @@ from araft_lc.agent.schema import (
 )
 from araft_lc.agent.self_consistency import SAMPLE_KEY, VoteRule, self_consistent
 from araft_lc.agent.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
+from araft_lc.chat.presets import (
+    DEFAULT_PROMPT,
+    MAX_QUESTION_CHARS,
+    MAX_SECONDS,
+    MAX_STEPS,
+    OBSERVATION_CHARS,
+    TOOL_TIMEOUT,
+    check_bounds,
+)
+from araft_lc.react.chat_format import message_text
+from araft_lc.react.parser import Action, Answer, format_action, parse
+from araft_lc.react.prompt import STOP, PromptStyle, load_prompt, render_messages, warn_prompt_mismatch
+from araft_lc.react.tool_input import ArgsError, check_tool_names, describe_error, no_such_tool, tool_args, tool_call
 from araft_lc.react.trajectory import Status, Step, StepDict, ToolCard, action_key
+from araft_lc.runtime.decoding import ContextLimitError, cut_at_stop_strings
 
 __all__ = [
     "AGENT_TAG",
@@ -396,7 +396,7 @@ def create_araft_agent(
             return observed(state, run)
         try:
             output = run_tool(run.tool, run.input, config, tool_seconds(state))
-        except Exception as e:  # noqa: BLE001 - becomes the observation
+        except Exception as e:
             return observed(state, run, failure=e)
         return observed(state, run, output)
 
@@ -406,7 +406,7 @@ def create_araft_agent(
             return observed(state, run)
         try:
             output = await arun_tool(run.tool, run.input, config, tool_seconds(state))
-        except Exception as e:  # noqa: BLE001 - becomes the observation
+        except Exception as e:
             return observed(state, run, failure=e)
         return observed(state, run, output)
 

@@ -25,7 +25,6 @@ from typing import Any, ClassVar, Optional, TypeVar, Union, get_args, get_origin
 import yaml
 
 from araft_lc.agent.vote import VOTE_RULES
-from araft_lc.storage.config_file import ConfigError, checked_values, config_field, field_default, read_config
 from araft_lc.chat.presets import (
     DEFAULT_MODEL,
     MAX_NEW_TOKENS,
@@ -37,6 +36,7 @@ from araft_lc.chat.presets import (
     TOOL_TIMEOUT,
     check_bounds,
 )
+from araft_lc.storage.config_file import ConfigError, checked_values, config_field, field_default, read_config
 
 __all__ = [
     "RunSettings",

@@ -38,7 +38,7 @@ def load_tool_ref(ref: str) -> list[BaseTool]:
         raise ToolRefError(f"--tool {ref!r}: write MODULE:ATTRIBUTE, e.g. my_tools:calculator")
     try:
         module = importlib.import_module(module_name)
-    except Exception as e:  # noqa: BLE001 - any error in the user's module is theirs to see, in one line
+    except Exception as e:
         raise ToolRefError(
             f"--tool {ref!r}: module {module_name!r} does not import ({error_text(e)}): is it on PYTHONPATH?"
         ) from None
@@ -50,7 +50,7 @@ def load_tool_ref(ref: str) -> list[BaseTool]:
     if callable(value) and not isinstance(value, BaseTool):
         try:
             value = value()
-        except Exception as e:  # noqa: BLE001 - the user's function failed
+        except Exception as e:
             raise ToolRefError(
                 f"--tool {ref!r}: calling {attribute}() failed ({error_text(e)}): name a tool, or a "
                 "function of no arguments that returns tools"
@@ -100,7 +100,7 @@ def load_mcp_tools(path: str | Path) -> list[BaseTool]:
         raise ToolRefError("MCP tools need langchain-mcp-adapters: pip install 'araft[langchain]'") from None
     try:
         return asyncio.run(MultiServerMCPClient(connections).get_tools())
-    except Exception as e:  # noqa: BLE001 - a server that does not start fails in many ways (ExceptionGroups too)
+    except Exception as e:
         groups = getattr(builtins, "BaseExceptionGroup", ())  # Python 3.11+: anyio raises groups
         while groups and isinstance(e, groups) and e.exceptions:
             e = e.exceptions[0]

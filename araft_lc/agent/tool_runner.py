@@ -52,7 +52,7 @@ def _in_thread(work: Callable[[], T], timeout: float, tool: str) -> T:
     def target() -> None:
         try:
             box["out"] = context.run(work)
-        except BaseException as e:  # noqa: BLE001 - handed to the caller below
+        except BaseException as e:
             box["error"] = e
         finally:
             done.set()

@@ -22,11 +22,11 @@ from langchain_core.runnables import Runnable
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from araft_lc.chat.call_options import call_decoding
-from araft_lc.chat.tool_calling import as_chunk
+from araft_lc.chat.engine_choice import build_engine, choose_backend
 from araft_lc.chat.presets import MAX_NEW_TOKENS, model_prompt, trained_prompt
+from araft_lc.chat.tool_calling import as_chunk
 from araft_lc.react.chat_format import render_chat, to_turns
 from araft_lc.react.prompt import STOP
-from araft_lc.chat.engine_choice import build_engine, choose_backend
 from araft_lc.runtime.causal_lm import ModelLoadError
 from araft_lc.runtime.decoding import Completion, ContextLimitError, Decoding
 from araft_lc.runtime.text_engine import TextEngine
@@ -125,7 +125,7 @@ class AraftChatModel(BaseChatModel):
     _backend_why: str = PrivateAttr(default="")
 
     @model_validator(mode="after")
-    def _merge_needs_one_adapter(self) -> "AraftChatModel":
+    def _merge_needs_one_adapter(self) -> AraftChatModel:
         if self.merge_lora and (len(self.adapters) != 1 or self.adapter not in self.adapters or self.load_in_4bit):
             raise ValueError(
                 "merge_lora needs exactly one adapter, made the active one (adapter=), on an "
@@ -134,13 +134,13 @@ class AraftChatModel(BaseChatModel):
         return self
 
     @model_validator(mode="after")
-    def _gguf_of_a_gguf_model(self) -> "AraftChatModel":
+    def _gguf_of_a_gguf_model(self) -> AraftChatModel:
         if self.gguf_file is None and self.model_id.endswith(".gguf"):
             self.gguf_file = self.model_id  # llama.cpp reads it; torch converts it once
         return self
 
     @model_validator(mode="after")
-    def _prompt_of_the_adapter(self) -> "AraftChatModel":
+    def _prompt_of_the_adapter(self) -> AraftChatModel:
         self.prompt = model_prompt(self.prompt, self.adapter, self.adapters.get(self.adapter) if self.adapter else None)
         return self
 
@@ -171,7 +171,7 @@ class AraftChatModel(BaseChatModel):
         self.prefix_cache, self.batching = self._engine.reuses_prefix, self._engine.batching  # as resolved
 
     @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> "AraftChatModel":
+    def from_preset(cls, name: str, **overrides: Any) -> AraftChatModel:
         """A preset (``araft-smollm2``, ``araft-dpo``, ``araft-sft``, ``smollm2-135m``); ``overrides`` win."""
         from araft_lc.chat.presets import preset_fields
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
-from araft_lc.runtime.causal_lm import ModelLoadError
 from araft_lc.chat.presets import MAX_NEW_TOKENS, PRESETS, preset_fields
+from araft_lc.runtime.causal_lm import ModelLoadError
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -48,7 +48,7 @@ class ModelSpec:
     base_url: str = ""
 
     @classmethod
-    def parse(cls, text: str) -> "ModelSpec":
+    def parse(cls, text: str) -> ModelSpec:
         """Read ``text`` (see the module docstring); nothing is loaded or imported.
 
         Raises:

@@ -23,10 +23,10 @@ from typing import Any, Callable, Optional, Sequence
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from araft_lc.react.chat_format import message_text
 from araft_lc.react.parser import Action, Answer, parse
 from araft_lc.react.prompt import PromptStyle, load_prompt, render_messages, render_step, step_body
 from araft_lc.react.tool_input import ArgsError, args_text, no_such_tool, tool_args, tool_call
-from araft_lc.react.chat_format import message_text
 from araft_lc.react.trajectory import Step, ToolCard
 
 __all__ = ["as_chunk", "call_tools", "tool_specs", "react_prompt", "read_reply", "with_retry_step"]

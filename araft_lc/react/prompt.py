@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -24,8 +24,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.tools import BaseTool
 
 from araft_lc.react.parser import ANSWER, format_action
-from araft_lc.react.tool_input import input_hint
 from araft_lc.react.step import Step
+from araft_lc.react.tool_input import input_hint
 
 __all__ = [
     "PromptStyle",
@@ -80,7 +80,7 @@ def example_tools(example: str) -> set[str]:
     return {m.group(1).casefold() for m in _EXAMPLE_ACTION.finditer(example)}
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_prompt(name: str = "fewshot") -> PromptStyle:
     """Load a prompt style by name (see ``PROMPT_STYLES``) or from a YAML file path.
 
@@ -104,7 +104,7 @@ def load_prompt(name: str = "fewshot") -> PromptStyle:
     return PromptStyle(data["name"], data["version"], data["system"], tuple(data.get("examples") or ()), layout)
 
 
-def warn_prompt_mismatch(prompt: "str | PromptStyle", trained: Optional[str], what: str) -> None:
+def warn_prompt_mismatch(prompt: str | PromptStyle, trained: Optional[str], what: str) -> None:
     """Warn when ``prompt`` is not the style ``trained`` (the one ``what`` was trained with, where
     known): a fine-tuned model run with another prompt than its own loses much of what it learned
     (the shipped adapter loses over half its F1 with ``fewshot``: docs/python-api.md)."""

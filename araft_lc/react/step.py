@@ -51,7 +51,7 @@ class Step:
         return StepDict(**data)
 
     @classmethod
-    def from_dict(cls, data: "Step | StepDict | dict[str, Any]") -> "Step":
+    def from_dict(cls, data: Step | StepDict | dict[str, Any]) -> Step:
         if isinstance(data, Step):
             return data
         names = {f.name for f in fields(cls)}

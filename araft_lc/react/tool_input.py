@@ -40,7 +40,7 @@ def _fields(tool: BaseTool) -> dict[str, dict[str, Any]]:
         schema = tool.tool_call_schema
         if not isinstance(schema, dict):
             schema = schema.model_json_schema()
-    except Exception:  # noqa: BLE001 - a schema that cannot be rendered: the tool takes text
+    except Exception:
         return {}
     return dict(schema.get("properties") or {})
 

@@ -17,11 +17,11 @@ from typing import Any, Iterator, Literal, Optional, Sequence, Union
 from langchain_core.tools import BaseTool
 
 from araft_lc.react.chat_format import Turn, to_turns
-from araft_lc.storage.jsonl import JsonlError, read_jsonl
 from araft_lc.react.parser import ANSWER
 from araft_lc.react.prompt import PromptStyle, load_prompt, render_messages
 from araft_lc.react.step import Step, StepDict, StepError, action_key
 from araft_lc.react.tool_input import named_no_tool
+from araft_lc.storage.jsonl import JsonlError, read_jsonl
 
 __all__ = [
     "Status",
@@ -79,7 +79,7 @@ class ToolCard:
     tool_call_schema: dict[str, Any]
 
     @classmethod
-    def of(cls, tool: BaseTool | type[BaseTool]) -> "ToolCard":
+    def of(cls, tool: BaseTool | type[BaseTool]) -> ToolCard:
         """The card of a tool, or of a tool class from its defaults (no instance, no backend)."""
         if isinstance(tool, type):
             defaults = tool.model_fields
@@ -131,7 +131,7 @@ class TrajectoryRecord:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrajectoryRecord":
+    def from_dict(cls, data: dict[str, Any]) -> TrajectoryRecord:
         """The record of its JSON data.
 
         Raises:

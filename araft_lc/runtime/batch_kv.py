@@ -109,10 +109,10 @@ class BatchKV:
         layers = [
             self._new_layer(layer.keys, layer.values, rows, left + w.width + right) for layer in self.cache.layers
         ]
-        for old, new in zip(self.cache.layers, layers):
+        for old, new in zip(self.cache.layers, layers, strict=True):
             new.keys[: w.rows, :, left : left + w.width] = old.keys[: w.rows, :, w.start : w.end]
             new.values[: w.rows, :, left : left + w.width] = old.values[: w.rows, :, w.start : w.end]
-        for old, new in zip(self.cache.layers, layers):
+        for old, new in zip(self.cache.layers, layers, strict=True):
             old.keys, old.values = new.keys, new.values
         w.start, w.end = left, left + w.width
 
@@ -124,7 +124,7 @@ class BatchKV:
         if w.rows == buffer.shape[0] or n - w.width > w.start:
             self._reallocate(max(buffer.shape[0], w.rows + 1), max(n - w.width, self.room), self.room)
         start = min(w.start, w.end - n)
-        for layer, new in zip(self.cache.layers, past.layers):
+        for layer, new in zip(self.cache.layers, past.layers, strict=True):
             for buffer, row in ((layer.keys, new.keys), (layer.values, new.values)):
                 buffer[: w.rows, :, start : w.start] = 0  # the other rows' padding where the window widens
                 buffer[w.rows, :, start : w.end - n] = 0

@@ -26,7 +26,7 @@ from araft_lc.runtime.batcher import Request
 
 __all__ = ["BatchLoop", "Row", "StopStrings", "TextStopStrings"]
 
-_LIVE: "weakref.WeakSet[BatchLoop]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[BatchLoop] = weakref.WeakSet()
 _WORKERS: list[threading.Thread] = []  # every worker not yet finished, held past its loop's collection
 
 
@@ -52,7 +52,7 @@ class StopStrings:
     enders: frozenset[int]
 
     @classmethod
-    def of(cls, criteria: Any) -> "StopStrings":
+    def of(cls, criteria: Any) -> StopStrings:
         # the criteria matches from the last token back: it can match only if that token has a
         # positive end length for some stop string (the columns before the token-length column)
         ends = criteria.embedding_vec[:, criteria.max_valid_positions * criteria.num_stop_strings : -1]
@@ -79,7 +79,7 @@ class TextStopStrings:
     window: int  # tokens enough to hold the longest stop string, and one more
 
     @classmethod
-    def of(cls, tokenizer: Any, stop: tuple[str, ...]) -> "TextStopStrings":
+    def of(cls, tokenizer: Any, stop: tuple[str, ...]) -> TextStopStrings:
         return cls(
             lambda ids: tokenizer.decode(ids, skip_special_tokens=False),
             stop,
@@ -124,7 +124,7 @@ class BatchLoop:
         eos = tokenizer.eos_token_id
         self._eos = set(eos if isinstance(eos, (list, tuple)) else [eos])
         self._stops: dict[tuple[str, ...], StopStrings | TextStopStrings] = {}
-        self._queue: "queue.Queue[Optional[Request]]" = queue.Queue()
+        self._queue: queue.Queue[Optional[Request]] = queue.Queue()
         self._unanswered: set[Future] = set()  # every call submitted and not yet answered, wherever it is
         self._calls = threading.Lock()  # guards _unanswered and _closed
         self._waiting: list[Request] = []

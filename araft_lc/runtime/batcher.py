@@ -36,7 +36,7 @@ class Batcher:
         self, run_batch: Callable[[list[Request]], list[Any]], max_batch: int = 8, wait_s: float = 0.005
     ) -> None:
         self.run_batch, self.max_batch, self.wait_s = run_batch, max_batch, wait_s
-        self._queue: "queue.Queue[Request]" = queue.Queue()
+        self._queue: queue.Queue[Request] = queue.Queue()
         self._held: list[Request] = []  # taken from the queue but of another key: first next time
         self.batches: Counter[int] = Counter()  # batch size -> how many ran, for benchmarks and tests
         self._thread = threading.Thread(target=self._work, daemon=True, name="araft-batcher")
@@ -76,5 +76,5 @@ class Batcher:
                 for r in batch:
                     r.future.set_exception(e)
                 continue
-            for r, result in zip(batch, results):
+            for r, result in zip(batch, results, strict=True):
                 r.future.set_result(result)

@@ -87,7 +87,7 @@ def load_causal_lm(
             f"cannot load model {path!r} ({error_text(e)}): pass a local folder, a preset "
             f"(smollm2-135m, araft-sft, araft-dpo), or download it first while online (`hf download {path}`)"
         ) from None
-    except Exception as e:  # noqa: BLE001 - a config that cannot describe its weights, and many more kinds
+    except Exception as e:
         raise ModelLoadError(
             f"cannot load model {path!r} ({error_text(e)}): pass a folder whose config.json describes its weights"
         ) from None
@@ -109,7 +109,7 @@ def load_causal_lm(
                 f"cannot load adapter {name!r} from {adapter!r} ({error_text(e)}): pass a "
                 "folder holding adapter_config.json, or download it first while online"
             ) from None
-        except Exception as e:  # noqa: BLE001 - peft raises many kinds (a shape mismatch is a RuntimeError)
+        except Exception as e:
             raise ModelLoadError(
                 f"cannot load adapter {name!r} from {adapter!r} on {path!r} ({error_text(e)}): "
                 "pass an adapter trained on this model"
@@ -129,7 +129,7 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False) -> Any:
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except Exception as e:  # noqa: BLE001 - transformers and huggingface_hub raise many kinds
+    except Exception as e:
         raise ModelLoadError(
             f"cannot load tokenizer {path!r} ({error_text(e)}): pass a folder holding tokenizer files, or a preset"
         ) from None

@@ -118,7 +118,7 @@ class ContinuousBatcher(BatchLoop):
             return
         self.batches[len(self._rows)] += 1
         ended: list[tuple[int, Optional[Exception]]] = []
-        for i, (row, token) in enumerate(zip(self._rows, tokens)):
+        for i, (row, token) in enumerate(zip(self._rows, tokens, strict=True)):
             try:
                 if self._append(row, token):
                     ended.append((i, None))

@@ -48,7 +48,7 @@ def hf_folder_of_gguf(gguf_file: str | Path) -> Path:
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    except Exception as e:  # noqa: BLE001 - transformers raises many kinds for a file it cannot read
+    except Exception as e:
         raise ModelLoadError(f"transformers cannot read {gguf} ({error_text(e)}): pass a Llama GGUF") from None
     config = gguf_model.config.to_dict()
     config.pop("quantization_config", None)

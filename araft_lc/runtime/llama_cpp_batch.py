@@ -122,7 +122,7 @@ class LlamaCppBatcher(BatchLoop):
         if decoding and not prefill:  # a step that read prompts too is counted as prefill
             self.batches[len(decoding)] += 1
         ended: list[tuple[Row, Optional[Exception]]] = []
-        for (row, _), token in zip(reading, tokens):
+        for (row, _), token in zip(reading, tokens, strict=True):
             try:
                 if self._append(row, token):
                     ended.append((row, None))

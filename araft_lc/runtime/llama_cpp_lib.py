@@ -79,7 +79,7 @@ def start_llama_cpp() -> Any:
     """
     global _started
     import llama_cpp
-    import llama_cpp.llama  # noqa: F401  (installs the log callback that feeds that logger)
+    import llama_cpp.llama
 
     if _started:
         return llama_cpp

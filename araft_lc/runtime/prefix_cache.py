@@ -35,7 +35,7 @@ class PrefixCache:
 
     def __init__(self, max_entries: int = 4, min_tokens: int = 16) -> None:
         self.max_entries, self.min_tokens = max_entries, min_tokens
-        self._entries: "OrderedDict[tuple[Optional[str], tuple[int, ...]], Any]" = OrderedDict()
+        self._entries: OrderedDict[tuple[Optional[str], tuple[int, ...]], Any] = OrderedDict()
         self.reused_tokens = 0  # prompt tokens not recomputed, over the model's life
         self.prompt_tokens = 0
 

@@ -11,8 +11,9 @@ ahead and says how long that took.
 
 The prefix cache lives in the same tensors: each bucket remembers the token ids it holds, and a
 new prompt that shares a prefix with them is cropped to it in place (no copy) so only its tail
-is computed; a prompt that has grown into the next bucket has its prefix copied over once. Stale key/values past the crop are never read: the causal mask hides every
-position after the one being computed, and the next tokens overwrite them.
+is computed; a prompt that has grown into the next bucket has its prefix copied over once.
+Stale key/values past the crop are never read: the causal mask hides every position after the
+one being computed, and the next tokens overwrite them.
 
 transformers compiles the decode step itself when the cache is static and the model is on a
 GPU, but not a bitsandbytes 4-bit model (its quantizer says it is not compileable);
@@ -182,7 +183,7 @@ class StaticDecoder:
 def _copy_prefix(source: Any, target: Any, n: int) -> None:
     """Copy the first ``n`` positions of ``source``'s key/values into the (empty) ``target``, in
     place: the target's tensors keep their addresses, which compiled graphs depend on."""
-    for src, dst in zip(source.layers, target.layers):
+    for src, dst in zip(source.layers, target.layers, strict=True):
         if not dst.is_initialized:
             dst.lazy_initialization(src.keys[:, :, :0], src.values[:, :, :0])
         dst.keys[:, :, :n].copy_(src.keys[:, :, :n])

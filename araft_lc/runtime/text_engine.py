@@ -93,7 +93,7 @@ class TokenStreamer:
         self.tokenizer = tokenizer
         self._ids: list[int] = []
         self._shown = 0  # characters already handed out
-        self._pieces: "queue.Queue[Optional[str]]" = queue.Queue()
+        self._pieces: queue.Queue[Optional[str]] = queue.Queue()
 
     def _flush(self, final: bool) -> None:
         text = self.tokenizer.decode(self._ids, skip_special_tokens=True)

@@ -124,7 +124,7 @@ class JsonlSink:
     def close(self) -> None:
         os.close(self._fd)
 
-    def __enter__(self) -> "JsonlSink":
+    def __enter__(self) -> JsonlSink:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -3,6 +3,7 @@ MediaWiki (``live_wikipedia``), chosen by ``select``; the readers of HotpotQA an
 (``corpus``) and the index engines that serve them (``index``: SQLite FTS5; ``tantivy_index``;
 ``index_engines`` picks one)."""
 
+from araft_lc.wiki.live_wikipedia import LiveWikipedia, WikipediaUnavailable
 from araft_lc.wiki.wikipedia import (
     LocalWikipedia,
     LookupResult,
@@ -10,7 +11,6 @@ from araft_lc.wiki.wikipedia import (
     WikipediaTool,
     cut_at_sentence,
 )
-from araft_lc.wiki.live_wikipedia import LiveWikipedia, WikipediaUnavailable
 
 __all__ = [
     "LiveWikipedia",

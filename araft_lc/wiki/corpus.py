@@ -86,7 +86,7 @@ def paragraphs_of_record(record: Any, where: str) -> Iterator[Paragraph]:
         titles, sentences = context.get("title"), context.get("sentences")
         if not isinstance(titles, list) or not isinstance(sentences, list) or len(titles) != len(sentences):
             raise CorpusError(f"{where}: context must hold equal-length 'title' and 'sentences' lists")
-        for title, sents in zip(titles, sentences):
+        for title, sents in zip(titles, sentences, strict=True):
             yield Paragraph(str(title), _join(sents))
     elif "title" in record and ("sentences" in record or "text" in record):
         body = record.get("sentences", record.get("text"))

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 from araft_lc.storage.atomic_file import built_aside
-from araft_lc.wiki.corpus import Pages
 from araft_lc.storage.output_lock import output_lock
+from araft_lc.wiki.corpus import Pages
 
 __all__ = [
     "IndexOpenError",
@@ -193,7 +193,7 @@ class PageIndex(ABC):
     def __len__(self) -> int:
         return int(self.meta.get("pages", 0))
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a default: an engine with nothing to release keeps it)
         """Release the files (the index cannot be used afterwards)."""
 
     def title_match(self, query: str) -> Optional[Hit]:

@@ -19,10 +19,10 @@ from typing import Any, Callable, Iterable, Optional
 
 from araft_lc.storage.atomic_file import built_aside
 from araft_lc.storage.error_text import error_text
-from araft_lc.wiki.corpus import CorpusError, Pages
-from araft_lc.wiki.index import Hit, IndexOpenError, PageIndex, index_meta, normalize_title, query_words
 from araft_lc.storage.output_lock import output_lock
 from araft_lc.storage.write_error import storage_fault
+from araft_lc.wiki.corpus import CorpusError, Pages
+from araft_lc.wiki.index import Hit, IndexOpenError, PageIndex, index_meta, normalize_title, query_words
 
 __all__ = ["TantivyIndex", "build_tantivy_index", "is_tantivy_index", "tantivy_available", "ENGINE", "META_FILE"]
 

@@ -109,7 +109,7 @@ class WikipediaTool(BaseTool):
         # status "error": the agent counts outages as tool errors.
         try:
             return self.observe(self.backend.lookup(query))
-        except Exception as e:  # noqa: BLE001 - every backend failure becomes an observation
+        except Exception as e:
             raise ToolException(
                 f"Wikipedia lookup failed ({type(e).__name__}: {e}). Try again or try another query."
             ) from e

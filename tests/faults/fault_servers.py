@@ -54,7 +54,7 @@ def _reset(handler: BaseHTTPRequestHandler) -> None:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "FaultServer"
+    server: FaultServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args: Any) -> None:

@@ -7,10 +7,10 @@ never prefilled."""
 import time
 
 import pytest
+from helpers import HANG_S, act, answer, with_context
 from langchain_core.tools import tool
 
 from araft_lc.agent.graph import create_araft_agent
-from helpers import HANG_S, act, answer, with_context
 
 
 def test_a_hung_tool_is_cut_off_at_its_timeout_and_the_run_goes_on(scripted, hanging, ledger):
@@ -59,7 +59,7 @@ def test_an_async_only_tool_under_invoke_is_cut_off_too(scripted, hanging):
 
 def test_a_flood_of_text_is_capped_and_its_length_kept(scripted, ledger):
     @tool
-    def Flood(query: str) -> str:  # noqa: N802
+    def Flood(query: str) -> str:
         """Returns five million characters."""
         return "word " * 1_000_000
 
@@ -82,7 +82,7 @@ def test_a_flood_of_text_is_capped_and_its_length_kept(scripted, ledger):
 )
 def test_bytes_dicts_and_lists_are_rendered_as_text(scripted, output, text):
     @tool
-    def Facts(query: str) -> object:  # noqa: N802
+    def Facts(query: str) -> object:
         """Returns facts."""
         return output
 

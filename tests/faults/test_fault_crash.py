@@ -15,8 +15,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import pytest
-
 from evals.generate import rejects_path
 from finetune.outputs import last_checkpoint
 

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from araft_lc.wiki.corpus import CorpusError, read_paragraphs
 from araft_lc.agent.graph import create_araft_agent
-from araft_lc.wiki.index import PageIndex
 from araft_lc.react.parser import Action, Answer, ParseError, parse
-from araft_lc.wiki import LocalWikipedia, WikipediaTool
 from araft_lc.react.trajectory import read_trajectories
+from araft_lc.wiki import LocalWikipedia, WikipediaTool
+from araft_lc.wiki.corpus import CorpusError, read_paragraphs
+from araft_lc.wiki.index import PageIndex
 from evals.hotpotqa import load_questions
 from finetune.config import ConfigError, SFTRunConfig, load_config
 from finetune.dataset import DataError, read_records
@@ -84,8 +84,9 @@ def test_the_agent_ends_within_the_step_cap_on_any_model_output(outputs, scripte
 @pytest.fixture(scope="module", params=["fts5", "tantivy"])
 def fuzz_index(request, tmp_path_factory) -> PageIndex:
     """The mini corpus's index, once per engine: every query is fuzzed against both."""
-    from araft_lc.wiki.index_engines import build, index_name, open_index
     from helpers import MINI_CORPUS
+
+    from araft_lc.wiki.index_engines import build, index_name, open_index
 
     path = tmp_path_factory.mktemp("fuzz") / index_name("index", request.param)
     build([MINI_CORPUS], path, engine=request.param)

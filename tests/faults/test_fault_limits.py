@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import time
 
-from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.agent.graph import create_araft_agent
-from araft_lc.wiki.index import build_index
+from araft_lc.chat.chat_model import AraftChatModel
 from araft_lc.wiki import LocalWikipedia, WikipediaTool
+from araft_lc.wiki.index import build_index
 from araft_lc.wiki.wikipedia import LookupResult
 
 
@@ -52,9 +52,10 @@ def test_max_seconds_ends_a_slow_run_with_time_limit(mini_index, ledger):
 
 
 def test_max_seconds_stops_generation_inside_a_step(tiny_llama, mini_index, ledger, tmp_path):
-    from araft_lc.chat.chat_model import AraftChatModel
-    from araft_lc.agent.recorder import TrajectoryRecorder
     from helpers import with_context
+
+    from araft_lc.agent.recorder import TrajectoryRecorder
+    from araft_lc.chat.chat_model import AraftChatModel
 
     # A random model that never writes a stop string, allowed 100,000 tokens a step (in a context
     # that takes them): without a deadline inside generation its first step would run for minutes.

@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from faults.fault_servers import PAGE, WIKI_FAULTS, serve, wiki_server
 
 from araft_lc.agent.graph import create_araft_agent
 from araft_lc.wiki import LiveWikipedia, WikipediaTool
+from faults.fault_servers import PAGE, WIKI_FAULTS, serve, wiki_server
 
 CALL_TIMEOUT = 2.0  # seconds per API call, all tries together
 SLACK = 3.0  # a busy 2-core machine; the faults would hold a call for 30 s or forever

@@ -4,18 +4,17 @@ output; SQL is bound; outputs stay under --out; text in an observation is never 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from araft_lc.chat.chat_model import AraftChatModel, ModelLoadError
 from araft import main
 from araft_lc.agent.graph import create_araft_agent
-from araft_lc.wiki.index import WikiIndex, build_index
+from araft_lc.chat.chat_model import AraftChatModel, ModelLoadError
 from araft_lc.wiki import LocalWikipedia, WikipediaTool
+from araft_lc.wiki.index import WikiIndex, build_index
 
 PLANTED_KEY = "sk-araft-planted-security-0a1b2c3d4e5f"
 
@@ -70,7 +69,6 @@ def test_pickle_adapter_is_refused_unless_allowed(tiny_llama, tmp_path):
 
 
 def test_keys_never_reach_records_traces_or_reports(tmp_path, monkeypatch, scripted, mini_index):
-    from araft_lc.agent.recorder import TrajectoryRecorder
     from araft_lc.agent.tracing import JsonlTraceHandler
     from evals.hotpotqa import Question
     from evals.report import write_report
@@ -138,7 +136,7 @@ def test_outputs_stay_under_out_whatever_the_ids_and_labels(tmp_path, mini_index
     )
     work = tmp_path / "work"
     work.mkdir()
-    before = {p for p in tmp_path.rglob("*")}
+    before = set(tmp_path.rglob("*"))
     out = work / "run"
     assert (
         main(
@@ -160,7 +158,7 @@ def test_outputs_stay_under_out_whatever_the_ids_and_labels(tmp_path, mini_index
         )
         == 0
     )
-    created = {p for p in tmp_path.rglob("*")} - before
+    created = set(tmp_path.rglob("*")) - before
     assert created and all(out in p.parents or p == out for p in created), created
     assert not Path("/tmp/abs-escape").exists()
 

@@ -9,7 +9,6 @@ import asyncio
 import time
 
 import pytest
-
 from helpers import MINI_CORPUS
 from langgraph_server import group_memory_kb, langgraph_dev
 
@@ -27,7 +26,7 @@ async def _error_of(call) -> str:
     """What a run that should fail says (its exception's text), or '' when it did not fail."""
     try:
         await call
-    except Exception as e:  # noqa: BLE001 - the SDK raises a plain Exception for a run error
+    except Exception as e:
         return str(e)
     return ""
 

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from helpers import ROOT
 
 from araft_lc.storage.output_lock import lock_path, output_lock
-from helpers import ROOT
 from evals.generate import rejects_path
 from finetune.outputs import last_checkpoint
 

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from faults.fault_servers import TEACHER_FAULTS, TeacherServer, serve
 
 from araft import main
 from evals.generate import rejects_path
+from faults.fault_servers import TEACHER_FAULTS, TeacherServer, serve
 
 openai = pytest.importorskip("openai", reason="pip install -e '.[openai]'")
 

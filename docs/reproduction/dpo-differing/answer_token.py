@@ -1,18 +1,23 @@
 """log p(' Answer' | the student's own answer state, up to '[action:') under three adapters."""
 
-import json, math, sys, torch
+import json
+import math
+import sys
+
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+from araft_lc.chat.model_spec import ModelSpec
 from araft_lc.react.chat_format import render_chat
 from finetune.tokens import load_tokenizer
-from transformers import AutoModelForCausalLM
-from peft import PeftModel
-from araft_lc.chat.model_spec import ModelSpec
 
 torch.set_num_threads(1)
 ROLE = {"human": "user", "ai": "assistant", "system": "system"}
 tok = load_tokenizer("smollm2-135m")
 states = []
-for l in open("runs/eval/sft-more-300/trajectories.jsonl"):
-    r = json.loads(l)
+for line in open("runs/eval/sft-more-300/trajectories.jsonl"):
+    r = json.loads(line)
     if r["status"] != "answered":
         continue
     call = r["calls"][-1]
