@@ -19,7 +19,7 @@ LLAMA_CPP_CMAKE ?= -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANT
 LLAMA_CPP_FLAGS_KEY := $(shell printf '%s' "$(LLAMA_CPP_CMAKE)" | sha1sum | cut -c1-10)
 LLAMA_CPP_WHEELS ?= $(HOME)/.cache/araft/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(LLAMA_CPP_FLAGS_KEY)
 
-.PHONY: install ask serve test test-fast bench
+.PHONY: install ask serve test test-fast lint bench
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,13 @@ test: $(VENV)/.installed
 # on two workers (pytest-xdist).
 test-fast: $(VENV)/.installed
 	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest -m "not slow" -n 2
+
+# The checks every change passes (CONTRIBUTING.md): ruff's lint and format, mypy on the package
+# that ships py.typed. `ruff format .` and `ruff check --fix .` mend most of what they find.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed
 	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m benchmarks

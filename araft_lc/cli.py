@@ -14,10 +14,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from araft_lc.agent.settings import RunSettings, add_settings_flags, settings_from_args
 from araft_lc.chat.presets import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from langchain_core.callbacks import BaseCallbackHandler
 
 __all__ = ["add_parsers", "UserError", "user_errors"]
 
@@ -94,7 +97,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"engine: {engine_line(model)}", file=sys.stderr, flush=True)
     # model and tool given, so the factory does not check the settings (nor ping a server) again
     agent = build_agent(settings, model=model, tools=tools)
-    callbacks = []
+    callbacks: list[BaseCallbackHandler] = []
     tracer = None
     if args.trace:
         from araft_lc.agent.tracing import JsonlTraceHandler

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from araft_lc.agent.graph import AraftAgent, create_araft_agent
 from araft_lc.agent.settings import RunSettings
+from araft_lc.agent.vote import vote_rule
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -142,7 +143,7 @@ def build_agent(
         samples=settings.samples,
         sample_temperature=settings.sample_temperature,
         sample_seed=settings.seed,
-        vote=settings.vote,
+        vote=vote_rule(settings.vote),  # checked already (settings.check): never raises here
         checkpointer=checkpointer,
         name=name,
-    )  # type: ignore[arg-type]
+    )

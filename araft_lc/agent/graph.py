@@ -64,7 +64,7 @@ from araft_lc.react.chat_format import message_text
 from araft_lc.react.parser import Action, Answer, format_action, parse
 from araft_lc.react.prompt import STOP, PromptStyle, load_prompt, render_messages, warn_prompt_mismatch
 from araft_lc.react.tool_input import ArgsError, check_tool_names, describe_error, no_such_tool, tool_args, tool_call
-from araft_lc.react.trajectory import Status, Step, StepDict, ToolCard, action_key
+from araft_lc.react.trajectory import Status, Step, StepDict, StepError, ToolCard, action_key
 from araft_lc.runtime.decoding import ContextLimitError, cut_at_stop_strings
 
 __all__ = [
@@ -134,7 +134,7 @@ class _ToolRun(NamedTuple):
     tool: Optional[BaseTool] = None
     input: Any = None
     observation: Optional[str] = None
-    error: Optional[str] = None
+    error: Optional[StepError] = None
 
 
 def create_araft_agent(
@@ -297,7 +297,7 @@ def create_araft_agent(
 
     def call_kwargs(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"stop": list(STOP)}
-        if takes_deadline:
+        if takes_deadline and max_seconds is not None:  # takes_deadline implies max_seconds
             kwargs["deadline"] = state.get("started", time.time()) + max_seconds
         sample = (config.get("configurable") or {}).get(SAMPLE_KEY)  # a run of self-consistency
         if sample is not None:
@@ -330,8 +330,9 @@ def create_araft_agent(
 
     def plan(state: AgentState) -> _ToolRun:
         pending = state.get("pending")
-        assert pending is not None and pending["action"] is not None and pending["action_input"] is not None
+        assert pending is not None  # the act node runs only after reason left a pending tool call
         call = Step.from_dict(pending)
+        assert call.action is not None and call.action_input is not None  # a parsed Action: both are set
         if repetition_guard and action_key(call) in {
             action_key(s) for s in _steps(state) if s.action and s.error is None
         }:

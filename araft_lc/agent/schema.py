@@ -5,7 +5,7 @@ run starts with: shared by the single-run graph (``graph``) and self-consistency
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional, Sequence
+from typing import Annotated, Any, Mapping, Optional, Sequence
 
 from langchain_core.messages import AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -135,7 +135,7 @@ def tool_reply(output: dict[str, Any]) -> str:
     return f"No answer ({output.get('status')}): {why}".rstrip(": ")
 
 
-def asked_question(state: dict[str, Any], max_question_chars: Optional[int]) -> str:
+def asked_question(state: Mapping[str, Any], max_question_chars: Optional[int]) -> str:
     """The question a run starts on: ``question``, else the text of the last human message, on one
     line.
 
@@ -163,7 +163,7 @@ def asked_question(state: dict[str, Any], max_question_chars: Optional[int]) -> 
     return question
 
 
-def new_question(state: dict[str, Any], max_question_chars: Optional[int]) -> dict[str, Any]:
+def new_question(state: Mapping[str, Any], max_question_chars: Optional[int]) -> dict[str, Any]:
     """The start of a run's state update: the question (``asked`` and ``question``), and the human
     message that carries it, unless the conversation already ends with it.
 

@@ -66,6 +66,20 @@ class _VotedState(VotedOutput, total=False):
     gathered: Annotated[list[RunResult], _gather]
 
 
+class _Sampling(TypedDict):
+    """How run ``k`` decodes (``SAMPLE_KEY``'s value)."""
+
+    temperature: float
+    seed: Optional[int]
+
+
+class _Task(TypedDict):
+    """What ``Send`` gives a run: the question and which run it is."""
+
+    asked: str
+    run: int
+
+
 def self_consistent(
     run_once: AraftAgent,
     *,
@@ -102,14 +116,16 @@ def self_consistent(
         }
 
     def fan_out(state: _VotedState) -> list[Send]:
-        return [Send("run", {"asked": state["asked"], "run": k}) for k in range(samples)]
+        return [Send("run", _Task(asked=state["asked"], run=k)) for k in range(samples)]
 
-    def settings(k: int) -> dict[str, Any]:
-        return {"temperature": 0.0, "seed": None} if k == 0 else {"temperature": temperature, "seed": seed + 1000 * k}
+    def settings(k: int) -> _Sampling:
+        if k == 0:
+            return _Sampling(temperature=0.0, seed=None)
+        return _Sampling(temperature=temperature, seed=seed + 1000 * k)
 
     def config_of(config: RunnableConfig, k: int) -> RunnableConfig:
         configurable = {**(config.get("configurable") or {}), SAMPLE_KEY: settings(k)}
-        return {**config, "configurable": configurable, "run_name": f"{name}-run-{k}"}  # type: ignore[typeddict-item]
+        return {**config, "configurable": configurable, "run_name": f"{name}-run-{k}"}
 
     def result(k: int, out: Mapping[str, Any]) -> dict[str, Any]:
         messages = out.get("messages") or []
@@ -126,10 +142,10 @@ def self_consistent(
             ]
         }
 
-    def run(task: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    def run(task: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:  # a _Task
         return result(task["run"], run_once.invoke({"question": task["asked"]}, config_of(config, task["run"])))
 
-    async def arun(task: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    async def arun(task: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
         out = await run_once.ainvoke({"question": task["asked"]}, config_of(config, task["run"]))
         return result(task["run"], out)
 
@@ -149,7 +165,10 @@ def self_consistent(
 
     graph = StateGraph(_VotedState, input_schema=AgentInput, output_schema=VotedOutput)
     graph.add_node("start", start)
-    graph.add_node("run", RunnableLambda(run, afunc=arun, name="run"))
+    # typed by what Send gives it; the functions keep a Mapping annotation, which RunnableLambda reads at
+    # run time as its input schema (a TypedDict there would be a schema it cannot build)
+    run_node: RunnableLambda[_Task, dict[str, Any]] = RunnableLambda(run, afunc=arun, name="run")
+    graph.add_node("run", run_node)
     graph.add_node("vote", count)
     graph.add_edge(START, "start")
     graph.add_conditional_edges("start", fan_out, ["run"])

@@ -17,10 +17,22 @@ from typing_extensions import TypedDict
 
 from araft_lc.react.answer import is_yes_no, normalize_answer, supported_by
 
-__all__ = ["VOTE_RULES", "Vote", "VoteRule", "vote"]
+__all__ = ["VOTE_RULES", "Vote", "VoteRule", "vote", "vote_rule"]
 
 VoteRule = Literal["majority", "grounded"]
-VOTE_RULES: tuple[str, ...] = ("majority", "grounded")
+VOTE_RULES: tuple[VoteRule, ...] = ("majority", "grounded")
+
+
+def vote_rule(name: str) -> VoteRule:
+    """``name`` (a setting's text) as the ``VoteRule`` it names.
+
+    Raises:
+        ValueError: an unknown rule.
+    """
+    for rule in VOTE_RULES:
+        if rule == name:
+            return rule
+    raise ValueError(f"unknown vote rule {name!r}: use one of {', '.join(VOTE_RULES)}")
 
 
 class Vote(TypedDict):

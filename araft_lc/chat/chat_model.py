@@ -272,12 +272,15 @@ class AraftChatModel(BaseChatModel):
         if kwargs.get("tools"):
             from araft_lc.chat.tool_calling import call_tools
 
+            prompt = kwargs.get("prompt") or self.prompt
+            if prompt is None:  # the validator sets a style; None only if it was set back to None since
+                raise ValueError("no prompt style to call tools in: set prompt= (fewshot, zeroshot, ...)")
             react = dataclasses.replace(decoding, stop=tuple(dict.fromkeys([*decoding.stop, *STOP])))
             message = call_tools(
                 lambda m: self._complete(m, react, deadline),
                 messages,
                 kwargs["tools"],
-                kwargs.get("prompt") or self.prompt,
+                prompt,
                 self.max_parse_retries,
             )
         elif kwargs.get("structured_output"):
@@ -303,15 +306,16 @@ class AraftChatModel(BaseChatModel):
         if kwargs.get("tools") or kwargs.get("structured_output"):
             # A tool call or a JSON object is whole or nothing: one chunk, after the turn.
             message = self._generate(messages, stop, run_manager, **kwargs).generations[0].message
+            assert isinstance(message, AIMessage)  # _generate's reply is always an AIMessage
             pieces: Iterator[Any] = iter([as_chunk(message)])
         else:
             decoding = call_decoding(self, stop, kwargs)
             ids = self._engine.encode(self.prompt_text(messages), decoding.max_new_tokens)
             pieces = (
-                AIMessageChunk(p)
+                AIMessageChunk(content=p)
                 if isinstance(p, str)
                 else AIMessageChunk(
-                    p.text,
+                    content=p.text,
                     usage_metadata=_usage(p),
                     response_metadata=self._metadata(decoding, p),
                     chunk_position="last",

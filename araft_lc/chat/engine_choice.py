@@ -15,7 +15,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from araft_lc.runtime.causal_lm import ModelLoadError, default_device, load_causal_lm, load_tokenizer, pad_with_eos
 from araft_lc.runtime.text_engine import TextEngine
@@ -40,7 +40,7 @@ TORCH_HINT = "pip install 'araft[torch]' (on a CPU-only machine, torch from http
 class BackendChoice:
     """The backend that runs a model, and why (``araft info`` and ``araft -v ask`` print it)."""
 
-    backend: str  # "torch" or "llama.cpp"
+    backend: Literal["torch", "llama.cpp"]
     why: str
 
 

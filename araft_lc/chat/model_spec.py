@@ -200,13 +200,15 @@ class ModelSpec:
             from langchain_openai import ChatOpenAI
         except ImportError:
             raise ValueError("openai: specs need langchain-openai: pip install 'araft[openai]'") from None
+        from pydantic import SecretStr
+
         # Every request is bounded: a hung server costs at most request_timeout per try.
         return ChatOpenAI(
             model=self.name,
             base_url=self.base_url,
-            api_key=os.environ.get("OPENAI_API_KEY", "EMPTY"),
+            api_key=SecretStr(os.environ.get("OPENAI_API_KEY", "EMPTY")),
             temperature=options.get("temperature", 0.0),
-            max_tokens=options.get("max_new_tokens", MAX_NEW_TOKENS),
+            max_completion_tokens=options.get("max_new_tokens", MAX_NEW_TOKENS),
             seed=options.get("seed"),
             timeout=options.get("request_timeout", 120.0),
             max_retries=options.get("max_retries", 2),

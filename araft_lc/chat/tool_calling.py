@@ -20,7 +20,15 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Optional, Sequence
 
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    UsageMetadata,
+)
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from araft_lc.react.chat_format import message_text
@@ -72,7 +80,7 @@ def react_prompt(style: PromptStyle, specs: Sequence[ToolCard], messages: Sequen
         if not isinstance(m, AIMessage):
             continue
         for k, call in enumerate(m.tool_calls):
-            result = results.get(call["id"])
+            result = results.get(call["id"]) if call["id"] is not None else None
             steps.append(
                 Step(
                     thought=_thought(m) if k == 0 else "",
@@ -82,7 +90,7 @@ def react_prompt(style: PromptStyle, specs: Sequence[ToolCard], messages: Sequen
                     raw="",
                 )
             )
-    rendered = render_messages(style, specs, question, steps)  # type: ignore[arg-type]
+    rendered = render_messages(style, specs, question, steps)
     own = [message_text(m) for m in messages if isinstance(m, SystemMessage) and message_text(m).strip()]
     if own:
         rendered[0] = SystemMessage("\n\n".join([*own, message_text(rendered[0])]))
@@ -107,7 +115,7 @@ def read_reply(raw: str, specs: Sequence[ToolCard]) -> tuple[Optional[AIMessage]
                 error="unknown_tool",
             )
         try:
-            args = tool_args(spec, parsed.tool_input)  # type: ignore[arg-type]
+            args = tool_args(spec, parsed.tool_input)
         except ArgsError as e:
             return None, Step(parsed.thought, parsed.tool, parsed.tool_input, str(e), raw, error="tool_error")
         if isinstance(args, str):  # a tool without an argument schema
@@ -142,19 +150,23 @@ def call_tools(
     style = load_prompt(prompt)
     specs = tool_specs(tools)
     react = react_prompt(style, specs, messages)
-    used = {"input_tokens": 0, "output_tokens": 0}
+    input_tokens = output_tokens = 0
     for _ in range(retries + 1):
         reply = complete(react)
-        for key in used:
-            used[key] += (reply.usage_metadata or {}).get(key, 0)  # type: ignore[misc]
+        if reply.usage_metadata is not None:
+            input_tokens += reply.usage_metadata.get("input_tokens", 0)
+            output_tokens += reply.usage_metadata.get("output_tokens", 0)
         message, failed = read_reply(reply.text, specs)
         if message is not None:
             break
-        assert failed is not None
+        assert failed is not None  # read_reply gives the message or the failed step
         react = with_retry_step(react, style, failed)
     else:
+        assert failed is not None  # every try ended without a message: each left its failed step
         message = AIMessage(reply.text, response_metadata={"araft_error": failed.observation})
-    message.usage_metadata = {**used, "total_tokens": used["input_tokens"] + used["output_tokens"]}  # type: ignore[typeddict-item]
+    message.usage_metadata = UsageMetadata(
+        input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens
+    )
     message.response_metadata.update(reply.response_metadata, raw=reply.text)
     return message
 

@@ -41,6 +41,7 @@ def to_turns(messages: Sequence[BaseMessage]) -> list[Turn]:
     """
     turns: list[Turn] = []
     for m in messages:
+        content: str
         if m.type in _ROLES:
             role, content = _ROLES[m.type], m.text
         elif m.type == "tool":

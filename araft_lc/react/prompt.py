@@ -21,11 +21,10 @@ from typing import Optional, Sequence
 
 import yaml
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.tools import BaseTool
 
 from araft_lc.react.parser import ANSWER, format_action
 from araft_lc.react.step import Step
-from araft_lc.react.tool_input import input_hint
+from araft_lc.react.tool_input import ToolLike, input_hint
 
 __all__ = [
     "PromptStyle",
@@ -57,7 +56,7 @@ class PromptStyle:
     examples: tuple[str, ...]
     layout: str = "scratchpad"
 
-    def render_system(self, tools: Sequence[BaseTool]) -> str:
+    def render_system(self, tools: Sequence[ToolLike]) -> str:
         """The system turn for ``tools``: each tool with its input and description, and the
         examples that use only these tools (a model copies the tools an example shows). When no
         example fits, the zero-shot instructions are used instead."""
@@ -143,7 +142,7 @@ def render_user(question: str, steps: Sequence[Step]) -> str:
 
 
 def render_messages(
-    style: PromptStyle, tools: Sequence[BaseTool], question: str, steps: Sequence[Step]
+    style: PromptStyle, tools: Sequence[ToolLike], question: str, steps: Sequence[Step]
 ) -> list[BaseMessage]:
     """The chat messages for the next model call."""
     system = SystemMessage(style.render_system(tools))

@@ -3,7 +3,7 @@ the trajectory record (``araft_lc.react.trajectory``), which re-exports it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Literal, Optional
 
 from typing_extensions import NotRequired, TypedDict
@@ -45,17 +45,25 @@ class Step:
     observed_chars: Optional[int] = None
 
     def to_dict(self) -> StepDict:
-        data = asdict(self)
-        if data["observed_chars"] is None:  # records of uncut steps stay as they were
-            del data["observed_chars"]
-        return StepDict(**data)
+        data = StepDict(
+            thought=self.thought,
+            action=self.action,
+            action_input=self.action_input,
+            observation=self.observation,
+            raw=self.raw,
+            error=self.error,
+        )
+        if self.observed_chars is not None:  # records of uncut steps stay as they were
+            data["observed_chars"] = self.observed_chars
+        return data
 
     @classmethod
     def from_dict(cls, data: Step | StepDict | dict[str, Any]) -> Step:
         if isinstance(data, Step):
             return data
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        kept: dict[str, Any] = {k: v for k, v in data.items() if k in names}  # JSON data: the fields' types unchecked
+        return cls(**kept)
 
 
 def action_key(step: Step) -> tuple[str, str]:

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Sequence, Union
 
-from langchain_core.tools import BaseTool
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from langchain_core.tools.base import ArgsSchema
 
 __all__ = [
+    "ToolLike",
     "ArgsError",
+    "json_schema",
     "input_hint",
     "single_field",
     "tool_args",
@@ -30,16 +35,38 @@ __all__ = [
 ]
 
 
+class ToolLike(Protocol):
+    """What the prompt and the input grammar read of a tool: a ``BaseTool``, or the ``ToolCard``
+    (``araft_lc.react.trajectory``) that records one."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def tool_call_schema(self) -> ArgsSchema: ...
+
+
 class ArgsError(ValueError):
     """``action_input`` that does not fit the tool's arguments; the message is the observation."""
 
 
-def _fields(tool: BaseTool) -> dict[str, dict[str, Any]]:
+def json_schema(schema: ArgsSchema) -> dict[str, Any]:
+    """A tool's argument schema as JSON schema: a dict as it is, a pydantic class's (v2, or the v1
+    API's ``schema()``) as it generates it."""
+    if isinstance(schema, dict):
+        return schema
+    if issubclass(schema, BaseModel):
+        return schema.model_json_schema()
+    return schema.schema()
+
+
+def _fields(tool: ToolLike) -> dict[str, dict[str, Any]]:
     """The tool's arguments as JSON-schema properties (MCP tools carry a dict schema already)."""
     try:
-        schema = tool.tool_call_schema
-        if not isinstance(schema, dict):
-            schema = schema.model_json_schema()
+        schema = json_schema(tool.tool_call_schema)
     except Exception:
         return {}
     return dict(schema.get("properties") or {})
@@ -52,13 +79,13 @@ def _type_name(spec: dict[str, Any]) -> str:
     return " or ".join(options) or "value"
 
 
-def single_field(tool: BaseTool) -> str | None:
+def single_field(tool: ToolLike) -> str | None:
     """The name of the tool's only argument, or None when it takes several (or none)."""
     fields = _fields(tool)
     return next(iter(fields)) if len(fields) == 1 else None
 
 
-def input_hint(tool: BaseTool) -> str:
+def input_hint(tool: ToolLike) -> str:
     """What the prompt shows as the tool's ``action_input``."""
     fields = _fields(tool)
     if len(fields) <= 1:
@@ -90,7 +117,7 @@ def _typed(spec: dict[str, Any], text: str) -> Any:
     )
 
 
-def tool_args(tool: BaseTool, text: str) -> Union[str, dict[str, Any]]:
+def tool_args(tool: ToolLike, text: str) -> Union[str, dict[str, Any]]:
     """The tool's arguments for ``text``: ``{arg: value}`` (the value typed as the schema says)
     for a tool of one argument, the JSON object for a tool of several; the text itself for a
     tool with no argument schema.
@@ -121,7 +148,7 @@ def tool_args(tool: BaseTool, text: str) -> Union[str, dict[str, Any]]:
     return data
 
 
-def args_text(tool: BaseTool | None, args: Union[str, dict[str, Any]]) -> str:
+def args_text(tool: ToolLike | None, args: Union[str, dict[str, Any]]) -> str:
     """The ``action_input`` text for tool-call ``args``, the inverse of :func:`tool_args`."""
     if isinstance(args, str):
         return args
@@ -134,7 +161,7 @@ def args_text(tool: BaseTool | None, args: Union[str, dict[str, Any]]) -> str:
     return json.dumps(args, ensure_ascii=False)
 
 
-def describe_error(tool: BaseTool, error: Exception) -> str:
+def describe_error(tool: ToolLike, error: Exception) -> str:
     """An observation for arguments the tool's schema refused (a pydantic ValidationError)."""
     first = str(error).splitlines()
     detail = " ".join(first[1:3]).strip() if len(first) > 1 else str(error)

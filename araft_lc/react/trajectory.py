@@ -20,7 +20,7 @@ from araft_lc.react.chat_format import Turn, to_turns
 from araft_lc.react.parser import ANSWER
 from araft_lc.react.prompt import PromptStyle, load_prompt, render_messages
 from araft_lc.react.step import Step, StepDict, StepError, action_key
-from araft_lc.react.tool_input import named_no_tool
+from araft_lc.react.tool_input import json_schema, named_no_tool
 from araft_lc.storage.jsonl import JsonlError, read_jsonl
 
 __all__ = [
@@ -84,13 +84,8 @@ class ToolCard:
         if isinstance(tool, type):
             defaults = tool.model_fields
             schema = defaults["args_schema"].default
-            return cls(
-                defaults["name"].default,
-                defaults["description"].default,
-                schema if isinstance(schema, dict) else schema.model_json_schema(),
-            )
-        schema = tool.tool_call_schema
-        return cls(tool.name, tool.description, schema if isinstance(schema, dict) else schema.model_json_schema())
+            return cls(defaults["name"].default, defaults["description"].default, json_schema(schema))
+        return cls(tool.name, tool.description, json_schema(tool.tool_call_schema))
 
 
 @lru_cache(maxsize=1)
@@ -182,7 +177,7 @@ class TrajectoryRecord:
         style = load_prompt(style) if isinstance(style, str) else style
         steps = self.steps if upto is None else self.steps[:upto]
         cards = tools or self.tool_cards()
-        return to_turns(render_messages(style, cards, self.question, steps))  # type: ignore[arg-type]
+        return to_turns(render_messages(style, cards, self.question, steps))
 
 
 def read_trajectories(

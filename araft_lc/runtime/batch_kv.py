@@ -47,8 +47,11 @@ class _WindowLayer(CacheLayerMixin):
 
     is_sliding = False
     is_croppable = False  # the prefix cache keeps removed rows, never the batch
+    # allocated at construction (by BatchKV), never None as in a lazily initialised layer
+    keys: torch.Tensor
+    values: torch.Tensor
 
-    def __init__(self, window: _Window, keys: Any, values: Any) -> None:
+    def __init__(self, window: _Window, keys: torch.Tensor, values: torch.Tensor) -> None:
         super().__init__()
         self.window, self.keys, self.values = window, keys, values
         self.device, self.is_initialized = keys.device, True
@@ -88,9 +91,9 @@ class BatchKV:
         self.room = room
         n = first.get_seq_length()
         self._window = _Window(0, room, room + n)
-        self.cache = Cache(
-            layers=[self._new_layer(layer.keys, layer.values, max_rows, room + n + room) for layer in first.layers]
-        )
+        # the cache's layers, as the _WindowLayers they are (Cache types its list as any layer's)
+        self._layers = [self._new_layer(layer.keys, layer.values, max_rows, room + n + room) for layer in first.layers]
+        self.cache = Cache(layers=list(self._layers))
         self.mask = torch.ones(0, n, dtype=torch.long, device=first.layers[0].keys.device)
         self.add(first)
 
@@ -106,13 +109,11 @@ class BatchKV:
         """Copy the window into new buffers of ``rows`` rows, ``left`` and ``right`` free columns beside it."""
         w = self._window
         # every new buffer first, then the swap: a failure (out of memory) leaves the batch as it was
-        layers = [
-            self._new_layer(layer.keys, layer.values, rows, left + w.width + right) for layer in self.cache.layers
-        ]
-        for old, new in zip(self.cache.layers, layers, strict=True):
+        layers = [self._new_layer(layer.keys, layer.values, rows, left + w.width + right) for layer in self._layers]
+        for old, new in zip(self._layers, layers, strict=True):
             new.keys[: w.rows, :, left : left + w.width] = old.keys[: w.rows, :, w.start : w.end]
             new.values[: w.rows, :, left : left + w.width] = old.values[: w.rows, :, w.start : w.end]
-        for old, new in zip(self.cache.layers, layers, strict=True):
+        for old, new in zip(self._layers, layers, strict=True):
             old.keys, old.values = new.keys, new.values
         w.start, w.end = left, left + w.width
 
@@ -120,11 +121,11 @@ class BatchKV:
     def add(self, past: Any) -> None:
         """Append a row whose batch-1 cache is ``past`` (copied, not changed)."""
         w, n = self._window, past.get_seq_length()
-        buffer = self.cache.layers[0].keys
+        buffer = self._layers[0].keys
         if w.rows == buffer.shape[0] or n - w.width > w.start:
             self._reallocate(max(buffer.shape[0], w.rows + 1), max(n - w.width, self.room), self.room)
         start = min(w.start, w.end - n)
-        for layer, new in zip(self.cache.layers, past.layers, strict=True):
+        for layer, new in zip(self._layers, past.layers, strict=True):
             for buffer, row in ((layer.keys, new.keys), (layer.values, new.values)):
                 buffer[: w.rows, :, start : w.start] = 0  # the other rows' padding where the window widens
                 buffer[w.rows, :, start : w.end - n] = 0
@@ -139,8 +140,8 @@ class BatchKV:
     def next_mask_and_positions(self) -> tuple[Any, Any]:
         """The attention mask and position ids of a step that feeds one token per row."""
         w = self._window
-        if w.end == self.cache.layers[0].keys.shape[2]:  # no column left for the step
-            self._reallocate(self.cache.layers[0].keys.shape[0], self.room, self.room)
+        if w.end == self._layers[0].keys.shape[2]:  # no column left for the step
+            self._reallocate(self._layers[0].keys.shape[0], self.room, self.room)
         mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
         return mask, self.mask.sum(dim=1, keepdim=True)
 
@@ -160,11 +161,11 @@ class BatchKV:
         row = DynamicCache(
             [
                 (layer.keys[i : i + 1, :, w.end - own : w.end], layer.values[i : i + 1, :, w.end - own : w.end])
-                for layer in self.cache.layers
+                for layer in self._layers
             ]
         )
         with torch.inference_mode():
-            for layer in self.cache.layers:  # the rows after it move up one, in order
+            for layer in self._layers:  # the rows after it move up one, in order
                 for buffer in (layer.keys, layer.values):
                     for j in range(i, w.rows - 1):
                         buffer[j, :, w.start : w.end] = buffer[j + 1, :, w.start : w.end]

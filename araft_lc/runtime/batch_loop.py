@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from araft_lc.runtime.batcher import Request
+from araft_lc.runtime.decoding import Decoding
 
 __all__ = ["BatchLoop", "Row", "StopStrings", "TextStopStrings"]
 
@@ -142,7 +143,7 @@ class BatchLoop:
     def submit(
         self,
         ids: list[int],
-        key: Any,
+        key: Decoding,
         deadline: Optional[float] = None,
         on_token: Optional[Callable[[int], None]] = None,
     ) -> list[int]:
@@ -231,7 +232,7 @@ class BatchLoop:
             self._waiting.append(request)
             block = False
 
-    def _admissible(self) -> list[Any]:
+    def _admissible(self) -> list[Request]:
         """Waiting requests that join now: the batch's adapter, in order, while there is room."""
         if not self._rows and self._waiting:
             self._adapter = self._waiting[0].key.adapter

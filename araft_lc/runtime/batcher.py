@@ -15,7 +15,9 @@ import threading
 from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Optional
+from typing import Any, Callable, Optional
+
+from araft_lc.runtime.decoding import Decoding
 
 __all__ = ["Request", "Batcher"]
 
@@ -23,7 +25,7 @@ __all__ = ["Request", "Batcher"]
 @dataclass
 class Request:
     ids: list[int]
-    key: Hashable  # requests batch together only with the same key (adapter, stop strings)
+    key: Decoding  # the call's decoding: requests batch together only with equal keys (adapter, stop strings)
     deadline: Optional[float] = None  # time.time() at which this row's generation stops
     future: Future = field(default_factory=Future)
     on_token: Optional[Callable[[int], None]] = None  # given each new token as it is decided (streaming)
@@ -42,7 +44,7 @@ class Batcher:
         self._thread = threading.Thread(target=self._work, daemon=True, name="araft-batcher")
         self._thread.start()
 
-    def submit(self, ids: list[int], key: Hashable, deadline: Optional[float] = None) -> Any:
+    def submit(self, ids: list[int], key: Decoding, deadline: Optional[float] = None) -> Any:
         """Generate for ``ids``; blocks until the result (or the batch's exception)."""
         request = Request(ids, key, deadline)
         self._queue.put(request)
@@ -60,7 +62,8 @@ class Batcher:
         while True:
             first = self._next(block=True)
             assert first is not None
-            batch, others = [first], []
+            batch: list[Request] = [first]
+            others: list[Request] = []
             for _ in range(2 * self.max_batch):  # bounded, however many other keys wait
                 if len(batch) == self.max_batch:
                     break

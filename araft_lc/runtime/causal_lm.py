@@ -10,7 +10,11 @@ torch, transformers and peft are imported when a model is loaded, not when this 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedModel
 
 from araft_lc.storage.error_text import error_text
 
@@ -80,6 +84,7 @@ def load_causal_lm(
     else:
         kwargs["dtype"] = dtype or (torch.bfloat16 if (device or "").startswith("cuda") else torch.float32)
     _refuse_pickle_only("model", path, "pytorch_model*.bin", allow_pickle)
+    model: Union[PreTrainedModel, PeftModel]  # a PeftModel once an adapter is loaded
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as e:  # not there (offline, a typo) or not a model folder
@@ -92,7 +97,9 @@ def load_causal_lm(
             f"cannot load model {path!r} ({error_text(e)}): pass a folder whose config.json describes its weights"
         ) from None
     if device is not None and not quantize_4bit:
-        model.to(device)
+        # transformers declares `to` with functools.wraps(torch.nn.Module.to): typeshed's _Wrapped
+        # type does not bind `self`, so it reads `device` as the module
+        model.to(device)  # type: ignore[arg-type]
     if isinstance(adapters, str):
         adapters = {"default": adapters}
     for i, (name, adapter) in enumerate((adapters or {}).items()):

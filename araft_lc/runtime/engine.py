@@ -29,6 +29,8 @@ def _adapter_context(model: Any, has_adapters: bool, adapter: Optional[str], mer
     if not has_adapters:
         return contextlib.nullcontext()
     if merged:
+        if adapter is None:  # check_adapter refuses it first; a batcher's call may come without that check
+            raise ValueError("the base model asked for, but an adapter is merged into the weights (merge_lora=True)")
         from araft_lc.runtime.lora_merge import merge_once
 
         merge_once(model, adapter)  # and no set_adapter: peft would unmerge for it
@@ -203,7 +205,7 @@ class DecodeEngine(TextEngine):
         """
         import torch
 
-        decoding: Decoding = requests[0].key  # type: ignore[assignment]
+        decoding = requests[0].key
         with self.lock, torch.inference_mode(), self.adapter_context(decoding.adapter):
             seed_sampling(decoding)
             if len(requests) == 1:

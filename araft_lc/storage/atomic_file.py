@@ -60,9 +60,9 @@ def _aside(path: Path) -> Iterator[Path]:
         fsync_dir(path.parent)
 
 
-def replace_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, then put it whole at ``path``
-    (see ``_aside``).
+def replace_atomically(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp)`` on a temporary path beside ``path`` (what it returns is ignored), then
+    put it whole at ``path`` (see ``_aside``).
 
     Raises:
         WriteError: the disk is full, read-only or failing (naming ``path``).

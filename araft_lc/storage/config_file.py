@@ -85,7 +85,11 @@ def checked_values(cls: type, data: dict[str, Any], where: Callable[[str], str] 
 
 def field_default(f: Field) -> Any:
     """The value a dataclass field takes when none is given."""
-    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is MISSING:
+        raise TypeError(f"dataclass field {f.name!r} has neither a default nor a default factory")
+    return f.default_factory()
 
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")

@@ -14,7 +14,7 @@ import resource
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from araft_lc.storage.error_text import error_text
 
@@ -88,16 +88,17 @@ def is_write_failure(e: BaseException) -> bool:
     read-only, I/O error), SQLite's word for one, or a library's error (torch, safetensors) that
     carries one in its text or as its cause."""
     seen = 0
-    while e is not None and seen < 8:
+    link: Optional[BaseException] = e  # e, then its cause (or context), down the chain
+    while link is not None and seen < 8:
         if (
-            isinstance(e, WriteError)
-            or (isinstance(e, OSError) and e.errno in STORAGE_ERRNOS)
-            or _sqlite_errno(e) is not None
+            isinstance(link, WriteError)
+            or (isinstance(link, OSError) and link.errno in STORAGE_ERRNOS)
+            or _sqlite_errno(link) is not None
         ):
             return True
-        if not isinstance(e, OSError) and any(w in str(e) for w in _LIBRARY_WORDS):
+        if not isinstance(link, OSError) and any(w in str(link) for w in _LIBRARY_WORDS):
             return True
-        e, seen = e.__cause__ or e.__context__, seen + 1
+        link, seen = link.__cause__ or link.__context__, seen + 1
     return False
 
 

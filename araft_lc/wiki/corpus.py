@@ -50,7 +50,8 @@ def open_bytes(path: Path) -> IO[bytes]:
     """Open plain, gzip or bz2 bytes by the file's suffix (decoded line by line, so that a byte
     that is not UTF-8 is named by its line)."""
     if path.suffix == ".gz":
-        return gzip.open(path, "rb")
+        # typeshed declares GzipFile a BufferedIOBase, not an IO[bytes], though it has every method of one
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     if path.suffix == ".bz2":
         return bz2.open(path, "rb")
     return open(path, "rb")
