@@ -48,19 +48,26 @@ def with_context(model_dir: Path, out: Path, positions: int) -> Path:
     return out
 
 
-def hanging_tools(release: threading.Event, name: str = "Slow") -> tuple[BaseTool, BaseTool]:
+def hanging_tools(
+    release: threading.Event, name: str = "Slow", hang_s: float = HANG_S, cancelled: Optional[threading.Event] = None
+) -> tuple[BaseTool, BaseTool]:
     """A sync and an async tool named ``name`` that hang until ``release`` is set (at most
-    ``HANG_S``), then return "late"."""
+    ``hang_s``), then return "late". The async one sets ``cancelled`` when it is cancelled."""
 
     def wait(query: str) -> str:
-        release.wait(HANG_S)
+        release.wait(hang_s)
         return "late"
 
     async def await_(query: str) -> str:
-        for _ in range(int(HANG_S * 10)):
-            if release.is_set():
-                break
-            await asyncio.sleep(0.1)
+        try:
+            for _ in range(int(hang_s * 10)):
+                if release.is_set():
+                    break
+                await asyncio.sleep(0.1)
+        except asyncio.CancelledError:
+            if cancelled is not None:
+                cancelled.set()
+            raise
         return "late"
 
     return (
@@ -71,11 +78,13 @@ def hanging_tools(release: threading.Event, name: str = "Slow") -> tuple[BaseToo
 
 class ScriptedChatModel(BaseChatModel):
     """A fake model at the edge of the world: it answers from a script, in order, and records
-    each prompt. Like a real server it honours ``stop`` by cutting its text at the first one."""
+    each prompt and the call's options. Like a real server it honours ``stop`` by cutting its text
+    at the first one."""
 
     script: list[str]
     prompts: list[list[BaseMessage]] = []
     stops: list[Optional[list[str]]] = []
+    options: list[dict[str, Any]] = []  # each call's keyword arguments (temperature, seed, ...)
     fail_on_call: Optional[int] = None
 
     @property
@@ -88,6 +97,7 @@ class ScriptedChatModel(BaseChatModel):
         i = len(self.prompts)
         self.prompts.append(list(messages))
         self.stops.append(stop)
+        self.options.append(dict(kwargs))
         if self.fail_on_call == i:
             raise RuntimeError("model server went away")
         text = self.script[min(i, len(self.script) - 1)]

@@ -119,9 +119,12 @@ def test_self_consistency_is_a_setting_of_every_door(wiki):
         RunSettings, {"ARAFT_SAMPLES": "3", "ARAFT_VOTE": "majority", "ARAFT_SAMPLE_TEMPERATURE": "0.9"}
     )  # the server's
     assert (settings.samples, settings.vote, settings.sample_temperature) == (3, "majority", 0.9)
-    agent = build_agent(settings, model=ScriptedChatModel(script=[answer("Penn")]), tools=[wiki])
+    model = ScriptedChatModel(script=[answer("Penn")])
+    agent = build_agent(settings, model=model, tools=[wiki])
     out = agent.invoke({"question": "Who founded Philadelphia?"})
     assert out["answer"] == "Penn" and out["vote"]["rule"] == "majority" and len(out["runs"]) == 3
+    # the settings reach the model: one greedy run, two sampled at the server's temperature
+    assert sorted(o.get("temperature") for o in model.options) == [0.0, 0.9, 0.9]
     for bad, message in (
         ({"samples": 0}, "samples is 0"),
         ({"samples": 2, "sample_temperature": 0.0}, "sample_temperature is 0.0"),

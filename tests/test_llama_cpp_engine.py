@@ -311,3 +311,21 @@ def test_a_damaged_adapter_is_refused_in_one_line(
             merge_lora=merged,
             backend="llama.cpp",
         )
+
+
+@pytest.mark.parametrize("backend", ["torch", "llama.cpp"])
+def test_the_backend_flag_reaches_the_model(backend: str) -> None:
+    """``--backend`` as the command line parses it, through the factory, to the engine that runs."""
+    import argparse
+
+    from araft_lc.agent.factory import settings_model
+    from araft_lc.agent.settings import RunSettings, add_settings_flags, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_settings_flags(parser, RunSettings)
+    settings = settings_from_args(RunSettings, parser.parse_args(["--model", "araft-smollm2", "--backend", backend]))
+    model = settings_model(settings)
+    assert model.backend == backend and type(model.engine).__name__ == (
+        "LlamaCppEngine" if backend == "llama.cpp" else "DecodeEngine"
+    )
+    model.engine.close()

@@ -2,10 +2,11 @@
 deadline or fill its prompt (the agent's side of it is in test_graph_bounds.py)."""
 
 import asyncio
+import threading
 import time
 
 import pytest
-from helpers import HANG_S
+from helpers import HANG_S, hanging_tools
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import tool
 
@@ -22,22 +23,43 @@ def test_a_sync_tool_that_hangs_is_abandoned_at_its_timeout(hanging):
     assert run_tool(hangs, "x", {}, timeout=5) == "late" and run_tool(hangs, "x", {}, timeout=None) == "late"
 
 
+@pytest.mark.parametrize("sync", [True, False])
+def test_the_timeout_fires_before_the_tool_answers(sync):
+    """A tool that answers at 2 s, under a 0.3 s timeout: a timeout that fired seven or ten times
+    late would let the answer through. The order of two events, not a wall-clock bar."""
+    release = threading.Event()
+    hangs, ahangs = hanging_tools(release, hang_s=2.0)
+    try:
+        with pytest.raises(ToolTimeout, match="Slow timed out after 0.3 s"):
+            if sync:
+                run_tool(hangs, "x", {}, timeout=0.3)
+            else:
+                asyncio.run(arun_tool(ahangs, "x", {}, timeout=0.3))
+    finally:
+        release.set()
+
+
 def test_an_async_tool_is_cancelled_at_its_timeout(hanging):
-    hangs, ahangs, release = hanging
+    hangs, _, release = hanging
+    cancelled = [threading.Event() for _ in range(2)]
+    ahangs = [hanging_tools(release, cancelled=c)[1] for c in cancelled]
 
     async def under_ainvoke():
         with pytest.raises(ToolTimeout, match="Slow timed out"):
-            await arun_tool(ahangs, "x", {}, timeout=0.3)
+            await arun_tool(ahangs[1], "x", {}, timeout=0.3)
+        await asyncio.sleep(0)  # one turn of the caller's loop: the cancelled task has run its except
+        assert cancelled[1].is_set()  # cancelled at the timeout, not left running on the caller's loop
         with pytest.raises(ToolTimeout, match="Slow timed out"):  # a sync tool under ainvoke()
             await arun_tool(hangs, "x", {}, timeout=0.3)
         release.set()  # (so that asyncio.run's executor shutdown does not wait on the abandoned thread)
 
     start = time.monotonic()
     with pytest.raises(ToolTimeout, match="Slow timed out"):
-        run_tool(ahangs, "x", {}, timeout=0.3)  # under invoke(): a loop of its own
+        run_tool(ahangs[0], "x", {}, timeout=0.3)  # under invoke(): a loop of its own
     asyncio.run(under_ainvoke())
     assert time.monotonic() - start < HANG_S / 2
-    assert asyncio.run(arun_tool(ahangs, "x", {}, timeout=5)) == "late"
+    assert cancelled[0].is_set()  # and on a loop of its own
+    assert asyncio.run(arun_tool(ahangs[0], "x", {}, timeout=5)) == "late"
 
 
 def test_a_tools_own_errors_and_timeouts_stay_its_own():
