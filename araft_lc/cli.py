@@ -77,7 +77,7 @@ class _LiveSteps:
 def cmd_ask(args: argparse.Namespace) -> int:
     from langchain_core.messages import AIMessageChunk
 
-    from araft_lc.agent.factory import build_agent, check_settings, settings_model, settings_tools, wikipedia_of
+    from araft_lc.agent.factory import build_agent, check_settings, settings_model, settings_tools
 
     settings = settings_from_args(RunSettings, args)
     question = " ".join(args.question.split())
@@ -91,7 +91,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # The cheap checks first, the model's before the corpus's: nothing heavy loads for a typo.
     check_settings(settings)
     tools = settings_tools(settings)
-    wiki = wikipedia_of(tools)
     model = settings_model(settings)
     if getattr(args, "verbose", False):
         print(f"engine: {engine_line(model)}", file=sys.stderr, flush=True)
@@ -109,24 +108,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
     config: dict[str, Any] = {"callbacks": callbacks}
     recorder = None
     if args.json:  # the record is the recorder's, as in `araft eval` and `araft generate`
+        from araft_lc.agent.provenance import provenance
         from araft_lc.agent.recorder import TrajectoryRecorder
 
         recorder = TrajectoryRecorder()
         callbacks.append(recorder)
         config["metadata"] = {
             "question_id": "ask-" + hashlib.sha1(question.encode()).hexdigest()[:12],
-            "producer": {
-                "model": args.model,
-                "adapter": args.adapter,
-                "prompt_version": agent.prompt_version,
-                "tool_backend": wiki.backend.name if wiki else None,
-                "tools": [t.name for t in tools],
-                "seed": args.seed,
-                "temperature": args.temperature,
-                "max_steps": args.max_steps,
-                "repetition_guard": args.repetition_guard,
-                "samples": settings.samples,
-            },
+            "producer": provenance(settings, model, tools, agent.prompt_version),
         }
     # With --json, stdout holds the record alone and the live trace goes to stderr.
     live = sys.stderr if args.json else sys.stdout

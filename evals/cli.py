@@ -17,6 +17,7 @@ __all__ = ["add_parsers"]
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from araft_lc.agent.factory import build_agent, settings_tools, wikipedia_of
+    from araft_lc.agent.provenance import provenance
     from araft_lc.chat.model_spec import ModelSpec
     from araft_lc.react.prompt import load_prompt
     from evals.generate import generate, kept_by, rejects_path
@@ -60,13 +61,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         **settings.model_options(),
     )
     agent = build_agent(settings, model=teacher, tools=tools)
-    producer = {
-        "model": args.model,
-        "prompt_version": agent.prompt_version,
-        "tool_backend": wiki.backend.name if wiki else None,
-        "tools": [t.name for t in tools],
-        "max_steps": args.max_steps,
-    }
+    producer = provenance(settings, teacher, tools, agent.prompt_version)
     out = Path(args.out)
     summary = generate(
         agent, questions, out, min_f1=args.min_f1, concurrency=args.concurrency, producer=producer, settings=settings
@@ -96,6 +91,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from araft_lc.agent.factory import build_agent, settings_tools, wikipedia_of
+    from araft_lc.agent.provenance import provenance
     from araft_lc.chat.model_spec import ModelSpec
     from araft_lc.react.prompt import load_prompt
     from evals.hotpotqa import check_leakage, check_unique_ids, load_questions, parse_levels, sample_questions
@@ -135,15 +131,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     producer = {
         "label": args.label or Path(args.out).name,
-        "model": args.model,
-        "adapter": args.adapter,
-        "prompt_version": agent_for_repeat(0).prompt_version,
-        "tool_backend": wiki.backend.name if wiki else None,
-        "tools": [t.name for t in tools],
-        "max_steps": args.max_steps,
-        "repetition_guard": args.repetition_guard,
-        "temperature": args.temperature,
-        "sample_seed": args.seed,
+        **provenance(settings, model, tools, agent_for_repeat(0).prompt_version),
     }
     print(f"evaluating {len(questions)} questions x {repeats} -> {args.out}", file=sys.stderr)
     summary = evaluate(

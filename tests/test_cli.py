@@ -220,7 +220,13 @@ def test_ask_with_samples_shows_each_run_and_the_vote(tiny_llama, capsys):
     )
     out, err = capsys.readouterr()
     record = json.loads(out)
-    assert [r["run"] for r in record["runs"]] == [0, 1, 2] and record["producer"]["samples"] == 3
+    assert [r["run"] for r in record["runs"]] == [0, 1, 2]
+    assert {k: record["producer"][k] for k in ("samples", "sample_temperature", "vote", "backend")} == {
+        "samples": 3,
+        "sample_temperature": 0.7,
+        "vote": "grounded",
+        "backend": "torch",
+    }
     assert record["vote"]["rule"] == "grounded" and record["steps"] == record["runs"][record["vote"]["run"]]["steps"]
     assert "[run 0 (greedy): " in err and "[run 2 (sampled): " in err and "Vote (grounded, 3 runs): " in err
     assert main(["ask", "Who?", "--model", str(tiny_llama), "--corpus", str(MINI_CORPUS), "--samples", "0"]) == 2

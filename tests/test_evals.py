@@ -206,7 +206,16 @@ def test_repeats_with_sampling_on_a_real_model(tiny_llama, data_dir, tmp_path):
         (q, r) for q in {x["question_id"] for x in records} for r in (0, 1)
     )
     assert all(r["calls"] and r["calls"][0]["usage"]["output_tokens"] > 0 for r in records)
-    assert json.loads((out / "report.json").read_text())["repeats"] == 2
+    report = json.loads((out / "report.json").read_text())
+    assert report["repeats"] == 2
+    # the report names what ran: the backend the model chose, the sampling it did
+    assert {k: report["producer"][k] for k in ("backend", "temperature", "seed", "samples", "max_new_tokens")} == {
+        "backend": "torch",
+        "temperature": 0.8,
+        "seed": 0,
+        "samples": 1,
+        "max_new_tokens": 8,
+    }
 
 
 def test_report_compares_runs(data_dir, tmp_path, capsys):
