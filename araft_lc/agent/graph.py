@@ -171,7 +171,7 @@ def create_araft_agent(
             Examples that use a tool the agent lacks are left out of the prompt.
         max_steps: model calls per run, parse errors included (the original's cap: 5).
         repetition_guard: answer an action identical to an earlier one with a note instead of
-            running it again (off by default, so the original behaviour can be measured).
+            running it again (off by default, so the unguarded agent's behaviour can be measured).
         max_seconds: wall time per run: no step starts after this many seconds, and the run
             ends with status ``time_limit``; a model that takes a ``deadline`` (AraftChatModel)
             also stops generating then, so a step never runs past it (others are bounded by

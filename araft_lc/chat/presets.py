@@ -73,7 +73,7 @@ PRESETS: dict[str, Preset] = {
 # defaults from here, so the doors cannot drift apart.
 DEFAULT_MODEL = "araft-smollm2"
 MAX_NEW_TOKENS = 256  # tokens a model may write per step
-MAX_STEPS = 5  # model calls per run (the original's cap)
+MAX_STEPS = 5  # model calls per run (the cap of the original Araft project)
 MAX_SECONDS = 600.0  # wall time per run
 OBSERVATION_CHARS = 600  # every observation is cut to this many characters (a page's on a sentence)
 TOOL_TIMEOUT = 60.0  # seconds a tool call may take (less where the run's deadline is sooner)

@@ -85,7 +85,7 @@ class LlamaCppBatcher(BatchLoop):
             self._use_adapter(self._adapter)
             batch, n, reading = self._batch, 0, []  # reading: (row, batch index of its logits)
             # in sequence order: llama.cpp splits a batch whose sequences are out of order into
-            # several passes (a step of 8 rows measured 147 ms shuffled, 92 ms in order)
+            # several passes (slower: benchmarks/RESULTS.md, "llama.cpp side by side")
             decoding = sorted((r for r in self._rows if not r.state.pending), key=lambda r: r.state.seq_id)
             budget = BATCH_TOKENS
             for row in decoding:

@@ -1,8 +1,8 @@
 """Batch-1 decoding in a static KV cache: fixed shapes, so a compiled forward is reused.
 
 ``generate`` with a dynamic cache grows its tensors every token; a compiled forward cannot keep
-up with that, and batch-1 decode on a GPU is then bound by Python and kernel launches (the 7B
-shape on an H200: 44 tok/s dynamic, 124 with transformers' static cache, compiled). But a static
+up with that, and batch-1 decode on a GPU is then bound by Python and kernel launches
+(benchmarks/RESULTS.md, "GPU decode", for the figures of transformers' static cache). But a static
 cache sized to each call (transformers' own ``cache_implementation="static"``) recompiles for
 every new length, and an agent's prompt grows every step. ``StaticDecoder`` therefore keeps one
 ``StaticCache`` per length bucket (powers of two by default), allocated once and reused across

@@ -104,8 +104,8 @@ class WikipediaTool(BaseTool):
         if not query:
             return "The query was empty. Give a page title or a topic."
         # A backend failure is an observation, never a crash: one bad call must not end the episode
-        # (the original crashed here). It is raised as a ToolException that the tool handles
-        # itself (handle_tool_error), so a caller that passed a tool call gets a ToolMessage with
+        # (the original ReAct agent's Wikipedia call crashed here). It is raised as a ToolException
+        # that the tool handles itself (handle_tool_error), so a caller that passed a tool call gets a ToolMessage with
         # status "error": the agent counts outages as tool errors.
         try:
             return self.observe(self.backend.lookup(query))
