@@ -46,7 +46,7 @@ _LAZY = {
     "AraftChatModel": "araft_lc.chat.chat_model",
     "load_chat_model": "araft_lc.chat.model_spec",
     "ModelSpec": "araft_lc.chat.model_spec",
-    "load_causal_lm": "araft_lc.runtime.causal_lm",
+    "load_causal_lm": "araft_lc.runtime.torch.causal_lm",
     "WikipediaTool": "araft_lc.wiki.wikipedia",
     "LocalWikipedia": "araft_lc.wiki.wikipedia",
     "LiveWikipedia": "araft_lc.wiki.live_wikipedia",
@@ -71,7 +71,7 @@ if TYPE_CHECKING:
     from araft_lc.react.parser import parse
     from araft_lc.react.prompt import PromptStyle, load_prompt
     from araft_lc.react.trajectory import Step, TrajectoryRecord
-    from araft_lc.runtime.causal_lm import load_causal_lm
+    from araft_lc.runtime.torch.causal_lm import load_causal_lm
     from araft_lc.wiki.live_wikipedia import LiveWikipedia
     from araft_lc.wiki.select import wikipedia_tool
     from araft_lc.wiki.wikipedia import LocalWikipedia, WikipediaTool

@@ -205,7 +205,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     import platform
 
     from araft_lc.chat.model_spec import load_chat_model
-    from araft_lc.runtime.llama_cpp_lib import AMX_FLAGS, advertises_amx, cpu_flags
+    from araft_lc.runtime.llama_cpp.lib import AMX_FLAGS, advertises_amx, cpu_flags
     from araft_lc.version import __version__
 
     def version(dist: str) -> str:

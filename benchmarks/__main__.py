@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from araft_lc.chat.presets import SHIPPED_ADAPTERS
-from araft_lc.runtime.llama_cpp_lib import INSTALL_HINT, llama_cpp_installed
+from araft_lc.runtime.llama_cpp.lib import INSTALL_HINT, llama_cpp_installed
 from benchmarks.common import DATA
 
 HERE = Path(__file__).resolve().parent

@@ -8,7 +8,7 @@ SmolLM2-135M-Instruct (fp32, this CPU), greedy, 5 steps at most, the local index
 questions run one at a time (``sequential``: ``max_batch_size=1``, the prefix cache on, no
 batching), then K at a time through ``agent.batch``: ``padded`` gathers waiting calls into one
 padded ``generate``, ``continuous`` decodes in one running batch that calls join and leave
-(``araft_lc.runtime.continuous_batch``). Reports questions per minute, generated tokens per second, the
+(``araft_lc.runtime.torch.continuous_batch``). Reports questions per minute, generated tokens per second, the
 speedup over the first mode, prompt tokens computed (padding not counted), the batch sizes that
 ran (continuous: rows per decode step, and the engine's prefill and decode seconds), and whether
 every step's output was the same as the first mode's. On a shared machine the process's CPU

@@ -1,7 +1,7 @@
 """What one decode step costs: 1 row against a full batch, 1 thread against all, LoRA merged or not.
 
 Continuous batching gains what a step of ``rows`` rows saves over ``rows`` steps of one; this
-measures both in one run, on the engine's own batch cache (``araft_lc.runtime.batch_kv.BatchKV``), with
+measures both in one run, on the engine's own batch cache (``araft_lc.runtime.torch.batch_kv.BatchKV``), with
 rows of ``--context`` tokens (about an agent's third step). A step that costs as much with one
 thread as with two is bound by per-operation overhead (Python, dispatch), not by arithmetic.
 
@@ -41,7 +41,7 @@ def step_ms(chat: Any, rows: int, context: int, steps: int) -> float:
     import torch
     from transformers import DynamicCache
 
-    from araft_lc.runtime.batch_kv import BatchKV
+    from araft_lc.runtime.torch.batch_kv import BatchKV
 
     model, kv = chat.engine.model, None
     with chat.engine.adapter_context(chat.adapter):

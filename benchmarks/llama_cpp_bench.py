@@ -57,7 +57,7 @@ def _llama_cpp(gguf: str, ids: list[int], new_tokens: int, threads: int, repeats
     """llama-cpp-python alone: prefill and decode tokens a second of ``Llama.generate``, greedy."""
     from llama_cpp import Llama
 
-    from araft_lc.runtime.llama_cpp_lib import start_llama_cpp
+    from araft_lc.runtime.llama_cpp.lib import start_llama_cpp
 
     start_llama_cpp()  # a portable build's CPU backends (llama-cpp-python's own Llama does not load them)
 
@@ -132,8 +132,8 @@ def _one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from araft_lc.chat.chat_model import AraftChatModel
     from araft_lc.chat.presets import smollm2_gguf, smollm2_path
 
-    if args.extra_buffers == "off":  # as on a CPU that advertises AMX (llama_cpp_check.model_params)
-        import araft_lc.runtime.llama_cpp_lib as lib
+    if args.extra_buffers == "off":  # as on a CPU that advertises AMX (araft_lc.runtime.llama_cpp.lib.model_params)
+        import araft_lc.runtime.llama_cpp.lib as lib
 
         lib.cpu_flags = lambda: frozenset({"amx_tile"})
     gguf, folder = str(smollm2_gguf()), str(smollm2_path())

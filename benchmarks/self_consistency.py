@@ -70,7 +70,7 @@ def analyse(dirs: Sequence[str], tokenizer: Optional[str] = None, variants: Opti
     count: Optional[Callable[[str], int]] = None
     if tokenizer:
         from araft_lc.chat.presets import PRESETS, preset_fields
-        from araft_lc.runtime.causal_lm import load_tokenizer
+        from araft_lc.runtime.torch.causal_lm import load_tokenizer
 
         tok = load_tokenizer(preset_fields(tokenizer)["model_id"] if tokenizer in PRESETS else tokenizer)
         count = lambda text: len(tok(text, add_special_tokens=False)["input_ids"])  # noqa: E731

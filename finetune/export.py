@@ -35,7 +35,7 @@ def _merge(model: str, adapter: str, target: Path, force: bool) -> Path:
     import torch
 
     from araft_lc.chat.model_spec import ModelSpec
-    from araft_lc.runtime.causal_lm import load_causal_lm
+    from araft_lc.runtime.torch.causal_lm import load_causal_lm
     from araft_lc.storage.write_error import writing
     from finetune.tokens import load_tokenizer
 

@@ -57,7 +57,7 @@ def load_base(config: TrainConfig, device: Device, adapter: Optional[str] = None
     import torch
 
     from araft_lc.chat.model_spec import ModelSpec
-    from araft_lc.runtime.causal_lm import load_causal_lm
+    from araft_lc.runtime.torch.causal_lm import load_causal_lm
 
     model = load_causal_lm(
         ModelSpec.parse(config.model).local_id,

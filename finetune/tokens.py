@@ -24,7 +24,7 @@ def load_tokenizer(spec: str) -> Any:
         ValueError: it cannot be loaded, of whatever kind the cause (naming the folder and it).
     """
     from araft_lc.chat.model_spec import ModelSpec
-    from araft_lc.runtime.causal_lm import load_tokenizer as load
+    from araft_lc.runtime.torch.causal_lm import load_tokenizer as load
 
     return load(ModelSpec.parse(spec).local_id)
 

@@ -5,7 +5,7 @@ be copied into bigger ones at every turn; a removed row's cache is its own."""
 import pytest
 import torch
 
-from araft_lc.runtime.batch_kv import BatchKV
+from araft_lc.runtime.torch.batch_kv import BatchKV
 
 # (prompt length, step it joins at, steps it decodes): longer and shorter rows joining a running batch
 ROWS = [(9, 0, 6), (17, 2, 5), (5, 3, 6), (30, 4, 3), (12, 8, 4)]

@@ -1,4 +1,4 @@
-"""araft_lc.runtime.causal_lm: one loader of causal LMs and adapters for inference, training and export."""
+"""araft_lc.runtime.torch.causal_lm: one loader of causal LMs and adapters for inference, training and export."""
 
 import json
 import re
@@ -9,7 +9,7 @@ import torch
 from helpers import ROOT
 
 from araft import main
-from araft_lc.runtime.causal_lm import ModelLoadError, load_causal_lm, load_tokenizer
+from araft_lc.runtime.torch.causal_lm import ModelLoadError, load_causal_lm, load_tokenizer
 
 
 def _lora(model):

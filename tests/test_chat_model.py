@@ -93,7 +93,7 @@ def test_load_errors_are_one_line(tmp_path, tiny_llama):
 
 
 def test_wraps_a_model_already_loaded(tiny_llama, chat):
-    from araft_lc.runtime.causal_lm import load_causal_lm, load_tokenizer
+    from araft_lc.runtime.torch.causal_lm import load_causal_lm, load_tokenizer
 
     model, tokenizer = load_causal_lm(str(tiny_llama)), load_tokenizer(str(tiny_llama))
     wrapped = AraftChatModel(model=model, tokenizer=tokenizer, max_new_tokens=24)

@@ -240,7 +240,7 @@ def test_a_failed_removal_fails_its_rows_and_loses_none(own, monkeypatch):
     """Whatever fails in the batch's bookkeeping, every call gets an answer or an error: none waits forever."""
     from concurrent.futures import wait
 
-    from araft_lc.runtime.batch_kv import BatchKV
+    from araft_lc.runtime.torch.batch_kv import BatchKV
 
     remove, failures = BatchKV.remove, []
 

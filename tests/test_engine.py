@@ -5,9 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from araft_lc.runtime.causal_lm import load_causal_lm, load_tokenizer
 from araft_lc.runtime.decoding import Completion, ContextLimitError, Decoding, cut_at_stop_strings
-from araft_lc.runtime.engine import DecodeEngine
+from araft_lc.runtime.torch.causal_lm import load_causal_lm, load_tokenizer
+from araft_lc.runtime.torch.engine import DecodeEngine
 
 PROMPT = "<s>[INST] Question: Where is Lucca? [/INST]"
 GREEDY = Decoding(adapter=None, stop=(), max_new_tokens=16, temperature=0.0, top_p=1.0, seed=None)

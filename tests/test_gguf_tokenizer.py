@@ -38,8 +38,8 @@ TURNS = [
 @pytest.fixture(scope="module")
 def tokenizers(smollm2: tuple[str, str]) -> tuple[Any, Any]:
     """(the GGUF's own, transformers' converted from the same GGUF)."""
-    from araft_lc.runtime.causal_lm import load_tokenizer
-    from araft_lc.runtime.gguf_tokenizer import GGUFTokenizer
+    from araft_lc.runtime.llama_cpp.gguf_tokenizer import GGUFTokenizer
+    from araft_lc.runtime.torch.causal_lm import load_tokenizer
 
     return GGUFTokenizer(smollm2[1]), load_tokenizer(smollm2[0])
 

@@ -13,10 +13,10 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="the llama.cpp backend is the llamacpp extra: pip install 'araft[llamacpp]'")
 
-import araft_lc.runtime.llama_cpp_check as check
-import araft_lc.runtime.llama_cpp_lib as lib
+import araft_lc.runtime.llama_cpp.check as check
+import araft_lc.runtime.llama_cpp.lib as lib
 from araft_lc.chat.chat_model import AraftChatModel
-from araft_lc.runtime.causal_lm import ModelLoadError
+from araft_lc.runtime.torch.causal_lm import ModelLoadError
 
 # A child that dies as a native fault kills a process: a real SIGSEGV, in place of the weights' check.
 SEGFAULT = [sys.executable, "-c", "import ctypes; ctypes.string_at(0)"]

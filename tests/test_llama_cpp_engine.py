@@ -15,8 +15,8 @@ import pytest
 pytest.importorskip("llama_cpp", reason="the llama.cpp backend is the llamacpp extra: pip install 'araft[llamacpp]'")
 
 from araft_lc.chat.chat_model import AraftChatModel
-from araft_lc.runtime.causal_lm import ModelLoadError
 from araft_lc.runtime.decoding import ContextLimitError, Decoding
+from araft_lc.runtime.torch.causal_lm import ModelLoadError
 
 TEXT = (
     "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named "
@@ -220,7 +220,7 @@ def test_a_seed_reproduces_a_sampled_call(lcpp: Any) -> None:
 
 
 def test_a_prompt_past_the_context_is_refused_before_any_prefill(smollm2: tuple[str, str]) -> None:
-    from araft_lc.runtime.llama_cpp_engine import LlamaCppEngine
+    from araft_lc.runtime.llama_cpp.engine import LlamaCppEngine
 
     model = AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], backend="llama.cpp", max_batch_size=1)
     small = LlamaCppEngine(smollm2[1], model.tokenizer, max_batch_size=1, context_length=64)
@@ -238,7 +238,7 @@ def test_a_prompt_past_the_context_is_refused_before_any_prefill(smollm2: tuple[
 def test_the_backend_is_llama_cpp_where_it_can_run_else_torch(
     smollm2: tuple[str, str], tiny_llama: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import araft_lc.runtime.llama_cpp_lib as lib
+    import araft_lc.runtime.llama_cpp.lib as lib
 
     auto = AraftChatModel(model_id=smollm2[0], gguf_file=smollm2[1], max_batch_size=1)
     assert auto.backend == "llama.cpp" and auto._identifying_params["backend"] == "llama.cpp"
@@ -272,7 +272,7 @@ def test_adapters_are_read_without_torch_as_safetensors_reads_them(lora: str) ->
     from safetensors.torch import load_file
 
     from araft_lc.chat.presets import SHIPPED_ADAPTERS
-    from araft_lc.runtime.gguf_lora import read_safetensors
+    from araft_lc.runtime.llama_cpp.gguf_lora import read_safetensors
 
     for folder in (Path(lora), SHIPPED_ADAPTERS / "araft-smollm2"):  # fp32, and the shipped bf16
         path = folder / "adapter_model.safetensors"

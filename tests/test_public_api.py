@@ -37,7 +37,7 @@ def test_every_public_name_imports_from_the_package():
         assert namespace[name] is not None, name
     assert araft_lc.load_chat_model.__module__ == "araft_lc.chat.model_spec"
     assert araft_lc.ModelSpec.__module__ == "araft_lc.chat.model_spec"
-    assert araft_lc.load_causal_lm.__module__ == "araft_lc.runtime.causal_lm"
+    assert araft_lc.load_causal_lm.__module__ == "araft_lc.runtime.torch.causal_lm"
     assert araft_lc.TrajectoryRecorder.__module__ == "araft_lc.agent.recorder"
 
 

@@ -6,7 +6,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from araft_lc.agent.graph import create_araft_agent
 from araft_lc.chat.chat_model import AraftChatModel
-from araft_lc.runtime.static_decode import StaticDecoder, default_buckets, pick_bucket
+from araft_lc.runtime.torch.static_decode import StaticDecoder, default_buckets, pick_bucket
 
 MESSAGES = [SystemMessage("Answer with a Thought and an Action."), HumanMessage("Question: Where is Lucca?")]
 QUESTIONS = ("Where is Lucca?", "Who founded Philadelphia?")
@@ -105,7 +105,7 @@ def test_warm_up_runs_each_bucket_once(tiny_llama, chat_dynamic):
 
 
 def test_merged_lora_gives_the_unmerged_tokens(tiny_llama, adapters, wiki, dynamic_steps):
-    from araft_lc.runtime.lora_merge import merged_adapters
+    from araft_lc.runtime.torch.lora_merge import merged_adapters
 
     model = AraftChatModel(
         model_id=str(tiny_llama),

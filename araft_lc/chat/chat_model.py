@@ -1,8 +1,8 @@
 """``AraftChatModel``: a LangChain chat model around a local causal LM.
 
 It renders messages into prompt text and hands that to an engine, which decides everything about
-decoding: ``DecodeEngine`` (``araft_lc.runtime.engine``) on transformers, or ``LlamaCppEngine``
-(``araft_lc.runtime.llama_cpp_engine``) on llama.cpp where the model ships as a GGUF and runs on a
+decoding: ``DecodeEngine`` (``araft_lc.runtime.torch.engine``) on transformers, or ``LlamaCppEngine``
+(``araft_lc.runtime.llama_cpp.engine``) on llama.cpp where the model ships as a GGUF and runs on a
 CPU; tool calling and structured output wrap its completions (``araft_lc.chat.tool_calling``,
 ``araft_lc.chat.structured_output``). torch, transformers and peft are imported when a model is
 loaded, not when this module is.
@@ -27,9 +27,9 @@ from araft_lc.chat.presets import MAX_NEW_TOKENS, model_prompt, trained_prompt
 from araft_lc.chat.tool_calling import as_chunk
 from araft_lc.react.chat_format import render_chat, to_turns
 from araft_lc.react.prompt import STOP
-from araft_lc.runtime.causal_lm import ModelLoadError
 from araft_lc.runtime.decoding import Completion, ContextLimitError, Decoding
 from araft_lc.runtime.text_engine import TextEngine
+from araft_lc.runtime.torch.causal_lm import ModelLoadError
 
 __all__ = ["AraftChatModel", "ContextLimitError", "Decoding", "ModelLoadError"]
 
@@ -46,7 +46,7 @@ class AraftChatModel(BaseChatModel):
     """A local Hugging Face model as a LangChain chat model: loaded from ``model_id``, or wrapping
     a model already loaded (``AraftChatModel(model=m, tokenizer=t)``: a trainer's model mid-run,
     say, used as it is, on its device, with its active adapter), as ``ChatHuggingFace`` wraps an
-    ``llm``. Generation is its ``engine``'s (``araft_lc.runtime.engine.DecodeEngine``).
+    ``llm``. Generation is its ``engine``'s (``araft_lc.runtime.torch.engine.DecodeEngine``).
 
     Args:
         model_id: a Hub id (from the local cache when offline), a local folder, or a GGUF file

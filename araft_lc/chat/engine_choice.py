@@ -3,7 +3,7 @@
 several times faster for one stream there, benchmarks/RESULTS.md).
 
 Left to choose (``backend=None``), the model takes llama.cpp only after a child process has
-shown that llama.cpp decodes these weights on this CPU (``araft_lc.runtime.llama_cpp_check``,
+shown that llama.cpp decodes these weights on this CPU (``araft_lc.runtime.llama_cpp.check``,
 asked once and remembered): a native fault would kill the whole process. A failed check falls
 back to torch with one warning; asked for by name, llama.cpp that fails it is an error.
 """
@@ -17,8 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from araft_lc.runtime.causal_lm import ModelLoadError, default_device, load_causal_lm, load_tokenizer, pad_with_eos
 from araft_lc.runtime.text_engine import TextEngine
+from araft_lc.runtime.torch.causal_lm import (
+    ModelLoadError,
+    default_device,
+    load_causal_lm,
+    load_tokenizer,
+    pad_with_eos,
+)
 
 __all__ = ["ENGINE_FIELDS", "BackendChoice", "build_engine", "choose_backend", "torch_installed"]
 
@@ -54,7 +60,7 @@ def _llama_cpp_weights(chat: Any) -> str:
     with the adapter merged in (converted once into the cache)."""
     if not chat.merge_lora:
         return chat.gguf_file
-    from araft_lc.runtime.gguf_lora import GGUFAdapterError, gguf_lora
+    from araft_lc.runtime.llama_cpp.gguf_lora import GGUFAdapterError, gguf_lora
 
     try:
         return str(gguf_lora(chat.adapters[chat.adapter], chat.gguf_file, merged=True))
@@ -72,8 +78,8 @@ def choose_backend(chat: Any, loaded: bool) -> BackendChoice:
         ModelLoadError: the backend asked for (or the only one there is) is not installed, or
             llama.cpp asked for and failing its check.
     """
-    from araft_lc.runtime.llama_cpp_check import check_llama_cpp
-    from araft_lc.runtime.llama_cpp_lib import INSTALL_HINT, llama_cpp_installed
+    from araft_lc.runtime.llama_cpp.check import check_llama_cpp
+    from araft_lc.runtime.llama_cpp.lib import INSTALL_HINT, llama_cpp_installed
 
     if chat.backend == "torch":
         return BackendChoice("torch", "asked for (backend='torch')")
@@ -134,7 +140,7 @@ def _hf_folder(chat: Any) -> str:
     """The transformers folder or Hub id of ``chat``'s weights: a GGUF ``model_id`` is converted
     once into the cache."""
     if chat.model_id.endswith(".gguf"):
-        from araft_lc.runtime.gguf_convert import hf_folder_of_gguf
+        from araft_lc.runtime.torch.gguf_convert import hf_folder_of_gguf
 
         return str(hf_folder_of_gguf(chat.model_id))
     return chat.model_id
@@ -149,8 +155,8 @@ def build_engine(chat: Any, model: Any = None, tokenizer: Any = None) -> TextEng
     """
     merged = chat.adapter if chat.merge_lora else None
     if chat.backend == "llama.cpp":
-        from araft_lc.runtime.gguf_tokenizer import GGUFTokenizer
-        from araft_lc.runtime.llama_cpp_engine import LlamaCppEngine
+        from araft_lc.runtime.llama_cpp.engine import LlamaCppEngine
+        from araft_lc.runtime.llama_cpp.gguf_tokenizer import GGUFTokenizer
 
         return LlamaCppEngine(
             chat.gguf_file,
@@ -161,7 +167,7 @@ def build_engine(chat: Any, model: Any = None, tokenizer: Any = None) -> TextEng
         )
     if not torch_installed():
         raise ModelLoadError(f"the torch backend needs torch and transformers: {TORCH_HINT}")
-    from araft_lc.runtime.engine import DecodeEngine
+    from araft_lc.runtime.torch.engine import DecodeEngine
 
     if model is None:
         folder = _hf_folder(chat)

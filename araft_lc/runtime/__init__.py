@@ -1,6 +1,6 @@
-"""Running a local causal LM: loading weights and LoRA adapters (``causal_lm``) and the
-``DecodeEngine`` behind the chat model (``engine``): one call's settings and output
-(``decoding``), padded batches (``batcher``), one running batch that calls join and leave
-(``continuous_batch``, over ``batch_kv``), the prefix KV cache (``prefix_cache``), static-cache
-decode (``static_decode``) and LoRA merging (``lora_merge``). It knows text and tokens, not
-messages."""
+"""Running a local causal LM, with text and tokens in and out, never messages. Two engines,
+each in its package: ``torch`` (transformers) and ``llama_cpp``. What both share is here: one
+call's settings and output, the token draw and stop strings (``decoding``), the call waiting to
+be decoded (``request``), the loop a batch's worker thread runs (``batch_loop``), the engine
+base and its token streamer (``text_engine``), and the prefix KV cache's bookkeeping
+(``prefix_cache``)."""

@@ -6,8 +6,8 @@ calls join (rows of one adapter share a forward: while calls for another adapter
 is admitted, and when the batch has drained it switches to the oldest waiting call's), when a row
 ends (EOS, a stop string, its token cap, its deadline, in ``generate``'s order), and that every
 call is answered, closed or not. A subclass supplies ``_join`` (a row enters) and ``_step`` (one
-token for every row): ``araft_lc.runtime.continuous_batch`` on a transformers model,
-``araft_lc.runtime.llama_cpp_engine`` on llama.cpp.
+token for every row): ``araft_lc.runtime.torch.continuous_batch`` on a transformers model,
+``araft_lc.runtime.llama_cpp.engine`` on llama.cpp.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from araft_lc.runtime.batcher import Request
 from araft_lc.runtime.decoding import Decoding
+from araft_lc.runtime.request import Request
 
 __all__ = ["BatchLoop", "Row", "StopStrings", "TextStopStrings"]
 

@@ -1,8 +1,8 @@
 """What every decode engine shares, whatever runs the model: prompt text to checked token ids,
 the adapter check, new tokens to a ``Completion``, and a stream's hold-back of stop strings.
 
-``araft_lc.runtime.engine.DecodeEngine`` runs a transformers model,
-``araft_lc.runtime.llama_cpp_engine.LlamaCppEngine`` a GGUF on llama.cpp; the chat model talks to
+``araft_lc.runtime.torch.engine.DecodeEngine`` runs a transformers model,
+``araft_lc.runtime.llama_cpp.engine.LlamaCppEngine`` a GGUF on llama.cpp; the chat model talks to
 either through these methods and ``complete``/``stream``.
 """
 

@@ -13,22 +13,12 @@ from __future__ import annotations
 import queue
 import threading
 from collections import Counter
-from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from araft_lc.runtime.decoding import Decoding
+from araft_lc.runtime.request import Request
 
-__all__ = ["Request", "Batcher"]
-
-
-@dataclass
-class Request:
-    ids: list[int]
-    key: Decoding  # the call's decoding: requests batch together only with equal keys (adapter, stop strings)
-    deadline: Optional[float] = None  # time.time() at which this row's generation stops
-    future: Future = field(default_factory=Future)
-    on_token: Optional[Callable[[int], None]] = None  # given each new token as it is decided (streaming)
+__all__ = ["Batcher"]
 
 
 class Batcher:

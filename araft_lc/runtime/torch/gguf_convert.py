@@ -30,7 +30,7 @@ def hf_folder_of_gguf(gguf_file: str | Path) -> Path:
     Raises:
         ModelLoadError: the file is missing, or transformers cannot read it.
     """
-    from araft_lc.runtime.causal_lm import ModelLoadError
+    from araft_lc.runtime.torch.causal_lm import ModelLoadError
 
     gguf = Path(gguf_file).expanduser()
     if not gguf.is_file():

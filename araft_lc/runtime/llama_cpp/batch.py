@@ -1,4 +1,4 @@
-"""Continuous batching on one llama.cpp context (``araft_lc.runtime.llama_cpp_engine``).
+"""Continuous batching on one llama.cpp context (``araft_lc.runtime.llama_cpp.engine``).
 
 Each row decodes in a llama.cpp sequence of its own; one ``llama_decode`` per step carries the last
 token of every decoding row and as much of the joining rows' prompts as fits (``BATCH_TOKENS``).
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from araft_lc.runtime.batch_loop import BatchLoop, Row, TextStopStrings
-from araft_lc.runtime.batcher import Request
 from araft_lc.runtime.decoding import draw_token_numpy, numpy_generator
 from araft_lc.runtime.prefix_cache import common_prefix
+from araft_lc.runtime.request import Request
 
 __all__ = ["BATCH_TOKENS", "LlamaCppBatcher", "decode", "logits_at", "put", "use_adapter"]
 

@@ -16,8 +16,8 @@ import threading
 import weakref
 from typing import Any, Iterator, Literal, Optional, Sequence, Union
 
-from araft_lc.runtime.batcher import Request
 from araft_lc.runtime.decoding import Completion, Decoding, deadline_criteria, generation_kwargs, seed_sampling
+from araft_lc.runtime.request import Request
 from araft_lc.runtime.text_engine import TextEngine, streamed
 
 __all__ = ["DecodeEngine"]
@@ -25,13 +25,13 @@ __all__ = ["DecodeEngine"]
 
 def _adapter_context(model: Any, has_adapters: bool, adapter: Optional[str], merged: bool = False) -> Any:
     """The context in which ``model`` runs ``adapter`` (None: the base model); with ``merged``,
-    the one adapter is merged into the weights once (``araft_lc.runtime.lora_merge``)."""
+    the one adapter is merged into the weights once (``araft_lc.runtime.torch.lora_merge``)."""
     if not has_adapters:
         return contextlib.nullcontext()
     if merged:
         if adapter is None:  # check_adapter refuses it first; a batcher's call may come without that check
             raise ValueError("the base model asked for, but an adapter is merged into the weights (merge_lora=True)")
-        from araft_lc.runtime.lora_merge import merge_once
+        from araft_lc.runtime.torch.lora_merge import merge_once
 
         merge_once(model, adapter)  # and no set_adapter: peft would unmerge for it
         return contextlib.nullcontext()
@@ -47,7 +47,7 @@ class DecodeEngine(TextEngine):
     Args:
         model, tokenizer: the loaded model and its tokenizer (with a pad token).
         adapters: the names of the LoRA adapters loaded into ``model``.
-        merged: the one adapter merged into the weights (``araft_lc.runtime.lora_merge``); a call
+        merged: the one adapter merged into the weights (``araft_lc.runtime.torch.lora_merge``); a call
             that asks for another, or for none, is refused.
         prefix_cache: reuse the key/values of the longest token prefix already read (the shared
             system prompt, the run so far; ``araft_lc.runtime.prefix_cache``). None (the default)
@@ -60,12 +60,12 @@ class DecodeEngine(TextEngine):
         batch_wait_ms: how long the padded batcher waits for calls to join the first.
         batching: ``"padded"`` gathers waiting calls into one ``generate``; ``"continuous"``
             decodes in one running batch that calls join and leave between tokens, each
-            prefilled from its cached prefix (``araft_lc.runtime.continuous_batch``). None (the default):
+            prefilled from its cached prefix (``araft_lc.runtime.torch.continuous_batch``). None (the default):
             continuous on a CPU, where it measured faster than padded (benchmarks/RESULTS.md);
             padded on CUDA, where only padded is measured, and with ``decode="static"``, whose
             calls run one at a time.
         decode: ``dynamic`` (the default): ``generate``'s growing cache; ``static``: batch-1 calls
-            decode in a static cache of a few fixed lengths (``araft_lc.runtime.static_decode``),
+            decode in a static cache of a few fixed lengths (``araft_lc.runtime.torch.static_decode``),
             which a GPU runs compiled; the prefix cache then lives in it, cropped in place. Batches of
             several rows stay dynamic. ``warm_up()`` compiles it ahead.
         static_cache_lengths: the static caches' lengths (default powers of two from 512 to
@@ -106,14 +106,14 @@ class DecodeEngine(TextEngine):
         self.static: Any = None  # the StaticDecoder, made at the first static call
         self.batcher: Any = None
         if max_batch_size > 1 and self.batching == "continuous":
-            from araft_lc.runtime.continuous_batch import ContinuousBatcher
+            from araft_lc.runtime.torch.continuous_batch import ContinuousBatcher
 
             use = functools.partial(_adapter_context, model, bool(adapters), merged=merged is not None)
             # The worker holds no reference to this object, so collecting it ends the worker.
             self.batcher = ContinuousBatcher(model, tokenizer, self.prefix_cache, self.lock, use, max_batch_size)
             weakref.finalize(self, self.batcher.close, False)
         elif max_batch_size > 1:
-            from araft_lc.runtime.batcher import Batcher
+            from araft_lc.runtime.torch.padded_batch import Batcher
 
             self.batcher = Batcher(self._run_batch, max_batch_size, batch_wait_ms / 1000)
 
@@ -263,7 +263,7 @@ class DecodeEngine(TextEngine):
 
     def _static_decoder(self) -> Any:
         if self.static is None:
-            from araft_lc.runtime.static_decode import StaticDecoder
+            from araft_lc.runtime.torch.static_decode import StaticDecoder
 
             self.static = StaticDecoder(
                 self.model, self.static_cache_lengths, reuse_prefix=self.reuses_prefix, compile=self.compile_decode

@@ -1,6 +1,6 @@
 """Continuous batching: one decode loop that concurrent calls join and leave between steps.
 
-``araft_lc.runtime.batcher`` runs a padded ``generate`` per batch: every row's prompt is computed
+``araft_lc.runtime.torch.padded_batch`` runs a padded ``generate`` per batch: every row's prompt is computed
 again, and the batch runs until its longest row ends. Here one worker thread owns a running
 batch instead. A new call is prefilled alone from its cached prefix (``araft_lc.runtime.prefix_cache``)
 and its key/values are left-padded into the batch's cache; each step is one forward of one token
@@ -17,10 +17,10 @@ import threading
 import time
 from typing import Any, Callable, ContextManager, Optional
 
-from araft_lc.runtime.batch_kv import BatchKV, full_attention_only
 from araft_lc.runtime.batch_loop import BatchLoop, Row
-from araft_lc.runtime.batcher import Request
 from araft_lc.runtime.decoding import draw_token
+from araft_lc.runtime.request import Request
+from araft_lc.runtime.torch.batch_kv import BatchKV, full_attention_only
 
 __all__ = ["ContinuousBatcher"]
 

@@ -10,9 +10,9 @@ under the llama-cpp-python build, the CPU's flags and the weights file, so it is
 
 The parameters themselves avoid the known fault: where the CPU advertises AMX, llama.cpp's extra
 buffer types (the AMX and repacked weight layouts) are switched off
-(``araft_lc.runtime.llama_cpp_lib.model_params``).
+(``araft_lc.runtime.llama_cpp.lib.model_params``).
 
-    python -m araft_lc.runtime.llama_cpp_check WEIGHTS.gguf   # the child: exit 0 and "ok", or dies
+    python -m araft_lc.runtime.llama_cpp.check WEIGHTS.gguf   # the child: exit 0 and "ok", or dies
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from araft_lc.runtime import llama_cpp_lib
-from araft_lc.runtime.llama_cpp_lib import model_params, start_llama_cpp
+from araft_lc.runtime.llama_cpp import lib as llama_cpp_lib
+from araft_lc.runtime.llama_cpp.lib import model_params, start_llama_cpp
 from araft_lc.storage.cache_dir import cache_dir
 
 __all__ = ["CheckResult", "check_llama_cpp", "PROBE", "TIMEOUT"]
 
 # The child's command line (the weights' path is added); tests put a child that crashes here.
-PROBE = [sys.executable, "-m", "araft_lc.runtime.llama_cpp_check"]
+PROBE = [sys.executable, "-m", "araft_lc.runtime.llama_cpp.check"]
 TIMEOUT = 300.0  # seconds the child may take (it loads the weights and decodes a few tokens)
 _FORMAT = 1  # bump when the check itself changes, so earlier answers are asked again
 # Signals of a native fault: the answers remembered besides success (a timeout or a kill is asked again).
@@ -161,5 +161,5 @@ def _probe(weights: str) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m araft_lc.runtime.llama_cpp_check WEIGHTS.gguf")
+        raise SystemExit("usage: python -m araft_lc.runtime.llama_cpp.check WEIGHTS.gguf")
     _probe(sys.argv[1])

@@ -37,8 +37,8 @@ class GGUFTokenizer:
     """
 
     def __init__(self, gguf_file: str) -> None:
-        from araft_lc.runtime.causal_lm import ModelLoadError
-        from araft_lc.runtime.llama_cpp_lib import INSTALL_HINT, llama_cpp_installed, start_llama_cpp
+        from araft_lc.runtime.llama_cpp.lib import INSTALL_HINT, llama_cpp_installed, start_llama_cpp
+        from araft_lc.runtime.torch.causal_lm import ModelLoadError
 
         if not llama_cpp_installed():
             raise ModelLoadError(f"reading a GGUF's tokenizer needs llama-cpp-python: {INSTALL_HINT}")

@@ -4,16 +4,16 @@ A decode step of SmolLM2-135M through transformers costs what Python and per-ope
 cost, not what its arithmetic does; llama.cpp runs the same quantised weights (the GGUF they were
 dequantised from) several times faster (benchmarks/RESULTS.md). Everything above the forward stays
 ours, and none of it needs torch: the prompt text and its tokens (the GGUF's own tokenizer,
-``araft_lc.runtime.gguf_tokenizer``, which gives the agent's prompts the ids transformers' does),
+``araft_lc.runtime.llama_cpp.gguf_tokenizer``, which gives the agent's prompts the ids transformers' does),
 greedy argmax or ``generate``'s sampling per row in numpy (``araft_lc.runtime.decoding.draw_token_numpy``),
 stop strings, deadlines, streaming and continuous batching (``araft_lc.runtime.batch_loop``).
-The model is loaded with ``araft_lc.runtime.llama_cpp_lib.model_params``: llama.cpp's extra
+The model is loaded with ``araft_lc.runtime.llama_cpp.lib.model_params``: llama.cpp's extra
 buffer types are off where the CPU advertises AMX, whose path faults in this llama.cpp.
 
 Each concurrent call decodes in a llama.cpp sequence of its own (``max_batch_size`` sequences in
 one context, each ``context_length`` positions), kept after the call so that a run's next call
-prefills only what is new (``araft_lc.runtime.llama_cpp_batch``). LoRA adapters are converted
-once (``araft_lc.runtime.gguf_lora``): merged into a Q8_0 copy of the weights (``merged``, as the
+prefills only what is new (``araft_lc.runtime.llama_cpp.batch``). LoRA adapters are converted
+once (``araft_lc.runtime.llama_cpp.gguf_lora``): merged into a Q8_0 copy of the weights (``merged``, as the
 shipped preset runs: a decode step then costs what the base model's does), or as llama.cpp
 adapters applied at run time over the quantised base, as peft applies them over ours, switchable
 per call; rows of one adapter share a step.
@@ -29,8 +29,8 @@ import weakref
 from typing import Any, Iterator, Optional, Sequence, Union
 
 from araft_lc.runtime.decoding import Completion, Decoding
-from araft_lc.runtime.llama_cpp_batch import BATCH_TOKENS, LlamaCppBatcher, decode, logits_at, put, use_adapter
-from araft_lc.runtime.llama_cpp_lib import INSTALL_HINT, llama_cpp_installed, model_params, start_llama_cpp
+from araft_lc.runtime.llama_cpp.batch import BATCH_TOKENS, LlamaCppBatcher, decode, logits_at, put, use_adapter
+from araft_lc.runtime.llama_cpp.lib import INSTALL_HINT, llama_cpp_installed, model_params, start_llama_cpp
 from araft_lc.runtime.text_engine import TextEngine, TokenStreamer, streamed
 
 __all__ = ["LlamaCppEngine", "DEFAULT_CONTEXT"]
@@ -92,7 +92,7 @@ class LlamaCppEngine(TextEngine):
         context_length: Optional[int] = None,
         threads: Optional[int] = None,
     ) -> None:
-        from araft_lc.runtime.causal_lm import ModelLoadError
+        from araft_lc.runtime.torch.causal_lm import ModelLoadError
 
         if not llama_cpp_installed():
             raise ModelLoadError(f"the llama.cpp backend needs llama-cpp-python: {INSTALL_HINT}")
@@ -143,8 +143,8 @@ class LlamaCppEngine(TextEngine):
         self._finalizer = weakref.finalize(self, _close, llama_cpp, self.batcher, self._ctx, model, self._lora)
 
     def _convert(self, name: str, path: str, merged: bool) -> Any:
-        from araft_lc.runtime.causal_lm import ModelLoadError
-        from araft_lc.runtime.gguf_lora import GGUFAdapterError, gguf_lora
+        from araft_lc.runtime.llama_cpp.gguf_lora import GGUFAdapterError, gguf_lora
+        from araft_lc.runtime.torch.causal_lm import ModelLoadError
 
         try:
             return gguf_lora(path, self.gguf_file, merged=merged)
@@ -152,7 +152,7 @@ class LlamaCppEngine(TextEngine):
             raise ModelLoadError(f"adapter {name!r}: {e}") from None
 
     def _load_adapter(self, name: str, path: str) -> Any:
-        from araft_lc.runtime.causal_lm import ModelLoadError
+        from araft_lc.runtime.torch.causal_lm import ModelLoadError
 
         converted = self._convert(name, path, merged=False)
         pointer = self._llama.llama_adapter_lora_init(self._model, str(converted).encode())
