@@ -37,7 +37,7 @@ class TokenizedData:
 
     def summary(self) -> dict[str, Any]:
         """What ``data.json`` holds beside the adapter; its ``prompt_style`` is the style the
-        adapter runs with by default (``araft_lc.chat.presets.trained_prompt``)."""
+        adapter runs with by default (``araft_lc.react.prompt.trained_prompt``)."""
         return {
             "records": self.records,
             "kept": len(self.rows),

@@ -236,7 +236,7 @@ def test_ask_with_samples_shows_each_run_and_the_vote(tiny_llama, capsys):
 def test_ask_generate_and_eval_share_the_token_default_and_araft_model(monkeypatch):
     from araft import build_parser
     from araft_lc.chat.chat_model import AraftChatModel
-    from araft_lc.chat.presets import MAX_NEW_TOKENS
+    from araft_lc.react.bounds import MAX_NEW_TOKENS
 
     monkeypatch.setenv("ARAFT_MODEL", "araft-dpo")
     parser = build_parser()

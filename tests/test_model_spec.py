@@ -49,7 +49,8 @@ def test_local_id_is_the_weights_folder_or_hub_id():
 
 
 def test_the_shipped_adapter_records_the_prompt_its_preset_names():
-    from araft_lc.chat.presets import PRESETS, trained_prompt
+    from araft_lc.chat.presets import PRESETS
+    from araft_lc.react.prompt import trained_prompt
 
     shipped = PRESETS["araft-smollm2"]
     assert trained_prompt(shipped.adapters["araft"]) == shipped.prompt == "zeroshot_turns"

@@ -13,7 +13,8 @@ import yaml
 
 from araft import build_parser, main
 from araft_lc.agent.settings import RunSettings, settings_from_args
-from araft_lc.chat.presets import DEFAULT_MODEL, MAX_NEW_TOKENS
+from araft_lc.chat.presets import DEFAULT_MODEL
+from araft_lc.react.bounds import MAX_NEW_TOKENS
 from araft_lc.storage.config_file import ConfigError
 from evals.settings import EvalSettings, GenerateSettings
 

@@ -51,8 +51,7 @@ from araft_lc.agent.schema import (
 )
 from araft_lc.agent.self_consistency import SAMPLE_KEY, VoteRule, self_consistent
 from araft_lc.agent.tool_runner import ToolTimeout, arun_tool, cap_observation, render_output, run_tool
-from araft_lc.chat.presets import (
-    DEFAULT_PROMPT,
+from araft_lc.react.bounds import (
     MAX_QUESTION_CHARS,
     MAX_SECONDS,
     MAX_STEPS,
@@ -62,7 +61,7 @@ from araft_lc.chat.presets import (
 )
 from araft_lc.react.chat_format import message_text
 from araft_lc.react.parser import Action, Answer, format_action, parse
-from araft_lc.react.prompt import STOP, PromptStyle, load_prompt, render_messages, warn_prompt_mismatch
+from araft_lc.react.prompt import STOP, PromptStyle, choose_prompt, load_prompt, render_messages
 from araft_lc.react.tool_input import ArgsError, check_tool_names, describe_error, no_such_tool, tool_args, tool_call
 from araft_lc.react.trajectory import Status, Step, StepDict, StepError, ToolCard, action_key
 from araft_lc.runtime.decoding import ContextLimitError, cut_at_stop_strings
@@ -99,20 +98,14 @@ def agent_prompt(model: Any, prompt: Optional[str | PromptStyle] = None) -> Prom
     """The prompt style an agent on ``model`` runs with: ``prompt`` where given (a warning when
     the model's adapter was trained with another), else the model's own (its ``prompt``), else
     ``fewshot``."""
-    if prompt is None:
-        own = getattr(model, "prompt", None)
-        try:  # (AraftChatModel checks its own; another model's `prompt` may mean something else)
-            return load_prompt(own) if isinstance(own, str) and own else load_prompt(DEFAULT_PROMPT)
-        except ValueError:
-            return load_prompt(DEFAULT_PROMPT)
-    style = prompt if isinstance(prompt, PromptStyle) else load_prompt(prompt)
     trained = getattr(model, "trained_prompt", None)
-    warn_prompt_mismatch(
-        style,
-        trained if isinstance(trained, str) else None,
-        f"the model's adapter ({getattr(model, 'display_name', type(model).__name__)})",
+    chosen = choose_prompt(
+        prompt,
+        trained=trained if isinstance(trained, str) else None,
+        carried=getattr(model, "prompt", None),
+        owner=f"the model's adapter ({getattr(model, 'display_name', type(model).__name__)})",
     )
-    return style
+    return chosen if isinstance(chosen, PromptStyle) else load_prompt(chosen)
 
 
 def _end_status(step: Step) -> Status:

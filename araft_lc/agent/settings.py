@@ -25,14 +25,13 @@ from typing import Any, ClassVar, Optional, TypeVar, Union, get_args, get_origin
 import yaml
 
 from araft_lc.agent.vote import VOTE_RULES
-from araft_lc.chat.presets import (
-    DEFAULT_MODEL,
+from araft_lc.chat.presets import DEFAULT_MODEL, PRESETS
+from araft_lc.react.bounds import (
     MAX_NEW_TOKENS,
     MAX_QUESTION_CHARS,
     MAX_SECONDS,
     MAX_STEPS,
     OBSERVATION_CHARS,
-    PRESETS,
     TOOL_TIMEOUT,
     check_bounds,
 )

@@ -23,10 +23,10 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from araft_lc.chat.call_options import call_decoding
 from araft_lc.chat.engine_choice import build_engine, choose_backend
-from araft_lc.chat.presets import MAX_NEW_TOKENS, model_prompt, trained_prompt
 from araft_lc.chat.tool_calling import as_chunk
+from araft_lc.react.bounds import MAX_NEW_TOKENS
 from araft_lc.react.chat_format import render_chat, to_turns
-from araft_lc.react.prompt import STOP
+from araft_lc.react.prompt import STOP, choose_prompt, trained_prompt
 from araft_lc.runtime.decoding import Completion, ContextLimitError, Decoding
 from araft_lc.runtime.text_engine import TextEngine
 from araft_lc.runtime.torch.causal_lm import ModelLoadError
@@ -141,7 +141,10 @@ class AraftChatModel(BaseChatModel):
 
     @model_validator(mode="after")
     def _prompt_of_the_adapter(self) -> AraftChatModel:
-        self.prompt = model_prompt(self.prompt, self.adapter, self.adapters.get(self.adapter) if self.adapter else None)
+        adapter = self.adapters.get(self.adapter) if self.adapter else None
+        chosen = choose_prompt(self.prompt, trained=trained_prompt(adapter), owner=f"adapter {self.adapter!r}")
+        assert isinstance(chosen, str)  # asked as a name or a file, or chosen by name
+        self.prompt = chosen
         return self
 
     @property

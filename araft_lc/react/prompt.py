@@ -37,6 +37,9 @@ __all__ = [
     "render_step",
     "render_messages",
     "warn_prompt_mismatch",
+    "DEFAULT_PROMPT",
+    "trained_prompt",
+    "choose_prompt",
 ]
 
 _DIR = Path(__file__).parent / "prompts"
@@ -120,6 +123,59 @@ def warn_prompt_mismatch(prompt: str | PromptStyle, trained: Optional[str], what
             UserWarning,
             stacklevel=3,
         )
+
+
+DEFAULT_PROMPT = "fewshot"  # for a model that carries no prompt style of its own
+# Where a trained adapter folder records the prompt style of its records (``araft train`` writes it).
+DATA_CARD = "data.json"
+
+
+def trained_prompt(adapter: Optional[str]) -> Optional[str]:
+    """The prompt style an adapter was trained with, as its folder records it (``data.json``'s
+    ``prompt_style``, written by ``araft train``); None when it is not a local folder or records
+    none (an adapter trained before it was recorded, or on records of several styles)."""
+    if not adapter:
+        return None
+    import json
+
+    card = Path(adapter).expanduser() / DATA_CARD
+    try:
+        style = json.loads(card.read_text(encoding="utf-8")).get("prompt_style")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return style if isinstance(style, str) and style else None
+
+
+def choose_prompt(
+    asked: Optional[str | PromptStyle],
+    *,
+    trained: Optional[str] = None,
+    carried: Optional[str] = None,
+    owner: str = "the model's adapter",
+) -> str | PromptStyle:
+    """The prompt style a run uses, one rule for the chat model and the agent: ``asked`` where
+    given (a warning when ``trained``, the style ``owner``'s records rendered, is another); else
+    ``carried``, the style a model carries, where it names one (another model's ``prompt`` field
+    may mean something else: passed over); else ``trained``; else ``DEFAULT_PROMPT``. Returned as
+    it was named (a style, a YAML file, a ``PromptStyle``), checked to load.
+
+    Raises:
+        ValueError: ``asked`` or ``trained`` names no style, in one line, now rather than at the
+            first call.
+    """
+    if asked is not None:
+        style = asked if isinstance(asked, PromptStyle) else load_prompt(asked)
+        warn_prompt_mismatch(style, trained, owner)
+        return asked
+    if isinstance(carried, str) and carried:
+        try:
+            load_prompt(carried)
+            return carried
+        except ValueError:
+            pass
+    chosen = trained or DEFAULT_PROMPT
+    load_prompt(chosen)
+    return chosen
 
 
 def step_body(step: Step) -> str:
