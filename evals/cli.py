@@ -18,7 +18,6 @@ __all__ = ["add_parsers"]
 def cmd_generate(args: argparse.Namespace) -> int:
     from araft_lc.agent.factory import build_agent, settings_tools, wikipedia_of
     from araft_lc.agent.provenance import provenance
-    from araft_lc.chat.model_spec import ModelSpec
     from araft_lc.react.prompt import load_prompt
     from evals.generate import generate, kept_by, rejects_path
     from evals.hotpotqa import check_unique_ids, load_questions
@@ -26,19 +25,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(GenerateSettings, args)
     questions = []
-    for path in args.questions:
+    for path in settings.questions:
         questions.extend(load_questions(path))
     check_unique_ids(questions)  # before any model loads
-    check_resumable(settings, generate_settings_path(args.out))
-    if args.limit is not None:
-        questions = questions[: args.limit]
-    spec = ModelSpec.parse(args.model)
+    check_resumable(settings, generate_settings_path(settings.out))
+    if settings.limit is not None:
+        questions = questions[: settings.limit]
+    spec = settings.spec
     for option, value, default in (
         ("order", settings.order, "question"),
         ("thoughts", settings.thoughts, "first_sentence"),
     ):
         if value != default and spec.kind != "teacher":
-            raise ConfigError(f"--{option} {value} is for a teacher (oracle, visible), not {args.model!r}")
+            raise ConfigError(f"--{option} {value} is for a teacher (oracle, visible), not {settings.model!r}")
     if settings.order == "reversed":
         comparisons = [q for q in questions if q.type == "comparison"]
         print(
@@ -47,8 +46,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         questions = comparisons
-    if args.prompt:
-        load_prompt(args.prompt)  # a typo fails before anything loads
+    if settings.prompt:
+        load_prompt(settings.prompt)  # a typo fails before anything loads
     spec.check_server()
     tools = settings_tools(settings)
     wiki = wikipedia_of(tools)
@@ -62,9 +61,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     agent = build_agent(settings, model=teacher, tools=tools)
     producer = provenance(settings, teacher, tools, agent.prompt_version)
-    out = Path(args.out)
+    out = Path(settings.out)
     summary = generate(
-        agent, questions, out, min_f1=args.min_f1, concurrency=args.concurrency, producer=producer, settings=settings
+        agent,
+        questions,
+        out,
+        min_f1=settings.min_f1,
+        concurrency=settings.concurrency,
+        producer=producer,
+        settings=settings,
     )
     print(
         f"tried {summary.tried}, kept {summary.kept} ({summary.rate:.1%}), errors {summary.errors}, "
@@ -92,7 +97,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from araft_lc.agent.factory import build_agent, settings_tools, wikipedia_of
     from araft_lc.agent.provenance import provenance
-    from araft_lc.chat.model_spec import ModelSpec
     from araft_lc.react.prompt import load_prompt
     from evals.hotpotqa import check_leakage, check_unique_ids, load_questions, parse_levels, sample_questions
     from evals.report import write_report
@@ -100,25 +104,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from evals.teachers import load_model
 
     settings = settings_from_args(EvalSettings, args)
-    pool = [q for path in args.questions for q in load_questions(path)]
+    pool = [q for path in settings.questions for q in load_questions(path)]
     check_unique_ids(pool)  # before any model loads
-    check_out_dir(args.out)
-    check_resumable(settings, Path(args.out) / SETTINGS)
+    check_out_dir(settings.out)
+    check_resumable(settings, Path(settings.out) / SETTINGS)
     questions = sample_questions(
-        pool, levels=parse_levels(args.levels) if args.levels else None, limit=args.limit, seed=args.seed
+        pool,
+        levels=parse_levels(settings.levels) if settings.levels else None,
+        limit=settings.limit,
+        seed=settings.seed,
     )
-    check_leakage(questions, args.exclude or [])
-    repeats = args.repeats
-    if repeats > 1 and args.temperature == 0:
+    check_leakage(questions, settings.exclude or [])
+    repeats = settings.repeats
+    if repeats > 1 and settings.temperature == 0:
         print(
             "--repeats: greedy decoding gives the same runs every time; running once "
             "(set --temperature above 0 to sample)",
             file=sys.stderr,
         )
         repeats = 1
-    spec = ModelSpec.parse(args.model)
-    if args.prompt:
-        load_prompt(args.prompt)  # a typo fails before anything loads
+    spec = settings.spec
+    if settings.prompt:
+        load_prompt(settings.prompt)  # a typo fails before anything loads
     spec.check_server()
     tools = settings_tools(settings)
     wiki = wikipedia_of(tools)
@@ -126,29 +133,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     def agent_for_repeat(repeat: int) -> Any:
         # a teacher answers from the facts, deterministically: only a language model takes a seed
-        seeded = model if spec.kind == "teacher" else model.model_copy(update={"seed": args.seed + repeat})
+        seeded = model if spec.kind == "teacher" else model.model_copy(update={"seed": settings.seed + repeat})
         return build_agent(settings, model=seeded, tools=tools)
 
     producer = {
-        "label": args.label or Path(args.out).name,
+        "label": settings.label or Path(settings.out).name,
         **provenance(settings, model, tools, agent_for_repeat(0).prompt_version),
     }
-    print(f"evaluating {len(questions)} questions x {repeats} -> {args.out}", file=sys.stderr)
+    print(f"evaluating {len(questions)} questions x {repeats} -> {settings.out}", file=sys.stderr)
     summary = evaluate(
         agent_for_repeat,
         questions,
-        args.out,
+        settings.out,
         repeats=repeats,
-        concurrency=args.concurrency,
+        concurrency=settings.concurrency,
         producer=producer,
         settings=settings,
     )
-    report = write_report(args.out, seconds=summary.seconds)
+    report = write_report(settings.out, seconds=summary.seconds)
     stats = report["levels"]["all"]
     print(
         f"tried {summary.tried}, skipped {summary.skipped} already done, errors {summary.errors}, "
         f"{summary.seconds:.1f} s; F1 {stats['f1']['mean']:.1f}, EM {stats['em']['mean']:.1f} "
-        f"-> {Path(args.out) / 'report.md'}"
+        f"-> {Path(settings.out) / 'report.md'}"
     )
     return 0
 

@@ -60,8 +60,8 @@ class GenerateSettings(_QuestionRunSettings):
 
     RESUMABLE: ClassVar[tuple[str, ...]] = (*_QuestionRunSettings.RESUMABLE, "limit")
 
-    def check(self) -> None:
-        super().check()
+    def check_values(self) -> None:
+        super().check_values()
         if self.order not in ORDERS:
             raise ConfigError(f"order {self.order!r} is not one of {', '.join(ORDERS)}")
         if self.thoughts not in THOUGHTS:

@@ -131,7 +131,8 @@ def test_the_command_line_overrides_the_file_even_with_a_default(tmp_path, monke
         False,
     )  # the file over $ARAFT_MODEL; the flags over the file
     assert settings.max_new_tokens == 64 and settings.repetition_guard and settings.questions == ["a.jsonl"]
-    assert (args.model, args.temperature, args.max_steps) == ("smollm2-135m", 0.0, 2)  # the namespace agrees
+    # nothing is written back: the namespace stays argparse's, the settings alone hold the run's values
+    assert getattr(args, "max_steps", None) != 2 and getattr(args, "model", None) != "smollm2-135m"
 
 
 def test_eval_saves_its_settings_and_config_on_them_reproduces_the_run(questions, mini_index, tmp_path, capsys):

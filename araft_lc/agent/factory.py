@@ -31,21 +31,19 @@ __all__ = ["build_agent", "check_settings", "settings_model", "settings_tool", "
 
 
 def check_settings(settings: RunSettings) -> None:
-    """What can be checked before anything heavy loads (milliseconds): the values, the prompt
-    style, the model spec, its folders and, for an ``openai:`` model, that the server answers.
+    """What can be checked before anything heavy loads (milliseconds), beyond the values (checked
+    when the settings were made): the prompt style, the model spec, its folders and, for an
+    ``openai:`` model, that the server answers.
 
     Raises:
         ValueError: one line naming the problem and the fix (``ConfigError``, ``ModelLoadError``).
     """
-    from araft_lc.chat.model_spec import ModelSpec
     from araft_lc.react.prompt import load_prompt
 
-    settings.check()
     if settings.prompt:
         load_prompt(settings.prompt)
-    spec = ModelSpec.parse(settings.model)
-    spec.check(settings.adapter)
-    spec.check_server()
+    settings.spec.check(settings.adapter)
+    settings.spec.check_server()
 
 
 def settings_tool(settings: RunSettings) -> WikipediaTool:
@@ -96,9 +94,7 @@ def settings_model(settings: RunSettings) -> BaseChatModel:
     Raises:
         ValueError: the spec names nothing loadable here (a teacher: see ``evals.teachers``).
     """
-    from araft_lc.chat.model_spec import ModelSpec
-
-    return ModelSpec.parse(settings.model).load(**settings.model_options())
+    return settings.spec.load(**settings.model_options())
 
 
 def build_agent(
@@ -126,8 +122,6 @@ def build_agent(
     settings = settings if settings is not None else RunSettings()
     if model is None:
         check_settings(settings)  # before the corpus is indexed or a model loads
-    else:
-        settings.check()
     tools = list(tools) if tools is not None else settings_tools(settings)
     model = model if model is not None else settings_model(settings)
     return create_araft_agent(

@@ -8,6 +8,9 @@ whose fields carry their help and their one default.
 - ``settings_from_env(cls)`` resolves them for the LangGraph server, which takes no flags: each
   field's default, then the file ``$ARAFT_CONFIG`` names, then ``$ARAFT_<FIELD>`` variables
   (``ARAFT_MAX_SECONDS=120``). The same defaults as ``araft ask``, so the server runs its agent.
+- A settings object checks its values when it is made (``check_values``, in ``__post_init__``), so
+  nothing downstream checks them again; ``check`` adds the fields a command needs. ``spec`` is
+  the model spec, parsed once for the run.
 - ``save_settings(settings, path)`` writes the resolved settings beside a run's outputs, so that
   ``--config`` on that file runs it again; an output started with other settings is not resumed.
 
@@ -19,12 +22,14 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Optional, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 from araft_lc.agent.vote import VOTE_RULES
+from araft_lc.chat.model_spec import ModelSpec
 from araft_lc.chat.presets import DEFAULT_MODEL, PRESETS
 from araft_lc.react.bounds import (
     MAX_NEW_TOKENS,
@@ -147,6 +152,15 @@ class RunSettings:
         "batch_size",
     )
 
+    @cached_property
+    def spec(self) -> ModelSpec:
+        """``model`` parsed, once for the run (``araft_lc.chat.model_spec.ModelSpec``).
+
+        Raises:
+            ModelLoadError: (a ValueError) ``model`` names nothing this could load.
+        """
+        return ModelSpec.parse(self.model)
+
     def model_options(self) -> dict[str, Any]:
         """The keyword arguments of ``araft_lc.chat.model_spec.load_chat_model`` these settings give."""
         return {
@@ -163,8 +177,21 @@ class RunSettings:
             "max_retries": self.request_retries,
         }
 
+    def __post_init__(self) -> None:
+        self.check_values()  # settings that exist can run: no one downstream checks them again
+
     def check(self) -> None:
-        """Raises ConfigError when a value cannot run (wherever it came from)."""
+        """Raises ConfigError when a value cannot run, or a field the command needs is unset."""
+        self.check_values()
+        for key in self.REQUIRED:
+            if not getattr(self, key):
+                raise ConfigError(
+                    f"{key} is not set: pass --{key.replace('_', '-')} or put {key}: in the --config file"
+                )
+
+    def check_values(self) -> None:
+        """Raises ConfigError when a value cannot run (wherever it came from); run when the
+        settings are made, and by ``check``."""
         try:
             check_bounds(
                 **{
@@ -195,11 +222,6 @@ class RunSettings:
             )
         if self.vote not in VOTE_RULES:
             raise ConfigError(f"vote is {self.vote!r}: use one of {', '.join(VOTE_RULES)}")
-        for key in self.REQUIRED:
-            if not getattr(self, key):
-                raise ConfigError(
-                    f"{key} is not set: pass --{key.replace('_', '-')} or put {key}: in the --config file"
-                )
 
 
 S = TypeVar("S", bound=RunSettings)
@@ -268,7 +290,8 @@ def _base(hint: Any) -> Any:
 def settings_from_args(cls: type[S], args: argparse.Namespace) -> S:
     """The settings of a command: defaults, then ``args.config``'s file, then the flags given.
 
-    The namespace is updated to the resolved values, so code reading ``args`` sees them too.
+    The namespace is left as argparse made it: the command reads the resolved values from the
+    settings alone, which checked their values when they were made (``check_values``), once.
 
     Raises:
         ConfigError: (a ValueError, one line) the file cannot be read or is not YAML; an unknown
@@ -280,12 +303,11 @@ def settings_from_args(cls: type[S], args: argparse.Namespace) -> S:
     values = checked_values(
         cls, {**data, **given}, where=lambda key: f"{path}: " if key in data and key not in given else ""
     )
-    settings = cls(**values)
     try:
+        settings = cls(**values)
         settings.check()
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}" if path else str(e)) from None
-    vars(args).update(asdict(settings))
     return settings
 
 
