@@ -172,6 +172,19 @@ def test_stop_strings_cut_the_text_and_a_stream_never_shows_one(lcpp: Any) -> No
     assert "".join(c.content for c in lcpp.stream(prompt, max_tokens=40)) == whole
 
 
+def test_a_stream_is_read_in_the_callers_thread(lcpp: Any) -> None:
+    """The batch loop's thread hands each token over; no thread of the stream's own runs it."""
+    lcpp.invoke("Count from one to ten.", max_tokens=4)  # the batch loop's thread is running
+    before = threading.active_count()
+    stream = lcpp.stream("Count from one to ten.", max_tokens=20)
+    first = next(stream)
+    assert threading.active_count() == before
+    assert (
+        first.content + "".join(c.content for c in stream)
+        == lcpp.invoke("Count from one to ten.", max_tokens=20).content
+    )
+
+
 def test_the_token_cap_and_the_deadline_end_a_call(lcpp: Any) -> None:
     assert lcpp.invoke("Tell me a long story.", max_tokens=5).usage_metadata["output_tokens"] == 5
     late = lcpp.invoke("Tell me a long story.", max_tokens=200, deadline=time.time() - 1)

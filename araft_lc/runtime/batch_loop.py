@@ -149,6 +149,17 @@ class BatchLoop:
     ) -> list[int]:
         """The new token ids for prompt ``ids`` under ``key`` (a ``Decoding``); blocks.
         ``on_token`` (from the worker thread) is given each new token as it is decided."""
+        return self.submit_async(ids, key, deadline, on_token).result()
+
+    def submit_async(
+        self,
+        ids: list[int],
+        key: Decoding,
+        deadline: Optional[float] = None,
+        on_token: Optional[Callable[[int], None]] = None,
+    ) -> Future:
+        """``submit`` without waiting: the future of the new token ids (a stream reads the tokens
+        from ``on_token`` in its own thread meanwhile)."""
         request = Request(list(ids), key, deadline, on_token=on_token)
         with self._calls:
             if self._closed:
@@ -156,7 +167,7 @@ class BatchLoop:
             self._unanswered.add(request.future)
         request.future.add_done_callback(self._answered)
         self._queue.put(request)
-        return request.future.result()
+        return request.future
 
     def _answered(self, future: Future) -> None:
         with self._calls:

@@ -31,7 +31,7 @@ from typing import Any, Iterator, Optional, Sequence, Union
 from araft_lc.runtime.decoding import Completion, Decoding
 from araft_lc.runtime.llama_cpp.batch import BATCH_TOKENS, LlamaCppBatcher, decode, logits_at, put, use_adapter
 from araft_lc.runtime.llama_cpp.lib import INSTALL_HINT, llama_cpp_installed, model_params, start_llama_cpp
-from araft_lc.runtime.text_engine import TextEngine, TokenStreamer, streamed
+from araft_lc.runtime.text_engine import TextEngine, TokenStreamer, held_back
 
 __all__ = ["LlamaCppEngine", "DEFAULT_CONTEXT"]
 
@@ -175,14 +175,20 @@ class LlamaCppEngine(TextEngine):
     ) -> Iterator[Union[str, Completion]]:
         """Generate after prompt ``ids`` as text pieces, and last the ``Completion`` (its text:
         the tail not yet yielded); no piece of a stop string is ever yielded. It decodes in the
-        running batch beside the other calls, as ``complete`` does."""
+        running batch beside the other calls, as ``complete`` does: the batch loop's thread hands
+        each token to the streamer as it decides it, and this, the caller's thread, reads them.
+        An error of the generation is raised here."""
         self.check_adapter(decoding.adapter)
         streamer = TokenStreamer(self.tokenizer)
-
-        def work() -> int:
-            return len(self.batcher.submit(ids, decoding, deadline, on_token=streamer.put))
-
-        yield from streamed(work, streamer, ids, decoding.stop)
+        future = self.batcher.submit_async(ids, decoding, deadline, on_token=streamer.put)
+        future.add_done_callback(lambda _: streamer.end())  # after the last token, or an error
+        tail, stopped = "", False
+        for piece in held_back(streamer, decoding.stop):
+            if isinstance(piece, str):
+                yield piece
+            else:
+                tail, stopped = piece
+        yield Completion(tail, len(ids), len(future.result()), stopped)
 
     def logits(self, ids: Sequence[int], adapter: Optional[str] = None) -> Any:
         """The next-token logits at every position of ``ids`` (a numpy array, positions x vocabulary),
