@@ -52,10 +52,10 @@ serve: $(VENV)/.installed
 test: $(VENV)/.installed
 	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest
 
-# The loop to run while working: everything but the `slow` tests (tests/conftest.py names them),
-# on two workers (pytest-xdist).
+# The loop to run while working: tests/unit, on two workers (pytest-xdist). tests/integration
+# (subprocesses, servers, training, the shipped model) and tests/faults run with `make test`.
 test-fast: $(VENV)/.installed
-	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest -m "not slow" -n 2
+	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest tests/unit -n 2
 
 # The checks every change passes (CONTRIBUTING.md): ruff's lint and format, mypy on the package
 # that ships py.typed. `ruff format .` and `ruff check --fix .` mend most of what they find.

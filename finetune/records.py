@@ -1,4 +1,3 @@
-# Over 300 lines: every record format, SFT and DPO, is typed and built here from one trajectory record.
 """Trajectory records -> training records in TRL's own dataset formats.
 
 SFT (``sft_records``), two granularities:

@@ -134,35 +134,3 @@ def hanging():
     release = threading.Event()
     yield (*hanging_tools(release), release)
     release.set()
-
-
-# The full loop's own files: a real CLI in subprocesses, servers, training, LangChain's standard
-# suites, the benchmarks, kill -9 and full disks, the shipped model. `make test-fast` leaves them
-# out (`-m "not slow"`); `make test` and CI run everything.
-SLOW = {
-    "test_cli.py",
-    "test_server.py",
-    "test_parity.py",
-    "test_quickstart.py",
-    "test_finetune.py",
-    "test_distillation.py",
-    "test_standard_suites.py",
-    "test_benchmarks.py",
-    "test_gpu_bench.py",
-    "test_fault_crash.py",
-    "test_fault_server.py",
-    "test_fault_storage.py",
-    "test_fault_live_wikipedia.py",
-    "test_fault_teacher_server.py",
-    "test_fault_fuzz.py",
-    "test_lean_install.py",
-    "test_custom_tool_training.py",
-    "test_llama_cpp_check.py",
-    "test_tool_refs.py",
-}
-
-
-def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    for item in items:
-        if item.path.name in SLOW:
-            item.add_marker(pytest.mark.slow)

@@ -1,4 +1,3 @@
-# Over 300 lines: the nodes are closures over one agent's settings; apart, each would take them all.
 r"""The Araft agent: the ReAct loop (Thought, Action, Observation) as a LangGraph state machine.
 
 ::

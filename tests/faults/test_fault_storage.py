@@ -228,7 +228,7 @@ def test_convert_on_a_full_disk_leaves_nothing_at_the_final_path(small_disk, led
         GOLDEN / "rejects.jsonl",
         "--kinds",
         "repeat_previous,answer_before_search,malformed_action,failed_run,wrong_answer",
-    ]  # the golden file's arguments (tests/test_records.py)
+    ]  # the golden file's arguments (tests/unit/test_records.py)
     first = disk.run(*argv)
     one_error_line(first, f"cannot write {out}")
     assert only_files(disk.dir) == []  # neither a partial file nor its temporary

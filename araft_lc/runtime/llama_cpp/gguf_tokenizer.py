@@ -5,7 +5,7 @@ llama.cpp tokenizes with the vocabulary the GGUF carries (its own, so the ids ar
 weights were trained on); the chat template the GGUF carries is rendered with jinja2 as
 transformers renders it (a sandbox that trims blocks, ``raise_exception``, ``tojson``,
 ``strftime_now``), so a prompt is the same text, and the same ids, on either backend
-(tests/test_gguf_tokenizer.py holds both to the transformers tokenizer converted from the GGUF).
+(tests/integration/test_gguf_tokenizer.py holds both to the transformers tokenizer converted from the GGUF).
 It offers what the engines and the chat rendering use of a transformers tokenizer: call it for
 ids, ``decode``, ``apply_chat_template``, the special tokens and ``len``.
 """

@@ -58,7 +58,7 @@ def test_checkpoints_serialise_under_strict_msgpack(scripted, wiki, tmp_path):
     # Strict msgpack is read when langgraph is imported: a fresh interpreter, warnings as errors.
     code = f"""
 import warnings; warnings.simplefilter("error")
-import sys; sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+import sys; sys.path.insert(0, {str(os.path.dirname(os.path.dirname(__file__)))!r})
 from helpers import ScriptedChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver

@@ -15,7 +15,7 @@ pytest.importorskip("llama_cpp", reason="the llama.cpp backend is the llamacpp e
 
 from benchmarks.install_bench import readme_python
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # A venv without the torch extra: importing any of these fails, as it would there.
 WITHOUT_TORCH = """
 import importlib.abc, importlib.util, sys
