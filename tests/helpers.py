@@ -25,6 +25,19 @@ MINI_CORPUS = TEST_DATA / "mini_corpus.jsonl"
 HANG_S = 60.0  # how long a hanging tool would hold a run, unbounded
 
 
+def golden_sft_records(out: Path) -> Path:
+    """``araft convert sft`` of the golden trajectories (zeroshot_turns, one record a trajectory)
+    at ``out``: the records every training test trains on."""
+    from araft import main
+
+    code = main(
+        ["convert", "sft", str(TEST_DATA / "golden" / "trajectories.jsonl"), "--out", str(out), "--prompt-style",
+         "zeroshot_turns", "--granularity", "trajectory"]
+    )  # fmt: skip
+    assert code == 0
+    return out
+
+
 def hotpotqa_dir() -> Path:
     return Path(os.environ.get("ARAFT_DATA_DIR", ROOT.parent / "shared" / "data" / "hotpotqa"))
 

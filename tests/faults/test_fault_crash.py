@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from helpers import golden_sft_records
+
 from evals.generate import rejects_path
 from finetune.outputs import last_checkpoint
 
@@ -165,26 +167,9 @@ def test_eval_killed_resumes_and_its_report_is_whole(data_dir, corpus_index, tmp
 
 
 def test_train_killed_resumes_from_its_last_checkpoint(tiny_llama, tmp_path, ledger):
-    from araft import main
 
-    golden = Path(__file__).resolve().parent.parent / "data" / "golden" / "trajectories.jsonl"
     data = tmp_path / "sft.jsonl"
-    assert (
-        main(
-            [
-                "convert",
-                "sft",
-                str(golden),
-                "--out",
-                str(data),
-                "--prompt-style",
-                "zeroshot_turns",
-                "--granularity",
-                "trajectory",
-            ]
-        )
-        == 0
-    )
+    golden_sft_records(data)
     out = tmp_path / "adapter"
     argv = araft(
         "train",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, golden_sft_records
 
 from araft_lc.storage.output_lock import lock_path, output_lock
 from evals.generate import rejects_path
@@ -394,22 +394,7 @@ def test_train_log_on_a_full_disk_stops_training(tiny_llama, tmp_path, capsys, l
     from araft import main
 
     data = tmp_path / "sft.jsonl"
-    assert (
-        main(
-            [
-                "convert",
-                "sft",
-                str(GOLDEN / "trajectories.jsonl"),
-                "--out",
-                str(data),
-                "--prompt-style",
-                "zeroshot_turns",
-                "--granularity",
-                "trajectory",
-            ]
-        )
-        == 0
-    )
+    golden_sft_records(data)
     out = tmp_path / "adapter"
     out.mkdir()
     (out / "log.jsonl").symlink_to("/dev/full")  # every write: ENOSPC

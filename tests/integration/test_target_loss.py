@@ -4,7 +4,7 @@ through it trains the adapter TRL's own loss trains."""
 import json
 
 import pytest
-from helpers import ROOT
+from helpers import golden_sft_records
 
 from araft import main
 
@@ -84,22 +84,7 @@ def test_sft_trains_the_adapter_trls_own_loss_trains(tiny_llama, tmp_path, monke
     import finetune.sft
 
     data = tmp_path / "sft.jsonl"
-    assert (
-        main(
-            [
-                "convert",
-                "sft",
-                str(ROOT / "tests" / "data" / "golden" / "trajectories.jsonl"),
-                "--out",
-                str(data),
-                "--prompt-style",
-                "zeroshot_turns",
-                "--granularity",
-                "trajectory",
-            ]
-        )
-        == 0
-    )
+    golden_sft_records(data)
     common = [
         "train",
         "sft",
