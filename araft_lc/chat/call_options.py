@@ -30,8 +30,8 @@ def call_decoding(model: Any, stop: Optional[Sequence[str]], kwargs: dict[str, A
     """The decoding settings of a call of ``model`` with ``stop`` and ``kwargs``.
 
     Raises:
-        TypeError: a keyword the model does not take.
-        ValueError: an adapter it does not have.
+        TypeError: a keyword the model does not take. (An adapter the model does not have is the
+            engine's to refuse, once, when the call reaches it.)
     """
     unknown = {k for k in set(kwargs) - CALL_KEYWORDS if not k.startswith("ls_")}  # ls_*: tracing hints
     if unknown:
@@ -40,7 +40,6 @@ def call_decoding(model: Any, stop: Optional[Sequence[str]], kwargs: dict[str, A
             f"{', '.join(sorted(CALL_KEYWORDS - {'tools', 'tool_choice', 'structured_output'}))}"
         )
     adapter = kwargs.get("adapter", model.adapter)
-    model.engine.check_adapter(adapter)
     max_new = kwargs.get("max_tokens", kwargs.get("max_new_tokens", model.max_new_tokens))
     stops = tuple(dict.fromkeys([*(model.stop or ()), *(stop or ())]))
     return Decoding(

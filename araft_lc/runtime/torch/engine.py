@@ -136,6 +136,7 @@ class DecodeEngine(TextEngine):
         """Generate after prompt ``ids``: through the batcher, beside the calls that arrive with
         it; a sampled call runs alone beside the padded batcher, whose one ``generate`` would draw
         every row from one seed (the continuous batch gives each row its own)."""
+        self.check_adapter(decoding.adapter)
         if self.batcher is not None and (decoding.temperature == 0 or self.batching == "continuous"):
             new_tokens = self.batcher.submit(ids, decoding, deadline)
         else:
