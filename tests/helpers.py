@@ -25,6 +25,11 @@ MINI_CORPUS = TEST_DATA / "mini_corpus.jsonl"
 HANG_S = 60.0  # how long a hanging tool would hold a run, unbounded
 
 
+# `araft train` on a CPU with a tiny model: the flags every training test shares
+CPU_TRAINING = ["--load_in_4bit=false", "--use_cpu=true", "--bf16=false", "--target_modules", "all-linear",
+                "--learning_rate", "5e-3"]  # fmt: skip
+
+
 def golden_sft_records(out: Path) -> Path:
     """``araft convert sft`` of the golden trajectories (zeroshot_turns, one record a trajectory)
     at ``out``: the records every training test trains on."""

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from helpers import golden_sft_records
+from helpers import CPU_TRAINING, golden_sft_records
 
 from evals.generate import rejects_path
 from finetune.outputs import last_checkpoint
@@ -180,13 +180,7 @@ def test_train_killed_resumes_from_its_last_checkpoint(tiny_llama, tmp_path, led
         out,
         "--model",
         tiny_llama,
-        "--load_in_4bit=false",
-        "--use_cpu=true",
-        "--bf16=false",
-        "--target_modules",
-        "all-linear",
-        "--learning_rate",
-        "5e-3",
+        *CPU_TRAINING,
         "--gradient_accumulation_steps",
         "1",
         "--warmup_ratio",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from helpers import ROOT, golden_sft_records
+from helpers import CPU_TRAINING, ROOT, golden_sft_records
 
 from araft_lc.storage.output_lock import lock_path, output_lock
 from evals.generate import rejects_path
@@ -346,13 +346,7 @@ def test_train_on_a_full_disk_keeps_its_last_whole_checkpoint_and_resumes(tiny_l
         out,
         "--model",
         tiny_llama,
-        "--load_in_4bit=false",
-        "--use_cpu=true",
-        "--bf16=false",
-        "--target_modules",
-        "all-linear",
-        "--learning_rate",
-        "5e-3",
+        *CPU_TRAINING,
         "--gradient_accumulation_steps",
         "1",
         "--warmup_ratio",

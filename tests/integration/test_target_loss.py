@@ -4,7 +4,7 @@ through it trains the adapter TRL's own loss trains."""
 import json
 
 import pytest
-from helpers import golden_sft_records
+from helpers import CPU_TRAINING, golden_sft_records
 
 from araft import main
 
@@ -92,13 +92,7 @@ def test_sft_trains_the_adapter_trls_own_loss_trains(tiny_llama, tmp_path, monke
         str(data),
         "--model",
         str(tiny_llama),
-        "--load_in_4bit=false",
-        "--use_cpu=true",
-        "--bf16=false",
-        "--target_modules",
-        "all-linear",
-        "--learning_rate",
-        "5e-3",
+        *CPU_TRAINING,
         "--warmup_ratio",
         "0",
         "--gradient_accumulation_steps",
