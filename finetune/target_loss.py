@@ -11,17 +11,20 @@ gradient the same up to float rounding.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 __all__ = ["TargetLoss", "target_loss"]
 
 
+@dataclass(frozen=True)
 class TargetLoss:
     """The loss and what the logs want of it: the targets counted and how many the model's top
-    token already got right."""
+    token already got right (tensors)."""
 
-    def __init__(self, loss: Any, targets: Any, top1: Any) -> None:
-        self.loss, self.targets, self.top1 = loss, targets, top1
+    loss: Any
+    targets: Any
+    top1: Any
 
 
 def _causal_lm(model: Any) -> Any:
