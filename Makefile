@@ -57,8 +57,9 @@ test: $(VENV)/.installed
 test-fast: $(VENV)/.installed
 	ARAFT_DATA_DIR=$(abspath $(DATA)) $(PY) -m pytest tests/unit -n 2
 
-# The checks every change passes (CONTRIBUTING.md): ruff's lint and format, mypy on the package
-# that ships py.typed. `ruff format .` and `ruff check --fix .` mend most of what they find.
+# The checks every change passes (CONTRIBUTING.md): ruff's lint and format, mypy on araft_lc (it
+# ships py.typed), evals and finetune. `ruff format .` and `ruff check --fix .` mend most of what
+# they find.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

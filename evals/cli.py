@@ -20,11 +20,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from araft_lc.agent.provenance import provenance
     from araft_lc.react.prompt import load_prompt
     from evals.generate import generate, kept_by, rejects_path
-    from evals.hotpotqa import check_unique_ids, load_questions
+    from evals.hotpotqa import Question, check_unique_ids, load_questions
     from evals.teachers import load_model
 
     settings = settings_from_args(GenerateSettings, args)
-    questions = []
+    questions: list[Question] = []
     for path in settings.questions:
         questions.extend(load_questions(path))
     check_unique_ids(questions)  # before any model loads

@@ -151,6 +151,7 @@ def ids_in(path: str | Path) -> set[str]:
     ids: set[str] = set()
     if p.suffix == ".json":
         return {q.id for q in load_questions(p)}
+    row: dict[str, Any]
     for _, row in read_jsonl(p, what="a JSON record with a question id"):
         ids.add(str(row.get("question_id", row.get("_id", row.get("id")))))
     ids.discard("None")

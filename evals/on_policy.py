@@ -84,8 +84,9 @@ def corrections(record: TrajectoryRecord, q: Question, teacher: OracleChatModel)
     """The corrections of one student run, step by step, up to its first unparsable step."""
     for i, step in enumerate(record.steps):
         label = _teacher_step(teacher, q, record.steps[:i])
-        reason = None if label is None else _reason(step, label, record.steps[:i], q)
-        if reason is not None:
-            yield Correction(i, step_body(label), step_body(step), reason)
+        if label is not None:
+            reason = _reason(step, label, record.steps[:i], q)
+            if reason is not None:
+                yield Correction(i, step_body(label), step_body(step), reason)
         if step.action is None:  # what follows an unparsable step is no state the teacher knows
             return

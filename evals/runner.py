@@ -120,19 +120,21 @@ def _evaluate(
     path = out / TRAJECTORIES
     done = read_ids(path, key=run_key)
     start = time.perf_counter()
-    counts = {"tried": 0, "f1": 0.0, "errors": 0, "skipped": 0}
+    counts = {"tried": 0, "errors": 0, "skipped": 0}
+    f1_sum = 0.0  # of the records written, for the progress bar
     lock = threading.Lock()
     with JsonlSink(path) as sink:
 
         def write(record: TrajectoryRecord) -> None:
+            nonlocal f1_sum
             sink.write(record)
             with lock:
                 counts["tried"] += 1
-                counts["f1"] += record.scores.get("f1", 0.0)
+                f1_sum += record.scores.get("f1", 0.0)
 
         def postfix() -> dict[str, str]:
             with lock:
-                return {"F1": f"{100 * counts['f1'] / max(1, counts['tried']):.1f}"}
+                return {"F1": f"{100 * f1_sum / max(1, counts['tried']):.1f}"}
 
         for repeat in range(repeats):
             todo = [q for q in questions if f"{q.id}#{repeat}" not in done]

@@ -50,6 +50,7 @@ def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
     from araft_lc.chat.model_spec import ModelSpec
     from evals.hotpotqa import load_questions
     from evals.on_policy import REASONS, corrections
+    from evals.oracle import OracleChatModel
     from evals.teachers import load_model
 
     if not args.questions:
@@ -66,6 +67,8 @@ def _labeler(args: argparse.Namespace) -> Callable[[Any], Any]:
 
         backend = wikipedia_tool(args.corpus).backend
     teacher = load_model(ModelSpec.parse(args.teacher), list(questions.values()), backend)
+    # --teacher's choices are the teachers oracle and visible: an OracleChatModel and its subclass
+    assert isinstance(teacher, OracleChatModel), f"--teacher {args.teacher} is no teacher"
 
     reasons = set(args.reasons.split(",")) if args.reasons else set(REASONS)
     if reasons - set(REASONS):
@@ -108,10 +111,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if getattr(args, "reasons", None) and not (kinds and "on_policy" in kinds):
         raise UserError("--reasons picks among on_policy corrections: pass --kinds on_policy")
     student = next((k for k in ("on_policy", "self_contrast") if kinds and k in kinds), None)
-    if student and len(kinds) > 1:
-        raise UserError(
-            f"{student} pairs come from the student's runs, the other kinds from the teacher's: convert them separately"
-        )
+    if student:
+        assert kinds is not None  # student is one of kinds
+        if len(kinds) > 1:
+            raise UserError(
+                f"{student} pairs come from the student's runs, the other kinds from the teacher's: "
+                "convert them separately"
+            )
     correct = _labeler(args) if student == "on_policy" else None
     contrast = student == "self_contrast"
     counts: dict[str, int] = {}
@@ -180,12 +186,17 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from finetune.launch import run
+    from finetune.launch import Trainer, run
 
+    train: Trainer  # train_sft or train_dpo, each taking its stage's config
     if args.stage == "sft":
-        from finetune.sft import train_sft as train
+        from finetune.sft import train_sft
+
+        train = train_sft
     else:
-        from finetune.dpo import train_dpo as train
+        from finetune.dpo import train_dpo
+
+        train = train_dpo
     return run(args.stage, train, args, args.overrides)
 
 

@@ -50,7 +50,13 @@ def _tokenized_trainer() -> type:
 
         def _set_signature_columns_if_needed(self) -> None:
             super()._set_signature_columns_if_needed()
-            self._signature_columns = [*self._signature_columns, "chosen_counted", "rejected_counted"]
+            # transformers' Trainer.__init__ sets _signature_columns = None unannotated, so mypy types it None;
+            # the super() call above has filled it with a list of column names
+            self._signature_columns = [  # type: ignore[assignment]
+                *self._signature_columns,  # type: ignore[misc]
+                "chosen_counted",
+                "rejected_counted",
+            ]
 
         def _compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool) -> Any:
             if "preference_mask" not in inputs:

@@ -13,11 +13,11 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from finetune.config import DPORunConfig, SFTRunConfig, config_help, load_config, parse_overrides
+from finetune.config import DPORunConfig, SFTRunConfig, TrainConfig, config_help, load_config, parse_overrides
 
 __all__ = ["launch", "run", "add_train_arguments", "Trainer"]
 
-CONFIGS = {"sft": SFTRunConfig, "dpo": DPORunConfig}
+CONFIGS: dict[str, type[TrainConfig]] = {"sft": SFTRunConfig, "dpo": DPORunConfig}
 
 # train_sft / train_dpo: (config, *, overwrite, resume) -> the output folder
 Trainer = Callable[..., Path]

@@ -43,6 +43,7 @@ def read_log(output_dir: str) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     latest: dict[tuple[int, tuple[str, ...]], dict[str, Any]] = {}
+    entry: dict[str, Any]
     for _, entry in read_jsonl(path, what="a log entry", fix=f"remove the line (or {LOG_NAME}) and plot again"):
         latest[(entry.get("step", 0), tuple(sorted(entry)))] = entry
     return [latest[k] for k in sorted(latest)]

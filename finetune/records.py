@@ -335,6 +335,13 @@ FAILED_F1 = 0.5
 _MODEL_ENDINGS = ("answered", "step_limit", "parse_error")
 
 
+def _gold(record: TrajectoryRecord) -> str:
+    """The gold answer of a run ``contrast_records`` pairs."""
+    # contrast_records groups only the runs whose gold_answer is not None
+    assert record.gold_answer is not None, f"run of {record.question_id} has no gold answer"
+    return record.gold_answer
+
+
 def contrast_records(records: Iterable[TrajectoryRecord], *, prompt_style: str = "fewshot") -> Iterator[DPORecord]:
     """``self_contrast`` pairs from several runs of the student on each question (sampled, or
     greedy beside sampled): for every run that answered exactly and every run that failed (F1 below
@@ -349,8 +356,8 @@ def contrast_records(records: Iterable[TrajectoryRecord], *, prompt_style: str =
         if record.status in _MODEL_ENDINGS and record.gold_answer is not None and record.steps:
             by_question.setdefault(record.question_id, []).append(record)
     for runs in by_question.values():
-        exact = [r for r in runs if r.prediction is not None and exact_match(r.prediction, r.gold_answer)]
-        failed = [r for r in runs if r.prediction is None or f1_score(r.prediction, r.gold_answer) < FAILED_F1]
+        exact = [r for r in runs if r.prediction is not None and exact_match(r.prediction, _gold(r))]
+        failed = [r for r in runs if r.prediction is None or f1_score(r.prediction, _gold(r)) < FAILED_F1]
         for good in exact:
             for bad in failed:
                 i = next(

@@ -51,7 +51,7 @@ def _targets_only(base: Any) -> Any:
     trains; under several (DDP) the model must be called through its wrapper, so TRL's own loss runs."""
     from finetune.target_loss import target_loss
 
-    class TargetsOnlySFTTrainer(base):  # type: ignore[misc, valid-type]
+    class TargetsOnlySFTTrainer(base):
         def compute_loss(
             self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
         ) -> Any:
