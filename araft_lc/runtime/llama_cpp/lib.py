@@ -4,7 +4,7 @@ parameters for this CPU.
 llama-cpp-python 0.3.36's llama.cpp faults at its first decode on CPUs that advertise AMX (Intel
 Sapphire Rapids and later: ``ldtilecfg`` in ``ggml_backend_amx_mul_mat``, ggml-org/llama.cpp#26954);
 its extra buffer types, the AMX layout among them, are switched off there (``model_params``).
-Whether llama.cpp runs on a CPU at all is asked of a child process (``llama_cpp_check``).
+Whether llama.cpp runs on a CPU at all is asked of a child process (``araft_lc.runtime.llama_cpp.check``).
 """
 
 from __future__ import annotations
