@@ -75,8 +75,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"tried {summary.tried}, kept {summary.kept} ({summary.rate:.1%}), errors {summary.errors}, "
         f"skipped {summary.skipped} already done, {summary.seconds:.1f} s -> {out}, {rejects_path(out)}"
     )
-    for key in ("level", "type"):
-        counts = kept_by(questions, out, key)
+    for key, counts in kept_by(questions, out).items():
         if len(counts) > 1:
             print(
                 f"kept by {key}: "

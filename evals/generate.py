@@ -43,15 +43,20 @@ def rejects_path(out: Path) -> Path:
     return out.with_name(out.stem + ".rejects" + out.suffix)
 
 
-def kept_by(questions: Sequence[Question], out: Path, key: str) -> dict[str, tuple[int, int]]:
-    """Kept and tried questions per value of ``key`` (``level`` or ``type``) of ``questions``, from
-    ``out`` and its rejects: the whole output, resumed runs included. Questions not yet run are left out."""
+def kept_by(
+    questions: Sequence[Question], out: Path, keys: Sequence[str] = ("level", "type")
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """Per key of ``keys`` (``level``, ``type``), kept and tried questions per value, from ``out``
+    and its rejects (each read once): the whole output, resumed runs included. Questions not yet
+    run are left out."""
     kept, rejected = read_ids(out), read_ids(rejects_path(out))
-    counts: dict[str, tuple[int, int]] = {}
+    counts: dict[str, dict[str, tuple[int, int]]] = {key: {} for key in keys}
     for q in questions:
         if q.id in kept or q.id in rejected:
-            k, n = counts.get(getattr(q, key) or "?", (0, 0))
-            counts[getattr(q, key) or "?"] = (k + (q.id in kept), n + 1)
+            for key in keys:
+                value = getattr(q, key) or "?"
+                k, n = counts[key].get(value, (0, 0))
+                counts[key][value] = (k + (q.id in kept), n + 1)
     return counts
 
 
