@@ -118,10 +118,11 @@ def _run(variant: str, records: list[dict[str, list[int]]], split: bool = False)
     model, optimizer = _model(0.0 if variant == "no_dropout" else 0.05, fused=variant == "trl")
     steps = _batches(records, variant)
     parts = {"forward": 0.0, "head_and_loss": 0.0, "backward": 0.0, "optimizer": 0.0}
-    losses = []
+    losses = []  # per optimiser step: its passes' losses add up to the step's
     start, cpu = time.perf_counter(), time.process_time()
     for passes in steps:
         targets = sum(int((p["labels"][:, 1:] != -100).sum()) for p in passes)
+        losses.append(0.0)
         for inputs in passes:
             t0 = time.perf_counter()
             if split:  # a step with the LM head on every position, timed in its parts
@@ -149,7 +150,7 @@ def _run(variant: str, records: list[dict[str, list[int]]], split: bool = False)
             loss.backward()
             t3 = time.perf_counter()
             parts["backward"] += t3 - t2
-            losses.append(float(loss))
+            losses[-1] += float(loss.detach())
         t4 = time.perf_counter()
         optimizer.step()
         optimizer.zero_grad()
@@ -160,7 +161,7 @@ def _run(variant: str, records: list[dict[str, list[int]]], split: bool = False)
         "seconds": round(seconds, 2),
         "samples_per_s": round(n / seconds, 3),
         "samples_per_cpu_s": round(n / cpu, 3),
-        "mean_loss": round(statistics.fmean(losses) * (4 if variant not in ("bucketed4", "packed4") else 1), 4),
+        "mean_loss": round(statistics.fmean(losses), 4),
     }
     if split:
         result["parts_s"] = {k: round(v, 2) for k, v in parts.items()}
