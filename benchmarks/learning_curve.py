@@ -8,7 +8,11 @@ go in or out together.
     python -m benchmarks.learning_curve --base runs/q600/sft.jsonl --more runs/q2838/sft-new.jsonl \\
         --questions 1200 2400 2838 --seed 0 --out runs/curve
 
-writes ``runs/curve/q1200.jsonl`` (and so on) and prints each set's questions, records and tokens.
+writes ``runs/curve/q1200.jsonl`` (and so on) and prints each set's questions and records.
+
+``--extra`` adds records to every set, for the questions the set holds, after the teacher's: the
+student's own exact runs of expert iteration (``araft convert sft --own-runs``). A line the set
+already holds is left out (a student run word for word the teacher's would count twice).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import json
 import random
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from benchmarks.common import stamp
 
@@ -35,26 +39,44 @@ def _by_question(path: str) -> dict[str, list[str]]:
     return out
 
 
-def subsets(base: str, more: str, sizes: Sequence[int], seed: int, out: Path) -> list[dict[str, Any]]:
-    """Write one record file per size in ``sizes`` (questions in all, ``base``'s included)."""
-    kept, extra = _by_question(base), _by_question(more)
-    shared = kept.keys() & extra.keys()
+def subsets(
+    base: str, more: str, sizes: Sequence[int], seed: int, out: Path, extra: Optional[str] = None
+) -> list[dict[str, Any]]:
+    """Write one record file per size in ``sizes`` (questions in all, ``base``'s included), each
+    with ``extra``'s records of its questions after the rest."""
+    kept, new_records = _by_question(base), _by_question(more)
+    added = _by_question(extra) if extra else {}
+    shared = kept.keys() & new_records.keys()
     if shared:
         raise SystemExit(
             f"{len(shared)} questions are in both --base and --more (e.g. {sorted(shared)[0]}): they would count twice"
         )
-    order = sorted(extra)
+    order = sorted(new_records)
     random.Random(seed).shuffle(order)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for size in sizes:
-        if not len(kept) <= size <= len(kept) + len(extra):
-            raise SystemExit(f"--questions {size}: between {len(kept)} (--base alone) and {len(kept) + len(extra)}")
-        picked = order[: size - len(kept)]
-        lines = [line for q in kept.values() for line in q] + [line for q in picked for line in extra[q]]
+        if not len(kept) <= size <= len(kept) + len(new_records):
+            raise SystemExit(
+                f"--questions {size}: between {len(kept)} (--base alone) and {len(kept) + len(new_records)}"
+            )
+        questions = [*kept, *order[: size - len(kept)]]
+        lines = [line for q in questions for line in (kept.get(q) or new_records[q])]
+        row: dict[str, Any] = {"questions": size, "records": len(lines)}
+        if extra:
+            held, in_set = set(lines), set(questions)
+            more_lines = [line for q in questions for line in added.get(q, []) if line not in held]
+            row["extra"] = {
+                "records": len(more_lines),
+                "questions": sum(q in added for q in questions),
+                "already_held": sum(line in held for q in questions for line in added.get(q, [])),
+                "outside_the_set": sum(len(v) for q, v in added.items() if q not in in_set),
+            }
+            lines += more_lines
+            row["records"] = len(lines)
         path = out / f"q{size}.jsonl"
         path.write_text("".join(lines), encoding="utf-8")
-        rows.append({"questions": size, "records": len(lines), "file": str(path)})
+        rows.append({**row, "file": str(path)})
     return rows
 
 
@@ -63,10 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", required=True, help="records every set holds")
     parser.add_argument("--more", required=True, help="records added question by question, in a seeded order")
     parser.add_argument("--questions", type=int, nargs="+", required=True, help="questions in each set, base included")
+    parser.add_argument(
+        "--extra", help="records every set also holds for its questions (the student's own runs: expert iteration)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    rows = subsets(args.base, args.more, args.questions, args.seed, args.out)
+    rows = subsets(args.base, args.more, args.questions, args.seed, args.out, args.extra)
     print(
         json.dumps(
             {

@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from araft_lc.cli import UserError
 from finetune.launch import add_train_arguments
@@ -120,20 +120,31 @@ def cmd_convert(args: argparse.Namespace) -> int:
             )
     correct = _labeler(args) if student == "on_policy" else None
     contrast = student == "self_contrast"
+    own = getattr(args, "own_runs", None)
+    if own is not None and own < 1:
+        raise UserError(f"--own-runs {own}: keep at least 1 run a question")
+    selected = None  # the own runs' selection, for the summary
     counts: dict[str, int] = {}
     written: set[str] = set()  # rows already written: several files may hold the same run
     trajectories = dropped = duplicates = longest = total = 0
 
     def row_batches() -> Any:
-        nonlocal trajectories
-        records = (r for path in args.trajectories for r in _read_trajectories(path, args.skip_bad))
+        nonlocal trajectories, selected
+        records: Iterator[Any] = (r for path in args.trajectories for r in _read_trajectories(path, args.skip_bad))
         if contrast:  # all runs of a question at once
             runs = list(records)
             trajectories = len(runs)
             yield contrast_records(runs, prompt_style=args.prompt_style)
             return
+        if own is not None:  # all runs of a question at once
+            from finetune.own_runs import own_runs
+
+            selected = own_runs(records, own)
+            trajectories = selected.runs
+            records = iter(selected.kept)
         for record in records:
-            trajectories += 1
+            if selected is None:
+                trajectories += 1
             if args.kind == "sft":
                 yield sft_records(record, prompt_style=args.prompt_style, fmt=args.format, granularity=args.granularity)
             elif correct is not None:
@@ -178,6 +189,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     same = f"; {duplicates} exact duplicates left out" if duplicates else ""
+    if selected is not None:
+        print(selected.summary())
     print(f"{sum(counts.values())} {args.kind} records ({detail}) from {trajectories} trajectories{same} -> {out}")
     if tokenizer is not None:
         over = f"; dropped {dropped} over --max-tokens {args.max_tokens}" if args.max_tokens is not None else ""
@@ -236,6 +249,14 @@ def add_parsers(sub: Any) -> None:
                 choices=["step", "trajectory"],
                 help="one record per step (the original) or per trajectory (needs a layout: turns "
                 "prompt style, e.g. zeroshot_turns)",
+            )
+            c.add_argument(
+                "--own-runs",
+                type=int,
+                metavar="N",
+                help="the trajectories are the student's own runs (araft eval's, several a question: "
+                "expert iteration): keep those that answered exactly, every step parsed and no action "
+                "repeated, distinct, at most N a question (finetune.own_runs)",
             )
             c.add_argument(
                 "--format",

@@ -43,3 +43,23 @@ def test_overlapping_inputs_and_sizes_out_of_range_are_refused(tmp_path):
         subsets(base, _records(tmp_path / "more.jsonl", ["b", "c"]), [3], seed=0, out=tmp_path / "x")
     with pytest.raises(SystemExit, match="between 2 .* and 4"):
         subsets(base, _records(tmp_path / "more2.jsonl", ["c", "d"]), [5], seed=0, out=tmp_path / "y")
+
+
+def test_extra_records_join_the_sets_that_hold_their_questions_once(tmp_path):
+    base = _records(tmp_path / "base.jsonl", ["b1", "b2"])
+    more = _records(tmp_path / "more.jsonl", ["m1", "m2"])
+    extra = tmp_path / "own.jsonl"
+    held = (tmp_path / "base.jsonl").read_text().splitlines()[0]  # a student run word for word the teacher's
+    extra.write_text(
+        "\n".join([held, json.dumps({"question_id": "b2", "messages": [], "n": 9}), *_lines("m1", "m2")]) + "\n"
+    )
+    [row] = subsets(base, more, [2], seed=0, out=tmp_path / "sets", extra=str(extra))
+    assert row["extra"] == {"records": 1, "questions": 2, "already_held": 1, "outside_the_set": 2}
+    lines = (tmp_path / "sets" / "q2.jsonl").read_text().splitlines()
+    assert row["records"] == len(lines) == 5 and lines[-1] == json.dumps({"question_id": "b2", "messages": [], "n": 9})
+    [full] = subsets(base, more, [4], seed=0, out=tmp_path / "all", extra=str(extra))
+    assert full["extra"]["records"] == 3 and full["records"] == 11 and full["extra"]["outside_the_set"] == 0
+
+
+def _lines(*questions):
+    return [json.dumps({"question_id": q, "messages": [], "n": 7}) for q in questions]
