@@ -1,0 +1,128 @@
+"""The learning curve's table and plot: each point's F1 and EM on the 300 evaluation questions,
+against each index, with the paired bootstrap interval of its F1 against the baseline's
+(``araft-smollm2``) on the same index.
+
+A point is an evaluation written as two halves (``runs/eval-curve/eval.sh NAME INDEX ...``):
+``PREFIX-INDEX-part0`` and ``-part1``, each an ``araft eval`` folder. A point whose halves are
+missing or hold fewer runs than the baseline's questions is refused, not plotted half done.
+
+    python -m benchmarks.learning_curve_report --baseline runs/eval-curve/shipped \\
+        --point 600=runs/eval-curve/shipped --point 1200=runs/eval-curve/q1200 --indexes old all \\
+        --out benchmarks/learning_curve.json --png docs/learning-curve.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from araft_lc.react.trajectory import TrajectoryRecord, read_trajectories
+from benchmarks.common import emit, stamp
+from evals.paired import paired_bootstrap, per_question_f1
+
+INDEX_NAMES = {"old": "wiki_corpus (11,736 pages)", "all": "wiki_corpus_all (32,533 pages)"}
+
+
+def _runs(prefix: str, index: str) -> list[TrajectoryRecord]:
+    """The runs of both halves of an evaluation."""
+    runs: list[TrajectoryRecord] = []
+    for part in (0, 1):
+        path = Path(f"{prefix}-{index}-part{part}") / "trajectories.jsonl"
+        if not path.is_file():
+            raise SystemExit(f"{path} does not exist: run runs/eval-curve/eval.sh for this point first")
+        runs.extend(read_trajectories(path))
+    return runs
+
+
+def _scores(runs: Sequence[TrajectoryRecord]) -> dict[str, float]:
+    return {
+        "f1": round(100 * sum(r.scores.get("f1", 0.0) for r in runs) / len(runs), 2),
+        "em": round(100 * sum(r.scores.get("em", 0.0) for r in runs) / len(runs), 2),
+    }
+
+
+def curve(baseline: str, points: Sequence[tuple[int, str]], indexes: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per point and index."""
+    rows = []
+    for index in indexes:
+        base = per_question_f1(_runs(baseline, index))
+        for questions, prefix in points:
+            runs = _runs(prefix, index)
+            f1 = per_question_f1(runs)
+            if set(f1) != set(base) or len(runs) != len(base):
+                raise SystemExit(
+                    f"{prefix} on {index}: {len(runs)} runs of {len(f1)} questions, the baseline {len(base)}: "
+                    "finish (or resume) its evaluation first"
+                )
+            d = paired_bootstrap(base, f1)
+            rows.append(
+                {
+                    "questions": questions,
+                    "eval": prefix,
+                    "index": index,
+                    **_scores(runs),
+                    "vs_baseline": {"f1": round(d.mean, 2), "low": round(d.low, 2), "high": round(d.high, 2)},
+                }
+            )
+    return rows
+
+
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as a markdown table."""
+    lines = ["| questions | index | F1 | EM | F1 vs `araft-smollm2`, paired 95% |", "|---|---|---|---|---|"]
+    for r in rows:
+        d = r["vs_baseline"]
+        lines.append(
+            f"| {r['questions']:,} | {r['index']} | {r['f1']:.2f} | {r['em']:.2f} | "
+            f"{d['f1']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}] |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: Sequence[dict[str, Any]], png: str) -> None:
+    """F1 against training questions, one line per index."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for index in dict.fromkeys(r["index"] for r in rows):
+        mine = sorted((r for r in rows if r["index"] == index), key=lambda r: r["questions"])
+        label = INDEX_NAMES.get(index, index)
+        ax.plot([r["questions"] for r in mine], [r["f1"] for r in mine], marker="o", label=label)
+    ax.set_xlabel("training questions")
+    ax.set_ylabel("F1 on the 300 evaluation questions")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", required=True, help="the evaluation every point is paired with (PREFIX)")
+    parser.add_argument("--point", action="append", required=True, help="QUESTIONS=PREFIX, one per point")
+    parser.add_argument("--indexes", nargs="+", default=["old", "all"])
+    parser.add_argument("--out", help="write the rows here (JSON)")
+    parser.add_argument("--png", help="draw the curve here")
+    args = parser.parse_args(argv)
+    points = []
+    for point in args.point:
+        questions, sep, prefix = point.partition("=")
+        if not sep or not questions.isdigit():
+            raise SystemExit(f"--point {point!r}: write it QUESTIONS=PREFIX, e.g. 1200=runs/eval-curve/q1200")
+        points.append((int(questions), prefix))
+    rows = curve(args.baseline, points, args.indexes)
+    command = "python -m benchmarks.learning_curve_report " + " ".join(argv if argv is not None else sys.argv[1:])
+    emit({**stamp(command), "rows": rows}, args.out)
+    print(table(rows))
+    if args.png:
+        plot(rows, args.png)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""benchmarks.learning_curve_report: each point's scores over both halves, paired with the baseline."""
+
+import json
+
+import pytest
+from test_failures import answer, run
+
+from benchmarks.learning_curve_report import curve, main
+from evals.hotpotqa import Question
+
+
+def _q(i):
+    return Question(id=f"q{i}", question=f"question {i}?", answer=f"answer {i}", type="bridge", level="hard")
+
+
+def _eval(prefix, index, right):
+    """An evaluation of 4 questions in two halves; the questions in ``right`` answered exactly."""
+    for part in (0, 1):
+        folder = prefix.parent / f"{prefix.name}-{index}-part{part}"
+        folder.mkdir(parents=True)
+        runs = [
+            run([answer(q.answer if i in right else "no")], q=q)
+            for i, q in ((i, _q(i)) for i in range(2 * part, 2 * part + 2))
+        ]
+        (folder / "trajectories.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in runs))
+
+
+def test_points_are_scored_over_both_halves_and_paired_with_the_baseline(tmp_path, capsys):
+    _eval(tmp_path / "base", "old", right={0})
+    _eval(tmp_path / "more", "old", right={0, 1, 3})
+    rows = curve(str(tmp_path / "base"), [(600, str(tmp_path / "base")), (1200, str(tmp_path / "more"))], ["old"])
+    assert [(r["questions"], r["f1"], r["em"]) for r in rows] == [(600, 25.0, 25.0), (1200, 75.0, 75.0)]
+    assert rows[0]["vs_baseline"] == {"f1": 0.0, "low": 0.0, "high": 0.0}
+    assert rows[1]["vs_baseline"] == {"f1": 50.0, "low": 0.0, "high": 100.0}  # 4 questions: a wide interval
+    png = tmp_path / "curve.png"
+    argv = ["--baseline", str(tmp_path / "base"), "--point", f"1200={tmp_path / 'more'}", "--indexes", "old"]
+    assert main([*argv, "--png", str(png)]) == 0
+    assert "| 1,200 | old | 75.00 | 75.00 | +50.0 [" in capsys.readouterr().out and png.stat().st_size > 0
+
+
+def test_a_half_done_or_malformed_point_is_refused(tmp_path):
+    _eval(tmp_path / "base", "old", right={0})
+    with pytest.raises(SystemExit, match="more-old-part0/trajectories.jsonl does not exist"):
+        curve(str(tmp_path / "base"), [(1200, str(tmp_path / "more"))], ["old"])
+    _eval(tmp_path / "more", "old", right={1})
+    (tmp_path / "more-old-part1" / "trajectories.jsonl").write_text("")
+    with pytest.raises(SystemExit, match="2 runs of 2 questions, the baseline 4: finish"):
+        curve(str(tmp_path / "base"), [(1200, str(tmp_path / "more"))], ["old"])
+    with pytest.raises(SystemExit, match="write it QUESTIONS=PREFIX"):
+        main(["--baseline", str(tmp_path / "base"), "--point", "more"])
