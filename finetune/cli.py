@@ -127,9 +127,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     written: set[str] = set()  # rows already written: several files may hold the same run
     trajectories = dropped = duplicates = longest = total = 0
+    unfinished = 0  # sft: runs that did not answer (araft eval's output, not generate's?)
 
     def row_batches() -> Any:
-        nonlocal trajectories, selected
+        nonlocal trajectories, selected, unfinished
         records: Iterator[Any] = (r for path in args.trajectories for r in _read_trajectories(path, args.skip_bad))
         if contrast:  # all runs of a question at once
             runs = list(records)
@@ -146,6 +147,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             if selected is None:
                 trajectories += 1
             if args.kind == "sft":
+                unfinished += record.status != "answered"
                 yield sft_records(record, prompt_style=args.prompt_style, fmt=args.format, granularity=args.granularity)
             elif correct is not None:
                 yield on_policy_records(record, correct(record), prompt_style=args.prompt_style)
@@ -191,6 +193,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
     same = f"; {duplicates} exact duplicates left out" if duplicates else ""
     if selected is not None:
         print(selected.summary())
+    if unfinished:
+        print(
+            f"note: {unfinished} of the trajectories did not answer, and their steps were trained as "
+            "kept: for the student's runs (araft eval's), pass --own-runs N to keep the exact ones",
+            file=sys.stderr,
+        )
     print(f"{sum(counts.values())} {args.kind} records ({detail}) from {trajectories} trajectories{same} -> {out}")
     if tokenizer is not None:
         over = f"; dropped {dropped} over --max-tokens {args.max_tokens}" if args.max_tokens is not None else ""

@@ -71,5 +71,8 @@ def test_convert_writes_the_kept_runs_records_and_says_what_it_left_out(tmp_path
     assert [m["content"] for m in row["messages"] if m["role"] == "assistant"][-1].endswith("Toronto Maple Leafs]")
     assert main([*argv, "--force", "--own-runs", "0"]) == 2
     assert "--own-runs 0: keep at least 1" in capsys.readouterr().err
+    runs.append(_seeded(run([RANGERS, COACH], status="step_limit"), 3))
+    path.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in runs))
     without = main([*argv, "--force", "--granularity", "trajectory"])  # without the flag every run trains
-    assert without == 0 and out.read_text().count("\n") == 3
+    assert without == 0 and out.read_text().count("\n") == 4
+    assert "note: 1 of the trajectories did not answer" in capsys.readouterr().err
