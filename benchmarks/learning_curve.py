@@ -65,11 +65,15 @@ def subsets(
         row: dict[str, Any] = {"questions": size, "records": len(lines)}
         if extra:
             held, in_set = set(lines), set(questions)
-            more_lines = [line for q in questions for line in added.get(q, []) if line not in held]
+            more_lines = []
+            for line in (line for q in questions for line in added.get(q, [])):
+                if line not in held:
+                    held.add(line)
+                    more_lines.append(line)
             row["extra"] = {
                 "records": len(more_lines),
                 "questions": sum(q in added for q in questions),
-                "already_held": sum(line in held for q in questions for line in added.get(q, [])),
+                "already_held": sum(len(added.get(q, [])) for q in questions) - len(more_lines),
                 "outside_the_set": sum(len(v) for q, v in added.items() if q not in in_set),
             }
             lines += more_lines

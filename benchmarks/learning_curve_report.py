@@ -2,9 +2,10 @@
 against each index, with the paired bootstrap interval of its F1 against the baseline's
 (``araft-smollm2``) on the same index.
 
-A point is an evaluation written as two halves (``runs/eval-curve/eval.sh NAME INDEX ...``):
-``PREFIX-INDEX-part0`` and ``-part1``, each an ``araft eval`` folder. A point whose halves are
-missing or hold fewer runs than the baseline's questions is refused, not plotted half done.
+A point is an evaluation written as two halves (``benchmarks/learning_curve_runs.sh eval NAME
+INDEX ...``): ``PREFIX-INDEX-part0`` and ``-part1``, each an ``araft eval`` folder. An evaluation
+whose halves are missing or unfinished (no ``report.json``, which ``araft eval`` writes at its
+end), or a point that ran other questions than the baseline, is refused, not plotted half done.
 
     python -m benchmarks.learning_curve_report --baseline runs/eval-curve/shipped \\
         --point 600=runs/eval-curve/shipped --point 1200=runs/eval-curve/q1200 --indexes old all \\
@@ -29,10 +30,15 @@ def _runs(prefix: str, index: str) -> list[TrajectoryRecord]:
     """The runs of both halves of an evaluation."""
     runs: list[TrajectoryRecord] = []
     for part in (0, 1):
-        path = Path(f"{prefix}-{index}-part{part}") / "trajectories.jsonl"
-        if not path.is_file():
-            raise SystemExit(f"{path} does not exist: run runs/eval-curve/eval.sh for this point first")
-        runs.extend(read_trajectories(path))
+        folder = Path(f"{prefix}-{index}-part{part}")
+        if not (folder / "report.json").is_file():
+            raise SystemExit(
+                f"{folder} holds no finished evaluation: run (or resume) "
+                f"benchmarks/learning_curve_runs.sh eval {Path(prefix).name} {index} ..."
+            )
+        runs.extend(read_trajectories(folder / "trajectories.jsonl"))
+    if not runs:
+        raise SystemExit(f"{prefix} on {index} holds no runs")
     return runs
 
 
@@ -53,8 +59,8 @@ def curve(baseline: str, points: Sequence[tuple[int, str]], indexes: Sequence[st
             f1 = per_question_f1(runs)
             if set(f1) != set(base) or len(runs) != len(base):
                 raise SystemExit(
-                    f"{prefix} on {index}: {len(runs)} runs of {len(f1)} questions, the baseline {len(base)}: "
-                    "finish (or resume) its evaluation first"
+                    f"{prefix} on {index}: {len(runs)} runs of {len(f1)} questions, the baseline's "
+                    f"{len(base)}: evaluate both on the same questions, once each"
                 )
             d = paired_bootstrap(base, f1)
             rows.append(

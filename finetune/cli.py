@@ -127,7 +127,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     written: set[str] = set()  # rows already written: several files may hold the same run
     trajectories = dropped = duplicates = longest = total = 0
-    unfinished = 0  # sft: runs that did not answer (araft eval's output, not generate's?)
+    unfinished = 0  # sft: runs that did not answer, which araft generate never keeps
 
     def row_batches() -> Any:
         nonlocal trajectories, selected, unfinished
@@ -183,6 +183,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
                         f"{args.max_tokens} (the longest has {longest} tokens): raise --max-tokens, "
                         "or use a shorter --prompt-style (zeroshot records are ~5x shorter)"
                     )
+                if selected is not None:
+                    raise UserError(f"no run to train on: {selected.summary()}")
                 raise UserError(
                     f"the {trajectories} trajectories gave no {args.kind} records (for dpo: no step had "
                     "a rejected alternative of the kinds, or reasons, asked for)"
@@ -195,7 +197,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         print(selected.summary())
     if unfinished:
         print(
-            f"note: {unfinished} of the trajectories did not answer, and their steps were trained as "
+            f"note: {unfinished} of the {trajectories} trajectories did not answer, and their steps were trained as "
             "kept: for the student's runs (araft eval's), pass --own-runs N to keep the exact ones",
             file=sys.stderr,
         )

@@ -5,9 +5,10 @@ ones worth training on beside the teacher's records.
 A run is kept when it answered the gold answer exactly, every step parsed and named a tool and no
 step failed, and no action repeats an earlier one of the run (a run that found the answer after a
 loop would teach the loop). Of one question's kept runs, a run whose steps are another kept run's,
-word for word, is left out, and at most ``per_question`` are kept, in the order of their seeds
-(``producer.repeat``), not the order they finished in: a question the student finds easy does not
-outweigh the ones it rarely solves, and the same runs give the same selection.
+word for word, is left out, and at most ``per_question`` are kept, in the order of their repeats
+(``producer.repeat``: eval's repeat R ran with seed ``--seed`` + R), not the order they finished in:
+a question the student finds easy does not outweigh the ones it rarely solves, and the same runs
+give the same selection.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def own_runs(records: Iterable[TrajectoryRecord], per_question: int) -> OwnRuns:
         ValueError: ``per_question`` is below 1.
     """
     if per_question < 1:
-        raise ValueError(f"--own-runs {per_question}: keep at least 1 run a question")
+        raise ValueError(f"per_question is {per_question}: keep at least 1 run a question")
     by_question: dict[str, list[TrajectoryRecord]] = {}
     runs = 0
     for record in records:
@@ -87,7 +88,7 @@ def own_runs(records: Iterable[TrajectoryRecord], per_question: int) -> OwnRuns:
         by_question.setdefault(record.question_id, []).append(record)
     result = OwnRuns([], runs)
     for question_runs in by_question.values():
-        question_runs.sort(key=lambda r: r.producer.get("repeat", 0))  # stable: file order within a seed
+        question_runs.sort(key=lambda r: int(r.producer.get("repeat") or 0))  # stable: file order within a repeat
         bodies: set[tuple[str, ...]] = set()
         for record in question_runs:
             why = _why_not(record)

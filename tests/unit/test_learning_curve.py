@@ -51,14 +51,15 @@ def test_extra_records_join_the_sets_that_hold_their_questions_once(tmp_path):
     extra = tmp_path / "own.jsonl"
     held = (tmp_path / "base.jsonl").read_text().splitlines()[0]  # a student run word for word the teacher's
     extra.write_text(
-        "\n".join([held, json.dumps({"question_id": "b2", "messages": [], "n": 9}), *_lines("m1", "m2")]) + "\n"
+        "\n".join([held, json.dumps({"question_id": "b2", "messages": [], "n": 9}), *_lines("m1", "m2", "m2")]) + "\n"
     )
     [row] = subsets(base, more, [2], seed=0, out=tmp_path / "sets", extra=str(extra))
-    assert row["extra"] == {"records": 1, "questions": 2, "already_held": 1, "outside_the_set": 2}
+    assert row["extra"] == {"records": 1, "questions": 2, "already_held": 1, "outside_the_set": 3}
     lines = (tmp_path / "sets" / "q2.jsonl").read_text().splitlines()
     assert row["records"] == len(lines) == 5 and lines[-1] == json.dumps({"question_id": "b2", "messages": [], "n": 9})
     [full] = subsets(base, more, [4], seed=0, out=tmp_path / "all", extra=str(extra))
-    assert full["extra"]["records"] == 3 and full["records"] == 11 and full["extra"]["outside_the_set"] == 0
+    assert full["extra"] == {"records": 3, "questions": 4, "already_held": 2, "outside_the_set": 0}  # m2's twice: once
+    assert full["records"] == 11
 
 
 def _lines(*questions):

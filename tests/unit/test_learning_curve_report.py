@@ -23,6 +23,7 @@ def _eval(prefix, index, right):
             for i, q in ((i, _q(i)) for i in range(2 * part, 2 * part + 2))
         ]
         (folder / "trajectories.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in runs))
+        (folder / "report.json").write_text("{}")  # araft eval writes it at its end
 
 
 def test_points_are_scored_over_both_halves_and_paired_with_the_baseline(tmp_path, capsys):
@@ -40,11 +41,15 @@ def test_points_are_scored_over_both_halves_and_paired_with_the_baseline(tmp_pat
 
 def test_a_half_done_or_malformed_point_is_refused(tmp_path):
     _eval(tmp_path / "base", "old", right={0})
-    with pytest.raises(SystemExit, match="more-old-part0/trajectories.jsonl does not exist"):
+    with pytest.raises(SystemExit, match="more-old-part0 holds no finished evaluation: run .* eval more old"):
         curve(str(tmp_path / "base"), [(1200, str(tmp_path / "more"))], ["old"])
     _eval(tmp_path / "more", "old", right={1})
-    (tmp_path / "more-old-part1" / "trajectories.jsonl").write_text("")
-    with pytest.raises(SystemExit, match="2 runs of 2 questions, the baseline 4: finish"):
+    (tmp_path / "more-old-part1" / "report.json").unlink()  # a half still running
+    with pytest.raises(SystemExit, match="more-old-part1 holds no finished evaluation"):
+        curve(str(tmp_path / "base"), [(1200, str(tmp_path / "more"))], ["old"])
+    (tmp_path / "more-old-part1" / "report.json").write_text("{}")
+    (tmp_path / "more-old-part1" / "trajectories.jsonl").write_text("")  # a half of other questions: none here
+    with pytest.raises(SystemExit, match="2 runs of 2 questions, the baseline's 4: evaluate both on the same"):
         curve(str(tmp_path / "base"), [(1200, str(tmp_path / "more"))], ["old"])
     with pytest.raises(SystemExit, match="write it QUESTIONS=PREFIX"):
         main(["--baseline", str(tmp_path / "base"), "--point", "more"])

@@ -42,12 +42,12 @@ def test_only_exact_clean_distinct_runs_are_kept_at_most_n_a_question_in_seed_or
     assert own_runs(runs, per_question=5).kept == [exact, third, shorter]
     again = own_runs(list(reversed(runs)), per_question=2)
     assert again.kept == [exact, third]  # the same runs give the same selection
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match="per_question is 0: keep at least 1"):
         own_runs(runs, per_question=0)
 
 
 def test_a_repeat_the_guard_flagged_is_dropped_even_in_other_words():
-    flagged = Step("", "Wikipedia", "rangers ", "Rangers again", raw="search rangers", error="repeated_action")
+    flagged = Step("", "Wikipedia", "Rangers club", "Rangers again", raw="search", error="repeated_action")
     assert own_runs([run([RANGERS, flagged, answer("Toronto Maple Leafs")])], 1).dropped == {"repeated_action": 1}
     again = search("  RANGERS", "Rangers")  # the same action, other case and spacing
     assert own_runs([run([RANGERS, again, answer("Toronto Maple Leafs")])], 1).dropped == {"repeated_action": 1}
@@ -71,8 +71,13 @@ def test_convert_writes_the_kept_runs_records_and_says_what_it_left_out(tmp_path
     assert [m["content"] for m in row["messages"] if m["role"] == "assistant"][-1].endswith("Toronto Maple Leafs]")
     assert main([*argv, "--force", "--own-runs", "0"]) == 2
     assert "--own-runs 0: keep at least 1" in capsys.readouterr().err
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text(json.dumps(runs[1].to_dict()) + "\n")
+    assert main(["convert", "sft", str(wrong), "--out", str(tmp_path / "none.jsonl"), "--own-runs", "2"]) == 2
+    assert "no run to train on: own runs: kept 0 of 1, on 0 questions; left out 1 not_exact" in capsys.readouterr().err
+    assert not (tmp_path / "none.jsonl").exists()
     runs.append(_seeded(run([RANGERS, COACH], status="step_limit"), 3))
     path.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in runs))
     without = main([*argv, "--force", "--granularity", "trajectory"])  # without the flag every run trains
     assert without == 0 and out.read_text().count("\n") == 4
-    assert "note: 1 of the trajectories did not answer" in capsys.readouterr().err
+    assert "note: 1 of the 4 trajectories did not answer" in capsys.readouterr().err
