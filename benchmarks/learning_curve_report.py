@@ -10,6 +10,11 @@ end), or a point that ran other questions than the baseline, is refused, not plo
     python -m benchmarks.learning_curve_report --baseline runs/eval-curve/shipped \\
         --point 600=runs/eval-curve/shipped --point 1200=runs/eval-curve/q1200 --indexes old all \\
         --out benchmarks/learning_curve.json --png docs/learning-curve.png
+
+With ``--eval-questions`` and ``--training-questions`` (HotpotQA files), each row also holds the
+scores on the evaluation questions that share no supporting page with any training question: a
+gain a student makes by having read an evaluation question's page in training shows as a gap
+between the two.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from araft_lc.react.trajectory import TrajectoryRecord, read_trajectories
 from benchmarks.common import emit, stamp
+from evals.hotpotqa import Question, load_questions
 from evals.paired import paired_bootstrap, per_question_f1
 
 INDEX_NAMES = {"old": "wiki_corpus (11,736 pages)", "all": "wiki_corpus_all (32,533 pages)"}
@@ -49,8 +55,22 @@ def _scores(runs: Sequence[TrajectoryRecord]) -> dict[str, float]:
     }
 
 
-def curve(baseline: str, points: Sequence[tuple[int, str]], indexes: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per point and index."""
+def unseen_pages(evaluation: Sequence[Question], training: Sequence[Question]) -> set[str]:
+    """The ids of the ``evaluation`` questions none of whose supporting pages is a supporting page
+    of a ``training`` question."""
+    seen = {title for q in training for title in q.supporting_titles}
+    return {q.id for q in evaluation if not seen & set(q.supporting_titles)}
+
+
+def _paired(base: dict[str, float], f1: dict[str, float]) -> dict[str, float]:
+    d = paired_bootstrap(base, f1)
+    return {"f1": round(d.mean, 2), "low": round(d.low, 2), "high": round(d.high, 2)}
+
+
+def curve(
+    baseline: str, points: Sequence[tuple[int, str]], indexes: Sequence[str], unseen: Optional[set[str]] = None
+) -> list[dict[str, Any]]:
+    """One row per point and index; with ``unseen`` (question ids), also the scores on those alone."""
     rows = []
     for index in indexes:
         base = per_question_f1(_runs(baseline, index))
@@ -62,29 +82,43 @@ def curve(baseline: str, points: Sequence[tuple[int, str]], indexes: Sequence[st
                     f"{prefix} on {index}: {len(runs)} runs of {len(f1)} questions, the baseline's "
                     f"{len(base)}: evaluate both on the same questions, once each"
                 )
-            d = paired_bootstrap(base, f1)
-            rows.append(
-                {
-                    "questions": questions,
-                    "eval": prefix,
-                    "index": index,
-                    **_scores(runs),
-                    "vs_baseline": {"f1": round(d.mean, 2), "low": round(d.low, 2), "high": round(d.high, 2)},
+            row = {
+                "questions": questions,
+                "eval": prefix,
+                "index": index,
+                **_scores(runs),
+                "vs_baseline": _paired(base, f1),
+            }
+            if unseen is not None:
+                kept = [r for r in runs if r.question_id in unseen]
+                row["unseen_pages"] = {
+                    "questions": len(kept),
+                    **_scores(kept),
+                    "vs_baseline": _paired({q: base[q] for q in unseen & set(base)}, f1),
                 }
-            )
+            rows.append(row)
     return rows
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as a markdown table."""
-    lines = ["| questions | index | F1 | EM | F1 vs `araft-smollm2`, paired 95% |", "|---|---|---|---|---|"]
+    unseen = all("unseen_pages" in r for r in rows) and bool(rows)
+    head = "| questions | index | F1 | EM | F1 vs `araft-smollm2`, paired 95% |"
+    if unseen:
+        n = rows[0]["unseen_pages"]["questions"]
+        head += f" F1 on the {n} with unseen pages | vs `araft-smollm2` on them |"
+    lines = [head, "|---" * head.count(" |") + "|"]
     for r in rows:
-        d = r["vs_baseline"]
-        lines.append(
-            f"| {r['questions']:,} | {r['index']} | {r['f1']:.2f} | {r['em']:.2f} | "
-            f"{d['f1']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}] |"
-        )
+        line = f"| {r['questions']:,} | {r['index']} | {r['f1']:.2f} | {r['em']:.2f} | {_interval(r['vs_baseline'])} |"
+        if unseen:
+            u = r["unseen_pages"]
+            line += f" {u['f1']:.2f} | {_interval(u['vs_baseline'])} |"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def _interval(d: dict[str, float]) -> str:
+    return f"{d['f1']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]"
 
 
 def plot(rows: Sequence[dict[str, Any]], png: str) -> None:
@@ -112,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", required=True, help="the evaluation every point is paired with (PREFIX)")
     parser.add_argument("--point", action="append", required=True, help="QUESTIONS=PREFIX, one per point")
     parser.add_argument("--indexes", nargs="+", default=["old", "all"])
+    parser.add_argument("--eval-questions", nargs="+", help="the evaluation's HotpotQA files")
+    parser.add_argument(
+        "--training-questions", nargs="+", help="every training question's file: also score the unseen pages alone"
+    )
     parser.add_argument("--out", help="write the rows here (JSON)")
     parser.add_argument("--png", help="draw the curve here")
     args = parser.parse_args(argv)
@@ -121,7 +159,13 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not questions.isdigit():
             raise SystemExit(f"--point {point!r}: write it QUESTIONS=PREFIX, e.g. 1200=runs/eval-curve/q1200")
         points.append((int(questions), prefix))
-    rows = curve(args.baseline, points, args.indexes)
+    unseen = None
+    if bool(args.eval_questions) != bool(args.training_questions):
+        raise SystemExit("--eval-questions and --training-questions go together: pass both, or neither")
+    if args.eval_questions:
+        evaluation = [q for path in args.eval_questions for q in load_questions(path)]
+        unseen = unseen_pages(evaluation, [q for path in args.training_questions for q in load_questions(path)])
+    rows = curve(args.baseline, points, args.indexes, unseen)
     command = "python -m benchmarks.learning_curve_report " + " ".join(argv if argv is not None else sys.argv[1:])
     emit({**stamp(command), "rows": rows}, args.out)
     print(table(rows))

@@ -5,7 +5,7 @@ import json
 import pytest
 from test_failures import answer, run
 
-from benchmarks.learning_curve_report import curve, main
+from benchmarks.learning_curve_report import curve, main, table, unseen_pages
 from evals.hotpotqa import Question
 
 
@@ -53,3 +53,22 @@ def test_a_half_done_or_malformed_point_is_refused(tmp_path):
         curve(str(tmp_path / "base"), [(1200, str(tmp_path / "more"))], ["old"])
     with pytest.raises(SystemExit, match="write it QUESTIONS=PREFIX"):
         main(["--baseline", str(tmp_path / "base"), "--point", "more"])
+
+
+def test_the_questions_whose_pages_no_training_question_had_are_scored_apart(tmp_path, capsys):
+    evaluation = [
+        Question(id=f"q{i}", question="?", answer="a", supporting_titles=(f"P{i}", "Shared")) for i in range(4)
+    ]
+    evaluation[3] = Question(id="q3", question="?", answer="a", supporting_titles=("P3", "Other"))
+    training = [Question(id="t", question="?", answer="a", supporting_titles=("P0", "P1"))]
+    assert unseen_pages(evaluation, training) == {"q2", "q3"}
+    _eval(tmp_path / "base", "old", right={0})
+    _eval(tmp_path / "more", "old", right={0, 1, 3})
+    rows = curve(str(tmp_path / "base"), [(1200, str(tmp_path / "more"))], ["old"], unseen={"q2", "q3"})
+    assert rows[0]["unseen_pages"]["questions"] == 2 and rows[0]["unseen_pages"]["f1"] == 50.0  # q3 right, q2 not
+    assert rows[0]["unseen_pages"]["vs_baseline"]["f1"] == 50.0 and rows[0]["f1"] == 75.0
+    assert "| F1 on the 2 with unseen pages |" in table(rows) and table(rows).endswith(
+        "| 50.00 | +50.0 [+0.0, +100.0] |"
+    )
+    with pytest.raises(SystemExit, match="go together"):
+        main(["--baseline", str(tmp_path / "base"), "--point", "1=x", "--eval-questions", "f.jsonl"])
