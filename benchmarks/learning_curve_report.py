@@ -121,22 +121,36 @@ def _interval(d: dict[str, float]) -> str:
     return f"{d['f1']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]"
 
 
-def plot(rows: Sequence[dict[str, Any]], png: str) -> None:
-    """F1 against training questions, one line per index."""
+def plot(rows: Sequence[dict[str, Any]], png: str, goal: float = 30.0) -> None:
+    """F1 against training questions, one line per index; each point's bar is its paired 95%
+    interval against the baseline, drawn around the point; the axis starts at 20, not at the
+    data, so that a point's move reads at its size; the dashed line is the issue's goal."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for index in dict.fromkeys(r["index"] for r in rows):
+    indexes = list(dict.fromkeys(r["index"] for r in rows))
+    for i, index in enumerate(indexes):
         mine = sorted((r for r in rows if r["index"] == index), key=lambda r: r["questions"])
-        label = INDEX_NAMES.get(index, index)
-        ax.plot([r["questions"] for r in mine], [r["f1"] for r in mine], marker="o", label=label)
+        d = [r["vs_baseline"] for r in mine]
+        ax.errorbar(
+            [r["questions"] * (1 + 0.01 * (i - (len(indexes) - 1) / 2)) for r in mine],  # side by side
+            [r["f1"] for r in mine],
+            yerr=[[x["f1"] - x["low"] for x in d], [x["high"] - x["f1"] for x in d]],
+            marker="o",
+            capsize=3,
+            label=INDEX_NAMES.get(index, index),
+        )
+    ax.axhline(goal, color="grey", linestyle="--", linewidth=1)
+    ax.text(ax.get_xlim()[0], goal, f" goal {goal:g}", va="bottom", color="grey", fontsize=8)
+    ax.set_ylim(20, max(35.0, max(r["f1"] + r["vs_baseline"]["high"] - r["vs_baseline"]["f1"] for r in rows) + 1))
     ax.set_xlabel("training questions")
     ax.set_ylabel("F1 on the 300 evaluation questions")
+    ax.set_title("bars: paired 95% interval against araft-smollm2", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(png, dpi=100)
 
