@@ -197,8 +197,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         print(selected.summary())
     if unfinished:
         print(
-            f"note: {unfinished} of the {trajectories} trajectories did not answer, and their steps were trained as "
-            "kept: for the student's runs (araft eval's), pass --own-runs N to keep the exact ones",
+            f"note: {unfinished} of the {trajectories} trajectories did not answer, yet were converted as "
+            "kept runs: for the student's runs (araft eval's), pass --own-runs N to keep the exact ones",
             file=sys.stderr,
         )
     print(f"{sum(counts.values())} {args.kind} records ({detail}) from {trajectories} trajectories{same} -> {out}")
