@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.eval_questions:
         evaluation = [q for path in args.eval_questions for q in load_questions(path)]
         unseen = unseen_pages(evaluation, [q for path in args.training_questions for q in load_questions(path)])
+        if not unseen:
+            raise SystemExit("every evaluation question shares a supporting page with a training question: no column")
     rows = curve(args.baseline, points, args.indexes, unseen)
     command = "python -m benchmarks.learning_curve_report " + " ".join(argv if argv is not None else sys.argv[1:])
     emit({**stamp(command), "rows": rows}, args.out)

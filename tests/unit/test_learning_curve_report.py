@@ -70,5 +70,24 @@ def test_the_questions_whose_pages_no_training_question_had_are_scored_apart(tmp
     assert "| F1 on the 2 with unseen pages |" in table(rows) and table(rows).endswith(
         "| 50.00 | +50.0 [+0.0, +100.0] |"
     )
+    same = tmp_path / "questions.json"  # the evaluation's own questions as the training's: nothing unseen
+    same.write_text(
+        json.dumps(
+            [
+                {
+                    "_id": "q0",
+                    "question": "?",
+                    "answer": "a",
+                    "supporting_facts": [["P0", 0]],
+                    "context": [["P0", ["Text."]]],
+                    "type": "bridge",
+                    "level": "hard",
+                }
+            ]
+        )
+    )
+    argv = ["--baseline", str(tmp_path / "base"), "--point", f"1={tmp_path / 'more'}", "--indexes", "old"]
+    with pytest.raises(SystemExit, match="every evaluation question shares a supporting page"):
+        main([*argv, "--eval-questions", str(same), "--training-questions", str(same)])
     with pytest.raises(SystemExit, match="go together"):
         main(["--baseline", str(tmp_path / "base"), "--point", "1=x", "--eval-questions", "f.jsonl"])
