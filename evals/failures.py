@@ -14,7 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence
 
-from araft_lc.react.trajectory import TrajectoryRecord, action_key
+from araft_lc.react.step import repeats_an_action
+from araft_lc.react.trajectory import TrajectoryRecord
 from evals.hotpotqa import Question
 from evals.metrics import normalize_answer
 
@@ -102,8 +103,7 @@ def failure_cause(record: TrajectoryRecord, q: Question) -> Optional[str]:
             return "run_error"
         if any(s.error == "parse_error" for s in record.steps):
             return "parse_error"
-        keys = [action_key(s) for s in record.steps if s.action is not None]
-        if len(set(keys)) < len(keys) or any(s.error == "repeated_action" for s in record.steps):
+        if repeats_an_action(record.steps):
             return "repeat"
         return "step_limit"
     pred, gold = normalize_answer(record.prediction or "").split(), normalize_answer(q.answer).split()

@@ -15,7 +15,8 @@ import statistics
 from collections import defaultdict
 from typing import Any, Iterable
 
-from araft_lc.react.trajectory import TrajectoryRecord, action_key
+from araft_lc.react.step import repeats_an_action
+from araft_lc.react.trajectory import TrajectoryRecord
 from evals.hotpotqa import LEVELS
 
 __all__ = ["METRICS", "record_metrics", "summarize"]
@@ -38,14 +39,6 @@ def record_metrics(record: TrajectoryRecord) -> dict[str, float]:
     """The metrics of one run (percentages as 0 or 100, so their means are percentages)."""
     # scored once, by the recorder (``evals.metrics.score``); a run that did not answer scores 0
     answer = record.scores if record.status == "answered" else {}
-    seen: set[tuple[str, str]] = set()
-    repeated = False
-    for step in record.steps:
-        if step.action is None:
-            continue
-        key = action_key(step)
-        repeated |= key in seen or step.error == "repeated_action"
-        seen.add(key)
     tokens = sum(((call.get("usage") or {}).get("output_tokens") or 0) for call in record.calls)
     return {
         "f1": 100 * answer.get("f1", 0.0),
@@ -53,7 +46,7 @@ def record_metrics(record: TrajectoryRecord) -> dict[str, float]:
         "steps": float(len(record.steps)),
         # a run that did not answer ran out of steps (its status says what the last step was)
         "step_limit": 100.0 * (record.status not in ("answered", "error")),
-        "repeated": 100.0 * repeated,
+        "repeated": 100.0 * repeats_an_action(record.steps),
         "parse_error": 100.0 * any(s.error == "parse_error" for s in record.steps),
         "tool_errors": float(sum(s.error in ("tool_error", "unknown_tool") for s in record.steps)),
         "seconds": float(record.seconds or 0.0),

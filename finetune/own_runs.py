@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from araft_lc.react.prompt import step_body
-from araft_lc.react.step import action_key
+from araft_lc.react.step import repeats_an_action
 from araft_lc.react.trajectory import TrajectoryRecord
 from evals.metrics import exact_match
 
@@ -64,12 +64,7 @@ def _why_not(record: TrajectoryRecord) -> str | None:
         return "not_exact"
     if not record.steps or any(s.action is None or s.error not in (None, "repeated_action") for s in record.steps):
         return "step_error"
-    seen: set[tuple[str, str]] = set()
-    for step in record.steps:
-        if step.error == "repeated_action" or action_key(step) in seen:
-            return "repeated_action"
-        seen.add(action_key(step))
-    return None
+    return "repeated_action" if repeats_an_action(record.steps) else None
 
 
 def own_runs(records: Iterable[TrajectoryRecord], per_question: int) -> OwnRuns:

@@ -4,11 +4,11 @@ the trajectory record (``araft_lc.react.trajectory``), which re-exports it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Literal, Optional
+from typing import Any, Iterable, Literal, Optional
 
 from typing_extensions import NotRequired, TypedDict
 
-__all__ = ["StepError", "Step", "StepDict", "action_key"]
+__all__ = ["StepError", "Step", "StepDict", "action_key", "repeats_an_action"]
 
 # Why a step did not yield a normal observation; None for a normal step.
 StepError = Literal["parse_error", "unknown_tool", "tool_error", "tool_timeout", "repeated_action"]
@@ -69,3 +69,16 @@ class Step:
 def action_key(step: Step) -> tuple[str, str]:
     """A step's action compared case- and whitespace-insensitively (repetition guard and metrics)."""
     return ((step.action or "").casefold(), " ".join((step.action_input or "").casefold().split()))
+
+
+def repeats_an_action(steps: Iterable[Step]) -> bool:
+    """Whether a run's ``steps`` take an action (``action_key``) an earlier step took, or hold a
+    step the repetition guard flagged; steps that named no action count for neither."""
+    seen: set[tuple[str, str]] = set()
+    for step in steps:
+        if step.action is None:
+            continue
+        if step.error == "repeated_action" or action_key(step) in seen:
+            return True
+        seen.add(action_key(step))
+    return False
