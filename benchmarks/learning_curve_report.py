@@ -28,6 +28,7 @@ from araft_lc.react.trajectory import TrajectoryRecord, read_trajectories
 from benchmarks.common import emit, stamp
 from evals.hotpotqa import Question, load_questions
 from evals.paired import paired_bootstrap, per_question_f1
+from evals.run_metrics import summarize
 
 INDEX_NAMES = {"old": "wiki_corpus (11,736 pages)", "all": "wiki_corpus_all (32,533 pages)"}
 
@@ -49,10 +50,9 @@ def _runs(prefix: str, index: str) -> list[TrajectoryRecord]:
 
 
 def _scores(runs: Sequence[TrajectoryRecord]) -> dict[str, float]:
-    return {
-        "f1": round(100 * sum(r.scores.get("f1", 0.0) for r in runs) / len(runs), 2),
-        "em": round(100 * sum(r.scores.get("em", 0.0) for r in runs) / len(runs), 2),
-    }
+    """F1 and EM as ``araft eval``'s report gives them (``evals.run_metrics``)."""
+    means = summarize(runs)["levels"]["all"]
+    return {"f1": round(means["f1"]["mean"], 2), "em": round(means["em"]["mean"], 2)}
 
 
 def unseen_pages(evaluation: Sequence[Question], training: Sequence[Question]) -> set[str]:
