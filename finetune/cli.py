@@ -1,5 +1,5 @@
 """The trainer's commands: ``araft convert sft|dpo`` (trajectories to training records), ``araft
-train sft|dpo`` and ``araft export merge``; ``add_parsers`` registers them on the ``araft``
+train sft|dpo`` and ``araft export merge|adapter``; ``add_parsers`` registers them on the ``araft``
 command. ``train`` takes any config key as ``--key value`` after its own flags."""
 
 from __future__ import annotations
@@ -224,6 +224,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.what == "adapter":
+        from finetune.ship import ship_adapter
+
+        ship_adapter(args.adapter, args.out, evals=args.eval, note=args.note, base_id=args.base_id, force=args.force)
+        return 0
     from finetune.export import merge_adapter
 
     merge_adapter(args.model, args.adapter, args.out, force=args.force)
@@ -313,11 +318,25 @@ def add_parsers(sub: Any) -> None:
         add_train_arguments(train_sub.add_parser(stage, help=what), stage)
     train.set_defaults(func=cmd_train)
 
-    export = sub.add_parser("export", help="write a merged model for serving")
+    export = sub.add_parser("export", help="write a merged model for serving, or an adapter to ship")
     export_sub = export.add_subparsers(dest="what", required=True)
     merge = export_sub.add_parser("merge", help="base weights + a LoRA adapter, merged (safetensors)")
     merge.add_argument("--model", required=True, help="the base: a preset, hf:PATH_OR_ID or a folder")
     merge.add_argument("--adapter", required=True, help="the adapter folder")
     merge.add_argument("--out", required=True, help="the folder to write")
     merge.add_argument("--force", action="store_true", help="replace an existing --out")
+    ship = export_sub.add_parser(
+        "adapter",
+        help="an adapter to ship in the package: bf16 weights, its training provenance and evaluation",
+        description="an adapter to ship in the package (araft_lc/adapters/NAME): bf16 weights, the base's "
+        "Hub id, the training config, records' sha256 and summary, and eval.json from its evaluation runs",
+    )
+    ship.add_argument("--adapter", required=True, help="the folder araft train wrote")
+    ship.add_argument(
+        "--eval", nargs="+", required=True, help="the folders araft eval wrote of it (the halves of one evaluation)"
+    )
+    ship.add_argument("--note", required=True, help="what the evaluation was and how it compares, for eval.json")
+    ship.add_argument("--base-id", help="the base's Hub id for adapter_config.json (default: known for presets)")
+    ship.add_argument("--out", required=True, help="the folder to write")
+    ship.add_argument("--force", action="store_true", help="replace an existing --out")
     export.set_defaults(func=cmd_export)

@@ -1,10 +1,11 @@
 """finetune: configs, SFT then DPO on a tiny real Llama, resume, adapters round-trip, export."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
+from helpers import MINI_CORPUS, ROOT
 
 from araft import main
 from finetune.config import ConfigError, DPORunConfig, SFTRunConfig, load_config, parse_overrides
@@ -122,6 +123,67 @@ def test_export_merge_gives_the_same_logits(tiny_llama, sft_adapter, tmp_path):
     with torch.no_grad():
         assert torch.allclose(merged(ids).logits, tuned.engine.model(ids).logits, atol=1e-4)
     assert main(["export", "merge", "--model", str(tiny_llama), "--adapter", str(sft_adapter), "--out", str(out)]) == 2
+
+
+def _eval_half(tiny_llama, adapter, questions, out, *extra):
+    return main(
+        ["eval", "--questions", str(questions), "--model", f"hf:{tiny_llama}", "--adapter", str(adapter)]
+        + ["--corpus", str(MINI_CORPUS), "--max-steps", "1", "--max-new-tokens", "8", "--out", str(out), *extra]
+    )
+
+
+def test_export_adapter_ships_bf16_weights_with_provenance_and_evaluation(tiny_llama, sft_adapter, tmp_path, capsys):
+    import torch
+    from safetensors.torch import load_file
+
+    halves = []
+    for k, question in enumerate(("Which magazine was started first?", "Who wrote Hamlet?")):
+        path = tmp_path / f"part{k}.jsonl"
+        path.write_text(json.dumps({"id": f"q{k}", "question": question, "answer": "Arthur"}) + "\n")
+        halves.append(tmp_path / f"eval-part{k}")
+        assert _eval_half(tiny_llama, sft_adapter, path, halves[-1]) == 0
+    out = tmp_path / "araft-tiny"
+    ship = ["export", "adapter", "--adapter", str(sft_adapter), "--eval", *map(str, halves), "--out", str(out)]
+    assert main([*ship, "--note", "two halves", "--base-id", "org/tiny"]) == 0
+
+    trained, shipped = _lora_weights(sft_adapter), load_file(out / "adapter_model.safetensors")
+    assert shipped.keys() == trained.keys() and all(v.dtype == torch.bfloat16 for v in shipped.values())
+    assert all(torch.equal(shipped[k], trained[k].to(torch.bfloat16)) for k in trained)
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "org/tiny"
+    for name in ("araft_train.yaml", "data.json", "summary.json"):
+        assert (out / name).read_bytes() == (sft_adapter / name).read_bytes(), name
+    evaluation = json.loads((out / "eval.json").read_text())
+    both = [json.loads((h / "trajectories.jsonl").read_text())["scores"]["f1"] * 100 for h in halves]
+    assert evaluation["label"] == "araft-tiny" and evaluation["questions"] == 2 and evaluation["note"] == "two halves"
+    assert evaluation["levels"]["all"]["f1"]["mean"] == pytest.approx(sum(both) / 2)
+    assert evaluation["settings"]["questions"] == [str(tmp_path / "part0.jsonl"), str(tmp_path / "part1.jsonl")]
+    assert evaluation["settings"]["adapter"] == str(sft_adapter)
+    capsys.readouterr()
+
+    # refused, each in one line, and the shipped folder left as it was
+    before = (out / "eval.json").read_bytes()
+    assert main([*ship, "--note", "again"]) == 2
+    assert "exists: pass --force" in capsys.readouterr().err
+    other = tmp_path / "eval-longer"
+    assert _eval_half(tiny_llama, sft_adapter, tmp_path / "part1.jsonl", other, "--max-new-tokens", "9") == 0
+    capsys.readouterr()
+    mixed = ["export", "adapter", "--adapter", str(sft_adapter), "--eval", str(halves[0]), str(other)]
+    assert main([*mixed, "--out", str(out), "--note", "x", "--force"]) == 2
+    assert "differ in max_new_tokens" in capsys.readouterr().err
+    not_its = ["export", "adapter", "--adapter", str(tiny_llama), "--eval", str(halves[0])]
+    assert main([*not_its, "--out", str(tmp_path / "x"), "--note", "x"]) == 2
+    assert "has no adapter_model.safetensors" in capsys.readouterr().err
+    copy = tmp_path / "copy"
+    shutil.copytree(sft_adapter, copy)
+    assert (
+        main(
+            ["export", "adapter", "--adapter", str(copy), "--eval", *map(str, halves), "--out", str(out)]
+            + ["--note", "x", "--force"]
+        )
+        == 2
+    )
+    assert "the evaluation ran adapter" in capsys.readouterr().err
+    assert (out / "eval.json").read_bytes() == before
 
 
 def test_dpo_trains_from_the_sft_adapter(tiny_llama, records, sft_adapter, tmp_path):
