@@ -75,7 +75,10 @@ def _evaluation(label: str, adapter: Path, evals: Sequence[str], note: str) -> d
         run = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         questions.extend(run.get("questions") or [])
         settings.append({k: v for k, v in run.items() if k not in _PER_RUN})
-        records.extend(read_records(folder))
+        runs = read_records(folder)
+        if not runs:
+            raise ValueError(f"{folder} holds no finished run: pass an evaluation araft eval completed")
+        records.extend(runs)
     first = settings[0]
     differ = sorted({k for s in settings[1:] for k in s.keys() | first.keys() if s.get(k) != first.get(k)})
     if differ:
