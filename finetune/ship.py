@@ -58,8 +58,7 @@ def ship_adapter(
 
 
 def _evaluation(label: str, adapter: Path, evals: Sequence[str], note: str) -> dict[str, Any]:
-    import yaml
-
+    from araft_lc.storage.config_file import read_config
     from evals.run_metrics import summarize
     from evals.runner import read_records
 
@@ -72,7 +71,7 @@ def _evaluation(label: str, adapter: Path, evals: Sequence[str], note: str) -> d
         path = Path(folder) / "settings.yaml"
         if not path.is_file():
             raise ValueError(f"{folder} has no settings.yaml: pass a folder written by araft eval")
-        run = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        run = read_config(path)
         questions.extend(run.get("questions") or [])
         settings.append({k: v for k, v in run.items() if k not in _PER_RUN})
         runs = read_records(folder)
@@ -99,10 +98,10 @@ def _evaluation(label: str, adapter: Path, evals: Sequence[str], note: str) -> d
 
 def _ship(adapter: Path, target: Path, evals: Sequence[str], note: str, base_id: Optional[str], force: bool) -> Path:
     import torch
-    import yaml
     from safetensors.torch import load_file, save_file
 
     from araft_lc.storage.atomic_file import built_aside
+    from araft_lc.storage.config_file import read_config
 
     for name in (WEIGHTS, CONFIG, *PROVENANCE):
         if not (adapter / name).is_file():
@@ -111,7 +110,7 @@ def _ship(adapter: Path, target: Path, evals: Sequence[str], note: str, base_id:
         raise ValueError(f"{target} exists: pass --force to replace it")
     evaluation = _evaluation(target.name, adapter, evals, note)
     config = json.loads((adapter / CONFIG).read_text(encoding="utf-8"))
-    trained_on = str((yaml.safe_load((adapter / "araft_train.yaml").read_text(encoding="utf-8")) or {}).get("model"))
+    trained_on = str(read_config(adapter / "araft_train.yaml").get("model"))
     config["base_model_name_or_path"] = base_id or HUB_IDS.get(trained_on, config["base_model_name_or_path"])
     weights = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in load_file(adapter / WEIGHTS).items()}
 
