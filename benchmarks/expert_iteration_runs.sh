@@ -13,6 +13,11 @@ A=.venv/bin/araft
 D=${ARAFT_DATA_DIR:-../shared/data/hotpotqa}
 K=${1:-4}
 mkdir -p runs/ei
+# The adapter it starts from is the 600-question araft-smollm2 of 2026-11-29, taken from git, so
+# that shipping another as araft-smollm2 does not change what this round samples with.
+q600=runs/adapters/araft-smollm2-q600
+[ -f $q600/adapter_model.safetensors ] ||
+  { mkdir -p $q600 && git archive 1e1c7af araft_lc/adapters/araft-smollm2 | tar -x --strip-components=3 -C $q600; }
 [ -f runs/ei/q600-questions/part1.jsonl ] ||
   .venv/bin/python -m benchmarks.self_consistency split --questions $D/dev_distractor_b300.jsonl \
     $D/train_levels_100.json runs/q600/a500-rest-200.jsonl --seed 0 --parts 2 --out runs/ei/q600-questions
@@ -20,7 +25,7 @@ pids=()
 for k in 0 1; do
   [ -f runs/ei/q600-sample-part$k/report.json ] && continue
   OMP_NUM_THREADS=1 nice -n 5 $A eval --questions runs/ei/q600-questions/part$k.jsonl --corpus runs/idx/old.sqlite \
-    --seed 0 --repeats $K --temperature 0.7 --max-new-tokens 128 --concurrency 8 --model araft-smollm2 \
+    --seed 0 --repeats $K --temperature 0.7 --max-new-tokens 128 --concurrency 8 --model araft-smollm2 --adapter $q600 \
     --out runs/ei/q600-sample-part$k > runs/ei/q600-sample-part$k.log 2>&1 &
   pids+=($!)
 done
