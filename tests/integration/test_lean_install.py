@@ -16,10 +16,9 @@ pytest.importorskip("llama_cpp", reason="the llama.cpp backend is the llamacpp e
 from benchmarks.install_bench import readme_python
 
 ROOT = Path(__file__).resolve().parents[2]
-# The question names two genera and its answer is one of them; which one is the shipped adapter's
-# call (Bactris is right; the 2,838-question adapter, shipped 2026-12-08, says Epigaea). The base
-# model without the adapter writes no parsable action, so it gives neither.
-GENERA = ("Bactris", "Epigaea")
+# The shipped adapter's greedy answer to the README's question, pinned as it runs: the 2,838-question
+# adapter (shipped 2026-12-08) says Epigaea, which is wrong (the gold is Bactris; the README says why).
+ANSWER = "Epigaea"
 # A venv without the torch extra: importing any of these fails, as it would there.
 WITHOUT_TORCH = """
 import importlib.abc, importlib.util, sys
@@ -45,8 +44,7 @@ def test_the_readme_python_answers_without_torch(smollm2: tuple[str, str], data_
     code = readme_python().replace("../shared/data/hotpotqa", str(data_dir))
     done = _run(code + "\nassert 'torch' not in sys.modules and 'transformers' not in sys.modules", data_dir)
     assert done.returncode == 0, done.stderr[-3000:]
-    answer, status = done.stdout.strip().splitlines()[-1].split(" [")[0].rsplit(" ", 1)
-    assert answer in GENERA and status == "answered", done.stdout[-2000:]
+    assert done.stdout.strip().splitlines()[-1].startswith(f"{ANSWER} answered ["), done.stdout[-2000:]
 
 
 def test_araft_ask_and_info_run_without_torch(smollm2: tuple[str, str], data_dir: Path) -> None:
@@ -57,7 +55,6 @@ def test_araft_ask_and_info_run_without_torch(smollm2: tuple[str, str], data_dir
         data_dir,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert any(f"\nAnswer: {genus}\n" in done.stdout for genus in GENERA), done.stdout[-2000:]
-    assert "engine: llama.cpp (" in done.stderr
+    assert f"Answer: {ANSWER}" in done.stdout and "engine: llama.cpp (" in done.stderr
     torch = _run("import araft; sys.exit(araft.main(['info', '--backend', 'torch']))", data_dir)
     assert torch.returncode == 2 and torch.stderr.count("\n") == 1 and "araft[torch]" in torch.stderr
