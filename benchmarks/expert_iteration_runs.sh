@@ -4,7 +4,8 @@
 # llama.cpp (two halves at once, one core each), `convert sft --own-runs 2` keeps its exact runs,
 # they join the teacher's records, the shipped recipe trains on them
 # (finetune/configs/experiments/sft-q600-own-smollm2.yaml), and the adapter is evaluated as the
-# curve's points are (benchmarks/learning_curve_runs.sh eval), against both indexes.
+# curve's points are (benchmarks/learning_curve_runs.sh eval), against both indexes, with the
+# adapter it started from beside it on each (the pairs' other side).
 #   benchmarks/expert_iteration_runs.sh [K]      # K: runs a question (default 4)
 # One job at a time: start it when no training runs (benchmarks/learning_curve_runs.sh says why).
 set -e
@@ -13,11 +14,12 @@ A=.venv/bin/araft
 D=${ARAFT_DATA_DIR:-../shared/data/hotpotqa}
 K=${1:-4}
 mkdir -p runs/ei
-# The adapter it starts from is the 600-question araft-smollm2 of 2026-11-29, taken from git, so
-# that shipping another as araft-smollm2 does not change what this round samples with.
+# The indexes, the teacher records and the curve's sets, made again where runs/ lacks them.
+benchmarks/learning_curve_inputs.sh
+# The adapter it starts from is the 600-question araft-smollm2 of 2026-11-29, taken from git (by
+# learning_curve_inputs.sh), so that shipping another as araft-smollm2 does not change what this
+# round samples with.
 q600=runs/adapters/araft-smollm2-q600
-[ -f $q600/adapter_model.safetensors ] ||
-  { mkdir -p $q600 && git archive 1e1c7af araft_lc/adapters/araft-smollm2 | tar -x --strip-components=3 -C $q600; }
 [ -f runs/ei/q600-questions/part1.jsonl ] ||
   .venv/bin/python -m benchmarks.self_consistency split --questions $D/dev_distractor_b300.jsonl \
     $D/train_levels_100.json runs/q600/a500-rest-200.jsonl --seed 0 --parts 2 --out runs/ei/q600-questions
@@ -41,7 +43,11 @@ if [ ! -f $out/summary.json ]; then
   resume=""; ls -d $out/checkpoint-* > /dev/null 2>&1 && resume="--resume"
   nice -n 10 $A train sft --config finetune/configs/experiments/sft-q600-own-smollm2.yaml $resume >> runs/ei/train.log 2>&1
 fi
+# Each index: the new adapter, then the one it started from (the pairs' other side), old index first.
 for index in old all; do
-  [ -f runs/eval-curve/q600own-$index-part0/report.json ] && [ -f runs/eval-curve/q600own-$index-part1/report.json ] ||
-    benchmarks/learning_curve_runs.sh eval q600own $index --model araft-smollm2 --adapter $out
+  for name in q600own shipped; do
+    adapter=$out; [ $name = shipped ] && adapter=$q600
+    [ -f runs/eval-curve/$name-$index-part0/report.json ] && [ -f runs/eval-curve/$name-$index-part1/report.json ] ||
+      benchmarks/learning_curve_runs.sh eval $name $index --model araft-smollm2 --adapter $adapter
+  done
 done
