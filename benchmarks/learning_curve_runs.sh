@@ -8,11 +8,12 @@
 #       # -> runs/eval-curve/NAME-INDEX-part{0,1}
 #   benchmarks/learning_curve_runs.sh queue 1200 2838 2400    # each point trained, then evaluated on both indexes
 #
-# The records, indexes and question halves are made by the commands in docs/reproduction.md
-# (2026-12-07); the adapters go to runs/adapters/sft-q<N>, the logs beside them.
+# The records, indexes and question halves are made first where runs/ lacks them
+# (benchmarks/learning_curve_inputs.sh); the adapters go to runs/adapters/sft-q<N>, the logs beside them.
 set -e
 cd "$(dirname "$0")/.."
 A=.venv/bin/araft
+benchmarks/learning_curve_inputs.sh
 
 train() {
   for n in "$@"; do
