@@ -51,7 +51,10 @@ records() {  # OUT NAME...
   out=$1; shift
   [ -f $out ] && return
   files=(); for n in "$@"; do files+=(runs/$n/traj-{oracle,oracle-reversed,visible,visible-reversed}.jsonl); done
-  $A convert sft "${files[@]}" --out $out --prompt-style zeroshot_turns --granularity trajectory --tokenizer smollm2-135m
+  # written aside and moved into place, so that a stopped run leaves no half file to skip next time
+  $A convert sft "${files[@]}" --out ${out%.jsonl}.part.jsonl --prompt-style zeroshot_turns \
+    --granularity trajectory --tokenizer smollm2-135m
+  mv ${out%.jsonl}.part.jsonl $out
 }
 records runs/q600/sft.jsonl q400 q600
 records runs/q2838/sft-new.jsonl q2838
