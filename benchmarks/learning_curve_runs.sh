@@ -13,7 +13,6 @@
 set -e
 cd "$(dirname "$0")/.."
 A=.venv/bin/araft
-benchmarks/learning_curve_inputs.sh
 
 train() {
   for n in "$@"; do
@@ -49,8 +48,11 @@ queue() {
 }
 
 case "$1" in
+  train | eval | queue) benchmarks/learning_curve_inputs.sh ;;
+  *) echo "usage: $0 train N... | eval NAME INDEX MODEL_ARGS... | queue N..." >&2; exit 2 ;;
+esac
+case "$1" in
   train) shift; train "$@" ;;
   eval) shift; evaluate "$@" ;;
   queue) shift; queue "$@" ;;
-  *) echo "usage: $0 train N... | eval NAME INDEX MODEL_ARGS... | queue N..." >&2; exit 2 ;;
 esac
