@@ -22,13 +22,13 @@ mkdir -p runs/idx runs/q400 runs/q600 runs/q2838 runs/curve runs/adapters
   $PY -m benchmarks.self_consistency split --questions $D/dev_distractor_a500.jsonl --seed 0 \
     --limit 300 --parts 2 --out runs/sc/questions
 # The other 200 of a500 are training questions.
-[ -f runs/q600/a500-rest-200.jsonl ] ||
+[ -f runs/q600/a500-rest-200.jsonl ] || {
   $PY -c 'import json, sys
 held = {json.loads(l)["id"] for k in (0, 1) for l in open(f"runs/sc/questions/part{k}.jsonl")}
 with open(sys.argv[2], "w") as out:
     out.writelines(l for l in open(sys.argv[1]) if json.loads(l)["id"] not in held)' \
     $D/dev_distractor_a500.jsonl runs/q600/a500-rest-200.part.jsonl &&
-  mv runs/q600/a500-rest-200.part.jsonl runs/q600/a500-rest-200.jsonl
+  mv runs/q600/a500-rest-200.part.jsonl runs/q600/a500-rest-200.jsonl; }
 
 # Both teachers, both orders of the comparison questions, on an index of the corpus the questions'
 # pages are in: the 600 old questions on the old corpus (the 400 first, then a500's 200, in the order
