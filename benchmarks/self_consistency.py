@@ -69,10 +69,9 @@ def analyse(dirs: Sequence[str], tokenizer: Optional[str] = None, variants: Opti
         raise SystemExit("these runs hold no self-consistency runs (araft eval --samples K, K > 1)")
     count: Optional[Callable[[str], int]] = None
     if tokenizer:
-        from araft_lc.chat.presets import PRESETS, preset_fields
-        from araft_lc.runtime.torch.causal_lm import load_tokenizer
+        from finetune.tokens import load_tokenizer  # a preset (its GGUF's converted folder), hf:PATH or a folder
 
-        tok = load_tokenizer(preset_fields(tokenizer)["model_id"] if tokenizer in PRESETS else tokenizer)
+        tok = load_tokenizer(tokenizer)
         count = lambda text: len(tok(text, add_special_tokens=False)["input_ids"])  # noqa: E731
     k_max = min(len(r.runs) for r in records)
     rows: list[dict[str, Any]] = []

@@ -43,7 +43,7 @@ def test_unknown_benchmark_is_named():
     assert done.returncode == 2 and "unknown benchmark 'nope'" in done.stderr
 
 
-def test_self_consistency_analysis_votes_every_prefix_of_the_runs(tmp_path):
+def test_self_consistency_analysis_votes_every_prefix_of_the_runs(tmp_path, tiny_llama):
     import json
 
     from araft_lc.react.trajectory import TrajectoryRecord
@@ -86,13 +86,15 @@ def test_self_consistency_analysis_votes_every_prefix_of_the_runs(tmp_path):
         ),
     ]
     (tmp_path / "trajectories.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records))
-    result = analyse([str(tmp_path)], variants=tmp_path / "v")
+    result = analyse([str(tmp_path)], str(tiny_llama), variants=tmp_path / "v")
     rows = {(r["k"], r["rule"]): r for r in result["rows"]}
     assert rows[(1, "majority")]["f1"] == 50.0 and rows[(1, "majority")]["vs_greedy"][0] == 0.0
     assert rows[(2, "majority")]["f1"] == 50.0  # a tie of two goes to the greedy run
     assert rows[(3, "majority")]["f1"] == 50.0  # q1 won, q2 lost
     assert rows[(3, "grounded")]["f1"] == 100.0  # only answers found in their run's observations vote
     assert result["oracle_best_of_k_f1"] == 100.0
+    tokens = [rows[(k, "majority")]["output_tokens_per_question"] for k in (1, 2, 3)]
+    assert 0 < tokens[0] < tokens[1] < tokens[2]  # counted with the tokenizer: each run adds its own
     voted = [
         json.loads(line) for line in (tmp_path / "v" / "k3-grounded" / "trajectories.jsonl").read_text().splitlines()
     ]
