@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["add_parsers", "UserError", "user_errors"]
 
-EXAMPLE_QUESTION = "Which genus has more species, Bactris and Epigaea?"
+EXAMPLE_QUESTION = "Fodder on My Wings is an album by a singer/pianist/songwriter born in which year ?"
 
 
 class UserError(Exception):

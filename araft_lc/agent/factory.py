@@ -8,7 +8,8 @@ wants the same agent calls it too::
     from araft_lc import RunSettings, build_agent
 
     agent = build_agent(RunSettings(corpus="../shared/data/hotpotqa/wiki_corpus.jsonl.gz"))
-    agent.invoke({"question": "Which genus has more species, Bactris and Epigaea?"})["answer"]
+    question = "Fodder on My Wings is an album by a singer/pianist/songwriter born in which year ?"
+    agent.invoke({"question": question})["answer"]
 
 The prompt is the model's own unless the settings name one (``araft_lc.agent.graph.agent_prompt``).
 """

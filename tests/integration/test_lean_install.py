@@ -16,9 +16,9 @@ pytest.importorskip("llama_cpp", reason="the llama.cpp backend is the llamacpp e
 from benchmarks.install_bench import readme_python
 
 ROOT = Path(__file__).resolve().parents[2]
-# The shipped adapter's greedy answer to the README's question, pinned as it runs: the 2,838-question
-# adapter (shipped 2026-12-08) says Epigaea, which is wrong (the gold is Bactris; the README says why).
-ANSWER = "Epigaea"
+# The shipped adapter's greedy answer to the README's question, pinned as it runs (and right: the
+# README says how the question was chosen).
+ANSWER = "1933"
 # A venv without the torch extra: importing any of these fails, as it would there.
 WITHOUT_TORCH = """
 import importlib.abc, importlib.util, sys
@@ -51,7 +51,7 @@ def test_araft_ask_and_info_run_without_torch(smollm2: tuple[str, str], data_dir
     corpus = str(data_dir / "wiki_corpus.jsonl.gz")
     done = _run(
         f"import araft; sys.exit(araft.main(['ask', '--verbose', '--corpus', {corpus!r}, "
-        "'Which genus has more species, Bactris and Epigaea?']))",
+        "'Fodder on My Wings is an album by a singer/pianist/songwriter born in which year ?']))",
         data_dir,
     )
     assert done.returncode == 0, done.stderr[-3000:]
