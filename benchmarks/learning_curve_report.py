@@ -15,12 +15,21 @@ With ``--eval-questions`` and ``--training-questions`` (HotpotQA files), each ro
 scores on the evaluation questions that share no supporting page with any training question: a
 gain a student makes by having read an evaluation question's page in training shows as a gap
 between the two.
+
+With ``--keep EARLIER.json`` (an earlier ``--out``), the earlier rows of the points not given now
+stay in the table and the plot, as measured then: a point added later needs no evaluation of the
+others again. Every row says when its evaluation finished and which run of the baseline it is
+paired with (its F1), since two evaluations of one agent differ by about a point
+(``docs/evaluation.md``, self-consistency).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -49,6 +58,12 @@ def _runs(prefix: str, index: str) -> list[TrajectoryRecord]:
     return runs
 
 
+def _finished(prefix: str, index: str) -> str:
+    """When an evaluation's last half finished (its ``report.json``, written at the end), UTC."""
+    last = max(Path(f"{prefix}-{index}-part{part}", "report.json").stat().st_mtime for part in (0, 1))
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(last))
+
+
 def _scores(runs: Sequence[TrajectoryRecord]) -> dict[str, float]:
     """F1 and EM as ``araft eval``'s report gives them (``evals.run_metrics``)."""
     means = summarize(runs)["levels"]["all"]
@@ -73,7 +88,8 @@ def curve(
     """One row per point and index; with ``unseen`` (question ids), also the scores on those alone."""
     rows = []
     for index in indexes:
-        base = per_question_f1(_runs(baseline, index))
+        base_runs = _runs(baseline, index)
+        base = per_question_f1(base_runs)
         for questions, prefix in points:
             runs = _runs(prefix, index)
             f1 = per_question_f1(runs)
@@ -88,6 +104,8 @@ def curve(
                 "index": index,
                 **_scores(runs),
                 "vs_baseline": _paired(base, f1),
+                "measured": _finished(prefix, index),
+                "baseline": {"eval": baseline, "f1": _scores(base_runs)["f1"], "measured": _finished(baseline, index)},
             }
             if unseen is not None:
                 kept = [r for r in runs if r.question_id in unseen]
@@ -100,16 +118,44 @@ def curve(
     return rows
 
 
+def keep(earlier: dict[str, Any], rows: Sequence[dict[str, Any]], indexes: Sequence[str]) -> list[dict[str, Any]]:
+    """``rows`` with the ``earlier`` report's rows of the points (on ``indexes``) they do not
+    measure again, each dated as measured then; in the order of ``indexes``, then questions."""
+    new = {(r["questions"], r["index"]) for r in rows}
+    words = shlex.split(earlier.get("command", ""))
+    prefix = words[words.index("--baseline") + 1] if "--baseline" in words[:-1] else None  # its command's
+
+    def dated(r: dict[str, Any]) -> dict[str, Any]:  # a row of a report written before rows were dated
+        own = [b["f1"] for b in earlier["rows"] if b["eval"] == prefix and b["index"] == r["index"]]
+        return {
+            **r,
+            "measured": r.get("measured", earlier["date"]),
+            "baseline": r.get("baseline", {"eval": prefix, "f1": own[0] if own else None, "measured": earlier["date"]}),
+        }
+
+    kept = [dated(r) for r in earlier["rows"] if r["index"] in indexes and (r["questions"], r["index"]) not in new]
+    if kept and any(("unseen_pages" in r) != ("unseen_pages" in kept[0]) for r in [*rows, *kept]):
+        raise SystemExit(
+            "--keep: the earlier rows and these differ in the unseen-pages column: pass --eval-questions and "
+            "--training-questions as the earlier report did (its command is in it), or neither"
+        )
+    return sorted([*kept, *rows], key=lambda r: (list(indexes).index(r["index"]), r["questions"]))
+
+
 def table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as a markdown table."""
     unseen = all("unseen_pages" in r for r in rows) and bool(rows)
-    head = "| questions | index | F1 | EM | F1 vs `araft-smollm2`, paired 95% |"
+    head = "| questions | index | F1 | EM | F1 vs `araft-smollm2`, paired 95% | the baseline run's F1 |"
     if unseen:
         n = rows[0]["unseen_pages"]["questions"]
         head += f" F1 on the {n} with unseen pages | vs `araft-smollm2` on them |"
     lines = [head, "|---" * head.count(" |") + "|"]
     for r in rows:
-        line = f"| {r['questions']:,} | {r['index']} | {r['f1']:.2f} | {r['em']:.2f} | {_interval(r['vs_baseline'])} |"
+        base = r.get("baseline", {}).get("f1")
+        line = (
+            f"| {r['questions']:,} | {r['index']} | {r['f1']:.2f} | {r['em']:.2f} | {_interval(r['vs_baseline'])} "
+            f"| {'' if base is None else f'{base:.2f}'} |"
+        )
         if unseen:
             u = r["unseen_pages"]
             line += f" {u['f1']:.2f} | {_interval(u['vs_baseline'])} |"
@@ -164,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--training-questions", nargs="+", help="every training question's file: also score the unseen pages alone"
     )
+    parser.add_argument("--keep", help="an earlier --out: its rows of points not given here stay, as measured then")
     parser.add_argument("--out", help="write the rows here (JSON)")
     parser.add_argument("--png", help="draw the curve here")
     args = parser.parse_args(argv)
@@ -182,6 +229,14 @@ def main(argv: list[str] | None = None) -> int:
         if not unseen:
             raise SystemExit("every evaluation question shares a supporting page with a training question: no column")
     rows = curve(args.baseline, points, args.indexes, unseen)
+    if args.keep:
+        try:
+            earlier = json.loads(Path(args.keep).read_text(encoding="utf-8"))
+            if not (isinstance(earlier, dict) and isinstance(earlier.get("rows"), list) and "date" in earlier):
+                raise ValueError("no dated rows")
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"--keep {args.keep}: not a report this command wrote ({e}): pass its --out file") from e
+        rows = keep(earlier, rows, args.indexes)
     command = "python -m benchmarks.learning_curve_report " + " ".join(argv if argv is not None else sys.argv[1:])
     emit({**stamp(command), "rows": rows}, args.out)
     print(table(rows))

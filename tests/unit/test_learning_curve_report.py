@@ -1,11 +1,13 @@
 """benchmarks.learning_curve_report: each point's scores over both halves, paired with the baseline."""
 
 import json
+import shutil
+import time
 
 import pytest
 from test_failures import answer, run
 
-from benchmarks.learning_curve_report import curve, main, table, unseen_pages
+from benchmarks.learning_curve_report import curve, keep, main, table, unseen_pages
 from evals.hotpotqa import Question
 
 
@@ -91,3 +93,57 @@ def test_the_questions_whose_pages_no_training_question_had_are_scored_apart(tmp
         main([*argv, "--eval-questions", str(same), "--training-questions", str(same)])
     with pytest.raises(SystemExit, match="go together"):
         main(["--baseline", str(tmp_path / "base"), "--point", "1=x", "--eval-questions", "f.jsonl"])
+
+
+def test_a_point_added_later_keeps_the_earlier_rows_as_measured_then(tmp_path, capsys):
+    _eval(tmp_path / "base", "old", right={0})
+    _eval(tmp_path / "more", "old", right={0, 1, 3})
+    _eval(tmp_path / "most", "old", right={0, 1, 2, 3})
+    first = tmp_path / "curve.json"
+    base = ["--baseline", str(tmp_path / "base"), "--indexes", "old"]
+    assert (
+        main(
+            [*base, "--point", f"600={tmp_path / 'base'}", "--point", f"2838={tmp_path / 'most'}", "--out", str(first)]
+        )
+        == 0
+    )
+    earlier = json.loads(first.read_text())
+    earlier["date"] = "2026-12-07"  # measured the day before
+    for row in earlier["rows"]:
+        del row["measured"], row["baseline"]  # as a report written before --keep had neither
+    first.write_text(json.dumps(earlier))
+    shutil.rmtree(tmp_path / "most-old-part0")  # its folders are gone; the 600 point is measured again
+    later = tmp_path / "later.json"
+    assert (
+        main(
+            [
+                *base,
+                "--point",
+                f"600={tmp_path / 'base'}",
+                "--point",
+                f"1200={tmp_path / 'more'}",
+                "--keep",
+                str(first),
+                "--out",
+                str(later),
+            ]
+        )
+        == 0
+    )
+    rows = json.loads(later.read_text())["rows"]
+    assert [(r["questions"], r["f1"], r["measured"] == "2026-12-07") for r in rows] == [
+        (600, 25.0, False),
+        (1200, 75.0, False),
+        (2838, 100.0, True),
+    ]
+    assert rows[2]["eval"] == str(tmp_path / "most")
+    assert rows[2]["baseline"] == {"eval": str(tmp_path / "base"), "f1": 25.0, "measured": "2026-12-07"}
+    assert rows[1]["baseline"]["f1"] == 25.0 and rows[1]["measured"] == time.strftime(
+        "%Y-%m-%d %H:%M", time.gmtime((tmp_path / "more-old-part1" / "report.json").stat().st_mtime)
+    )
+    assert "| 2,838 | old | 100.00 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="differ in the unseen-pages column"):
+        keep({"date": "d", "rows": [{**rows[2], "unseen_pages": {}}]}, rows[:2], ["old"])
+    (tmp_path / "bad.json").write_text("[]")
+    with pytest.raises(SystemExit, match="bad.json: not a report this command wrote"):
+        main([*base, "--point", f"600={tmp_path / 'base'}", "--keep", str(tmp_path / "bad.json")])
