@@ -30,6 +30,7 @@ import json
 import shlex
 import sys
 import time
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -118,12 +119,25 @@ def curve(
     return rows
 
 
+def _flag(command: str, name: str) -> Optional[str]:
+    """The value of ``name`` in a command line, as ``name VALUE`` or ``name=VALUE``; None without it."""
+    try:
+        words = shlex.split(command)
+    except ValueError:  # an unbalanced quote: a command written by hand
+        return None
+    for word, following in zip_longest(words, words[1:]):
+        if word == name:
+            return following
+        if word.startswith(name + "="):
+            return word.partition("=")[2]
+    return None
+
+
 def keep(earlier: dict[str, Any], rows: Sequence[dict[str, Any]], indexes: Sequence[str]) -> list[dict[str, Any]]:
     """``rows`` with the ``earlier`` report's rows of the points (on ``indexes``) they do not
     measure again, each dated as measured then; in the order of ``indexes``, then questions."""
     new = {(r["questions"], r["index"]) for r in rows}
-    words = shlex.split(earlier.get("command", ""))
-    prefix = words[words.index("--baseline") + 1] if "--baseline" in words[:-1] else None  # its command's
+    prefix = _flag(earlier.get("command", ""), "--baseline")
 
     def dated(r: dict[str, Any]) -> dict[str, Any]:  # a row of a report written before rows were dated
         own = [b["f1"] for b in earlier["rows"] if b["eval"] == prefix and b["index"] == r["index"]]
@@ -134,7 +148,7 @@ def keep(earlier: dict[str, Any], rows: Sequence[dict[str, Any]], indexes: Seque
         }
 
     kept = [dated(r) for r in earlier["rows"] if r["index"] in indexes and (r["questions"], r["index"]) not in new]
-    if kept and any(("unseen_pages" in r) != ("unseen_pages" in kept[0]) for r in [*rows, *kept]):
+    if len({r.get("unseen_pages", {}).get("questions") for r in [*rows, *kept]}) > 1:
         raise SystemExit(
             "--keep: the earlier rows and these differ in the unseen-pages column: pass --eval-questions and "
             "--training-questions as the earlier report did (its command is in it), or neither"
@@ -237,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as e:
             raise SystemExit(f"--keep {args.keep}: not a report this command wrote ({e}): pass its --out file") from e
         rows = keep(earlier, rows, args.indexes)
-    command = "python -m benchmarks.learning_curve_report " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks.learning_curve_report " + shlex.join(argv if argv is not None else sys.argv[1:])
     emit({**stamp(command), "rows": rows}, args.out)
     print(table(rows))
     if args.png:

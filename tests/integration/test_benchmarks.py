@@ -99,3 +99,17 @@ def test_self_consistency_analysis_votes_every_prefix_of_the_runs(tmp_path, tiny
         json.loads(line) for line in (tmp_path / "v" / "k3-grounded" / "trajectories.jsonl").read_text().splitlines()
     ]
     assert [v["prediction"] for v in voted] == ["Penn", "Lucca"] and voted[0]["scores"]["f1"] == 1.0
+
+
+def test_self_consistency_counts_tokens_with_a_presets_tokenizer(tmp_path, smollm2):
+    import json
+
+    from araft_lc.react.trajectory import TrajectoryRecord
+    from benchmarks.self_consistency import analyse
+
+    step = {"thought": "", "action": "Answer", "action_input": "Penn", "observation": "", "raw": "Action: Penn"}
+    runs = [{"run": k, "answer": "Penn", "status": "answered", "steps": [step]} for k in range(2)]
+    record = TrajectoryRecord("q1", "Who?", "answered", "Penn", [], gold_answer="Penn", runs=runs)
+    (tmp_path / "trajectories.jsonl").write_text(json.dumps(record.to_dict()) + "\n")
+    rows = analyse([str(tmp_path)], "araft-smollm2")["rows"]  # the preset's model is a GGUF: its converted folder
+    assert [r["output_tokens_per_question"] for r in rows if r["rule"] == "majority"] == [3, 6]

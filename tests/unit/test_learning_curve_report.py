@@ -1,6 +1,7 @@
 """benchmarks.learning_curve_report: each point's scores over both halves, paired with the baseline."""
 
 import json
+import os
 import shutil
 import time
 
@@ -96,54 +97,41 @@ def test_the_questions_whose_pages_no_training_question_had_are_scored_apart(tmp
 
 
 def test_a_point_added_later_keeps_the_earlier_rows_as_measured_then(tmp_path, capsys):
-    _eval(tmp_path / "base", "old", right={0})
+    for index in ("old", "all"):
+        _eval(tmp_path / "base", index, right={0})
+        _eval(tmp_path / "most", index, right={0, 1, 2, 3})
+    _eval(tmp_path / "rerun", "old", right={0, 2})  # the baseline evaluated again: not the same score
     _eval(tmp_path / "more", "old", right={0, 1, 3})
-    _eval(tmp_path / "most", "old", right={0, 1, 2, 3})
-    first = tmp_path / "curve.json"
-    base = ["--baseline", str(tmp_path / "base"), "--indexes", "old"]
-    assert (
-        main(
-            [*base, "--point", f"600={tmp_path / 'base'}", "--point", f"2838={tmp_path / 'most'}", "--out", str(first)]
-        )
-        == 0
-    )
+    first, later = tmp_path / "curve.json", tmp_path / "later.json"
+    argv = ["--baseline", str(tmp_path / "base"), "--point", f"2838={tmp_path / 'most'}", "--out", str(first)]
+    assert main([*argv, "--point", f"600={tmp_path / 'base'}", "--indexes", "old", "all"]) == 0
     earlier = json.loads(first.read_text())
-    earlier["date"] = "2026-12-07"  # measured the day before
+    earlier["date"] = "2026-12-07"  # measured the day before, by a report that dated no rows
+    earlier["command"] = earlier["command"].replace("--baseline ", "--baseline=")
     for row in earlier["rows"]:
-        del row["measured"], row["baseline"]  # as a report written before --keep had neither
+        del row["measured"], row["baseline"]
     first.write_text(json.dumps(earlier))
-    shutil.rmtree(tmp_path / "most-old-part0")  # its folders are gone; the 600 point is measured again
-    later = tmp_path / "later.json"
-    assert (
-        main(
-            [
-                *base,
-                "--point",
-                f"600={tmp_path / 'base'}",
-                "--point",
-                f"1200={tmp_path / 'more'}",
-                "--keep",
-                str(first),
-                "--out",
-                str(later),
-            ]
-        )
-        == 0
-    )
-    rows = json.loads(later.read_text())["rows"]
-    assert [(r["questions"], r["f1"], r["measured"] == "2026-12-07") for r in rows] == [
-        (600, 25.0, False),
-        (1200, 75.0, False),
-        (2838, 100.0, True),
+    shutil.rmtree(tmp_path / "most-old-part0")  # its folders are gone
+    part0, part1 = (tmp_path / f"more-old-part{k}" / "report.json" for k in (0, 1))
+    os.utime(part0, (part1.stat().st_mtime + 120,) * 2)  # the half that finished last dates the point
+    argv = ["--baseline", str(tmp_path / "rerun"), "--point", f"600={tmp_path / 'rerun'}", "--indexes", "old"]
+    assert main([*argv, "--point", f"1200={tmp_path / 'more'}", "--keep", str(first), "--out", str(later)]) == 0
+    rows = json.loads(later.read_text())["rows"]  # the "all" rows are not asked for
+    assert [(r["questions"], r["index"], r["f1"], r["measured"] == "2026-12-07") for r in rows] == [
+        (600, "old", 50.0, False),
+        (1200, "old", 75.0, False),
+        (2838, "old", 100.0, True),
     ]
-    assert rows[2]["eval"] == str(tmp_path / "most")
     assert rows[2]["baseline"] == {"eval": str(tmp_path / "base"), "f1": 25.0, "measured": "2026-12-07"}
-    assert rows[1]["baseline"]["f1"] == 25.0 and rows[1]["measured"] == time.strftime(
-        "%Y-%m-%d %H:%M", time.gmtime((tmp_path / "more-old-part1" / "report.json").stat().st_mtime)
+    assert rows[2]["vs_baseline"]["f1"] == 75.0 and rows[1]["vs_baseline"]["f1"] == 25.0
+    assert rows[1]["baseline"]["f1"] == 50.0 and rows[1]["measured"] == time.strftime(
+        "%Y-%m-%d %H:%M", time.gmtime(part0.stat().st_mtime)
     )
-    assert "| 2,838 | old | 100.00 |" in capsys.readouterr().out
+    assert "| 2,838 | old | 100.00 | 100.00 | +75.0 [+25.0, +100.0] | 25.00 |" in capsys.readouterr().out
+    again = keep(json.loads(later.read_text()), [], ["old"])  # a dated report keeps its rows' own dates
+    assert [r["measured"] for r in again] == [r["measured"] for r in rows]
     with pytest.raises(SystemExit, match="differ in the unseen-pages column"):
-        keep({"date": "d", "rows": [{**rows[2], "unseen_pages": {}}]}, rows[:2], ["old"])
+        keep({"date": "d", "rows": [{**rows[2], "unseen_pages": {"questions": 2}}]}, rows[:2], ["old"])
     (tmp_path / "bad.json").write_text("[]")
     with pytest.raises(SystemExit, match="bad.json: not a report this command wrote"):
-        main([*base, "--point", f"600={tmp_path / 'base'}", "--keep", str(tmp_path / "bad.json")])
+        main([*argv, "--keep", str(tmp_path / "bad.json")])
