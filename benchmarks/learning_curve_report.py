@@ -91,6 +91,7 @@ def curve(
     for index in indexes:
         base_runs = _runs(baseline, index)
         base = per_question_f1(base_runs)
+        paired_with = {"eval": baseline, "f1": _scores(base_runs)["f1"], "measured": _finished(baseline, index)}
         for questions, prefix in points:
             runs = _runs(prefix, index)
             f1 = per_question_f1(runs)
@@ -106,7 +107,7 @@ def curve(
                 **_scores(runs),
                 "vs_baseline": _paired(base, f1),
                 "measured": _finished(prefix, index),
-                "baseline": {"eval": baseline, "f1": _scores(base_runs)["f1"], "measured": _finished(baseline, index)},
+                "baseline": paired_with,
             }
             if unseen is not None:
                 kept = [r for r in runs if r.question_id in unseen]
