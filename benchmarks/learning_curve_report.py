@@ -139,13 +139,13 @@ def keep(earlier: dict[str, Any], rows: Sequence[dict[str, Any]], indexes: Seque
     measure again, each dated as measured then; in the order of ``indexes``, then questions."""
     new = {(r["questions"], r["index"]) for r in rows}
     prefix = _flag(earlier.get("command", ""), "--baseline")
+    own = {b["index"]: b["f1"] for b in reversed(earlier["rows"]) if b["eval"] == prefix}  # its F1 on each index
 
     def dated(r: dict[str, Any]) -> dict[str, Any]:  # a row of a report written before rows were dated
-        own = [b["f1"] for b in earlier["rows"] if b["eval"] == prefix and b["index"] == r["index"]]
         return {
             **r,
             "measured": r.get("measured", earlier["date"]),
-            "baseline": r.get("baseline", {"eval": prefix, "f1": own[0] if own else None, "measured": earlier["date"]}),
+            "baseline": r.get("baseline", {"eval": prefix, "f1": own.get(r["index"]), "measured": earlier["date"]}),
         }
 
     kept = [dated(r) for r in earlier["rows"] if r["index"] in indexes and (r["questions"], r["index"]) not in new]
